@@ -1,0 +1,43 @@
+"""proofs_numeric: the claim registry, the runner and the reports of attnverify.
+
+Public API::
+
+    from proofs_numeric import claim, Context, Evidence, run_claims, enable_x64
+
+Importing this package does **not** change JAX's precision; call :func:`enable_x64` (the CLI
+and the test suite do).
+"""
+
+from ._claim import Claim as Claim
+from ._claim import Context as Context
+from ._claim import Evidence as Evidence
+from ._claim import Provenance as Provenance
+from ._claim import Verdict as Verdict
+from ._registry import AREAS as AREAS
+from ._registry import claim as claim
+from ._registry import claims as claims
+from ._registry import discover as discover
+from ._registry import experiment as experiment
+from ._registry import experiments as experiments
+from ._registry import get_claim as get_claim
+from ._registry import plot as plot
+from ._registry import plots as plots
+from ._registry import register as register
+from ._registry import unregister as unregister
+from ._runner import ClaimResult as ClaimResult
+from ._runner import Report as Report
+from ._runner import run_claim as run_claim
+from ._runner import run_claims as run_claims
+from .io import atomic_write_json as atomic_write_json
+from .io import atomic_write_text as atomic_write_text
+from .io import save_figure as save_figure
+from .precision import enable_x64 as enable_x64
+from .precision import require_x64 as require_x64
+from .progress import progress as progress
+
+__all__ = [
+    "AREAS", "Claim", "ClaimResult", "Context", "Evidence", "Provenance", "Report", "Verdict",
+    "atomic_write_json", "atomic_write_text", "claim", "claims", "discover", "enable_x64",
+    "experiment", "experiments", "get_claim", "plot", "plots", "progress", "register",
+    "require_x64", "run_claim", "run_claims", "save_figure", "unregister",
+]

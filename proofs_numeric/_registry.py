@@ -1,0 +1,207 @@
+"""The claim, experiment and plot registries.
+
+Adding a claim is one small function plus one decorator, in the module of the mathematics it
+checks::
+
+    from proofs_numeric import Context, Evidence, claim
+
+    @claim(
+        "topk.tv_equals_tail_mass",
+        paper="topk_tv", equation="Lemma 4.1 (C1)",
+        statement=r"\\mathrm{TV}(P,\\widehat P)=\\sum_{i>k}p_i",
+        provenance="paper", tolerance=1e-15, error="abs",
+    )
+    def _(ctx: Context) -> Evidence:
+        ...
+
+Experiments (``attnverify experiment NAME``) and plots (``attnverify plot NAME``) register the
+same way with :func:`experiment` and :func:`plot`. :func:`discover` imports every module of the
+library packages so that all registrations run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import importlib
+import pkgutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from ._claim import Claim, Context, Evidence, Provenance, SymbolicCheck
+
+__all__ = [
+    "AREAS",
+    "PACKAGES",
+    "claim",
+    "register",
+    "unregister",
+    "claims",
+    "get_claim",
+    "experiment",
+    "plot",
+    "experiments",
+    "plots",
+    "discover",
+    "Task",
+]
+
+AREAS = ("topk", "geometry", "gating", "obcache", "delta", "fal", "sae", "hybrid")
+PACKAGES = ("bounds", "geometry", "attention", "proofs_numeric.experiments")
+
+_CLAIMS: dict[str, Claim] = {}
+
+
+def register(c: Claim) -> Claim:
+    """Register a :class:`Claim` object (``claim`` is the decorator form)."""
+    if c.area not in AREAS:
+        raise ValueError(f"claim id {c.id!r} must start with one of {AREAS} followed by '.'")
+    if c.id in _CLAIMS and _CLAIMS[c.id].check is not c.check:
+        raise ValueError(f"claim id {c.id!r} is registered twice")
+    if not (c.tolerance >= 0):
+        raise ValueError(f"claim {c.id!r}: tolerance must be >= 0, got {c.tolerance}")
+    if c.expect not in ("holds", "refuted"):
+        raise ValueError(f"claim {c.id!r}: expect must be 'holds' or 'refuted'")
+    _CLAIMS[c.id] = c
+    return c
+
+
+def unregister(claim_id: str) -> None:
+    """Remove a claim (used by tests that register deliberately wrong formulas)."""
+    _CLAIMS.pop(claim_id, None)
+
+
+def claim(
+    id: str,
+    *,
+    paper: str,
+    equation: str,
+    statement: str,
+    provenance: Literal["paper", "derived", "finding"] | Provenance,
+    tolerance: float,
+    error: str = "abs",
+    symbolic: SymbolicCheck | None = None,
+    expect: Literal["holds", "refuted"] = "holds",
+    empirical: bool = False,
+    notes: str = "",
+) -> Callable[[Callable[[Context], Evidence]], Callable[[Context], Evidence]]:
+    """Decorator registering a numeric check as a claim.
+
+    **Arguments:**
+
+    - ``id``: ``area.name``, area one of :data:`AREAS`.
+    - ``paper`` / ``equation``: spec file stem (``topk_tv``) and the paper's equation or claim number.
+    - ``statement``: the statement in LaTeX (without ``$``).
+    - ``provenance``: ``paper``, ``derived`` or ``finding``.
+    - ``tolerance``: the largest acceptable ``Evidence.worst_error``.
+    - ``error``: what ``worst_error`` measures (``abs``, ``rel``, ``violation``, ...).
+    - ``symbolic``: optional sympy derivation returning ``True`` when it proves the identity.
+    - ``expect``: ``refuted`` when the check verifies *our counterexample* to the paper's
+      statement (the verdict is then ``refuted`` when the check passes).
+    - ``empirical``: the claim is an experimental outcome (reported with its statistics).
+    """
+
+    def deco(fn: Callable[[Context], Evidence]) -> Callable[[Context], Evidence]:
+        register(
+            Claim(
+                id=id,
+                paper=paper,
+                equation=equation,
+                statement=statement,
+                provenance=Provenance(provenance),
+                tolerance=float(tolerance),
+                check=fn,
+                error=error,
+                symbolic=symbolic,
+                expect=expect,
+                empirical=empirical,
+                notes=notes or (fn.__doc__ or "").strip().split("\n\n")[0],
+            )
+        )
+        return fn
+
+    return deco
+
+
+def claims(pattern: str | None = None) -> list[Claim]:
+    """Registered claims whose id matches the glob ``pattern``, sorted by id."""
+    out = [c for c in _CLAIMS.values() if pattern is None or fnmatch.fnmatchcase(c.id, pattern)]
+    return sorted(out, key=lambda c: c.id)
+
+
+def get_claim(claim_id: str) -> Claim:
+    try:
+        return _CLAIMS[claim_id]
+    except KeyError:
+        raise KeyError(f"no claim registered with id {claim_id!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A registered experiment or plot: ``fn(out_dir, *, quick, seed) -> dict`` of results."""
+
+    name: str
+    help: str
+    fn: Callable[..., Any]
+
+
+_EXPERIMENTS: dict[str, Task] = {}
+_PLOTS: dict[str, Task] = {}
+
+
+def _task_decorator(table: dict[str, Task], kind: str, name: str, help: str):
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if name in table and table[name].fn is not fn:
+            raise ValueError(f"{kind} {name!r} is registered twice")
+        table[name] = Task(name, help, fn)
+        return fn
+
+    return deco
+
+
+def experiment(name: str, help: str = ""):
+    """Register ``fn(out_dir: Path, *, quick: bool, seed: int) -> dict`` as ``attnverify experiment NAME``."""
+    return _task_decorator(_EXPERIMENTS, "experiment", name, help)
+
+
+def plot(name: str, help: str = ""):
+    """Register ``fn(out_dir: Path, *, quick: bool, seed: int) -> dict`` as ``attnverify plot NAME``.
+
+    The function writes its figures (PNG and SVG, via :func:`proofs_numeric.io.save_figure`)
+    under ``out_dir`` and returns ``{"files": [...], ...}``.
+    """
+    return _task_decorator(_PLOTS, "plot", name, help)
+
+
+def experiments() -> dict[str, Task]:
+    return dict(sorted(_EXPERIMENTS.items()))
+
+
+def plots() -> dict[str, Task]:
+    return dict(sorted(_PLOTS.items()))
+
+
+def discover(packages: tuple[str, ...] = PACKAGES) -> None:
+    """Import every module of ``packages`` so that all registrations run (idempotent)."""
+    for name in packages:
+        try:
+            pkg = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue
+            raise
+        path = getattr(pkg, "__path__", None)
+        if path is None:
+            continue
+        for info in pkgutil.walk_packages(path, prefix=name + "."):
+            leaf = info.name.rsplit(".", 1)[-1]
+            if leaf.startswith("test") or leaf == "__main__":
+                continue
+            importlib.import_module(info.name)
+
+
+def _out_dir(path: str | Path) -> Path:
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    return p

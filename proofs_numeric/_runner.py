@@ -1,0 +1,165 @@
+"""Run registered claims and turn their evidence into verdicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any
+
+from ._claim import Claim, Context, Evidence, Verdict
+from ._registry import claims as _claims
+from ._registry import discover
+
+__all__ = ["ClaimResult", "Report", "run_claim", "run_claims", "package_versions"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimResult:
+    """The outcome of one claim: its verdict, the evidence, the symbolic status and timings."""
+
+    claim: Claim
+    verdict: Verdict
+    evidence: Evidence | None
+    symbolic: str  # "proved", "n/a" or "failed"
+    seconds: float
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        c, e = self.claim, self.evidence
+        return {
+            "id": c.id,
+            "area": c.area,
+            "paper": c.paper,
+            "equation": c.equation,
+            "statement": c.statement,
+            "provenance": c.provenance.value,
+            "expect": c.expect,
+            "empirical": c.empirical,
+            "tolerance": c.tolerance,
+            "error_kind": c.error,
+            "symbolic": self.symbolic,
+            "verdict": self.verdict.value,
+            "worst_error": None if e is None else e.worst_error,
+            "n_random": None if e is None else e.n_random,
+            "n_adversarial": None if e is None else e.n_adversarial,
+            "details": {} if e is None else dict(e.details),
+            "counterexample": None if e is None else e.counterexample,
+            "statement_holds": None if e is None else e.statement_holds,
+            "seconds": self.seconds,
+            "notes": c.notes,
+            "message": self.message,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    results: tuple[ClaimResult, ...]
+    seed: int
+    scale: float
+    pattern: str | None
+    seconds: float
+    started: str
+
+    @property
+    def failed(self) -> list[ClaimResult]:
+        return [r for r in self.results if r.verdict is Verdict.FAILED]
+
+    def counts(self) -> dict[str, int]:
+        out = {v.value: 0 for v in Verdict}
+        for r in self.results:
+            out[r.verdict.value] += 1
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tool": "attnverify",
+            "started": self.started,
+            "seed": self.seed,
+            "scale": self.scale,
+            "only": self.pattern,
+            "seconds": self.seconds,
+            "counts": self.counts(),
+            "environment": package_versions(),
+            "claims": [r.as_dict() for r in self.results],
+        }
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ("attnverify", "jax", "jaxlib", "numpy", "scipy", "sympy", "matplotlib", "optax"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    try:
+        import jax
+
+        out["jax_x64"] = str(bool(jax.config.jax_enable_x64))
+        out["jax_devices"] = ", ".join(sorted({d.platform for d in jax.devices()}))
+    except Exception:  # pragma: no cover - jax missing
+        pass
+    return out
+
+
+def _symbolic_status(c: Claim) -> tuple[str, str]:
+    if c.symbolic is None:
+        return "n/a", ""
+    try:
+        out = c.symbolic()
+    except Exception:
+        return "failed", "symbolic derivation raised:\n" + traceback.format_exc()
+    ok = out is True or (hasattr(out, "is_zero") and out.is_zero is True) or (bool(out) is True and not hasattr(out, "free_symbols"))
+    return ("proved", "") if ok else ("failed", f"symbolic derivation did not reduce: {out!r}")
+
+
+def run_claim(c: Claim, seed: int = 0, scale: float = 1.0) -> ClaimResult:
+    """Run one claim's symbolic and numeric checks and derive its verdict."""
+    t0 = time.perf_counter()
+    sym, msg = _symbolic_status(c)
+    evidence: Evidence | None = None
+    try:
+        evidence = c.check(Context(seed=seed, scale=scale, claim_id=c.id))
+        if not isinstance(evidence, Evidence):
+            raise TypeError(f"check of {c.id!r} returned {type(evidence).__name__}, expected Evidence")
+    except Exception:
+        msg = (msg + "\n" if msg else "") + "numeric check raised:\n" + traceback.format_exc()
+    seconds = time.perf_counter() - t0
+    if evidence is None or sym == "failed":
+        return ClaimResult(c, Verdict.FAILED, evidence, sym, seconds, msg)
+    err = float(evidence.worst_error)
+    if math.isnan(err) or not err <= c.tolerance:
+        why = f"worst {c.error} error {err:.3e} exceeds tolerance {c.tolerance:.1e}"
+        return ClaimResult(c, Verdict.FAILED, evidence, sym, seconds, why)
+    refuted = c.expect == "refuted" or evidence.statement_holds is False
+    return ClaimResult(c, Verdict.REFUTED if refuted else Verdict.VERIFIED, evidence, sym, seconds, msg)
+
+
+def run_claims(
+    pattern: str | None = None,
+    seed: int = 0,
+    scale: float = 1.0,
+    on_result: Callable[[ClaimResult], None] | None = None,
+    wrap: Callable[[Sequence[Claim]], Any] | None = None,
+) -> Report:
+    """Run every registered claim whose id matches ``pattern`` (a glob; all when ``None``).
+
+    ``wrap`` may wrap the claim list (e.g. in a progress bar); ``on_result`` sees each result.
+    """
+    discover()
+    selected = _claims(pattern)
+    if not selected:
+        raise ValueError(f"no registered claim matches {pattern!r}")
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    t0 = time.perf_counter()
+    results = []
+    for c in wrap(selected) if wrap else selected:
+        r = run_claim(c, seed=seed, scale=scale)
+        results.append(r)
+        if on_result:
+            on_result(r)
+    return Report(tuple(results), seed, scale, pattern, time.perf_counter() - t0, started)

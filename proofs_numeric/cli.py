@@ -1,0 +1,129 @@
+"""The ``attnverify`` command line: the only place that parses arguments or prints.
+
+::
+
+    attnverify verify [--only GLOB] [--seed N] [--scale F] [--json PATH] [--markdown PATH] [--update-readme PATH]
+    attnverify list [--only GLOB]
+    attnverify plot NAME [--out DIR] [--quick] [--seed N]
+    attnverify experiment NAME [--out DIR] [--quick] [--seed N]
+
+``verify`` exits 1 if any claim's verdict is ``failed`` (``refuted`` is a registered finding, not
+a failure); usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _setup() -> None:
+    from .precision import enable_x64
+
+    enable_x64()  # verification is float64 throughout; documented in README and precision.py
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from ._runner import run_claims
+    from .progress import progress
+    from .report import summary_table, update_readme_table, write_reports
+
+    if args.scale <= 0:
+        raise SystemExit("attnverify verify: --scale must be > 0")
+    report = run_claims(
+        args.only,
+        seed=args.seed,
+        scale=args.scale,
+        wrap=lambda cs: progress(cs, desc="verifying claims", total=len(cs)),
+    )
+    print(summary_table(report))
+    written = write_reports(report, args.json, args.markdown)
+    if args.update_readme:
+        update_readme_table(args.update_readme, report)
+        written.append(Path(args.update_readme))
+    for p in written:
+        print(f"wrote {p}")
+    for r in report.failed:
+        print(f"\nFAILED {r.claim.id}: {r.message.strip().splitlines()[-1] if r.message.strip() else 'check failed'}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from ._registry import claims, discover, experiments, plots
+
+    discover()
+    for c in claims(args.only):
+        print(f"{c.id:50s} {c.provenance.value:8s} {c.paper}, {c.equation}")
+    print("\nexperiments: " + ", ".join(experiments()))
+    print("plots: " + ", ".join(plots()))
+    return 0
+
+
+def _cmd_task(args: argparse.Namespace, kind: str) -> int:
+    from ._registry import discover, experiments, plots
+    from .io import atomic_write_json
+
+    discover()
+    table = experiments() if kind == "experiment" else plots()
+    if args.name not in table:
+        print(f"attnverify {kind}: unknown {kind} {args.name!r}; available: {', '.join(table) or 'none'}", file=sys.stderr)
+        return 2
+    out = Path(args.out or (Path("results" if kind == "experiment" else "plots") / args.name))
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    result = table[args.name].fn(out, quick=args.quick, seed=args.seed) or {}
+    seconds = time.perf_counter() - t0
+    if kind == "experiment":
+        atomic_write_json(out / "run.json", {"name": args.name, "quick": args.quick, "seed": args.seed, "seconds": seconds})
+    files = result.get("files", []) if isinstance(result, dict) else []
+    for f in files:
+        print(f"wrote {f}")
+    print(f"{kind} {args.name} done in {seconds:.1f} s; output in {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="attnverify", description="Claim-by-claim verification of the mathematics of attention outputs.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    v = sub.add_parser("verify", help="run every registered claim and write reports")
+    v.add_argument("--only", metavar="GLOB", default=None, help="claim-id glob, e.g. 'topk*' or 'geometry.*'")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--scale", type=float, default=1.0, help="instance-count multiplier (1.0 = full)")
+    v.add_argument("--json", metavar="PATH", default="reports/verify.json")
+    v.add_argument("--markdown", metavar="PATH", default="reports/verify.md")
+    v.add_argument("--update-readme", metavar="PATH", default=None, help="rewrite the claims table in this README")
+    v.set_defaults(func=_cmd_verify)
+
+    ls = sub.add_parser("list", help="list registered claims, experiments and plots")
+    ls.add_argument("--only", metavar="GLOB", default=None)
+    ls.set_defaults(func=_cmd_list)
+
+    for kind, default in (("plot", "plots/NAME"), ("experiment", "results/NAME")):
+        t = sub.add_parser(kind, help=f"run a registered {kind}")
+        t.add_argument("name")
+        t.add_argument("--out", metavar="DIR", default=None, help=f"output directory (default {default})")
+        t.add_argument("--quick", action="store_true", help="reduced version (what the test suite runs)")
+        t.add_argument("--seed", type=int, default=0)
+        t.set_defaults(func=lambda a, kind=kind: _cmd_task(a, kind))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup()
+    try:
+        return int(args.func(args))
+    except (ValueError, KeyError) as e:
+        print(f"attnverify {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

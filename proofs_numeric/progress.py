@@ -1,0 +1,20 @@
+"""A progress bar for long loops (tqdm on stderr; silent when ``ATTNVERIFY_NO_PROGRESS`` is set)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["progress"]
+
+
+def progress(iterable: Iterable[T], desc: str = "", total: int | None = None, leave: bool = True) -> Iterator[T]:
+    """Wrap ``iterable`` in a tqdm progress bar written to stderr."""
+    from tqdm.auto import tqdm
+
+    disable = bool(os.environ.get("ATTNVERIFY_NO_PROGRESS"))
+    yield from tqdm(iterable, desc=desc, total=total, leave=leave, file=sys.stderr, disable=disable, dynamic_ncols=True)
