@@ -1,0 +1,37 @@
+"""CLI edges and the README's generated claims table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import proofs_numeric as pn
+from proofs_numeric.cli import main
+from proofs_numeric.report import README_END, README_START
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_unknown_experiment_and_plot_are_usage_errors(capsys):
+    assert main(["experiment", "no-such-experiment"]) == 2
+    assert main(["plot", "no-such-plot"]) == 2
+    assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_list_names_every_area_prefix(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "experiments:" in out and "plots:" in out
+
+
+def test_readme_table_lists_exactly_the_registered_claims():
+    pn.discover()
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split(README_START, 1)[1].split(README_END, 1)[0]
+    in_readme = set(re.findall(r"^\| `([a-z_]+\.[a-z0-9_.]+)`", block, re.M))
+    registered = {c.id for c in pn.claims() if ".test_" not in c.id}
+    assert in_readme == registered, (
+        "README claims table is out of date; regenerate it with "
+        "`attnverify verify --update-readme README.md` "
+        f"(missing: {sorted(registered - in_readme)}, stale: {sorted(in_readme - registered)})"
+    )
