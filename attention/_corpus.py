@@ -49,8 +49,9 @@ def _prose(doc: str) -> bool:
 def stdlib_docstrings(min_chars: int = 200) -> Iterator[tuple[str, str]]:
     """Yield ``(relative_path, docstring)`` for the standard library, in a fixed order.
 
-    Docstrings shorter than ``min_chars`` (one-liners like "Return self.") or less than 80%
-    letters and spaces (diagrams, tables) are skipped so the corpus is mostly prose.
+    Paragraphs with less than 80% letters and spaces (diagrams, tables, code) are dropped, and
+    docstrings left shorter than ``min_chars`` (one-liners like "Return self.") are skipped, so
+    the corpus is mostly prose.
     """
     root = Path(sysconfig.get_paths()["stdlib"])
     for f in _stdlib_files(root):
@@ -61,8 +62,10 @@ def stdlib_docstrings(min_chars: int = 200) -> Iterator[tuple[str, str]]:
         nodes = [tree] + [nd for nd in ast.walk(tree) if isinstance(nd, _NODES[1:])]
         for nd in nodes:
             doc = ast.get_docstring(nd, clean=True)
-            if doc and len(doc) >= min_chars and _prose(doc):
-                yield f.relative_to(root).as_posix(), doc
+            if doc and len(doc) >= min_chars:
+                text = "\n\n".join(par for par in doc.split("\n\n") if _prose(par))
+                if len(text) >= min_chars:
+                    yield f.relative_to(root).as_posix(), text
 
 
 def _token_stream(model: BertModel, n_needed: int) -> list[int]:
@@ -73,7 +76,7 @@ def _token_stream(model: BertModel, n_needed: int) -> list[int]:
     stream, batch = [], []
     docs = stdlib_docstrings()
     while len(stream) < n_needed:
-        batch = [d for _, d in zip(range(64), docs)]
+        batch = [doc for _, (_, doc) in zip(range(64), docs)]
         if not batch:
             break
         for enc in model.tokenizer.encode_batch(batch, add_special_tokens=False):
