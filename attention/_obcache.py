@@ -1,0 +1,251 @@
+r"""OBCache: closed-form KV-eviction saliency scores and the exact perturbation errors they approximate.
+
+Paper: Gu, Liang, Zhao, Diao, *OBCache: Optimal Brain KV Cache Pruning* (arXiv 2510.07651); spec
+``../shared/papers/obcache.md`` §2.2-2.3. One layer, one head, a window $\mathcal W$ of $w$ query rows
+over a cache of $n$ keys; every function is batched over leading (head) axes.
+
+Notation (spec §1): raw, **unmasked**, scaled logits $Z_{ij}=q_i^\top k_j/\sqrt d$; attention
+$A=\mathrm{softmax}(Z+M)$ with mask $M\in\{0,-\infty\}$; $o_i=\sum_jA_{ij}v_j$; for a token $p$:
+$a_i=A_{ip}$, $z_i=Z_{ip}$, $r_i=v_p-o_i$. The objective is $\mathcal L=\sum_{i\in\mathcal W}\|\hat o_i-o_i\|^2$.
+
+Scores (the OBD second-order term $\tfrac12\delta^\top H_{pp}\delta$, $\delta=-v_p$, $-k_p$ or both):
+
+$$S^V_p=\|v_p\|^2\sum_ia_i^2,\quad S^K_p=\sum_ia_i^2z_i^2\|r_i\|^2,\quad
+S^\times_p=2\sum_ia_i^2z_i(\|v_p\|^2-v_p^\top o_i),\quad S^{VK}_p=S^V_p+S^K_p+S^\times_p.$$
+
+Exact errors (spec §2.3), with $e_i=a_ie^{-z_i}=e^{-\mathrm{lse}_i}$ and $D_i=1-a_i+e_i$:
+zeroing $v_p$ gives $-a_iv_p$ ($E^V=S^V$); zeroing $k_p$ (logit $\to0$, the key stays in the
+softmax) gives $\frac{e_i-a_i}{D_i}r_i$; zeroing both gives $\frac{o_i-a_iv_p}{D_i}-o_i$; true removal
+gives $\frac{a_i}{1-a_i}(o_i-v_p)$, so $E^{\rm rm}_p=\sum_i\frac{a_i^2}{(1-a_i)^2}\|v_p-o_i\|^2$
+($+\infty$ when some $a_i=1$).
+
+Costs: scores and exact closed forms are $O(w\,n\,d)$ per head; the brute-force reference
+:func:`perturbation_errors_bruteforce` is $O(w\,n^2d)$.
+
+Example::
+
+    att = window_attention(q, k, v, causal_mask(n, rows=jnp.arange(n - 16, n)))
+    s = obcache_scores(att, v)          # s.value, s.key, s.cross, s.joint: [..., n]
+    e = exact_errors(att, v)            # e.value, e.key, e.joint, e.removal: [..., n]
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "WindowAttention", "OBCacheScores", "ExactErrors", "PERTURBATIONS", "causal_mask", "window_attention",
+    "obcache_scores", "exact_errors", "perturbation_errors_bruteforce", "second_order_autodiff",
+]
+
+PERTURBATIONS = ("value", "key", "joint", "removal")
+Perturbation = Literal["value", "key", "joint", "removal"]
+
+
+class WindowAttention(NamedTuple):
+    """Attention of a query window: ``probs`` $A$ and raw unmasked scaled ``logits`` $Z$ [..., w, n],
+    ``out`` $O$ [..., w, dv], log-partition ``lse`` [..., w], boolean ``mask`` [..., w, n] (True: visible)."""
+
+    probs: jax.Array
+    logits: jax.Array
+    out: jax.Array
+    lse: jax.Array
+    mask: jax.Array
+
+
+class OBCacheScores(NamedTuple):
+    """Closed-form OBCache saliencies [..., n]: $S^V$, $S^K$, $S^\times$, $S^{VK}$."""
+
+    value: jax.Array
+    key: jax.Array
+    cross: jax.Array
+    joint: jax.Array
+
+
+class ExactErrors(NamedTuple):
+    """Exact $\sum_i\|\hat o_i-o_i\|^2$ per token [..., n] for zeroing $v_p$, $k_p$, both, and true removal."""
+
+    value: jax.Array
+    key: jax.Array
+    joint: jax.Array
+    removal: jax.Array
+
+
+def _concrete(*xs) -> bool:
+    return not any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def _validate(q, k, v, mask) -> None:
+    """Shape, finiteness and mask checks at the Python boundary (skipped under tracing)."""
+    if not _concrete(q, k, v, mask):
+        return
+    q, k, v = (np.asarray(x) for x in (q, k, v))
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(f"q, k, v must be [..., rows, dim]; got shapes {q.shape}, {k.shape}, {v.shape}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"query dim {q.shape[-1]} != key dim {k.shape[-1]} (shapes {q.shape}, {k.shape})")
+    if k.shape[:-1] != v.shape[:-1]:
+        raise ValueError(f"keys {k.shape} and values {v.shape} must agree on [..., n]")
+    if q.shape[:-2] != k.shape[:-2]:
+        raise ValueError(f"batch/head axes differ: q {q.shape[:-2]} vs k {k.shape[:-2]}")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        if not np.isfinite(x).all():
+            bad = np.argwhere(~np.isfinite(x))[0]
+            raise ValueError(f"{name} contains NaN/inf at index {tuple(int(i) for i in bad)}")
+    if mask is not None:
+        m = np.asarray(mask)
+        want = q.shape[:-1] + k.shape[-2:-1]
+        try:
+            m = np.broadcast_to(m, want)
+        except ValueError:
+            raise ValueError(f"mask shape {np.shape(mask)} does not broadcast to [..., w, n] = {want}") from None
+        empty = ~m.any(-1)
+        if empty.any():
+            raise ValueError(f"query row {tuple(int(i) for i in np.argwhere(empty)[0])} sees no key (mask all False)")
+
+
+def causal_mask(n: int, rows: jax.Array | np.ndarray) -> jax.Array:
+    """Boolean causal mask [w, n] for queries at positions ``rows`` over keys ``0..n-1`` ($j\le$ row)."""
+    rows = jnp.asarray(rows)
+    if _concrete(rows) and rows.size and (int(jnp.min(rows)) < 0 or int(jnp.max(rows)) >= n):
+        raise ValueError(f"query positions must lie in [0, {n}); got range [{int(jnp.min(rows))}, {int(jnp.max(rows))}]")
+    return jnp.arange(n)[None, :] <= rows[:, None]
+
+
+@jax.jit
+def _attend(q, k, v, mask) -> WindowAttention:
+    scale = 1.0 / np.sqrt(q.shape[-1])
+    z = jnp.einsum("...id,...jd->...ij", q, k) * scale
+    m = jnp.ones(z.shape, bool) if mask is None else jnp.broadcast_to(mask, z.shape)
+    zm = jnp.where(m, z, -jnp.inf)
+    lse = jax.nn.logsumexp(zm, axis=-1)
+    a = jnp.exp(zm - lse[..., None])
+    return WindowAttention(a, z, jnp.einsum("...ij,...jd->...id", a, v), lse, m)
+
+
+def window_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None = None) -> WindowAttention:
+    r"""Attention of the window rows ``q`` [..., w, d] over ``k`` [..., n, d], ``v`` [..., n, dv].
+
+    ``mask`` (bool, broadcastable to [..., w, n], True = visible; ``None`` = all visible) enters as
+    $M\in\{0,-\infty\}$; the returned ``logits`` are raw and unmasked (spec pitfall 3). Dtype follows
+    the inputs (use float64 for the identity checks). Raises ``ValueError`` on mismatched shapes,
+    NaN/inf or a row that sees no key.
+    """
+    _validate(q, k, v, mask)
+    return _attend(q, k, v, mask)
+
+
+def _residual_terms(att: WindowAttention, v: jax.Array):
+    """$\|v_p\|^2$ [..., n], $v_p^\top o_i$ and $\|v_p-o_i\|^2$ [..., w, n] (clipped at 0)."""
+    vn = jnp.sum(v * v, -1)
+    vo = jnp.einsum("...id,...jd->...ij", att.out, v)
+    on = jnp.sum(att.out * att.out, -1)
+    r2 = jnp.maximum(vn[..., None, :] + on[..., :, None] - 2 * vo, 0.0)
+    return vn, vo, on, r2
+
+
+@jax.jit
+def obcache_scores(att: WindowAttention, v: jax.Array) -> OBCacheScores:
+    r"""OBCache value, key, cross and joint scores (spec §2.2) summed over the window rows.
+
+    $S^{VK}_p=\sum_i\|a_iv_p+a_iz_ir_i\|^2\ge0$ up to rounding; $S^\times$ may be negative. Masked
+    entries ($a_i=0$) contribute 0 (the logits are finite, so no NaN). Shapes: [..., n].
+    """
+    vn, vo, _, r2 = _residual_terms(att, v)
+    a2 = att.probs**2
+    s_v = jnp.sum(a2, -2) * vn
+    s_k = jnp.sum(a2 * att.logits**2 * r2, -2)
+    s_x = 2 * jnp.sum(a2 * att.logits * (vn[..., None, :] - vo), -2)
+    return OBCacheScores(s_v, s_k, s_x, s_v + s_k + s_x)
+
+
+@jax.jit
+def exact_errors(att: WindowAttention, v: jax.Array) -> ExactErrors:
+    r"""Exact output errors $\sum_{i\in\mathcal W}\|\hat o_i-o_i\|^2$ per token, closed forms of spec §2.3.
+
+    Uses $e_i=a_ie^{-z_i}=e^{-\mathrm{lse}_i}$ (no overflow for large $|z_i|$) and $D_i=1-a_i+e_i$.
+    Rows where the token is masked contribute 0; removal is $+\infty$ when some $a_i=1$. Shapes [..., n].
+    """
+    vn, vo, on, r2 = _residual_terms(att, v)
+    a, m = att.probs, att.mask
+    e = jnp.exp(-att.lse)[..., None]
+    d = 1.0 - a + e
+    key = jnp.where(m, ((e - a) / d) ** 2 * r2, 0.0)
+    c = a - e  # joint: ((a - e) o_i - a v_p) / D
+    jt = (c**2 * on[..., :, None] - 2 * c * a * vo + a**2 * vn[..., None, :]) / d**2
+    joint = jnp.where(m, jnp.maximum(jt, 0.0), 0.0)
+    rm = jnp.where(a >= 1.0, jnp.inf, (a / jnp.where(a >= 1.0, 0.5, 1.0 - a)) ** 2 * r2)
+    value = jnp.sum(a**2, -2) * vn
+    return ExactErrors(value, jnp.sum(key, -2), jnp.sum(joint, -2), jnp.sum(jnp.where(m, rm, 0.0), -2))
+
+
+def _perturbed_error(q, k, v, mask, p, kind: str):
+    """$\sum_i\|\hat o_i-o_i\|^2$ for one head after perturbing token ``p`` (recomputes attention)."""
+    base = _attend(q, k, v, mask)
+    if kind == "removal":
+        m2 = mask.at[:, p].set(False)
+        ok = m2.any(-1)
+        new = _attend(q, k, v, jnp.where(ok[:, None], m2, mask))
+        err = jnp.sum((new.out - base.out) ** 2, -1)
+        return jnp.sum(jnp.where(ok, err, jnp.where(mask[:, p], jnp.inf, 0.0)))
+    k2 = k.at[p].set(0.0) if kind in ("key", "joint") else k
+    v2 = v.at[p].set(0.0) if kind in ("value", "joint") else v
+    return jnp.sum((_attend(q, k2, v2, mask).out - base.out) ** 2)
+
+
+def perturbation_errors_bruteforce(
+    q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, kind: Perturbation, *, batch_size: int = 64
+) -> jax.Array:
+    r"""Reference: for every token $p$, recompute the window outputs with $p$ perturbed (``kind``:
+    ``value``/``key`` zeroing, ``joint`` zeroing of both, ``removal`` from the softmax) and return
+    $\sum_i\|\hat o_i-o_i\|^2$ [..., n]. Cost $O(w\,n^2d)$ per head; ``batch_size`` tokens at a time."""
+    if kind not in PERTURBATIONS:
+        raise ValueError(f"kind must be one of {PERTURBATIONS}, got {kind!r}")
+    _validate(q, k, v, mask)
+    n = k.shape[-2]
+    mask = jnp.broadcast_to(jnp.ones((), bool) if mask is None else mask, q.shape[:-1] + (n,))
+    return _bruteforce(q, k, v, mask, kind, int(batch_size))
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _bruteforce(q, k, v, mask, kind, batch_size):
+    def head(q, k, v, mask):
+        return jax.lax.map(lambda p: _perturbed_error(q, k, v, mask, p, kind), jnp.arange(k.shape[0]), batch_size=batch_size)
+
+    f = head
+    for _ in range(q.ndim - 2):
+        f = jax.vmap(f)
+    return f(q, k, v, mask)
+
+
+def second_order_autodiff(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, p: int) -> dict[str, jax.Array]:
+    r"""Reference for one head: $\tfrac12\delta^\top H_{pp}\delta$ from ``jax.hessian`` of $\mathcal L$ restricted
+    to token ``p``'s block $(v_p,k_p)\in\mathbb R^{d_v+d}$, for $\delta=-v_p$ (``value``), $-k_p$ (``key``) and
+    $-(v_p,k_p)$ (``joint``); also returns the gradient norm at the unperturbed cache (``grad``, 0 in exact
+    arithmetic). Shapes: q [w, d], k [n, d], v [n, dv]; scalars out."""
+    mask = jnp.ones(q.shape[:-1] + k.shape[-2:-1], bool) if mask is None else jnp.broadcast_to(mask, q.shape[:-1] + k.shape[-2:-1])
+    return _second_order(q, k, v, mask, p)
+
+
+@jax.jit
+def _second_order(q, k, v, mask, p):
+    dv = v.shape[-1]
+    o = _attend(q, k, v, mask).out
+
+    def loss(theta):
+        v2 = v.at[p].set(theta[:dv])
+        k2 = k.at[p].set(theta[dv:])
+        return jnp.sum((_attend(q, k2, v2, mask).out - o) ** 2)
+
+    theta = jnp.concatenate([v[p], k[p]])
+    h = jax.hessian(loss)(theta)
+    g = jax.grad(loss)(theta)
+    dval = jnp.concatenate([-v[p], jnp.zeros_like(k[p])])
+    dkey = jnp.concatenate([jnp.zeros_like(v[p]), -k[p]])
+    quad = lambda d: 0.5 * d @ h @ d  # noqa: E731
+    return {"value": quad(dval), "key": quad(dkey), "joint": quad(dval + dkey), "grad": jnp.linalg.norm(g)}
