@@ -1,0 +1,118 @@
+r"""Tail mass, total variation, KL and :math:`\chi^2` of renormalised Top-k attention.
+
+Spec ``topk_tv`` (Tzachristas et al., arXiv:2512.07647), §1 and claims C1-C4. For logits
+:math:`s\in\mathbb R^n` (``-inf`` = masked key, probability 0, not counted in :math:`n`),
+:math:`p_i=e^{s_i}/Z` and the Top-k renormalisation :math:`\widehat P_i=p_i\mathbf 1\{i\in H\}/(1-\tau)`,
+
+.. math:: \tau_k=\sum_{i>k}p_{(i)},\qquad \mathrm{TV}(P,\widehat P)=\tau,\qquad
+          \mathrm{KL}(\widehat P\|P)=-\log(1-\tau),\qquad D_{\chi^2}(\widehat P\|P)=\frac{\tau}{1-\tau}.
+
+Sorted order is descending with ties broken by the lower index first (a stable sort on
+:math:`(-s_i, i)`, spec §3.3). Tails are computed as direct sums of the discarded terms, never as
+``1 - cumsum`` (spec §5, cancellation). All functions take ``[..., n]`` float64 arrays and work
+row-wise under ``jit``/``vmap`` and with sharded batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._validate import check_k, check_logits
+
+__all__ = ["positions", "batch_k", "shifted_exp", "descending", "topk_mask", "tail_mass", "topk_distributions",
+           "tv_distance", "kl_divergence", "chi2_divergence"]
+
+
+def positions(x: jax.Array) -> jax.Array:
+    """Integer positions ``0..n-1`` along the last axis, broadcast to ``x.shape`` (rank-explicit)."""
+    return jax.lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
+
+
+def batch_k(k: Any, x: jax.Array) -> jax.Array:
+    """``k`` broadcast to the batch shape ``x.shape[:-1]``."""
+    return jnp.broadcast_to(jnp.asarray(k), x.shape[:-1])
+
+
+def shifted_exp(logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    r"""``(e, Z)`` with :math:`e_i=e^{s_i-\max s}` (0 for masked keys) and :math:`Z=\sum_i e_i\ge1`."""
+    x = jnp.asarray(logits)
+    m = jnp.max(x, axis=-1, keepdims=True)
+    m = jnp.where(jnp.isfinite(m), m, 0.0)
+    e = jnp.where(jnp.isfinite(x), jnp.exp(x - m), 0.0)
+    return e, jnp.sum(e, axis=-1)
+
+
+def descending(logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Logits sorted descending (stable: lower index first among ties; masked keys last) and the
+    permutation ``order`` with ``sorted = take_along_axis(logits, order)``."""
+    x = jnp.asarray(logits)
+    order = jnp.argsort(-x, axis=-1, stable=True)
+    return jnp.take_along_axis(x, order, axis=-1), order
+
+
+def topk_mask(logits: jax.Array, k: Any) -> jax.Array:
+    """Boolean mask (token order) of the Top-k set under the index tie rule; ``k`` int or per row."""
+    x = jnp.asarray(logits)
+    _, order = descending(x)
+    rank = jnp.argsort(order, axis=-1)
+    return (rank < batch_k(k, x)[..., None]) & jnp.isfinite(x)
+
+
+def tail_mass(logits: Any, k: Any = None, *, kept: Any = None, assume_sorted: bool = False) -> jax.Array:
+    r"""Discarded softmax mass :math:`\tau=\sum_{i\notin H}p_i` (= TV, C1), shape ``logits.shape[:-1]``.
+
+    **Arguments:** ``logits [..., n]``; either ``k`` (int or per-row ints in ``[1, n]``; Top-k by
+    descending logit, index tie rule) or ``kept`` (bool ``[..., n]``, any kept set :math:`S`,
+    giving :math:`P(S^c)`). ``assume_sorted=True`` skips the sort when rows are already
+    descending with masked keys last.
+
+    Example: ``tail_mass(jnp.zeros(10), 3)`` is ``0.7`` (spec E1).
+    """
+    check_logits(logits)
+    if (k is None) == (kept is None):
+        raise ValueError("tail_mass: give exactly one of k or kept")
+    x = jnp.asarray(logits)
+    if kept is not None:
+        if jnp.shape(kept) != x.shape:
+            raise ValueError(f"shape mismatch: kept {jnp.shape(kept)} vs logits {x.shape}")
+        e, z = shifted_exp(x)
+        return jnp.sum(jnp.where(jnp.asarray(kept), 0.0, e), axis=-1) / z
+    check_k(k, logits)
+    s = x if assume_sorted else descending(x)[0]
+    e, z = shifted_exp(s)
+    return jnp.sum(jnp.where(positions(s) >= batch_k(k, s)[..., None], e, 0.0), axis=-1) / z
+
+
+def topk_distributions(logits: Any, k: Any) -> tuple[jax.Array, jax.Array]:
+    r"""``(P, P_hat)`` in token order: the softmax and its Top-k renormalisation, both ``[..., n]``."""
+    check_logits(logits)
+    check_k(k, logits)
+    x = jnp.asarray(logits)
+    e, z = shifted_exp(x)
+    keep = topk_mask(x, k)
+    eh = jnp.where(keep, e, 0.0)
+    return e / z[..., None], eh / jnp.sum(eh, axis=-1, keepdims=True)
+
+
+def tv_distance(p: Any, q: Any) -> jax.Array:
+    r""":math:`\mathrm{TV}(P,Q)=\tfrac12\sum_i|P_i-Q_i|` over the last axis (half :math:`\ell_1`, spec §5)."""
+    return 0.5 * jnp.sum(jnp.abs(jnp.asarray(p) - jnp.asarray(q)), axis=-1)
+
+
+def kl_divergence(p: Any, q: Any) -> jax.Array:
+    r""":math:`\mathrm{KL}(P\|Q)=\sum_i P_i\log(P_i/Q_i)` (natural log, :math:`0\log0=0`; ``inf`` if
+    :math:`P_i>0=Q_i`). For the Top-k identity call ``kl_divergence(P_hat, P)`` (spec §5: direction)."""
+    p, q = jnp.asarray(p), jnp.asarray(q)
+    safe = jnp.where(p > 0, p / jnp.where(q > 0, q, 1.0), 1.0)
+    terms = jnp.where(p > 0, jnp.where(q > 0, p * jnp.log(safe), jnp.inf), 0.0)
+    return jnp.sum(terms, axis=-1)
+
+
+def chi2_divergence(p: Any, q: Any) -> jax.Array:
+    r""":math:`D_{\chi^2}(P\|Q)=\sum_i(P_i-Q_i)^2/Q_i` over the last axis (terms with :math:`Q_i=0=P_i` are 0)."""
+    p, q = jnp.asarray(p), jnp.asarray(q)
+    terms = jnp.where(q > 0, (p - q) ** 2 / jnp.where(q > 0, q, 1.0), jnp.where(p > 0, jnp.inf, 0.0))
+    return jnp.sum(terms, axis=-1)
