@@ -49,6 +49,7 @@ __all__ = [
     "delta_attention",
     "recompute_attention",
     "delta_anchor_rows",
+    "delta_attention_strides",
 ]
 
 Variant = Literal["paper", "code"]
@@ -187,3 +188,31 @@ def recompute_attention(
     r"""The "recompute" baseline (Eq. 5): dense rows $y_i$ on anchors (and tail), $y^*_i$ elsewhere."""
     _validate(q, k, v, gamma, window, n_sink, variant, min_tail)
     return _delta_core(q, k, v, int(gamma), _int(window), _int(n_sink), variant, int(min_tail), True)
+
+
+@functools.partial(jax.jit, static_argnames=("gammas",))
+def _strides_core(q, k, v, window, n_sink, gammas: tuple[int, ...]) -> jax.Array:
+    n = q.shape[-2]
+    base = math.gcd(*gammas)  # every stride's anchors are multiples of the gcd: one dense pass
+    rows = np.arange(0, n, base)
+    ys = _sparse_core(q, k, v, window, n_sink)
+    yd = _attend(q[..., rows, :], k, v, rows[:, None] >= np.arange(n)[None, :])
+    outs = [ys + (yd[..., ::g // base, :] - ys[..., ::g, :])[..., np.arange(n) // g, :] for g in gammas]
+    return jnp.stack(outs)
+
+
+def delta_attention_strides(
+    q: jax.Array, k: jax.Array, v: jax.Array, *, gammas: tuple[int, ...], window: int, n_sink: int = 4,
+) -> jax.Array:
+    r"""Δ attention (paper version) for several strides at once, ``[len(gammas), ..., n, d_v]``.
+
+    Equal to ``stack([delta_attention(q, k, v, gamma=g, ...) for g in gammas])``, but the sparse
+    pass and the dense anchor pass (rows at multiples of $\gcd(\gamma)$) are shared, and there
+    is one compilation for all strides. For studies of the stride, e.g. ``gammas=(4, 8, 16, 32, 64)``.
+    """
+    gammas = tuple(int(g) if isinstance(g, (int, np.integer)) else g for g in gammas)
+    if not gammas:
+        raise ValueError("gammas must hold at least one stride")
+    for g in gammas:
+        _validate(q, k, v, g, window, n_sink, "paper", 0)
+    return _strides_core(q, k, v, _int(window), _int(n_sink), gammas)

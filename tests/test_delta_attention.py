@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from attention._delta import (
     delta_anchor_rows,
     delta_attention,
+    delta_attention_strides,
     dense_causal_attention,
     recompute_attention,
     sink_window_attention,
@@ -120,6 +121,17 @@ def test_sharded_heads_match_unsharded():
     out = delta_attention(*(jax.device_put(x, spec) for x in (q, k, v)), gamma=8, window=16, n_sink=2)
     assert len(out.sharding.device_set) == 8
     assert_close(out, ref, rtol=0, atol=1e-14)
+
+
+def test_strides_equal_single_stride_calls():
+    q, k, v = (rng(7).normal(size=(2, 70, 4)) for _ in range(3))
+    out = delta_attention_strides(q, k, v, gammas=(4, 8, 6, 1), window=9, n_sink=2)
+    for g, o in zip((4, 8, 6, 1), out):
+        assert_close(o, delta_attention(q, k, v, gamma=g, window=9, n_sink=2), rtol=0, atol=1e-14, what=f"gamma {g}")
+    with pytest.raises(ValueError, match="gamma must be an integer >= 1"):
+        delta_attention_strides(q, k, v, gammas=(4, 0), window=9)
+    with pytest.raises(ValueError, match="at least one stride"):
+        delta_attention_strides(q, k, v, gammas=(), window=9)
 
 
 def test_works_under_jit_and_vmap():

@@ -131,6 +131,9 @@ def test_wrong_lemma_and_cost_fail(monkeypatch):
 
 
 def test_empirical_claim_fails_when_anchor_rows_are_wrong(monkeypatch):
-    monkeypatch.setattr(delta_ops, "delta_attention", _one_based_extent_delta)
+    def wrong_strides(q, k, v, *, gammas, window, n_sink=4):
+        return np.stack([_one_based_extent_delta(q, k, v, gamma=g, window=window, n_sink=n_sink) for g in gammas])
+
+    monkeypatch.setattr(delta_ops, "delta_attention_strides", wrong_strides)
     r = _run("delta.helps_iid_queries")
     assert r.verdict is pn.Verdict.FAILED and "exceeds tolerance" in r.message

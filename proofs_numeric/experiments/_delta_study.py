@@ -2,7 +2,8 @@ r"""Measurements behind the Δ-attention experiment: per-query cosine to full at
 
 For queries ``q, k, v`` ``[heads, N, d]`` (float64) the study computes full causal attention $y$,
 sink+window attention $y^*$, Δ attention $\hat y$ (paper version, :func:`attention.delta_attention`)
-and the recompute baseline (Eq. 5) for each stride $\gamma$, and the per-query cosine
+(all strides in one pass, :func:`attention.delta_attention_strides`) and the recompute
+baseline (Eq. 5) for each stride $\gamma$, and the per-query cosine
 $\cos(\cdot_i, y_i)$ on the scored rows. Non-anchor rows ($i\bmod\gamma\ne0$) are reported
 separately, since anchor rows are exact by construction (C2, C5). The locality diagnostic
 nbr-cos is the mean $\cos(\Delta_i,\Delta_{i+1})$ of the true difference $\Delta=y-y^*$ (Fig. 6b).
@@ -61,7 +62,7 @@ def cosine_study(q, k, v, *, window: int, n_sink: int, gammas=GAMMAS, score_from
     "non_anchor": {γ: bool [r]}, "nbr_cos": [heads], "anchor_error": float}`` where
     ``anchor_error`` is the largest |Δ-output − full| on anchor rows (0 up to rounding, C2).
     """
-    from attention._delta import dense_causal_attention, delta_attention, sink_window_attention
+    from attention._delta import delta_attention_strides, dense_causal_attention, sink_window_attention
     from attention._delta_theory import neighbour_cosine, row_cosine
 
     y = np.asarray(dense_causal_attention(q, k, v))
@@ -71,8 +72,8 @@ def cosine_study(q, k, v, *, window: int, n_sink: int, gammas=GAMMAS, score_from
     out: dict[str, Any] = {"sparse": cos(ys), "delta": {}, "recompute": {}, "non_anchor": {}, "rows": rows}
     out["nbr_cos"] = np.asarray(neighbour_cosine((y - ys)[..., rows, :]))
     anchor_error = 0.0
-    for g in gammas:
-        yh = np.asarray(delta_attention(q, k, v, gamma=g, window=window, n_sink=n_sink))
+    corrected = np.asarray(delta_attention_strides(q, k, v, gammas=tuple(gammas), window=window, n_sink=n_sink))
+    for g, yh in zip(gammas, corrected):
         anchor_error = max(anchor_error, float(np.max(np.abs(yh[..., ::g, :] - y[..., ::g, :]))))
         out["delta"][g] = cos(yh)
         if recompute:  # Eq. 5: dense anchor rows, sparse elsewhere (the identity of delta.recompute_off_anchors)
