@@ -24,3 +24,19 @@ from ._bert_text import sentence_embedding as sentence_embedding
 from ._bert_text import tokenize as tokenize
 from ._corpus import stdlib_docstrings as stdlib_docstrings
 from ._corpus import text_corpus as text_corpus
+# Δ attention (delta_attention.md): sink+window sparse attention, Δ correction, cost, Lemma 1
+from ._delta import delta_anchor_rows as delta_anchor_rows
+from ._delta import delta_attention as delta_attention
+from ._delta import delta_attention_strides as delta_attention_strides
+from ._delta import dense_causal_attention as dense_causal_attention
+from ._delta import recompute_attention as recompute_attention
+from ._delta import sink_window_attention as sink_window_attention
+from ._delta import sink_window_mask as sink_window_mask
+from ._delta_theory import DeltaCost as DeltaCost
+from ._delta_theory import Lemma1Terms as Lemma1Terms
+from ._delta_theory import TailSplit as TailSplit
+from ._delta_theory import delta_cost as delta_cost
+from ._delta_theory import delta_tail_split as delta_tail_split
+from ._delta_theory import lemma1_decomposition as lemma1_decomposition
+from ._delta_theory import neighbour_cosine as neighbour_cosine
+from ._delta_theory import row_cosine as row_cosine
