@@ -15,7 +15,8 @@ import proofs_numeric as pn
 from proofs_numeric.experiments import _topk_real, _topk_real_claims, topk_real
 from proofs_numeric.experiments._topk_real import Protocol, finite_n_predictor, measure
 
-TINY = Protocol("tiny", {32: 1}, batch=1, bound_rows=64, eps=(0.01, 0.1), predictor_grid=5)
+# one sequence of 128 tokens, padded to the reduced protocol's width: shares its compiled programs
+TINY = Protocol("tiny", {128: 1}, batch=1, bound_rows=64, eps=(0.01, 0.1), predictor_grid=7, width=256)
 IDS = ("topk.real_certified_tv", "topk.real_reduction_vs_paper", "topk.real_headline_2_4x",
        "topk.real_rule_vs_predictor", "topk.real_output_bounds")
 
@@ -32,11 +33,11 @@ def tiny(model):
 
 def test_tiny_measurement_is_sound(tiny):
     cells = {c["eps"]: c for c in tiny["per_n_eps"]}
-    rows = 6 * 12 * 32
+    rows = 6 * 12 * 128
     for c in cells.values():
         assert c["rows"] == c["tv_rows"] == c["tv_ok"] == rows
         assert c["minimality_violations"] == 0 and sum(c["bound_violations"].values()) == 0
-        assert 1 <= c["mean_k"] <= 32 and c["reduction_n_over_mean_k"] == pytest.approx(32 / c["mean_k"])
+        assert 1 <= c["mean_k"] <= 128 and c["reduction_n_over_mean_k"] == pytest.approx(128 / c["mean_k"])
         # Jensen: the mean of n/k is at least n over the mean of k
         assert c["mean_n_over_k"] >= c["reduction_n_over_mean_k"]
     assert cells[0.1]["mean_k"] < cells[0.01]["mean_k"]  # a larger budget keeps fewer keys
@@ -121,7 +122,7 @@ def test_experiment_and_plot_write_files(monkeypatch, tmp_path: Path):
     assert {"topk_real.json", "topk_real.md", "keps_real.png", "keps_real.svg", "reduction_vs_eps.png",
             "output_bound_ratios.svg"} <= names
     md = (tmp_path / "e" / "topk_real.md").read_text()
-    assert "58.8" in md and "| 32 | 0.01 |" in md
+    assert "58.8" in md and "| 128 | 0.01 |" in md
     out = topk_real.keps_real_plot(tmp_path / "p", quick=True, seed=0)
     assert all(Path(f).exists() for f in out["files"])
 

@@ -50,28 +50,31 @@ class Protocol:
     name: str
     sequences: dict[int, int]
     batch: int = 2
-    bound_rows: int = 512
+    bound_rows: int = 64  #: rows per (forward batch, layer, eps) for the output bounds
     eps: tuple[float, ...] = EPS
     predictor_grid: int = 9
+    width: int | None = None  #: pad rows to this many keys (-inf) so all n share one compiled program
 
 
 @functools.lru_cache(maxsize=64)
-def _predictor_table(n: int, eps: float, points: int) -> tuple[np.ndarray, np.ndarray]:
-    from bounds import keps_finite_n
+def _probit_table(which: str, n: int, eps: float, points: int) -> tuple[np.ndarray, np.ndarray]:
+    import bounds
 
     grid = np.linspace(SIGMA_RANGE[0], SIGMA_RANGE[1], points)
-    return grid, ndtri(np.clip(np.asarray(keps_finite_n(n, grid, eps), np.float64), 1e-300, 1 - 1e-16))
+    vals = bounds.keps_finite_n(n, grid, eps) if which == "finite_n" else bounds.keps_rule(grid, eps)
+    return grid, ndtri(np.clip(np.asarray(vals, np.float64), 1e-300, 1 - 1e-16))
 
 
-def finite_n_predictor(n: int, eps: float, points: int = 9):
-    r"""$\sigma\mapsto$ :func:`bounds.keps_finite_n` $(n,\sigma,\varepsilon)$, interpolated.
+def finite_n_predictor(n: int, eps: float, points: int = 9, which: str = "finite_n"):
+    r"""$\sigma\mapsto$ :func:`bounds.keps_finite_n` $(n,\sigma,\varepsilon)$ (or, with
+    ``which="rule"``, :func:`bounds.keps_rule`), tabulated and interpolated.
 
     The predictor costs ~0.3 s per evaluation, so it is tabulated on ``points`` spreads in
     :data:`SIGMA_RANGE` and interpolated linearly in probit space, where the asymptotic rule
-    $\Phi_c(\sigma+z_\varepsilon)$ is exactly linear ($\Phi^{-1}(k/n)=-\sigma-z_\varepsilon$); outside
-    the range it is extrapolated linearly. Tables are cached per process.
+    $\Phi_c(\sigma+z_\varepsilon)$ is exactly linear ($\Phi^{-1}(k/n)=-\sigma-z_\varepsilon$, so the rule
+    is reproduced to rounding); outside the range it is extrapolated linearly. Cached per process.
     """
-    grid, probit = _predictor_table(int(n), float(eps), int(points))
+    grid, probit = _probit_table(which, int(n), float(eps), int(points))
 
     def f(sigma: np.ndarray) -> np.ndarray:
         x = np.asarray(sigma, np.float64)
@@ -83,9 +86,33 @@ def finite_n_predictor(n: int, eps: float, points: int = 9):
     return f
 
 
-FULL = Protocol("full", {128: 16, 256: 8, 512: 4}, batch=2, bound_rows=4096, predictor_grid=17)
-QUICK = Protocol("quick", {128: 2, 256: 1}, batch=2, bound_rows=512)
-VERIFY = Protocol("verify (reduced)", {128: 2, 256: 1}, batch=2, bound_rows=512)
+FULL = Protocol("full", {128: 16, 256: 8, 512: 4}, batch=2, bound_rows=96, predictor_grid=17)
+QUICK = Protocol("quick", {128: 2, 256: 1}, batch=2, bound_rows=64, width=256)
+VERIFY = Protocol("verify (reduced)", {128: 1, 256: 1}, batch=2, bound_rows=64, predictor_grid=7, width=256)
+CHUNK = 1536  #: rows per certified_topk call (= 12 heads x 128 queries): one compiled shape
+
+
+def _blocks(x: np.ndarray, width: int, fill: float) -> tuple[np.ndarray, int]:
+    """Pad rows ``[R, n, ...]`` to ``[ceil(R/CHUNK)*CHUNK, width, ...]`` (new keys = ``fill``, new rows
+    copy row 0); returns the padded array and ``R``."""
+    r, n = x.shape[:2]
+    rows = -(-r // CHUNK) * CHUNK
+    out = np.full((rows, width) + x.shape[2:], fill)
+    out[:r, :n] = x
+    out[r:, :n] = x[:1]
+    return out, r
+
+
+def _certify(s: np.ndarray, eps: float, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`bounds.certified_topk` on rows ``s`` ``[R, n]`` in fixed blocks ``[CHUNK, width]``;
+    returns ``k`` ``[R]``, ``kept`` ``[R, n]``, ``minimal_certified`` ``[R]``."""
+    import bounds
+
+    x, r = _blocks(s, width, -np.inf)
+    parts = [bounds.certified_topk(x[i: i + CHUNK], eps) for i in range(0, len(x), CHUNK)]
+    k, kept, minimal = (np.concatenate([np.asarray(getattr(c, f)) for c in parts])[:r]
+                        for f in ("k", "kept", "minimal_certified"))
+    return k, kept[:, : s.shape[1]].astype(bool), minimal.astype(bool)
 
 
 def attention_layers(model: Any, n: int, count: int, batch: int):
@@ -163,15 +190,27 @@ def _jit(fn: Any) -> Any:
     return jax.jit(fn)
 
 
-def _row_sample(rng: np.random.Generator, shape: tuple[int, ...], m: int) -> tuple[np.ndarray, ...]:
-    flat = rng.choice(int(np.prod(shape)), size=min(m, int(np.prod(shape))), replace=False)
-    return np.unravel_index(np.sort(flat), shape)
+def _bounds_on_sample(rng: np.random.Generator, s: np.ndarray, v: np.ndarray, p: np.ndarray, k: np.ndarray,
+                      kept: np.ndarray, m: int, width: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Actual error (direct) and :func:`bounds.output_error_bounds` on ``m`` random rows of ``s``
+    ``[R, n]`` (values ``v`` ``[R/n, n, d]``: one block per sequence and head); the rows are padded
+    to ``width`` keys (logit ``-inf``, value 0) so every call has one shape."""
+    import bounds
+
+    n = s.shape[1]
+    idx = np.sort(rng.choice(len(s), size=m, replace=len(s) < m))
+    vs = v[idx // n]  # the values of each row's (sequence, head)
+    sp = np.full((m, width), -np.inf)
+    sp[:, :n] = s[idx]
+    vp = np.zeros((m, width, v.shape[-1]))
+    vp[:, :n] = vs
+    ob = _jit(bounds.output_error_bounds)(sp, vp, k[idx])
+    fields = dict(zip(bounds.OUTPUT_BOUND_NAMES, ("diameter", "variance", "two_c_tau")))
+    return _output_error(p[idx], kept[idx], vs), {b: np.asarray(getattr(ob, f)) for b, f in fields.items()}
 
 
 def measure(model: Any, protocol: Protocol, seed: int = 0) -> dict[str, Any]:
     """Run the protocol; returns the JSON-able summary (tables per n, eps, layer and head)."""
-    from bounds import OUTPUT_BOUND_NAMES, certified_topk, keps_rule, output_error_bounds
-
     from proofs_numeric import progress, require_x64
 
     require_x64("the topk-real experiment")
@@ -179,39 +218,33 @@ def measure(model: Any, protocol: Protocol, seed: int = 0) -> dict[str, Any]:
     L, H = model.config.num_layers, model.config.num_heads
     cells = {(n, e): _Cell(L, H) for n in protocol.sequences for e in protocol.eps}
     batches = sum(-(-c // protocol.batch) for c in protocol.sequences.values()) * L
-    it = (
-        (n, layer, s, v)
-        for n, count in protocol.sequences.items()
-        for layer, s, v in attention_layers(model, n, count, protocol.batch)
-    )
+    it = ((n, layer, s, v) for n, count in protocol.sequences.items()
+          for layer, s, v in attention_layers(model, n, count, protocol.batch))
     for n, layer, s, v in progress(it, desc=f"topk-real ({protocol.name})", total=batches):
-        sigma = s.std(-1)  # [B,H,n]
-        p = _softmax(s)
-        per_batch_rows = max(1, protocol.bound_rows * protocol.batch // (protocol.sequences[n] * L))
+        B, width = s.shape[0], protocol.width or n
+        rows = s.reshape(-1, n)  # row index = (b * H + h) * n + query
+        sigma = rows.std(-1)
+        p = _softmax(rows)
         for eps in protocol.eps:
             c = cells[(n, eps)]
-            cert = certified_topk(s, eps)
-            k = np.asarray(cert.k, np.float64)
-            kept = np.asarray(cert.kept, bool)
-            c.k[layer] += k.sum(axis=(0, 2))
-            c.n_over_k[layer] += (n / k).sum(axis=(0, 2))
-            c.sigma[layer] += sigma.sum(axis=(0, 2))
-            c.rule[layer] += (n * np.asarray(keps_rule(sigma, eps))).sum(axis=(0, 2))
-            c.pred[layer] += (n * finite_n_predictor(n, eps, protocol.predictor_grid)(sigma)).sum(axis=(0, 2))
-            c.rows[layer] += k.shape[0] * k.shape[2]
+            k, kept, minimal = _certify(rows, eps, width)
+            per_head = lambda x: x.reshape(B, H, n).sum(axis=(0, 2))  # noqa: E731
+            c.k[layer] += per_head(k.astype(np.float64))
+            c.n_over_k[layer] += per_head(n / k)
+            c.sigma[layer] += per_head(sigma)
+            c.rule[layer] += per_head(n * finite_n_predictor(n, eps, 2, which="rule")(sigma))
+            c.pred[layer] += per_head(n * finite_n_predictor(n, eps, protocol.predictor_grid)(sigma))
+            c.rows[layer] += B * n
             tv = _tv_direct(p, kept)
             c.tv_ok += int((tv <= eps + TV_SLACK).sum())
             c.tv_rows += tv.size
             c.max_tv_excess = max(c.max_tv_excess, float((tv - eps).max()))
-            minimal = np.asarray(cert.minimal_certified, bool)
             c.minimal += int(minimal.sum())
-            c.minimality_violations += _minimality_violations(p, s, kept, minimal & (k > 1), eps)
-            idx = _row_sample(rng, k.shape, per_batch_rows)
-            vs = v[idx[0], idx[1]]  # [m, n, d_h]
-            ob = _jit(output_error_bounds)(s[idx], vs, np.asarray(cert.k)[idx])
-            c.actual.append(_output_error(p[idx], kept[idx], vs))
-            for name, field in zip(OUTPUT_BOUND_NAMES, ("diameter", "variance", "two_c_tau")):
-                c.bounds.setdefault(name, []).append(np.asarray(getattr(ob, field)))
+            c.minimality_violations += _minimality_violations(p, rows, kept, minimal & (k > 1), eps)
+            actual, bnds = _bounds_on_sample(rng, rows, v.reshape(-1, n, v.shape[-1]), p, k, kept, protocol.bound_rows, width)
+            c.actual.append(actual)
+            for name, b in bnds.items():
+                c.bounds.setdefault(name, []).append(b)
     return _summarise(cells, protocol)
 
 

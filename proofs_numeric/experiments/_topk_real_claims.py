@@ -1,9 +1,9 @@
 r"""Empirical claims ``topk.real_*``: the paper's Top-k figures re-measured on MiniLM-L6 attention.
 
 All five claims read one cached run of the reduced protocol (:func:`.topk_real.verify_summary`:
-2 sequences at $n=128$ and 1 at $n=256$ of standard-library docstrings, every row of every
-layer and head, 512 sampled rows for the output bounds; ``ctx.scale<1`` uses 1 sequence
-each). The full protocol is ``attnverify experiment topk-real``. Each check has an independent
+one sequence of standard-library docstrings at each of $n=128$ and $n=256$, every row of every
+layer and head, 384 sampled rows per $(n,\varepsilon)$ for the output bounds; the same at every
+``ctx.scale``). The full protocol is ``attnverify experiment topk-real``. Each check has an independent
 part that can fail (direct TV sums, a minimality test, closed forms), and the comparison with
 the paper sets ``statement_holds``.
 """
