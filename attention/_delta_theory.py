@@ -111,11 +111,14 @@ def lemma1_decomposition(z: jax.Array, v: jax.Array, kept: jax.Array) -> Lemma1T
 
 
 def row_cosine(a: jax.Array, b: jax.Array) -> jax.Array:
-    r"""Per-row cosine similarity $\cos(a_i,b_i)$, ``[..., n, d] x [..., n, d] -> [..., n]``."""
+    r"""Per-row cosine similarity $\cos(a_i,b_i)$, ``[..., n, d] x [..., n, d] -> [..., n]`` (NaN where a row is zero)."""
     num = jnp.sum(a * b, axis=-1)
     return num / (jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1))
 
 
 def neighbour_cosine(delta: jax.Array, nu: int = 1) -> jax.Array:
-    r"""The locality diagnostic of Fig. 6b: mean over rows of $\cos(\Delta_i,\Delta_{i+\nu})$, ``[..., n, d] -> [...]``."""
-    return jnp.mean(row_cosine(delta[..., :-nu, :], delta[..., nu:, :]), axis=-1)
+    r"""The locality diagnostic of Fig. 6b: mean over rows of $\cos(\Delta_i,\Delta_{i+\nu})$, ``[..., n, d] -> [...]``.
+
+    Pairs with a zero row (no dropped mass, e.g. an exactly underflowed tail) are skipped.
+    """
+    return jnp.nanmean(row_cosine(delta[..., :-nu, :], delta[..., nu:, :]), axis=-1)

@@ -208,3 +208,10 @@ def test_bad_input_nan_and_helpers():
         delta_anchor_rows(100, 0)
     with pytest.raises(ValueError, match="window"):
         delta_cost(10, 2, window=11)
+
+
+def test_neighbour_cosine_skips_zero_rows():
+    d = np.ones((5, 3))
+    d[2] = 0.0  # a row without dropped mass
+    assert_close(neighbour_cosine(d), 1.0, rtol=1e-15)
+    assert np.isnan(float(row_cosine(np.zeros((1, 3)), np.ones((1, 3)))[0]))

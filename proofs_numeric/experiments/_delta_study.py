@@ -88,7 +88,7 @@ def cosine_study(q, k, v, *, window: int, n_sink: int, gammas=GAMMAS, score_from
 def summarise(study: dict[str, Any]) -> dict[str, Any]:
     """Means over heads and scored rows: all rows and non-anchor rows, per γ; Δ's per-query win rate."""
     s = study["sparse"]
-    res: dict[str, Any] = {"sparse": float(s.mean()), "nbr_cos": float(np.mean(study["nbr_cos"])), "per_gamma": {}}
+    res: dict[str, Any] = {"sparse": float(s.mean()), "nbr_cos": float(np.nanmean(study["nbr_cos"])), "per_gamma": {}}
     for g, d in study["delta"].items():
         na = study["non_anchor"][g]
         row = {
