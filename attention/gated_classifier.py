@@ -66,7 +66,7 @@ Params = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True)
 class ClassifierConfig:
-    """Architecture of the classifier (hashable: used as a static ``jit`` argument).
+    r"""Architecture of the classifier (hashable: used as a static ``jit`` argument).
 
     ``gate`` in :data:`GATES`; ``depth`` attention layers; ``width`` $d$; ``seq_len`` $L$ tokens
     per point; ``n_heads`` $H$ (must divide ``width``); ``n_classes`` outputs;
@@ -107,7 +107,7 @@ def init_classifier(
     active = D if active_depth is None else int(active_depth)
     if not 1 <= active <= D or (active != D and config.gate != "switch"):
         raise ValueError(f"active_depth={active_depth} needs gate='switch' and 1 <= active_depth <= depth={D}")
-    main, gate_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(2))
+    main, gate_rng, head_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3))
 
     def dense(rng: np.random.Generator, fan_in: int, shape: tuple[int, ...]) -> jax.Array:
         return jnp.asarray(rng.standard_normal(shape) / math.sqrt(fan_in), dtype)
@@ -131,7 +131,7 @@ def init_classifier(
             layer["Wg"] = dense(gate_rng, d, (d, n_gate))
             layer["bg"] = jnp.full((n_gate,), config.gate_bias_init, dtype)
         if config.gate == "switch":
-            layer["Wh"] = dense(gate_rng, d, (d, config.n_heads))
+            layer["Wh"] = dense(head_rng, d, (d, config.n_heads))
             layer["bh"] = jnp.full((config.n_heads,), config.gate_bias_init, dtype)
         params["layers"].append(layer)
     return params
@@ -145,13 +145,13 @@ def cast_params(params: Params, dtype: Any) -> Params:
 def _gate(layer: Params, X: jax.Array, config: ClassifierConfig, select: Any) -> jax.Array:
     """Multiplicative gate ``[L, H, dh]`` (broadcastable) applied to the SDPA output."""
     L, H = config.seq_len, config.n_heads
-    elem = lambda: jax.nn.sigmoid(X @ layer["Wg"] + layer["bg"]).reshape(L, H, -1)
+    elem = lambda: jax.nn.sigmoid(X @ layer["Wg"] + layer["bg"][None, :]).reshape(L, H, -1)
     if config.gate == "elementwise":
         return elem()
     if config.gate == "headwise":
-        return jax.nn.sigmoid(X @ layer["Wg"] + layer["bg"])[:, :, None]
+        return jax.nn.sigmoid(X @ layer["Wg"] + layer["bg"][None, :])[:, :, None]
     s = jax.lax.stop_gradient(select)
-    head = jax.nn.sigmoid(X @ layer["Wh"] + layer["bh"])[:, :, None]
+    head = jax.nn.sigmoid(X @ layer["Wh"] + layer["bh"][None, :])[:, :, None]
     return s[0] + s[1] * elem() + s[2] * head
 
 
@@ -178,7 +178,7 @@ def _representation(params: Params, x: jax.Array, config: ClassifierConfig) -> j
 
 def _logits(params: Params, x: jax.Array, config: ClassifierConfig) -> jax.Array:
     r = jax.vmap(lambda p: _representation(params, p, config))(x)
-    return r @ params["out_W"] + params["out_b"]
+    return r @ params["out_W"] + params["out_b"][None, :]
 
 
 def _check_points(x: Any, what: str, single: bool) -> None:

@@ -67,10 +67,10 @@ class StudyConfig:
     n_seeds: int = 5
     n_train: int = 256
     n_test: int = 1024
-    steps: int = 400
-    batch: int = 64
+    steps: int = 300
+    batch: int = 32
     lr: float = 3e-3
-    n_probe: int = 32
+    n_probe: int = 24
     proxy_h: float = 1e-2
     proxy_dirs: int = 16
     width: int = 64
@@ -100,7 +100,7 @@ def quick_config() -> StudyConfig:
 
 def full_config() -> StudyConfig:
     """The full protocol of ``attnverify experiment gating``."""
-    return StudyConfig()
+    return StudyConfig(steps=300, batch=32, n_probe=24)
 
 
 def train_runs(params, batches, x_train, y_train, *, config: ClassifierConfig, lr: float):
@@ -215,7 +215,7 @@ def hash_key(*ints: int) -> int:
 
 
 def measure_points(fit: dict[str, Any], points: Any, cfg: StudyConfig, seed: int = 0) -> dict[str, np.ndarray]:
-    """Per-point measures ``[R, P]`` of every run of ``fit`` at ``points`` (``[P, 2]`` shared or ``[R, P, 2]``).
+    r"""Per-point measures ``[R, P]`` of every run of ``fit`` at ``points`` (``[P, 2]`` shared or ``[R, P, 2]``).
 
     Keys: ``proxy`` ($\hat\rho$, spec C10), ``K`` (Gaussian curvature; NaN where degenerate),
     ``sqrt_det_g``, ``density`` ($|K|\sqrt{\det g}$). Float64 (needs ``jax_enable_x64``).
@@ -238,7 +238,7 @@ def measure_points(fit: dict[str, Any], points: Any, cfg: StudyConfig, seed: int
 
 
 def measure_runs(fit: dict[str, Any], cfg: StudyConfig, seed: int = 0) -> dict[str, np.ndarray]:
-    """Per-run summaries of the measures on the first ``cfg.n_probe`` held-out points of each run.
+    r"""Per-run summaries of the measures on the first ``cfg.n_probe`` held-out points of each run.
 
     ``proxy`` (mean $\hat\rho$), ``curv_density`` (median of $|K|\sqrt{\det g}$ over regular
     probes: the density is heavy-tailed near nearly degenerate charts, so the median is the robust choice),
@@ -497,7 +497,7 @@ def _plots(res: StudyResult, out_dir: Any) -> list:
     axes[0, 0].set_ylabel("test accuracy (mean ± std over seeds)")
     axes[0, 0].legend(title="gate")
     files += save_figure(fig, out_dir, "accuracy_by_task")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     for ax, (m, label) in zip(axes, (("proxy", "proxy ρ̂ (a)"), ("curv_density", "curvature density |K|√det g (b)"))):
         for g in cfg.gates:
             for lin, mk in ((True, "s"), (False, "o")):
@@ -509,8 +509,8 @@ def _plots(res: StudyResult, out_dir: Any) -> list:
         ax.set_ylabel("test accuracy")
     axes[0].legend(fontsize=7)
     files += save_figure(fig, out_dir, "curvature_vs_accuracy")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, (m, label) in zip(axes, (("proxy", "proxy ρ̂ (a)"), ("curv_density", "curvature density (b), median over probes"))):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    for ax, (m, label) in zip(axes, (("proxy", "proxy ρ̂ (a)"), ("curv_density", "curvature density (b)"))):
         for g in cfg.gates:
             vals = [r[m][res.select(gate=g, depth=D)] for D in cfg.depths]
             ax.errorbar(cfg.depths, [np.nanmedian(v) for v in vals],
@@ -519,7 +519,8 @@ def _plots(res: StudyResult, out_dir: Any) -> list:
         ax.set_yscale("log")
         ax.set_xticks(cfg.depths)
         ax.set_xlabel("depth (attention layers)")
-        ax.set_ylabel(label + " (median, IQR over runs)")
+        ax.set_ylabel(label)
+        ax.set_title("median and IQR over runs", fontsize=9)
     axes[0].legend(title="gate")
     files += save_figure(fig, out_dir, "curvature_vs_depth")
     return files

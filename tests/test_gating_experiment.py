@@ -1,0 +1,243 @@
+"""Gating study: tasks, models, the curvature proxy, the statistics' decision rules and the claims.
+
+The quick study (the protocol of the four ``gating.empirical_*`` claims) is computed once per test
+process and shared by the claim tests and the experiment test (``cached_study``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import proofs_numeric as pn
+from attention.gated_classifier import GATES, ClassifierConfig, classifier_logits, classifier_representation, init_classifier
+from proofs_numeric.experiments import gating_study as gs
+from proofs_numeric.experiments.gating_tasks import LINEAR_TASKS, TASKS, make_task
+from tests.helpers import assert_close
+
+CLAIMS = ["gating.empirical_nonlinear_advantage", "gating.empirical_linear_no_difference",
+          "gating.empirical_curvature_accuracy_correlation", "gating.empirical_depth_growth"]
+SMALL = ClassifierConfig(width=8, seq_len=3, n_heads=2, depth=2)
+
+
+# ----------------------------------------------------------------------------- tasks
+
+@pytest.mark.parametrize("name", TASKS)
+def test_tasks_are_deterministic_and_well_formed(name):
+    a, b, c = make_task(name, 3, 64, 128), make_task(name, 3, 64, 128), make_task(name, 4, 64, 128)
+    assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_test, b.y_test)
+    assert not np.array_equal(a.x_train, c.x_train)
+    assert a.x_train.shape == (64, 2) and a.y_test.shape == (128,) and a.x_train.dtype == np.float32
+    assert set(np.unique(a.y_train)) <= {0, 1} and np.abs(a.x_test).max() < 2
+    assert a.linear == (name in LINEAR_TASKS)
+
+
+def test_task_labels_follow_their_closed_forms():
+    x = make_task("xor", 0, 500, 10).x_train
+    assert np.array_equal(make_task("xor", 0, 500, 10).y_train, (x[:, 0] * x[:, 1] > 0).astype(int))
+    c = make_task("circles", 0, 500, 10)
+    assert np.array_equal(c.y_train, (np.linalg.norm(c.x_train, axis=1) < 2**-0.5).astype(int))
+    clean, noisy = make_task("halfplane", 1, 4000, 10), make_task("halfplane_noisy", 1, 4000, 10)
+    # a clean half-plane is linearly separable: least squares on (x, 1) recovers the labels
+    A = np.c_[clean.x_train, np.ones(4000)]
+    w = np.linalg.lstsq(A, 2.0 * clean.y_train - 1, rcond=None)[0]
+    assert np.mean((A @ w > 0) == clean.y_train) > 0.97
+    # the noisy variant: one fitted line explains ~90 % of labels (10 % flipped)
+    B = np.c_[noisy.x_train, np.ones(4000)]
+    v = np.linalg.lstsq(B, 2.0 * noisy.y_train - 1, rcond=None)[0]
+    assert 0.85 < np.mean((B @ v > 0) == noisy.y_train) < 0.95
+
+
+def test_bad_task_arguments():
+    with pytest.raises(ValueError, match="unknown task"):
+        make_task("checkerboard", 0)
+    with pytest.raises(ValueError, match="n_train"):
+        make_task("xor", 0, n_train=0)
+
+
+# ----------------------------------------------------------------------------- models
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(0, 2**20), st.sampled_from(GATES))
+def test_switch_model_equals_the_dedicated_variant(seed, gate):
+    cfg_s, cfg_g = dataclasses.replace(SMALL, gate="switch"), dataclasses.replace(SMALL, gate=gate)
+    ps = init_classifier(seed, cfg_s, jnp.float64, gate_select=GATES.index(gate))
+    pg = init_classifier(seed, cfg_g, jnp.float64)
+    for ls, lg in zip(ps["layers"], pg["layers"]):
+        if gate == "headwise":
+            lg["Wg"], lg["bg"] = ls["Wh"], ls["bh"]
+        for k in ("Wq", "Wk", "Wv", "Wo"):  # paired design: same non-gate weights
+            assert np.array_equal(ls[k], lg[k])
+    x = np.random.default_rng(seed).normal(size=(5, 2))
+    assert_close(_jit_logits(ps, x, cfg_s), _jit_logits(pg, x, cfg_g), rtol=1e-13, atol=1e-13)
+
+
+_jit_logits = jax.jit(classifier_logits, static_argnums=2)
+
+
+def test_switched_off_layers_give_the_shallower_model():
+    deep = dataclasses.replace(SMALL, gate="switch", depth=3)
+    p = init_classifier(1, deep, jnp.float64, gate_select=1, active_depth=1)
+    shallow = {**p, "layers": p["layers"][:1], "layer_on": p["layer_on"][:1]}
+    x = jnp.array([0.3, -0.2])
+    assert_close(classifier_representation(p, x, deep), classifier_representation(shallow, x, dataclasses.replace(deep, depth=1)), rtol=1e-14)
+
+
+def test_model_bad_input():
+    p = init_classifier(0, SMALL, jnp.float64)
+    with pytest.raises(ValueError, match="shape"):
+        classifier_logits(p, np.zeros((4, 3)), SMALL)
+    with pytest.raises(ValueError, match="non-finite input at index \\(2, 1\\)"):
+        classifier_logits(p, np.array([[0, 0], [1, 1], [0, np.nan]]), SMALL)
+    with pytest.raises(ValueError, match="shape"):
+        classifier_representation(p, np.zeros(3), SMALL)
+    with pytest.raises(ValueError, match="gate"):
+        ClassifierConfig(gate="relu")
+    with pytest.raises(ValueError, match="divide"):
+        ClassifierConfig(width=10, n_heads=3)
+    with pytest.raises(ValueError, match="active_depth"):
+        init_classifier(0, SMALL, active_depth=1)
+
+
+def test_training_accepts_runs_sharded_over_devices():
+    """``train_runs`` on runs sharded over the 8 emulated CPU devices equals the unsharded result."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    cfg = dataclasses.replace(SMALL, gate="switch", depth=1)
+    R, n = 8, 16
+    params = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[init_classifier(i, cfg, jnp.float32, i % 3) for i in range(R)])
+    rng = np.random.default_rng(0)
+    args = (params, jnp.asarray(rng.integers(0, n, (R, 5, 4)), jnp.int32), jnp.asarray(rng.normal(size=(R, n, 2)), jnp.float32),
+            jnp.asarray(rng.integers(0, 2, (R, n)), jnp.int32))
+    plain, _ = gs.train_runs(*args, config=cfg, lr=1e-2)
+    mesh = jax.make_mesh((len(jax.devices()),), ("runs",))
+    sharded = jax.device_put(args, NamedSharding(mesh, PartitionSpec("runs")))
+    out, _ = gs.train_runs(*sharded, config=cfg, lr=1e-2)
+    assert_close(out["out_W"], plain["out_W"], rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- curvature proxy (spec C10)
+
+def _dirs(k: int) -> jnp.ndarray:
+    a = np.linspace(0, np.pi, k, endpoint=False) + 0.1
+    return jnp.asarray(np.c_[np.cos(a), np.sin(a)])
+
+
+def test_proxy_vanishes_for_affine_maps_and_is_scale_invariant():
+    A = jnp.asarray(np.random.default_rng(0).normal(size=(5, 2)))
+    affine = lambda x: A @ x + 1.0
+    assert float(gs.curvature_proxy(affine, jnp.array([0.2, -0.4]), _dirs(6), 1e-2)) < 1e-12
+    f = lambda x: jnp.tanh(A @ x) + x[0] * x[1]
+    x = jnp.array([0.3, 0.1])
+    assert_close(gs.curvature_proxy(lambda y: 7.5 * f(y), x, _dirs(6), 1e-2), gs.curvature_proxy(f, x, _dirs(6), 1e-2), rtol=1e-12)
+
+
+@pytest.mark.parametrize("h", [1e-1, 1e-2, 1e-3])
+def test_proxy_closed_form_on_a_quadratic_graph(h):
+    r"""$f=(x_1,x_2,x_1^2)$: differences are exact, $\hat\rho=\frac1{|D|}\sum_u h\|\gamma''\|/(2\|\gamma'\|)$."""
+    f = lambda x: jnp.stack([x[0], x[1], x[0] ** 2])
+    x, D = np.array([0.4, -0.3]), np.asarray(_dirs(5))
+    expected = np.mean([h * 2 * u[0] ** 2 / (2 * np.sqrt(u[0] ** 2 + u[1] ** 2 + (2 * x[0] * u[0]) ** 2)) for u in D])
+    assert_close(gs.curvature_proxy(f, jnp.asarray(x), jnp.asarray(D), h), expected, rtol=1e-8)
+
+
+def test_measure_points_rejects_bad_points():
+    fit = {"task": ["xor"], "params": None, "classifier": SMALL}
+    with pytest.raises(ValueError, match="points must be finite"):
+        gs.measure_points(fit, np.array([[0.0, np.inf]]), gs.quick_config())
+
+
+# ----------------------------------------------------------------------------- statistics and decision rules
+
+def _fake_study(gap_nonlinear: float, gap_linear: float, seed: int = 0, nan: bool = False) -> gs.StudyResult:
+    """Synthetic per-run table whose outcome is known by construction."""
+    cfg = gs.quick_config()
+    rng = np.random.default_rng(seed)
+    rows = [(D, t, g, s) for D in cfg.depths for t in cfg.tasks for g in cfg.gates for s in range(cfg.n_seeds)]
+    base = {(D, t, s): 0.9 + 0.01 * rng.normal() for D, t, _, s in rows}
+    acc = np.array([base[(D, t, s)] + (g != "none") * (gap_linear if t in LINEAR_TASKS else gap_nonlinear) + 1e-3 * rng.normal()
+                    for D, t, g, s in rows])
+    dens = np.array([D * (1 + 0.1 * rng.random()) for D, *_ in rows])
+    proxy = acc + 1e-3 * rng.normal(size=len(rows))
+    if nan:
+        proxy[3] = np.nan
+    runs = {"depth": np.array([r[0] for r in rows]), "task": np.array([r[1] for r in rows]), "gate": np.array([r[2] for r in rows]),
+            "seed": np.array([r[3] for r in rows]), "accuracy": acc, "proxy": proxy, "curv_density": dens,
+            "frac_degenerate": np.zeros(len(rows)), "final_loss": np.zeros(len(rows))}
+    return gs.StudyResult(cfg, 0, runs, 0.0)
+
+
+def test_decision_rules_on_synthetic_outcomes():
+    st_ = gs.claim_statistics(_fake_study(gap_nonlinear=0.03, gap_linear=0.0))
+    assert st_["nonlinear_advantage"]["holds"] and st_["linear_no_difference"]["holds"]
+    assert st_["curvature_accuracy_correlation"]["holds"] and st_["depth_growth"]["holds"]
+    assert st_["nonlinear_advantage"]["pooled"]["elementwise"]["mean_diff"] == pytest.approx(0.03, abs=2e-3)
+    st_ = gs.claim_statistics(_fake_study(gap_nonlinear=-0.03, gap_linear=0.05))
+    assert not st_["nonlinear_advantage"]["holds"] and not st_["linear_no_difference"]["holds"]
+
+
+def test_paired_test_matches_the_t_statistic_closed_form():
+    a, b = np.array([0.9, 0.8, 0.85, 0.95, 0.7]), np.array([0.88, 0.81, 0.8, 0.9, 0.69])
+    d = a - b
+    t = d.mean() / (d.std(ddof=1) / np.sqrt(d.size))
+    out = gs.paired_test(a, b)
+    assert_close(out["t"], t, rtol=1e-12)
+    assert_close(out["p_greater"], out["p_two_sided"] / 2, rtol=1e-12)
+    assert gs.paired_test(a, a)["p_two_sided"] == 1.0
+
+
+# ----------------------------------------------------------------------------- claims and experiment
+
+@pytest.fixture
+def fake_cache(monkeypatch):
+    def use(study):
+        monkeypatch.setitem(gs._CACHE, (True, 0), study)
+    return use
+
+
+@pytest.mark.parametrize("cid", CLAIMS)
+def test_claim_verdict_follows_the_data(cid, fake_cache):
+    fake_cache(_fake_study(gap_nonlinear=-0.03, gap_linear=0.05))
+    r = pn.run_claim(pn.get_claim(cid), scale=0.01)
+    key = cid.split("empirical_")[1]
+    holds = r.evidence.details["statistics"]["holds"]
+    assert holds is (key in ("curvature_accuracy_correlation", "depth_growth"))
+    assert r.verdict is (pn.Verdict.VERIFIED if holds else pn.Verdict.REFUTED), r.message
+
+
+@pytest.mark.parametrize("cid", CLAIMS)
+def test_claim_fails_on_non_finite_measures(cid, fake_cache):
+    fake_cache(_fake_study(0.03, 0.0, nan=True))
+    assert pn.run_claim(pn.get_claim(cid), scale=0.01).verdict is pn.Verdict.FAILED
+
+
+def test_claims_on_the_real_quick_study():
+    """The four claims at small scale: one shared quick study, verdict = what the data say."""
+    pytest.importorskip("geometry", reason="curvature engine")
+    for cid in CLAIMS:
+        r = pn.run_claim(pn.get_claim(cid), scale=0.01)
+        assert r.verdict is not pn.Verdict.FAILED, r.message
+        holds = r.evidence.statement_holds
+        assert r.verdict is (pn.Verdict.VERIFIED if holds else pn.Verdict.REFUTED)
+        assert r.evidence.details["n_runs"] == 80
+
+
+def test_experiment_quick_writes_table_and_plots(tmp_path: Path):
+    from proofs_numeric.cli import main
+
+    assert main(["experiment", "gating", "--quick", "--out", str(tmp_path)]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    for stem in ("accuracy_by_task", "curvature_vs_accuracy", "curvature_vs_depth"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= names
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert len(res["runs"]["accuracy"]) == 80 and all(0.4 < a <= 1 for a in res["runs"]["accuracy"])
+    md = (tmp_path / "results.md").read_text()
+    assert "| task | depth | gate | accuracy |" in md and "Paired t-tests" in md
