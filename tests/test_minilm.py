@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attention import (
     ModelLoadError, bert_forward, default_model_dir, load_bert, mean_pool, sentence_embedding, stdlib_docstrings,
@@ -212,3 +214,14 @@ def test_matches_transformers_reference(model, batch):
         r = ref(input_ids=torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask), output_attentions=True)
     assert_close(out.hidden, r.last_hidden_state.numpy(), atol=1e-5, rtol=1e-5, what="hidden vs transformers")
     assert_close(out.probs, np.stack([a.numpy() for a in r.attentions]), atol=1e-5, what="probs vs transformers")
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 6), st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_mean_pool_is_invariant_to_masked_positions(b, n, d, seed):
+    r = np.random.default_rng(seed)
+    h = r.normal(size=(b, n, d))
+    m = r.random((b, n)) < 0.6
+    m[:, 0] = True
+    noisy = np.where(m[:, :, None], h, r.normal(size=h.shape) * 1e3)
+    assert_close(mean_pool(jnp.asarray(noisy), m), mean_pool(jnp.asarray(h), m), rtol=1e-12, atol=1e-15)

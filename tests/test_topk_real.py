@@ -12,7 +12,7 @@ from scipy.special import ndtr, ndtri
 
 import bounds
 import proofs_numeric as pn
-from proofs_numeric.experiments import _topk_real, _topk_real_claims, topk_real
+from proofs_numeric.experiments import _topk_real_claims, topk_real
 from proofs_numeric.experiments._topk_real import Protocol, finite_n_predictor, measure
 
 # one sequence of 128 tokens, padded to the reduced protocol's width: shares its compiled programs
@@ -127,8 +127,7 @@ def test_experiment_and_plot_write_files(monkeypatch, tmp_path: Path):
     assert all(Path(f).exists() for f in out["files"])
 
 
-def test_measure_needs_float64(model, monkeypatch):
-    monkeypatch.setattr(_topk_real, "measure", _topk_real.measure)
+def test_measure_needs_float64(model):
     import jax
 
     jax.config.update("jax_enable_x64", False)
