@@ -125,8 +125,8 @@ def test_sharded_heads_match_unsharded():
 
 def test_strides_equal_single_stride_calls():
     q, k, v = (rng(7).normal(size=(2, 70, 4)) for _ in range(3))
-    out = delta_attention_strides(q, k, v, gammas=(4, 8, 6, 1), window=9, n_sink=2)
-    for g, o in zip((4, 8, 6, 1), out):
+    out = delta_attention_strides(q, k, v, gammas=(4, 6, 1), window=9, n_sink=2)
+    for g, o in zip((4, 6, 1), out):
         assert_close(o, delta_attention(q, k, v, gamma=g, window=9, n_sink=2), rtol=0, atol=1e-14, what=f"gamma {g}")
     with pytest.raises(ValueError, match="gamma must be an integer >= 1"):
         delta_attention_strides(q, k, v, gammas=(4, 0), window=9)
@@ -143,7 +143,7 @@ def test_works_under_jit_and_vmap():
     assert_close(g(q, k, v), ref, atol=1e-15, rtol=0)
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 10_000), gamma=st.sampled_from([1, 3, 8]), window=st.integers(1, 24), n_sink=st.integers(0, 4))
 def test_invariances(seed, gamma, window, n_sink):
     """Key shifts change each row's logits by a constant (softmax invariant); a value shift b moves
