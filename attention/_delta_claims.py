@@ -1,4 +1,4 @@
-r"""Registered identity claims of Δ attention (spec ``delta_attention.md`` §3, C1-C4).
+r"""Registered identity claims of Δ attention (spec ``delta_attention.md`` §3, C1-C5).
 
 Each check runs the library operators of :mod:`attention._delta` on seeded random configurations
 $(N, d, \text{heads}, w, n_{\rm sink}, \gamma, \text{variant})$ and on adversarial ones (one row,
@@ -80,9 +80,9 @@ _STATEMENT_HAT = r"\hat y_i=y^*_i+y_{\alpha(i)}-y^*_{\alpha(i)},\ \alpha(i)=\gam
 
 
 def _sym_gamma_one() -> bool:
-    y, ys = sp.symbols("y y_star")  # gamma = 1: alpha(i) = i, so y_hat_i = y*_i + y_i - y*_i
-    i, g = sp.symbols("i gamma", integer=True, nonnegative=True)
-    return sp.simplify(ys + (y - ys) - y) == 0 and sp.simplify(sp.floor(i / 1) * 1 - i) == 0
+    y, ys = sp.symbols("y y_star")  # gamma = 1: alpha(i) = floor(i / 1) = i, so y_hat_i = y*_i + y_i - y*_i
+    i = sp.symbols("i", integer=True, nonnegative=True)
+    return sp.simplify(sp.floor(i / 1) - i) == 0 and sp.simplify(ys + (y - ys) - y) == 0
 
 
 @claim(

@@ -19,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 import proofs_numeric as pn
 from proofs_numeric import Context, Evidence
