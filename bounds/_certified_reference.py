@@ -20,46 +20,48 @@ __all__ = ["certified_topk_reference", "exact_fallback"]
 
 def certified_topk_reference(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "index",
                              c_exp: float = 2.0) -> CertifiedTopK:
-    """Float64 numpy reference of :func:`certified_topk`: stable sort on ``(-s_i, i)``, suffix sums
-    accumulated from the smallest term (``np.cumsum``), and the same §3.2 guard. Slow, independent."""
+    """Float64 numpy reference of :func:`bounds.certified_topk` (vectorised over padded rows).
+
+    Stable argsort on :math:`-s` (lower index first among ties, masked keys last), suffix sums
+    :math:`\hat T_k` accumulated from the smallest term by ``np.cumsum`` (masked zeros first, which
+    does not change them), the §3.2 guard, and :math:`k=\min\{k\ge1:\tau^{\rm up}_k\le\varepsilon\}`.
+    """
     check_logits(logits)
     check_eps(eps, allow_zero=True)
     x = np.asarray(logits, dtype=np.float64)
-    batch = x.shape[:-1]
-    epsb = np.broadcast_to(np.asarray(eps, np.float64), batch)
-    out = {f: np.zeros(batch, dtype=t) for f, t in
-           [("k", np.int64), ("tau", float), ("tau_upper", float), ("tau_lower_prev", float),
-            ("minimal_certified", bool), ("kl", float), ("n_kept", np.int64)]}
+    epsb = np.broadcast_to(np.asarray(eps, np.float64), x.shape[:-1])[..., None]
+    n_max = x.shape[-1]
+    order = np.argsort(-x, axis=-1, kind="stable")
+    xs = np.take_along_axis(x, order, axis=-1)
+    fin = np.isfinite(xs)
+    nf = fin.sum(axis=-1, keepdims=True)
+    m = np.where(nf > 0, xs[..., :1], 0.0)
+    with np.errstate(invalid="ignore"):
+        d = np.where(fin, xs - m, 0.0)
+    e = np.where(fin, np.exp(d), 0.0)
+    suffix = np.concatenate([np.cumsum(e[..., ::-1], axis=-1)[..., ::-1], np.zeros_like(e[..., :1])], axis=-1)
+    z = np.where(nf > 0, suffix[..., :1], 1.0)
+    rho = (nf + 1) * U + U * np.max(np.abs(d), axis=-1, keepdims=True) + c_exp * U
+    n_sub = np.sum(fin & (d < -700.0), axis=-1, keepdims=True)
+    kk = np.arange(n_max + 1)
+    cnt = np.maximum(nf - kk, 0)
+    r, up, lo = tau_bounds(suffix, z, cnt, rho, n_sub, xp=np)
+    ok = (up <= epsb) & (kk >= 1) & (kk <= nf)
+    k = np.where(nf[..., 0] > 0, np.argmax(ok, axis=-1), 0)
+    kept_sorted = np.arange(n_max) < k[..., None]
+    if tie == "group":
+        v = np.take_along_axis(xs, np.maximum(k - 1, 0)[..., None], axis=-1)
+        kept_sorted = fin & (xs >= v) & (k[..., None] > 0)
+    n_kept = kept_sorted.sum(axis=-1)
     kept = np.zeros(x.shape, dtype=bool)
-    for i in np.ndindex(batch):
-        row, ep = x[i], float(epsb[i])
-        idx = np.nonzero(np.isfinite(row))[0]
-        if idx.size == 0:
-            out["tau_lower_prev"][i], out["minimal_certified"][i] = 1.0, True
-            continue
-        order = idx[np.argsort(-row[idx], kind="stable")]
-        d = row[order] - row[order].max()
-        e = np.exp(d)
-        n = len(e)
-        suffix = np.concatenate([np.cumsum(e[::-1])[::-1], [0.0]])  # suffix[k] = T_k
-        rho = (n + 1) * U + U * np.max(np.abs(d)) + c_exp * U
-        n_sub = int(np.sum(d < -700.0))
-        cnt = n - np.arange(n + 1)
-        r, up, lo = tau_bounds(suffix, suffix[0], cnt, rho, n_sub, xp=np)
-        k = int(np.argmax(up[1:] <= ep)) + 1
-        last = k
-        if tie == "group":
-            while last < n and row[order[last]] == row[order[k - 1]]:
-                last += 1
-        kept[i + (order[:last],)] = True
-        t = r[last]
-        tu = up[last]
-        out["k"][i], out["n_kept"][i], out["tau"][i], out["tau_upper"][i] = k, last, t, tu
-        out["tau_lower_prev"][i] = 1.0 if k == 1 else lo[k - 1]
-        out["minimal_certified"][i] = out["tau_lower_prev"][i] > ep
-        out["kl"][i] = -np.log1p(-t)
-    return CertifiedTopK(out["k"], kept, out["tau"], out["tau_upper"], out["tau_lower_prev"],
-                         out["minimal_certified"], out["kl"], out["n_kept"])
+    np.put_along_axis(kept, order, kept_sorted, axis=-1)
+    t = np.take_along_axis(r, n_kept[..., None], axis=-1)[..., 0]
+    tu = np.take_along_axis(up, n_kept[..., None], axis=-1)[..., 0]
+    lp = np.take_along_axis(lo, np.maximum(k - 1, 0)[..., None], axis=-1)[..., 0]
+    lp = np.where(k <= 1, 1.0, lp)
+    empty = nf[..., 0] == 0
+    return CertifiedTopK(k, kept, np.where(empty, 0.0, t), np.where(empty, 0.0, tu), lp,
+                         empty | (lp > epsb[..., 0]), np.where(empty, 0.0, -np.log1p(-t)), n_kept)
 
 
 def exact_fallback(logits: Any, eps: Any, res: CertifiedTopK, *, tie: str = "index", dps: int = 50) -> CertifiedTopK:

@@ -20,6 +20,7 @@ row, in ``[1, n]``; ``k = n`` gives the exact bound 0) and returns float64 array
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Literal
 
@@ -53,15 +54,19 @@ def single_gap_bound(logits: Any, k: Any, *, variant: Literal["paper", "tight"] 
                      assume_sorted: bool = False) -> jax.Array:
     r"""C5 single-gap bound on :math:`\tau_k` (spec Thm 4.5). Example: E2 ``(3,3,1,1,1)``, ``k=2``
     gives :math:`1/(1+\tfrac23e^2)=0.1687\ldots` (tight)."""
-    s, n, k = _prepare(logits, k, assume_sorted)
+    if variant not in ("paper", "tight"):
+        raise ValueError(f"variant must be 'paper' or 'tight', got {variant!r}")
+    return _single_gap(*_prepare(logits, k, assume_sorted), variant)
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _single_gap(s: jax.Array, n: jax.Array, k: jax.Array, variant: str) -> jax.Array:
     sk, sk1 = _at(s, k - 1)[..., 0], _at(s, k)[..., 0]
     last = k >= n
     if variant == "paper":
         delta = jnp.where(last, 0.0, sk - sk1)
         ratio = jnp.log(k / jnp.where(last, 1, n - k))
         return jnp.where(last, 0.0, jax.nn.sigmoid(-(ratio + delta)))
-    if variant != "tight":
-        raise ValueError(f"variant must be 'paper' or 'tight', got {variant!r}")
     e, _ = shifted_exp(s)
     pos = positions(s)
     zh = jnp.sum(jnp.where(pos < k[..., None], e, 0.0), axis=-1)
@@ -93,6 +98,11 @@ def multi_gap_bound(logits: Any, k: Any, cuts: Any = None, *, assume_sorted: boo
                 raise ValueError(f"cuts must be non-decreasing from k to n: row {i} has cuts {cb[i].tolist()}, "
                                  f"k={int(kn[i])}, n={int(nn[i])}")
         c = jnp.broadcast_to(c, k.shape + c.shape[-1:])
+    return _multi_gap(s, k, c)
+
+
+@jax.jit
+def _multi_gap(s: jax.Array, k: jax.Array, c: jax.Array) -> jax.Array:
     size = c[..., 1:] - c[..., :-1]
     top = _at(s, c[..., :-1])  # s_{c_{r-1}+1} in 1-based notation
     sk = _at(s, k - 1)
@@ -108,24 +118,35 @@ def blockwise_bounds(logits: Any, k: Any, *, n_blocks: int = 8, blocks: Any = No
     blocks (any partition); by default the tail is cut into ``n_blocks`` equal-size blocks in
     sorted order. Block bounds are the exact block min and max.
     """
-    s, n, k = _prepare(logits, k, assume_sorted)
     if blocks is not None:
+        if jnp.shape(blocks) != jnp.shape(logits):
+            raise ValueError(f"shape mismatch: blocks {jnp.shape(blocks)} vs logits {jnp.shape(logits)}")
+        check_logits(logits)
+        check_k(k, logits)
         x = jnp.asarray(logits)
-        if jnp.shape(blocks) != x.shape:
-            raise ValueError(f"shape mismatch: blocks {jnp.shape(blocks)} vs logits {x.shape}")
-        e, _ = shifted_exp(x)
-        m = jnp.max(jnp.where(jnp.isfinite(x), x, -jnp.inf), axis=-1)
-        tail = ~topk_mask(x, k) & jnp.isfinite(x)
-        zh = jnp.sum(jnp.where(tail, 0.0, e), axis=-1)
-        lo = up = jnp.zeros(zh.shape)
-        for b in range(n_blocks):
-            mb = tail & (jnp.asarray(blocks) == b)
-            cnt = jnp.sum(mb, axis=-1)
-            mn = jnp.min(jnp.where(mb, x, jnp.inf), axis=-1)
-            mx = jnp.max(jnp.where(mb, x, -jnp.inf), axis=-1)
-            lo = lo + jnp.where(cnt > 0, cnt * jnp.exp(mn - m), 0.0)
-            up = up + jnp.where(cnt > 0, cnt * jnp.exp(jnp.minimum(mx - m, 0.0)), 0.0)
-        return lo / (zh + lo), up / (zh + up)
+        return _blockwise_given(x, batch_k(k, x), jnp.asarray(blocks), n_blocks, assume_sorted)
+    return _blockwise_sorted(*_prepare(logits, k, assume_sorted), n_blocks)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _blockwise_given(x: jax.Array, k: jax.Array, blocks: jax.Array, n_blocks: int, assume_sorted: bool):
+    e, _ = shifted_exp(x)
+    m = jnp.max(jnp.where(jnp.isfinite(x), x, -jnp.inf), axis=-1)
+    tail = ~topk_mask(x, k, assume_sorted) & jnp.isfinite(x)
+    zh = jnp.sum(jnp.where(tail, 0.0, e), axis=-1)
+    lo = up = jnp.zeros(zh.shape)
+    for b in range(n_blocks):
+        mb = tail & (jnp.asarray(blocks) == b)
+        cnt = jnp.sum(mb, axis=-1)
+        mn = jnp.min(jnp.where(mb, x, jnp.inf), axis=-1)
+        mx = jnp.max(jnp.where(mb, x, -jnp.inf), axis=-1)
+        lo = lo + jnp.where(cnt > 0, cnt * jnp.exp(mn - m), 0.0)
+        up = up + jnp.where(cnt > 0, cnt * jnp.exp(jnp.minimum(mx - m, 0.0)), 0.0)
+    return lo / (zh + lo), up / (zh + up)
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _blockwise_sorted(s: jax.Array, n: jax.Array, k: jax.Array, n_blocks: int):
     e, _ = shifted_exp(s)
     pos = positions(s)
     head = pos < k[..., None]

@@ -16,12 +16,13 @@ raises ``NotImplementedError`` (open point 4).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ._tv import topk_distributions, topk_mask
+from ._tv import batch_k, topk_distributions, topk_mask
 from ._validate import check_values
 
 __all__ = ["HeadTail", "OutputBounds", "OUTPUT_BOUND_NAMES", "head_tail_decomposition",
@@ -56,7 +57,7 @@ class OutputBounds(NamedTuple):
     chi2: jax.Array
 
 
-def head_tail_decomposition(logits: Any, values: Any, k: Any) -> HeadTail:
+def head_tail_decomposition(logits: Any, values: Any, k: Any, assume_sorted: bool = False) -> HeadTail:
     r"""C9: :math:`\mathrm{Attn}-\mathrm{Attn}_k=\tau(\mu_{\rm tail}-\mu_{\rm head})`. When
     :math:`\tau=0` (``k = n``) :math:`\mu_{\rm tail}:=\mu_{\rm head}`.
 
@@ -64,9 +65,14 @@ def head_tail_decomposition(logits: Any, values: Any, k: Any) -> HeadTail:
     :math:`\|\mathrm{err}\|=0.18570\ldots`.
     """
     check_values(logits, values)
-    p, ph = topk_distributions(logits, k)
-    v = jnp.where(jnp.isfinite(jnp.asarray(logits))[..., None], jnp.asarray(values), 0.0)
-    keep = topk_mask(jnp.asarray(logits), k)
+    p, ph = topk_distributions(logits, k, assume_sorted)
+    return _head_tail(jnp.asarray(logits), jnp.asarray(values), batch_k(k, jnp.asarray(logits)), p, ph, assume_sorted)
+
+
+@functools.partial(jax.jit, static_argnums=5)
+def _head_tail(x, values, k, p, ph, assume_sorted: bool) -> HeadTail:
+    v = jnp.where(jnp.isfinite(x)[..., None], values, 0.0)
+    keep = topk_mask(x, k, assume_sorted)
     tau = jnp.sum(jnp.where(keep, 0.0, p), axis=-1)
     attn = jnp.einsum("...n,...nd->...d", p, v)
     mu_head = jnp.einsum("...n,...nd->...d", ph, v)
@@ -76,17 +82,22 @@ def head_tail_decomposition(logits: Any, values: Any, k: Any) -> HeadTail:
     return HeadTail(tau, mu_head, mu_tail, attn, mu_head, attn - mu_head)
 
 
-def output_error_bounds(logits: Any, values: Any, k: Any, C: Any = None) -> OutputBounds:
+def output_error_bounds(logits: Any, values: Any, k: Any, C: Any = None, assume_sorted: bool = False) -> OutputBounds:
     r"""C8/C10/C11 certificates for :math:`\|\mathrm{Attn}-\mathrm{Attn}_k\|_2` and which one is active.
 
     ``C`` defaults to :math:`\max_j\|v_j\|` over unmasked keys (then the :math:`2C\tau` term never
     wins, spec §5). Cost :math:`O(n^2d_v)` per row for the diameter.
     """
-    ht = head_tail_decomposition(logits, values, k)
+    ht = head_tail_decomposition(logits, values, k, assume_sorted)
     x = jnp.asarray(logits)
+    return _bounds(x, jnp.asarray(values), batch_k(k, x), ht, None if C is None else jnp.asarray(C), assume_sorted)
+
+
+@functools.partial(jax.jit, static_argnums=5)
+def _bounds(x, values, k, ht: HeadTail, C, assume_sorted: bool) -> OutputBounds:
     fin = jnp.isfinite(x)
-    v = jnp.where(fin[..., None], jnp.asarray(values), 0.0)
-    keep = topk_mask(x, k)
+    v = jnp.where(fin[..., None], values, 0.0)
+    keep = topk_mask(x, k, assume_sorted)
     tail = fin & ~keep
     sq = jnp.sum(v * v, axis=-1)
     d2 = sq[..., :, None] + sq[..., None, :] - 2 * jnp.einsum("...id,...jd->...ij", v, v)
@@ -97,7 +108,7 @@ def output_error_bounds(logits: Any, values: Any, k: Any, C: Any = None) -> Outp
     var_p = jnp.sum(p * jnp.sum((v - ht.attn[..., None, :]) ** 2, axis=-1), axis=-1)
     tau = ht.tau
     chi2 = tau / (1 - tau)
-    c = jnp.sqrt(jnp.max(jnp.where(fin, sq, 0.0), axis=-1)) if C is None else jnp.asarray(C)
+    c = jnp.sqrt(jnp.max(jnp.where(fin, sq, 0.0), axis=-1)) if C is None else C
     terms = jnp.stack([tau * diam, jnp.sqrt(chi2 * var_p), 2 * c * tau], axis=-1)
     return OutputBounds(jnp.linalg.norm(ht.error, axis=-1), terms[..., 0], terms[..., 1], terms[..., 2],
                         jnp.min(terms, axis=-1), jnp.argmin(terms, axis=-1), tau, diam, var_p, chi2)

@@ -15,6 +15,7 @@ row-wise under ``jit``/``vmap`` and with sharded batches.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -53,9 +54,11 @@ def descending(logits: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.take_along_axis(x, order, axis=-1), order
 
 
-def topk_mask(logits: jax.Array, k: Any) -> jax.Array:
+def topk_mask(logits: jax.Array, k: Any, assume_sorted: bool = False) -> jax.Array:
     """Boolean mask (token order) of the Top-k set under the index tie rule; ``k`` int or per row."""
     x = jnp.asarray(logits)
+    if assume_sorted:
+        return (positions(x) < batch_k(k, x)[..., None]) & jnp.isfinite(x)
     _, order = descending(x)
     rank = jnp.argsort(order, axis=-1)
     return (rank < batch_k(k, x)[..., None]) & jnp.isfinite(x)
@@ -81,27 +84,38 @@ def tail_mass(logits: Any, k: Any = None, *, kept: Any = None, assume_sorted: bo
         e, z = shifted_exp(x)
         return jnp.sum(jnp.where(jnp.asarray(kept), 0.0, e), axis=-1) / z
     check_k(k, logits)
+    return _tail_mass_k(x, batch_k(k, x), assume_sorted)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _tail_mass_k(x: jax.Array, k: jax.Array, assume_sorted: bool) -> jax.Array:
     s = x if assume_sorted else descending(x)[0]
     e, z = shifted_exp(s)
-    return jnp.sum(jnp.where(positions(s) >= batch_k(k, s)[..., None], e, 0.0), axis=-1) / z
+    return jnp.sum(jnp.where(positions(s) >= k[..., None], e, 0.0), axis=-1) / z
 
 
-def topk_distributions(logits: Any, k: Any) -> tuple[jax.Array, jax.Array]:
+def topk_distributions(logits: Any, k: Any, assume_sorted: bool = False) -> tuple[jax.Array, jax.Array]:
     r"""``(P, P_hat)`` in token order: the softmax and its Top-k renormalisation, both ``[..., n]``."""
     check_logits(logits)
     check_k(k, logits)
     x = jnp.asarray(logits)
+    return _topk_distributions(x, batch_k(k, x), assume_sorted)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _topk_distributions(x: jax.Array, k: jax.Array, assume_sorted: bool) -> tuple[jax.Array, jax.Array]:
     e, z = shifted_exp(x)
-    keep = topk_mask(x, k)
-    eh = jnp.where(keep, e, 0.0)
+    eh = jnp.where(topk_mask(x, k, assume_sorted), e, 0.0)
     return e / z[..., None], eh / jnp.sum(eh, axis=-1, keepdims=True)
 
 
+@jax.jit
 def tv_distance(p: Any, q: Any) -> jax.Array:
     r""":math:`\mathrm{TV}(P,Q)=\tfrac12\sum_i|P_i-Q_i|` over the last axis (half :math:`\ell_1`, spec §5)."""
     return 0.5 * jnp.sum(jnp.abs(jnp.asarray(p) - jnp.asarray(q)), axis=-1)
 
 
+@jax.jit
 def kl_divergence(p: Any, q: Any) -> jax.Array:
     r""":math:`\mathrm{KL}(P\|Q)=\sum_i P_i\log(P_i/Q_i)` (natural log, :math:`0\log0=0`; ``inf`` if
     :math:`P_i>0=Q_i`). For the Top-k identity call ``kl_divergence(P_hat, P)`` (spec §5: direction)."""
@@ -111,6 +125,7 @@ def kl_divergence(p: Any, q: Any) -> jax.Array:
     return jnp.sum(terms, axis=-1)
 
 
+@jax.jit
 def chi2_divergence(p: Any, q: Any) -> jax.Array:
     r""":math:`D_{\chi^2}(P\|Q)=\sum_i(P_i-Q_i)^2/Q_i` over the last axis (terms with :math:`Q_i=0=P_i` are 0)."""
     p, q = jnp.asarray(p), jnp.asarray(q)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["random_logit_rows", "adversarial_logit_rows", "pad_rows", "random_spd"]
+__all__ = ["random_logit_rows", "logit_row_batches", "sort_rows_desc", "adversarial_logit_rows", "pad_rows", "random_spd"]
 
 
 def pad_rows(rows: list[np.ndarray], n_max: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -43,6 +43,36 @@ def random_logit_rows(
     if mix.any():
         x[mix] = rng.permuted(x[mix], axis=1)
     return x, n
+
+
+def logit_row_batches(
+    rng: np.random.Generator,
+    count: int,
+    n_range: tuple[int, int] = (2, 300),
+    sd_range: tuple[float, float] = (0.1, 4.0),
+    n_buckets: int = 4,
+    max_rows: int = 25000,
+):
+    """Yield ``(x, n)`` chunks of :func:`random_logit_rows` totalling ``count`` rows, ``n ~ U[n_range]``.
+
+    The length range is cut into ``n_buckets`` sub-ranges (rows in proportion to their width,
+    deterministic counts), each padded only to its own maximum, and chunks hold at most ``max_rows``
+    rows: large vectorised checks waste little work on ``-inf`` padding, stay within memory, and
+    reuse the same few array shapes (so JAX compiles each operation once).
+    """
+    lo, hi = n_range
+    edges = np.unique(np.linspace(lo, hi + 1, n_buckets + 1).astype(int))
+    widths = np.diff(edges)
+    counts = np.full(len(widths), -(-count // len(widths)))  # equal-width buckets, equal counts
+    for (a, b), c in zip(zip(edges[:-1], edges[1:] - 1), counts):
+        for start in range(0, int(c), max_rows):
+            yield random_logit_rows(rng, min(max_rows, int(c) - start), (int(a), int(b)), sd_range)
+
+
+def sort_rows_desc(x: np.ndarray) -> np.ndarray:
+    """Rows sorted descending with ``-inf`` padding last (numpy; stable, lower index first among ties)."""
+    order = np.argsort(-x, axis=-1, kind="stable")
+    return np.take_along_axis(x, order, axis=-1)
 
 
 def adversarial_logit_rows(rng: np.random.Generator, n_max: int = 64) -> tuple[np.ndarray, np.ndarray]:
