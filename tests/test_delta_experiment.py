@@ -43,7 +43,7 @@ def test_cli_quick_experiment_writes_tables_and_plots(tmp_path):
     from proofs_numeric.cli import main
 
     assert main(["experiment", "delta", "--quick", "--out", str(tmp_path)]) == 0
-    for name in ("delta_cosine.md", "delta_cosine.json", "delta_cosine_vs_gamma.png", "delta_cosine_vs_gamma.svg", "run.json"):
+    for name in ("delta_cosine.md", "delta_cosine.json", "delta_cosine_vs_gamma.png", "delta_cosine_vs_gamma.svg", "delta_per_query_gain.png", "run.json"):
         assert (tmp_path / name).is_file(), name
     res = json.loads((tmp_path / "delta_cosine.json").read_text())
     assert res["anchor_error"] < 1e-12 and "MiniLM causal n=512" in res["summaries"]

@@ -96,6 +96,7 @@ def summarise(study: dict[str, Any]) -> dict[str, Any]:
             "delta_non_anchor": float(d[..., na].mean()),
             "sparse_non_anchor": float(s[..., na].mean()),
             "delta_wins_non_anchor": float(np.mean(d[..., na] > s[..., na])),
+            "gain_quantiles_non_anchor": dict(zip(("q10", "q50", "q90"), np.quantile(d[..., na] - s[..., na], (0.1, 0.5, 0.9)).tolist())),
         }
         if g in study["recompute"]:
             row["recompute"] = float(study["recompute"][g].mean())

@@ -90,20 +90,44 @@ def _plot(summaries: dict[str, dict[str, Any]], gammas, out_dir: Path, per_layer
     return pn.save_figure(fig, out_dir, "delta_cosine_vs_gamma")
 
 
+def _plot_gains(gains: dict[str, dict[int, Any]], gammas, out_dir: Path) -> list[Path]:
+    """Box plots of the per-query gain cos(Δ) − cos(sparse) on non-anchor rows, per data set and γ."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(gains), figsize=(3.2 * len(gains), 3.0), squeeze=False, sharey=False)
+    for ax, (name, per) in zip(axes[0], gains.items()):
+        ax.boxplot([per[g] for g in gammas], showfliers=False)
+        ax.set_xticks(range(1, len(gammas) + 1), [str(g) for g in gammas])
+        ax.axhline(0.0, color="k", lw=0.8, ls="--", label="no change")
+        ax.set(title=name, xlabel="stride γ", ylabel="per-query gain in cos (Δ − sparse)")
+        ax.title.set_fontsize(9)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return pn.save_figure(fig, out_dir, "delta_per_query_gain")
+
+
+def _gains(study: dict[str, Any]) -> dict[int, Any]:
+    return {g: (d - study["sparse"])[..., study["non_anchor"][g]].ravel() for g, d in study["delta"].items()}
+
+
 @pn.experiment("delta", help="Δ attention: cosine to full attention vs stride γ on i.i.d., AR(ρ) and MiniLM attention")
 def delta_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
-    """Run the study, write ``delta_cosine.{md,json}`` and ``delta_cosine_vs_gamma.{png,svg}``; return the summaries."""
+    """Run the study; write ``delta_cosine.{md,json}``, ``delta_cosine_vs_gamma.{png,svg}`` (mean cosine vs γ)
+    and ``delta_per_query_gain.{png,svg}`` (per-query distributions); return the summaries."""
     pn.require_x64("the Δ-attention experiment")
     out_dir = Path(out_dir)
     heads, count = (1, 1) if quick else (4, 4)
     rhos = (0.99,) if quick else RHOS
     summaries: dict[str, dict[str, Any]] = {}
+    gains: dict[str, dict[int, Any]] = {}
     anchor_error = 0.0
     for name, fn in pn.progress([("T-iid", lambda: _run_iid(heads, seed))] + [(f"AR ρ={r}", lambda r=r: _run_ar(r, heads, seed)) for r in rhos], desc="delta: synthetic"):
         st = fn()
         summaries[name], anchor_error = summarise(st), max(anchor_error, st["anchor_error"])
+        gains[name] = _gains(st)
     st, layers = _run_minilm(count)
     summaries["MiniLM causal n=512"], anchor_error = summarise(st), max(anchor_error, st["anchor_error"])
+    gains["MiniLM causal n=512"] = _gains(st)
     per_layer = {"sparse": st["sparse"].reshape(layers, -1).mean(axis=1).tolist()}
     for g in (8, 64):
         per_layer[f"Δ γ={g}"] = st["delta"][g].reshape(layers, -1).mean(axis=1).tolist()
@@ -113,7 +137,7 @@ def delta_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0) -> di
               "delta_helps_at_every_gamma": {k: v[0] for k, v in verdicts.items()}, "gain_non_anchor": {k: v[1] for k, v in verdicts.items()}}
     md = "# Δ attention: mean cosine to full attention\n\n" + _table(summaries, GAMMAS)
     files = [pn.atomic_write_text(out_dir / "delta_cosine.md", md), pn.atomic_write_json(out_dir / "delta_cosine.json", result)]
-    files += _plot(summaries, GAMMAS, out_dir, per_layer)
+    files += _plot(summaries, GAMMAS, out_dir, per_layer) + _plot_gains(gains, GAMMAS, out_dir)
     return {**result, "files": [str(f) for f in files], "table": md}
 
 
