@@ -135,7 +135,11 @@ def delta_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0) -> di
     result = {"gammas": list(GAMMAS), "quick": quick, "seed": seed, "settings": {"iid": IID, "ar": AR, "minilm": MINILM},
               "summaries": summaries, "minilm_per_layer": per_layer, "anchor_error": anchor_error,
               "delta_helps_at_every_gamma": {k: v[0] for k, v in verdicts.items()}, "gain_non_anchor": {k: v[1] for k, v in verdicts.items()}}
-    md = "# Δ attention: mean cosine to full attention\n\n" + _table(summaries, GAMMAS)
+    md = ("# Δ attention: mean cosine to full attention\n\n"
+          f"Paper version (0-based anchors, no dense tail for any method). T-iid: {heads} head(s), sink {IID['n_sink']}, window {IID['window']}, "
+          f"last {IID['last']} rows; T-AR(ρ): N = 2048, sink {AR['n_sink']}, window {AR['window']}, last {AR['last']} rows; MiniLM-L6: "
+          f"{count} sequence(s) x 6 layers x 12 heads, N = {MINILM['n']}, sink {MINILM['n_sink']}, window {MINILM['window']}, rows >= "
+          f"{MINILM['window'] + MINILM['n_sink']}. nbr-cos: mean cos(Δ_i, Δ_(i+1)) of the true correction.\n\n" + _table(summaries, GAMMAS))
     files = [pn.atomic_write_text(out_dir / "delta_cosine.md", md), pn.atomic_write_json(out_dir / "delta_cosine.json", result)]
     files += _plot(summaries, GAMMAS, out_dir, per_layer) + _plot_gains(gains, GAMMAS, out_dir)
     return {**result, "files": [str(f) for f in files], "table": md}
