@@ -1,0 +1,67 @@
+r"""Fisher–Rao geometry of Gaussian mean models and a curvature engine (spec ``gating_curvature``).
+
+For $p(z\mid\theta)=\mathcal N(\mu(\theta),\Sigma)$ with fixed SPD $\Sigma$ the Fisher–Rao metric is
+$g=J^\top\Sigma^{-1}J$ (:func:`pullback_metric`). Curvature comes from two independent methods:
+
+* intrinsic (any metric function): :func:`christoffel_symbols`, :func:`riemann_tensor`,
+  :func:`ricci_tensor`, :func:`scalar_curvature`, :func:`sectional_curvature`, :func:`gaussian_curvature`;
+* extrinsic (Gauss equation, pullback metrics): ``*_extrinsic`` counterparts taking ``(mu_fn, theta, sigma=None)``;
+* :func:`sectional_curvature_matrix_free`: one tangent plane with a fixed number of autodiff passes.
+
+Conventions: $R_{ijkl}=\langle R(\partial_k,\partial_l)\partial_j,\partial_i\rangle$; the unit sphere has $K=+1$.
+All functions are pure, float64 (``require_x64``), ``jit``/``vmap`` friendly and accept sharded batches.
+
+**Degenerate charts: NaN + flag.** Where $\operatorname{rank}J<m$ (or $\mathrm{cond}(g)>10^{10}$, or
+the Jacobian is below the rounding level of $\mu$), every curvature output is NaN -- never a finite
+number -- and :func:`metric_is_degenerate` is the explicit flag. Bad input (non-finite points,
+wrong shapes, non-SPD $\Sigma$) raises ``ValueError`` at the Python boundary.
+
+Example::
+
+    import jax.numpy as jnp
+    from geometry import gaussian_curvature, gaussian_curvature_extrinsic, pullback_metric
+    mu = lambda t: jnp.array([t[0], t[1], t[0] * t[1]])          # saddle z = xy
+    gaussian_curvature(pullback_metric(mu), jnp.array([0.5, 0.2]))  # -0.600925425154738
+    gaussian_curvature_extrinsic(mu, jnp.array([0.5, 0.2]))         # same, by the Gauss equation
+"""
+
+from ._attention_manifolds import coefficient_chart_mean as coefficient_chart_mean
+from ._attention_manifolds import elementwise_sigmoid_gate as elementwise_sigmoid_gate
+from ._attention_manifolds import gated_attention_mean as gated_attention_mean
+from ._attention_manifolds import gated_coefficient_chart_mean as gated_coefficient_chart_mean
+from ._attention_manifolds import headwise_sigmoid_gate as headwise_sigmoid_gate
+from ._attention_manifolds import input_chart_mean as input_chart_mean
+from ._attention_manifolds import softmax_chart_mean as softmax_chart_mean
+from ._depth import homothety_mean as homothety_mean
+from ._depth import stacked_graph_mean as stacked_graph_mean
+from ._extrinsic import gaussian_curvature_extrinsic as gaussian_curvature_extrinsic
+from ._extrinsic import ricci_tensor_extrinsic as ricci_tensor_extrinsic
+from ._extrinsic import riemann_tensor_extrinsic as riemann_tensor_extrinsic
+from ._extrinsic import scalar_curvature_extrinsic as scalar_curvature_extrinsic
+from ._extrinsic import second_fundamental_form as second_fundamental_form
+from ._extrinsic import sectional_curvature_extrinsic as sectional_curvature_extrinsic
+from ._gated_constructions import gate_times_affine_mean as gate_times_affine_mean
+from ._gated_constructions import gated_sphere_mean as gated_sphere_mean
+from ._gated_constructions import two_gates_mean as two_gates_mean
+from ._intrinsic import christoffel_symbols as christoffel_symbols
+from ._intrinsic import gaussian_curvature as gaussian_curvature
+from ._intrinsic import ricci_tensor as ricci_tensor
+from ._intrinsic import riemann_tensor as riemann_tensor
+from ._intrinsic import scalar_curvature as scalar_curvature
+from ._intrinsic import sectional_curvature as sectional_curvature
+from ._matrix_free import sectional_curvature_matrix_free as sectional_curvature_matrix_free
+from ._metrics import DEFAULT_MAX_COND as DEFAULT_MAX_COND
+from ._metrics import PullbackMetric as PullbackMetric
+from ._metrics import metric_condition_number as metric_condition_number
+from ._metrics import metric_is_degenerate as metric_is_degenerate
+from ._metrics import pullback_metric as pullback_metric
+
+__all__ = [
+    "DEFAULT_MAX_COND", "PullbackMetric", "christoffel_symbols", "coefficient_chart_mean", "elementwise_sigmoid_gate",
+    "gate_times_affine_mean", "gated_attention_mean", "gated_coefficient_chart_mean", "gated_sphere_mean",
+    "gaussian_curvature", "gaussian_curvature_extrinsic", "headwise_sigmoid_gate", "homothety_mean", "input_chart_mean",
+    "metric_condition_number", "metric_is_degenerate", "pullback_metric", "ricci_tensor", "ricci_tensor_extrinsic",
+    "riemann_tensor", "riemann_tensor_extrinsic", "scalar_curvature", "scalar_curvature_extrinsic",
+    "second_fundamental_form", "sectional_curvature", "sectional_curvature_extrinsic", "sectional_curvature_matrix_free",
+    "softmax_chart_mean", "stacked_graph_mean", "two_gates_mean",
+]

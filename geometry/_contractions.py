@@ -1,0 +1,49 @@
+r"""Contractions shared by the intrinsic and extrinsic methods (spec §3 conventions).
+
+$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$, $S=g^{jl}\mathrm{Ric}_{jl}$,
+$K(X,Y)=R_{ijkl}X^iY^jX^kY^l/(g(X,X)g(Y,Y)-g(X,Y)^2)$, and for $m=2$ $K=R_{1212}/\det g$.
+All inverses are Cholesky solves against $g$.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import cho_factor, cho_solve
+
+__all__ = ["solve_metric", "ricci_from_riemann", "scalar_from_ricci", "sectional_from_riemann", "gaussian_from_riemann"]
+
+
+def solve_metric(g: jax.Array, x: jax.Array) -> jax.Array:
+    """$g^{-1}x$ along the first axis of ``x`` (any trailing shape), by Cholesky."""
+    m = g.shape[0]
+    return cho_solve(cho_factor(g, lower=True), x.reshape(m, -1)).reshape(x.shape)
+
+
+def ricci_from_riemann(g: jax.Array, r: jax.Array) -> jax.Array:
+    r"""$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$ for ``r`` of shape ``(m, m, m, m)``."""
+    y = solve_metric(g, r)  # y[k', j, k, l] = g^{k' i} R_{ijkl}
+    ric = jnp.einsum("kjkl->jl", y)
+    return 0.5 * (ric + ric.T)
+
+
+def scalar_from_ricci(g: jax.Array, ric: jax.Array) -> jax.Array:
+    r"""$S=g^{jl}\mathrm{Ric}_{jl}$."""
+    return jnp.trace(solve_metric(g, ric))
+
+
+def sectional_from_riemann(g: jax.Array, r: jax.Array, u: jax.Array, v: jax.Array) -> jax.Array:
+    r"""$K(u,v)=R(u,v,u,v)/(g(u,u)g(v,v)-g(u,v)^2)$."""
+    num = jnp.einsum("ijkl,i,j,k,l->", r, u, v, u, v)
+    return num / area2(g, u, v)
+
+
+def area2(g: jax.Array, u: jax.Array, v: jax.Array) -> jax.Array:
+    """Squared area $g(u,u)g(v,v)-g(u,v)^2$ of the parallelogram spanned by ``u`` and ``v``."""
+    guu, gvv, guv = u @ g @ u, v @ g @ v, u @ g @ v
+    return guu * gvv - guv * guv
+
+
+def gaussian_from_riemann(g: jax.Array, r: jax.Array) -> jax.Array:
+    """$K=R_{1212}/\\det g$ (``m = 2``)."""
+    return r[0, 1, 0, 1] / (g[0, 0] * g[1, 1] - g[0, 1] * g[1, 0])
