@@ -27,12 +27,22 @@ MC_TABLE = {128: (.9132, .6449, .4762, .3320, .2458, .1567), 256: (.9102, .6383,
 
 
 def _c12_symbolic():
+    """d/dt of the closed form is the integrand e^t N(t; mu, sigma^2), and it vanishes as t -> -inf
+    (fundamental theorem of calculus; faster than ``sympy.integrate``); dividing by E[e^s] gives
+    Phi(u - sigma) with u = (t - mu)/sigma."""
     s, mu, t = sp.symbols("s mu t", real=True)
     sig = sp.symbols("sigma", positive=True)
-    dens = sp.exp(-(s - mu) ** 2 / (2 * sig**2)) / (sig * sp.sqrt(2 * sp.pi))
-    lhs = sp.integrate(sp.exp(s) * dens, (s, -sp.oo, t))
-    rhs = sp.exp(mu + sig**2 / 2) * (1 + sp.erf((t - mu - sig**2) / (sig * sp.sqrt(2)))) / 2
-    return sp.simplify(sp.expand(lhs - rhs)) == 0
+    dens = lambda x: sp.exp(-(x - mu) ** 2 / (2 * sig**2)) / (sig * sp.sqrt(2 * sp.pi))  # noqa: E731
+    cdf = lambda x: (1 + sp.erf(x / sp.sqrt(2))) / 2  # noqa: E731
+    rhs = sp.exp(mu + sig**2 / 2) * cdf((t - mu - sig**2) / sig)
+    integrand = sp.exp(t) * dens(t)
+    d_ok = sp.simplify(sp.expand(sp.powsimp((sp.diff(rhs, t) - integrand) / integrand, force=True))) == 0
+    x = sp.symbols("x", real=True)
+    lim_ok = sp.limit(cdf(x), x, -sp.oo) == 0  # rhs = (t-free factor) * cdf(linear in t, slope 1/sigma > 0)
+    u = (t - mu) / sig
+    ratio = sp.powsimp(rhs / sp.exp(mu + sig**2 / 2))  # = cdf((t - mu - sigma^2)/sigma)
+    ratio_ok = ratio.has(sp.erf) and sp.simplify(ratio - cdf(u - sig)) == 0
+    return d_ok and lim_ok and ratio_ok
 
 
 @jax.jit
