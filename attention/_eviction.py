@@ -238,11 +238,9 @@ def eviction_error(q: jax.Array, k: jax.Array, v: jax.Array, keep: jax.Array) ->
 @jax.jit
 def _future_error(q, k, v, keep):
     t, n, f = k.shape[-2], keep.shape[-1], q.shape[-2]
-    mask = jnp.broadcast_to(causal_mask(t, jnp.arange(n, t)), q.shape[:-1] + (t,))
-    full = _attend(q, k, v, mask).out
     kept = jnp.concatenate([keep, jnp.ones(keep.shape[:-1] + (f,), bool)], -1)
-    extra = keep.ndim - 1 - (q.ndim - 2)
-    qe, ke, ve = (jnp.broadcast_to(x, keep.shape[:extra] + x.shape) for x in (q, k, v))
-    out = _attend(qe, ke, ve, jnp.broadcast_to(mask, kept.shape[:-1] + mask.shape[-2:]) & kept[..., None, :]).out
-    full = jnp.broadcast_to(full, out.shape)
-    return jnp.linalg.norm(out - full, axis=(-2, -1)) / jnp.linalg.norm(full, axis=(-2, -1))
+    both = jnp.stack([jnp.ones_like(kept), kept])  # full and evicted outputs in one computation
+    mask = jnp.broadcast_to(causal_mask(t, jnp.arange(n, t)), both.shape[:-1] + (f, t)) & both[..., None, :]
+    qe, ke, ve = (jnp.broadcast_to(x, both.shape[:-1 - (q.ndim - 2)] + x.shape) for x in (q, k, v))
+    out = _attend(qe, ke, ve, mask).out
+    return jnp.linalg.norm(out[1] - out[0], axis=(-2, -1)) / jnp.linalg.norm(out[0], axis=(-2, -1))

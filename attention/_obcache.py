@@ -59,7 +59,7 @@ class WindowAttention(NamedTuple):
 
 
 class OBCacheScores(NamedTuple):
-    """Closed-form OBCache saliencies [..., n]: $S^V$, $S^K$, $S^\times$, $S^{VK}$."""
+    r"""Closed-form OBCache saliencies [..., n]: $S^V$, $S^K$, $S^\times$, $S^{VK}$."""
 
     value: jax.Array
     key: jax.Array
@@ -68,7 +68,7 @@ class OBCacheScores(NamedTuple):
 
 
 class ExactErrors(NamedTuple):
-    """Exact $\sum_i\|\hat o_i-o_i\|^2$ per token [..., n] for zeroing $v_p$, $k_p$, both, and true removal."""
+    r"""Exact $\sum_i\|\hat o_i-o_i\|^2$ per token [..., n] for zeroing $v_p$, $k_p$, both, and true removal."""
 
     value: jax.Array
     key: jax.Array
@@ -110,7 +110,7 @@ def _validate(q, k, v, mask) -> None:
 
 
 def causal_mask(n: int, rows: jax.Array | np.ndarray) -> jax.Array:
-    """Boolean causal mask [w, n] for queries at positions ``rows`` over keys ``0..n-1`` ($j\le$ row)."""
+    r"""Boolean causal mask [w, n] for queries at positions ``rows`` over keys ``0..n-1`` ($j\le$ row)."""
     rows = jnp.asarray(rows)
     if _concrete(rows) and rows.size and (int(jnp.min(rows)) < 0 or int(jnp.max(rows)) >= n):
         raise ValueError(f"query positions must lie in [0, {n}); got range [{int(jnp.min(rows))}, {int(jnp.max(rows))}]")
@@ -160,7 +160,7 @@ def _residuals(att: WindowAttention, v: jax.Array) -> _Residuals:
     vc, oc = v - c, o - c
     r2 = jnp.sum(vc * vc, -1)[..., None, :] + jnp.sum(oc * oc, -1)[..., :, None] - 2 * jnp.einsum("...id,...jd->...ij", oc, vc)
     top = jnp.argmax(a, axis=-1)
-    is_top = jnp.arange(a.shape[-1]) == top[..., None]
+    is_top = jnp.broadcast_to(jnp.arange(a.shape[-1]), a.shape) == top[..., None]
     a_rest = jnp.where(is_top, 0.0, a)
     rest = jnp.sum(a_rest, -1)
     v_top = jnp.take_along_axis(v, jnp.broadcast_to(top[..., None], top.shape + v.shape[-1:]), axis=-2)
@@ -213,7 +213,7 @@ def exact_errors(att: WindowAttention, v: jax.Array) -> ExactErrors:
 
 
 def _perturbed_error(q, k, v, mask, p, kind: str):
-    """$\sum_i\|\hat o_i-o_i\|^2$ for one head after perturbing token ``p`` (recomputes attention)."""
+    r"""$\sum_i\|\hat o_i-o_i\|^2$ for one head after perturbing token ``p`` (recomputes attention)."""
     base = _attend(q, k, v, mask)
     if kind == "removal":
         m2 = mask.at[:, p].set(False)
@@ -334,7 +334,7 @@ def _instances(rng: np.random.Generator, count: int):
 
 
 def _rel(a, b, q, k, v, m) -> np.ndarray:
-    """Per-token relative error $|a-b|/\max(|b|,10^{-6}\|O_{\mathcal W}\|_F^2)$: errors below a millionth of the
+    r"""Per-token relative error $|a-b|/\max(|b|,10^{-6}\|O_{\mathcal W}\|_F^2)$: errors below a millionth of the
     window's output energy (where a brute-force difference of outputs loses digits) are measured
     against that energy. 0 when both are $+\infty$."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -430,7 +430,7 @@ def _second_order_check(ctx: pn.Context, kinds: tuple[str, ...]) -> pn.Evidence:
     provenance="derived", tolerance=1e-8, error="rel", symbolic=lambda: _symbolic_second_order(False),
 )
 def _key_second_order(ctx: pn.Context) -> pn.Evidence:
-    """The key score is the second-order (OBD) term of the exact key-zeroing error: ``jax.hessian`` of
+    r"""The key score is the second-order (OBD) term of the exact key-zeroing error: ``jax.hessian`` of
     $\\mathcal L$ restricted to token $p$'s $(v_p,k_p)$ block, every token; the gradient there is 0."""
     return _second_order_check(ctx, ("key",))
 
@@ -441,7 +441,7 @@ def _key_second_order(ctx: pn.Context) -> pn.Evidence:
     provenance="derived", tolerance=1e-8, error="rel", symbolic=lambda: _symbolic_second_order(True),
 )
 def _joint_second_order(ctx: pn.Context) -> pn.Evidence:
-    """The joint score (with the cross term, which can be negative) is the second-order term of zeroing
+    r"""The joint score (with the cross term, which can be negative) is the second-order term of zeroing
     both key and value, from the full Hessian block including $\\partial^2/\\partial v\\partial k$; and the
     value score is the same quadratic form along $\\delta=-v_p$."""
     return _second_order_check(ctx, ("joint", "value"))
