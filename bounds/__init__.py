@@ -20,6 +20,7 @@ from ._gaps import blockwise_bounds as blockwise_bounds
 from ._gaps import multi_gap_bound as multi_gap_bound
 from ._gaps import single_gap_bound as single_gap_bound
 from ._gaussian import KepsMC as KepsMC
+from ._gaussian import delta_method_tail_mass as delta_method_tail_mass
 from ._gaussian import gaussian_kept_fraction as gaussian_kept_fraction
 from ._gaussian import gaussian_tail_mass as gaussian_tail_mass
 from ._gaussian import keps_monte_carlo as keps_monte_carlo
@@ -43,7 +44,7 @@ from ._tv import tv_distance as tv_distance
 
 __all__ = [
     "CertifiedTopK", "HeadTail", "KepsMC", "OUTPUT_BOUND_NAMES", "OutputBounds", "blockwise_bounds",
-    "certified_topk", "certified_topk_reference", "chi2_divergence", "exact_fallback", "gaussian_kept_fraction",
+    "certified_topk", "certified_topk_reference", "chi2_divergence", "delta_method_tail_mass", "exact_fallback", "gaussian_kept_fraction",
     "gaussian_tail_mass", "head_tail_decomposition", "keps_finite_n", "keps_monte_carlo", "keps_oracle",
     "keps_rule", "keps_rule_sensitivities", "kept_probability", "kl_divergence", "mst_partition_bound",
     "multi_gap_bound", "output_error_bounds", "single_gap_bound", "tail_mass", "topk_distributions",

@@ -1,4 +1,4 @@
-"""Sort-based float64 reference of certified Top-k, and the optional 50-digit exact fallback.
+r"""Sort-based float64 reference of certified Top-k, and the optional 50-digit exact fallback.
 
 Spec ``topk_tv`` §3.1-§3.3. The reference sorts each row stably on :math:`(-s_i,i)`, forms the
 suffix sums :math:`\hat T_k` accumulated from the smallest term (``np.cumsum``), and applies the
@@ -20,7 +20,7 @@ __all__ = ["certified_topk_reference", "exact_fallback"]
 
 def certified_topk_reference(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "index",
                              c_exp: float = 2.0) -> CertifiedTopK:
-    """Float64 numpy reference of :func:`bounds.certified_topk` (vectorised over padded rows).
+    r"""Float64 numpy reference of :func:`bounds.certified_topk` (vectorised over padded rows).
 
     Stable argsort on :math:`-s` (lower index first among ties, masked keys last), suffix sums
     :math:`\hat T_k` accumulated from the smallest term by ``np.cumsum`` (masked zeros first, which
@@ -65,7 +65,7 @@ def certified_topk_reference(logits: Any, eps: Any, *, tie: Literal["index", "gr
 
 
 def exact_fallback(logits: Any, eps: Any, res: CertifiedTopK, *, tie: str = "index", dps: int = 50) -> CertifiedTopK:
-    """Re-decide rows with ``minimal_certified == False`` in ``dps``-digit mpmath arithmetic.
+    r"""Re-decide rows with ``minimal_certified == False`` in ``dps``-digit mpmath arithmetic.
 
     While :math:`\sum_{i\ge k}e^{s_{(i)}}\le\varepsilon\sum_ie^{s_i}` holds exactly (to ``dps`` digits)
     for the next smaller ``k``, ``k`` is lowered; the kept set, ``tau`` (rounded from the exact value)

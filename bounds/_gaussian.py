@@ -23,7 +23,7 @@ from jax.scipy.special import ndtr, ndtri
 
 from ._validate import check_eps, check_sigma
 
-__all__ = ["gaussian_tail_mass", "gaussian_kept_fraction", "keps_rule", "keps_rule_sensitivities",
+__all__ = ["gaussian_tail_mass", "gaussian_kept_fraction", "delta_method_tail_mass", "keps_rule", "keps_rule_sensitivities",
            "KepsMC", "keps_oracle", "keps_monte_carlo"]
 
 
@@ -39,6 +39,14 @@ def gaussian_kept_fraction(t: Any, mu: Any = 0.0, sigma: Any = 1.0) -> Any:
     r"""C12: :math:`\Phi_c\big(\tfrac{t-\mu}\sigma\big)`, the expected fraction of keys at or above ``t``."""
     check_sigma(sigma)
     return ndtr(-(jnp.asarray(t, jnp.float64) - mu) / sigma)
+
+
+def delta_method_tail_mass(n: Any, sigma: Any, u: Any) -> Any:
+    r"""C14 diagnostic: :math:`E[\tau_n]\approx\Phi(u-\sigma)+\frac{e^{\sigma^2}}n[\Phi(u-\sigma)-\Phi(u-2\sigma)]`
+    at the fixed threshold :math:`t=\mu+u\sigma`; overshoots once :math:`e^{\sigma^2}/n\gtrsim0.1` (diagnostic only)."""
+    check_sigma(sigma)
+    s, u = jnp.asarray(sigma, jnp.float64), jnp.asarray(u, jnp.float64)
+    return ndtr(u - s) + jnp.exp(s * s) / n * (ndtr(u - s) - ndtr(u - 2 * s))
 
 
 def keps_rule(sigma: Any, eps: Any) -> Any:
