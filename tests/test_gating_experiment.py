@@ -241,3 +241,20 @@ def test_experiment_quick_writes_table_and_plots(tmp_path: Path):
     assert len(res["runs"]["accuracy"]) == 80 and all(0.4 < a <= 1 for a in res["runs"]["accuracy"])
     md = (tmp_path / "results.md").read_text()
     assert "| task | depth | gate | accuracy |" in md and "Paired t-tests" in md
+
+
+def test_a_failed_study_is_cached_and_not_retrained(monkeypatch):
+    calls = []
+
+    def boom(*a, **k):
+        calls.append(1)
+        raise FloatingPointError("diverged")
+
+    monkeypatch.setattr(gs, "run_study", boom)
+    monkeypatch.delitem(gs._CACHE, (True, 12345), raising=False)
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="failed earlier") as e:
+            gs.cached_study(True, 12345)
+        assert isinstance(e.value.__cause__, FloatingPointError)
+    assert len(calls) == 1
+    monkeypatch.delitem(gs._CACHE, (True, 12345))
