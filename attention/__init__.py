@@ -40,3 +40,30 @@ from ._delta_theory import delta_tail_split as delta_tail_split
 from ._delta_theory import lemma1_decomposition as lemma1_decomposition
 from ._delta_theory import neighbour_cosine as neighbour_cosine
 from ._delta_theory import row_cosine as row_cosine
+
+# OBCache (obcache.md): closed-form KV-eviction saliency, exact perturbation errors, eviction policies
+from ._eviction import AccumulatedAttention as AccumulatedAttention
+from ._eviction import EvictionPolicy as EvictionPolicy
+from ._eviction import OBCacheJoint as OBCacheJoint
+from ._eviction import OBCacheKey as OBCacheKey
+from ._eviction import OBCacheValue as OBCacheValue
+from ._eviction import RemovalOracle as RemovalOracle
+from ._eviction import budget_count as budget_count
+from ._eviction import eviction_error as eviction_error
+from ._eviction import eviction_policies as eviction_policies
+from ._eviction import h2o as h2o
+from ._eviction import keep_mask as keep_mask
+from ._eviction import keep_masks as keep_masks
+from ._eviction import max_pool1d as max_pool1d
+from ._eviction import select_tokens as select_tokens
+from ._eviction import snapkv as snapkv
+from ._eviction import tova as tova
+from ._obcache import ExactErrors as ExactErrors
+from ._obcache import OBCacheScores as OBCacheScores
+from ._obcache import WindowAttention as WindowAttention
+from ._obcache import causal_mask as causal_mask
+from ._obcache import exact_errors as exact_errors
+from ._obcache import obcache_scores as obcache_scores
+from ._obcache import perturbation_errors_bruteforce as perturbation_errors_bruteforce
+from ._obcache import second_order_autodiff as second_order_autodiff
+from ._obcache import window_attention as window_attention

@@ -282,8 +282,6 @@ def _second_order(q, k, v, mask, p):
 # ----------------------------------------------------------------------------------------------
 # Claims (spec C1-C5, C8). Instances: batches of heads over a few fixed shapes (one compilation each).
 
-import sympy as sp  # noqa: E402
-
 import proofs_numeric as pn  # noqa: E402
 
 _SHAPE = (8, 40, 16, 16)  # (w, n, d, dv): one shape, one compilation per check; sizes vary through masks
@@ -346,6 +344,8 @@ def _rel(a, b, q, k, v, m) -> np.ndarray:
 
 def _softmax_model(n: int = 3):
     """Sympy model of one query row with scalar values: logits, values, $a_p$ and $o$."""
+    import sympy as sp
+
     z, v = sp.symbols(f"z0:{n}", real=True), sp.symbols(f"v0:{n}", real=True)
     den = sum(sp.exp(x) for x in z)
     o = sum(sp.exp(x) * y for x, y in zip(z, v)) / den
@@ -355,6 +355,8 @@ def _softmax_model(n: int = 3):
 def _symbolic_second_order(joint: bool):
     r"""$\tfrac12\partial_\epsilon^2\mathcal L$ at 0 along $z_0\to(1-\epsilon)z_0$ (and $v_0\to(1-\epsilon)v_0$) equals
     $a^2z^2r^2$ (resp. $(av_0+azr)^2$), $r=v_0-o$: the OBD term along $\delta=-k_p$ or $-(v_p,k_p)$."""
+    import sympy as sp
+
     z, v, a, o, _ = _softmax_model()
     eps = sp.Symbol("epsilon")
     subs = {z[0]: (1 - eps) * z[0], **({v[0]: (1 - eps) * v[0]} if joint else {})}
@@ -366,6 +368,8 @@ def _symbolic_second_order(joint: bool):
 
 def _symbolic_exact_forms():
     r"""Zeroing $v_0$, setting $z_0=0$ and removing token 0 give spec §2.3's closed forms (one row, $n=3$)."""
+    import sympy as sp
+
     z, v, a, o, den = _softmax_model()
     e = sp.exp(-z[0]) * a[0]
     d = 1 - a[0] + e
