@@ -11,13 +11,15 @@ Workload (issue 5): 64 sequences x 256 tokens of the stdlib-docstring corpus, fl
   eagerly), the baseline; one timed run (it is slow);
 - ``transformers`` (torch) when installed, else reported as absent.
 
-``--experiment`` also times ``attnverify experiment topk-real`` in quick and full mode.
+``--experiment`` also times ``attnverify experiment topk-real`` in quick and full mode;
+``--experiment-runs DIR...`` instead records the times of earlier CLI runs (their ``run.json``).
 Writes ``benchmarks/results/minilm.json`` and prints a table. Timings on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import tempfile
@@ -43,6 +45,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--experiment", action="store_true", help="also time the topk-real experiment (quick and full)")
+    ap.add_argument("--experiment-runs", nargs="*", default=[], metavar="DIR",
+                    help="record the wall time of earlier `attnverify experiment topk-real --out DIR` runs (their run.json)")
     args = ap.parse_args()
 
     from attention import bert_forward, load_bert, text_corpus
@@ -92,6 +96,10 @@ def main() -> None:
                 t0 = time.perf_counter()
                 topk_real_experiment(Path(d), quick=quick, seed=0)
                 result[f"experiment_topk_real_{'quick' if quick else 'full'}_s"] = time.perf_counter() - t0
+
+    for d in args.experiment_runs:
+        run = json.loads((Path(d) / "run.json").read_text())
+        result[f"experiment_topk_real_{'quick' if run['quick'] else 'full'}_s"] = run["seconds"]
 
     out = Path(__file__).resolve().parent / "results" / "minilm.json"
     atomic_write_json(out, result)

@@ -118,7 +118,9 @@ def _keps_figure(summary: dict[str, Any], out_dir: Path, stem: str = "keps_real"
             pred = finite_n_predictor(n, eps, summary["protocol"]["predictor_grid"])(grid)
             ax.plot(grid, pred, color=f"C{j}", ls="--", label=f"finite-n predictor, n={n}")
         ax.plot(grid, np.asarray(keps_rule(grid, eps)), color="k", label=r"rule $\Phi_c(\sigma+z_\varepsilon)$")
-        ax.set(xlabel=r"mean logit spread $\hat\sigma$ of the head", title=f"ε = {eps}")
+        off = sum(r["mean_sigma"] > grid[-1] for r in summary["per_head"] if r["eps"] == eps)
+        ax.set(xlabel=r"mean logit spread $\hat\sigma$ of the head", xlim=(0, grid[-1]),
+               title=f"ε = {eps}" + (f"\n({off} heads with σ > {grid[-1]:g} off-axis)" if off else ""))
     axes[0, 0].set_ylabel(r"$k_\varepsilon/n$ (mean over rows)")
     axes[0, -1].legend(fontsize=7)
     return save_figure(fig, out_dir, stem)
