@@ -59,7 +59,7 @@ class PullbackMetric:
         return self.whiten(self.mu_fn(theta))
 
     def mean_norm2(self, theta: jax.Array) -> jax.Array:
-        """$\|\tilde\mu(\theta)\|^2$, the scale of the numerical-rank test."""
+        r"""$\|\tilde\mu(\theta)\|^2$, the scale of the numerical-rank test."""
         y = self.whitened_mean(theta)
         return y @ y
 
@@ -94,7 +94,7 @@ def _eig_ok(g: jax.Array, max_cond: float, mean_norm2: Any = 0.0) -> jax.Array:
 
 
 def mean_scale(metric_fn: Any, theta: jax.Array) -> Any:
-    """$\|\tilde\mu(\theta)\|^2$ for a :class:`PullbackMetric`, else 0 (no numerical-rank test)."""
+    r"""$\|\tilde\mu(\theta)\|^2$ for a :class:`PullbackMetric`, else 0 (no numerical-rank test)."""
     return metric_fn.mean_norm2(theta) if isinstance(metric_fn, PullbackMetric) else 0.0
 
 
