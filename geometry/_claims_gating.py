@@ -372,3 +372,23 @@ def _(ctx: Context) -> Evidence:
     holds = min(fracs) >= 0.99 and study["linear_sigmoid_gate_nonflat_fraction"] >= 0.99
     err = abs(study["median_ratio_K(delta)/K(delta/2)"] - 4.0) / 4.0
     return Evidence(err, n_random=len(ratios) * (len(GENERICITY_DELTAS) + 2), details=study, statement_holds=holds)
+
+
+@claim(
+    "gating.headwise_gate_on_mixture_flat", paper=PAPER, equation="C7 (d), per-head gate on the mixture manifold",
+    statement=r"\mu_g(t)=\gamma(t)\,(U_n+At),\ \gamma:\Theta\to(0,1)\ \text{scalar}\ \Rightarrow\ K\equiv0\ \ (\text{a cone: developable})",
+    provenance="finding", tolerance=1e-10, error="abs",
+)
+def _(ctx: Context) -> Evidence:
+    """A per-head (scalar) sigmoid gate on the full 3-token mixture manifold never curves it: the image lies on the cone over the affine value plane, which is ruled by lines through the origin with a constant tangent plane along each, hence developable (K = 0).
+
+    So curvature from gating on the mixture manifold needs elementwise gates (which give K != 0 in
+    every draw, with both signs; see gating.gated_genericity). Random and large gate weights."""
+    rng = ctx.rng
+    n = ctx.count(256)
+    t = rng.dirichlet(np.full(3, 2.0), n)[:, :2]
+    vals = rng.standard_normal((n, 3, 4))
+    k = curvatures(_headwise_gate_mean, {"values": vals, "wg": rng.normal(0, 1.5, (n, 2)), "bg": rng.normal(0, 1, n)}, t, np.stack([np.eye(4)] * n))
+    ka = curvatures(_headwise_gate_mean, {"values": vals[:CHUNK], "wg": rng.normal(0, 6, (CHUNK, 2)), "bg": rng.normal(0, 3, CHUNK)}, t[:CHUNK], np.stack([random_spd(rng, 4, 1e3) for _ in range(CHUNK)]))
+    ok = np.isfinite(ka)
+    return Evidence.from_errors(np.abs(k), np.abs(ka[ok]), details={"adversarial_flagged_degenerate": int((~ok).sum())})

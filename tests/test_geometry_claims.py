@@ -28,6 +28,7 @@ FAST = {
     "gating.depth_aligned_hessians": "verified",
     "gating.depth_amplification_scope": "refuted",
     "gating.gated_genericity": "verified",
+    "gating.headwise_gate_on_mixture_flat": "verified",
 }
 # heavier (many separate compilations); reduced versions are tested in test_geometry_engine.py
 SLOW = {
