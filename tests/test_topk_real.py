@@ -115,8 +115,8 @@ def test_claims_fail_on_doctored_measurements(tiny, monkeypatch, cid, key, bad):
     assert pn.run_claim(pn.get_claim(cid), scale=0.01).verdict is pn.Verdict.FAILED
 
 
-def test_experiment_and_plot_write_files(monkeypatch, tmp_path: Path):
-    monkeypatch.setattr(topk_real, "QUICK", TINY)
+def test_experiment_and_plot_write_files(tiny, monkeypatch, tmp_path: Path):
+    monkeypatch.setattr(topk_real, "measure", lambda model, protocol, seed: tiny)  # measured above
     res = topk_real.topk_real_experiment(tmp_path / "e", quick=True, seed=0)
     names = {Path(f).name for f in res["files"]}
     assert {"topk_real.json", "topk_real.md", "keps_real.png", "keps_real.svg", "reduction_vs_eps.png",
