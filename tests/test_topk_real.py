@@ -16,7 +16,7 @@ from proofs_numeric.experiments import _topk_real_claims, topk_real
 from proofs_numeric.experiments._topk_real import Protocol, finite_n_predictor, measure
 
 # one sequence of 128 tokens, padded to the reduced protocol's width: shares its compiled programs
-TINY = Protocol("tiny", {128: 1}, batch=1, bound_rows=64, eps=(0.01, 0.1), predictor_grid=7, width=256)
+TINY = Protocol("tiny", {128: 1}, batch=1, bound_rows=64, eps=(0.01, 0.1), predictor_grid=9, width=256)
 IDS = ("topk.real_certified_tv", "topk.real_reduction_vs_paper", "topk.real_headline_2_4x",
        "topk.real_rule_vs_predictor", "topk.real_output_bounds")
 

@@ -99,9 +99,9 @@ def _(ctx: Context) -> Evidence:
 )
 def _(ctx: Context) -> Evidence:
     """On real attention the finite-n Gaussian predictor is not consistently closer to k_eps than
-    the asymptotic rule: both miss the per-head mean k_eps/n by about 0.02-0.05 and each wins about
-    half of the (n, eps) cells, because real rows are not i.i.d. Gaussian (heavy upper tails,
-    attention sinks), so the finite-n correction of C14 does not transfer. Both are evaluated at
+    the asymptotic rule: both miss the per-head mean k_eps/n by about 0.02-0.05, and the predictor
+    wins only some (n, eps) cells (see details), because real rows are not i.i.d. Gaussian (heavy
+    upper tails, attention sinks), so the finite-n correction of C14 does not transfer. Both are evaluated at
     each row's logit spread and averaged per head; the numeric part checks bounds.keps_rule
     against the closed form Phi_c(sigma + z_eps) (scipy) at the measured spreads."""
     from scipy.stats import norm
