@@ -71,7 +71,7 @@ def _unkey(k: jax.Array) -> jax.Array:
     return jax.lax.bitcast_convert_type(jnp.where(k < 0, k ^ jnp.int64(0x7FFFFFFFFFFFFFFF), k), jnp.float64)
 
 
-def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: bool) -> CertifiedTopK:
+def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> CertifiedTopK:
     fin = jnp.isfinite(x)
     nf = jnp.sum(fin, axis=-1)
     m = jnp.max(jnp.where(fin, x, -jnp.inf), axis=-1, keepdims=True)
@@ -83,33 +83,39 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: bool) -> CertifiedT
     rho = (nf + 1) * U + U * jnp.max(jnp.abs(d), axis=-1) + c_exp * U
     n_sub = jnp.sum(fin & (d < -700.0), axis=-1)
     xs = jnp.where(fin, x, jnp.inf)  # masked keys never enter a tail
-    big = jnp.iinfo(jnp.int64).max
 
-    def ok(tail, cnt):
-        return tau_bounds(tail, z, cnt, rho, n_sub)[1] <= eps
+    def ok(tail, nonempty):
+        return tau_bounds(tail, z, nonempty.astype(jnp.int32), rho, n_sub)[1] <= eps
 
-    # bisection over int64 keys: P(K) = "dropping {x < unkey(K)} is certified"; P(lo) true, P(hi) false
-    lo = _key(jnp.min(xs, axis=-1))
-    hi = jnp.where(nf > 0, _key(jnp.max(jnp.where(fin, x, -jnp.inf), axis=-1)) + 1, lo + 1)
-    state = (lo, hi, jnp.zeros_like(z), jnp.zeros_like(nf), jnp.where(nf > 0, nf, 0))
+    # Bisection for the largest int64 key K with P(K) = "dropping {x < unkey(K)} is certified";
+    # invariant P(lo) true (lo0 = key(min): empty tail), P(hi) false (all dropped). Midpoints are
+    # value midpoints (halving the logit range; no wasted steps on tiny magnitudes around 0) and
+    # fall back to key midpoints once the bracket is a few ulps wide. Every mid > lo0, so the tail
+    # at mid is non-empty. The bracket population is counted every _STEPS steps: rows stop once it
+    # holds one distinct value.
+    lo0 = _key(jnp.min(xs, axis=-1))
+    hi0 = jnp.where(nf > 0, _key(jnp.max(jnp.where(fin, x, -jnp.inf), axis=-1)) + 1, lo0 + 1)
 
-    def cond(s):
-        lo, hi, _, c_lo, c_hi = s
-        return jnp.any((hi > lo + 1) & (c_hi - c_lo > 1))
+    def step(_, s):
+        lo, hi, b_lo, active = s
+        active = active & (hi > lo + 1)
+        mk = _key(_unkey(lo) * 0.5 + _unkey(hi) * 0.5)
+        mid = jnp.where((mk > lo) & (mk < hi), mk, (lo >> 1) + (hi >> 1) + (lo & hi & 1))
+        b_mid = jnp.sum(jnp.where(xs < _unkey(mid)[..., None], e, 0.0), axis=-1)
+        good = ok(b_mid, mid > lo0)
+        return (jnp.where(active & good, mid, lo), jnp.where(active & ~good, mid, hi),
+                jnp.where(active & good, b_mid, b_lo), active)
+
+    def spread(lo, hi):
+        inside = (xs >= _unkey(lo)[..., None]) & (xs < _unkey(hi)[..., None])
+        return (hi > lo + 1) & (jnp.sum(inside, axis=-1) > 1)
 
     def body(s):
-        lo, hi, b_lo, c_lo, c_hi = s
-        active = (hi > lo + 1) & (c_hi - c_lo > 1)
-        mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)  # floor((lo + hi) / 2) without int64 overflow
-        below = xs < _unkey(mid)[..., None]
-        b_mid = jnp.sum(jnp.where(below, e, 0.0), axis=-1)
-        c_mid = jnp.sum(below, axis=-1)
-        good = ok(b_mid, c_mid) & active
-        bad = (~ok(b_mid, c_mid)) & active
-        return (jnp.where(good, mid, lo), jnp.where(bad, mid, hi), jnp.where(good, b_mid, b_lo),
-                jnp.where(good, c_mid, c_lo), jnp.where(bad, c_mid, c_hi))
+        lo, hi, b_lo, active = jax.lax.fori_loop(0, _STEPS, step, s)
+        return lo, hi, b_lo, spread(lo, hi)
 
-    lo, hi, b0, c0, c_hi = jax.lax.while_loop(cond, body, state)
+    lo, hi, b0, _ = jax.lax.while_loop(lambda s: jnp.any(s[3]), body, (lo0, hi0, jnp.zeros_like(z), spread(lo0, hi0)))
+    nonempty0 = lo > lo0
     # the cut group: finite keys in [lo, hi) -- one distinct value v (all with the same e_v)
     v = jnp.min(jnp.where(xs >= _unkey(lo)[..., None], xs, jnp.inf), axis=-1)
     grp = fin & (x == v[..., None])
@@ -119,19 +125,21 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: bool) -> CertifiedT
     def jbody(_, s):
         jl, jh = s
         jm = (jl + jh + 1) // 2
-        good = ok(b0 + jm * e_v, c0 + jm) & (jm <= jh)
+        good = ok(b0 + jm * e_v, nonempty0 | (jm > 0)) & (jm <= jh)
         return jnp.where(good, jm, jl), jnp.where(good, jh, jm - 1)
 
     j, _ = jax.lax.fori_loop(0, 64, jbody, (jnp.zeros_like(g), jnp.maximum(g - 1, 0)))
     above = fin & (x > v[..., None])
     k = jnp.sum(above, axis=-1) + g - j
-    _, _, lo_prev = tau_bounds(b0 + j * e_v + e_v, z, c0 + j + 1, rho, n_sub)
-    if group:  # keep the whole tied group: the kept set's tail is b0
-        kept, jk = above | grp, jnp.zeros_like(j)
-    else:  # drop the j highest-index members of the group
+    _, _, lo_prev = tau_bounds(b0 + j * e_v + e_v, z, jnp.ones_like(j), rho, n_sub)
+    jk = jnp.where(group, 0, j)  # group: keep the whole tied group, the kept set's tail is b0
+
+    def drop_highest(_):  # drop the jk highest-index members of the group (index tie rule)
         rank_from_end = jnp.cumsum(grp[..., ::-1], axis=-1)[..., ::-1]
-        kept, jk = above | (grp & (rank_from_end > j[..., None])), j
-    tau, up, _ = tau_bounds(b0 + jk * e_v, z, c0 + jk, rho, n_sub)
+        return above | (grp & (rank_from_end > jk[..., None]))
+
+    kept = jax.lax.cond(jnp.any(jk > 0), drop_highest, lambda _: above | grp, None)
+    tau, up, _ = tau_bounds(b0 + jk * e_v, z, (nonempty0 | (jk > 0)).astype(jnp.int32), rho, n_sub)
     n_kept = jnp.sum(kept, axis=-1)
     first = k <= 1
     lo_prev = jnp.where(first, 1.0, lo_prev)
@@ -142,7 +150,8 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: bool) -> CertifiedT
                          jnp.where(empty, 0.0, -jnp.log1p(-tau)), n_kept)
 
 
-_core_jit = jax.jit(_core, static_argnames=("c_exp", "group"))
+_core_jit = jax.jit(_core, static_argnames=("c_exp",))
+_STEPS = 4
 
 
 def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "index",
@@ -166,7 +175,7 @@ def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "i
         raise ValueError(f"tie must be 'index' or 'group', got {tie!r}")
     x = jnp.asarray(logits, dtype=jnp.float64)
     eps = jnp.broadcast_to(jnp.asarray(eps, jnp.float64), x.shape[:-1])
-    res = _core_jit(x, eps, c_exp=float(c_exp), group=tie == "group")
+    res = _core_jit(x, eps, c_exp=float(c_exp), group=jnp.asarray(tie == "group"))
     if exact_fallback:
         from ._certified_reference import exact_fallback as _fallback
 
