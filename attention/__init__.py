@@ -67,3 +67,39 @@ from ._obcache import obcache_scores as obcache_scores
 from ._obcache import perturbation_errors_bruteforce as perturbation_errors_bruteforce
 from ._obcache import second_order_autodiff as second_order_autodiff
 from ._obcache import window_attention as window_attention
+
+# Hybrid linear + sliding-window attention (hybrid_linear.md): operators, recurrent decode, Hedgehog, SSD
+from ._hybrid import HybridParts as HybridParts
+from ._hybrid import causal_linear_attention as causal_linear_attention
+from ._hybrid import causal_linear_attention_recurrent as causal_linear_attention_recurrent
+from ._hybrid import hybrid_attention as hybrid_attention
+from ._hybrid import hybrid_attention_recurrent as hybrid_attention_recurrent
+from ._hybrid import hybrid_from_parts as hybrid_from_parts
+from ._hybrid import hybrid_parts as hybrid_parts
+from ._hybrid import window_weight as window_weight
+from ._hybrid_features import hedgehog_features as hedgehog_features
+from ._hybrid_features import hedgehog_init as hedgehog_init
+from ._hybrid_features import ssd_draws as ssd_draws
+from ._hybrid_features import ssd_schedule as ssd_schedule
+
+# SAE steering (sae_steering.md): JumpReLU SAE, clamp / additive steering, feature selection
+from ._sae import JumpReLUSAE as JumpReLUSAE
+from ._sae import clamp_feature as clamp_feature
+from ._sae import feature_scores as feature_scores
+from ._sae import jumprelu as jumprelu
+from ._sae import sae_decode as sae_decode
+from ._sae import sae_encode as sae_encode
+from ._sae import sae_error as sae_error
+from ._sae import steer_additive as steer_additive
+from ._sae import validate_sae as validate_sae
+from ._sae_planted import planted_mean_difference as planted_mean_difference
+
+# FAL / FAL+ (fal.md): block stacks, Megatron tensor parallelism, all-reduce counting
+from ._fal import FALConfig as FALConfig
+from ._fal import fal_forward as fal_forward
+from ._fal import fal_init as fal_init
+from ._fal import fal_param_specs as fal_param_specs
+from ._fal_counts import allreduce_counts as allreduce_counts
+from ._fal_counts import iter_eqns as iter_eqns
+from ._fal_counts import matmul_flops as matmul_flops
+from ._fal_counts import tp_forward as tp_forward
