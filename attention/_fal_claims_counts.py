@@ -36,10 +36,10 @@ def _bwd_law(name: str, N: int) -> tuple[int, int]:
 
 def _instances(ctx: Context):
     """(counts, N, name, adversarial) over the reference dims at tp=4 and adversarial dims at tp=2."""
-    for N in _NS:
+    for N in _NS if ctx.scale >= 0.5 else (1, 2, 4):  # reduced set in the test suite
         for name, cfg in _variants(N, _REF).items():
             yield allreduce_counts(cfg, 4, 2, 8), N, name, False
-    for N in (2, 5):
+    for N in (2, 5) if ctx.scale >= 0.5 else (3,):
         for name, cfg in _variants(N, _ADV).items():
             yield allreduce_counts(cfg, 2, 1, 2), N, name, True
 
@@ -112,7 +112,8 @@ def _c6(ctx: Context) -> Evidence:
     """
     errs: dict[bool, list[float]] = {False: [], True: []}
     ratios = {}
-    for N, dims, tp, b, t, adv in [(N, _REF, 4, 2, 8, False) for N in (2, 3, 4, 6, 12)] + [(5, _ADV, 2, 1, 2, True)]:
+    Ns = (2, 3, 4, 6, 12) if ctx.scale >= 0.5 else (2, 4)  # reduced set in the test suite
+    for N, dims, tp, b, t, adv in [(N, _REF, 4, 2, 8, False) for N in Ns] + [(5 if ctx.scale >= 0.5 else 3, _ADV, 2, 1, 2, True)]:
         base = allreduce_counts(FALConfig(N, **dims, variant="baseline"), tp, b, t)
         fal = allreduce_counts(FALConfig(N, **dims, variant="fal", shared_ln=True, f_placement="ln_output"), tp, b, t)
         fwd = fal["fwd_bytes"] / base["fwd_bytes"]
@@ -120,8 +121,9 @@ def _c6(ctx: Context) -> Evidence:
         errs[adv] += [abs(fwd - (N + 1) / (2 * N)), abs(both - (2 * N + 3) / (4 * N))]
         if not adv:
             ratios[N] = {"fwd": fwd, "fwd+bwd": both, "ring_time_units_base": 2 * (tp - 1) / tp * (base["fwd_bytes"] + base["bwd_bytes"])}
-    return Evidence.from_errors(errs[False], errs[True], details={"ratios": ratios, "saving_ceiling_N12": {
-        "fwd": 1 - ratios[12]["fwd"], "fwd+bwd": 1 - ratios[12]["fwd+bwd"]}})
+    top = max(ratios)
+    return Evidence.from_errors(errs[False], errs[True], details={"ratios": ratios, f"saving_ceiling_N{top}": {
+        "fwd": 1 - ratios[top]["fwd"], "fwd+bwd": 1 - ratios[top]["fwd+bwd"]}})
 
 
 def _param_formula(cfg: FALConfig) -> int:
@@ -144,8 +146,9 @@ def _c7(ctx: Context) -> Evidence:
     """
     rng = ctx.rng
     errs: dict[bool, list[float]] = {False: [], True: []}
+    n = ctx.count(4, minimum=1) if ctx.scale >= 0.5 else 1
     cases = [(int(rng.choice(_NS)), dict(d_model=int(d), n_heads=int(h), d_mlp=int(f)), False)
-             for d, h, f in zip(rng.choice([8, 16, 32], 4), rng.choice([1, 2, 4], 4), rng.choice([8, 64], 4))]
+             for d, h, f in zip(rng.choice([8, 16, 32], n), rng.choice([1, 2, 4], n), rng.choice([8, 64], n))]
     cases += [(1, _ADV, True), (6, dict(d_model=4, n_heads=4, d_mlp=4), True)]
     B, T = 2, 3
     for N, dims, adv in cases:

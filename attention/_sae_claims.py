@@ -83,7 +83,7 @@ def _c1(ctx: Context) -> Evidence:
             theta = np.where(pos, pre + delta, theta)
         return _c1_violations(jnp.asarray(pre), jnp.asarray(theta))
 
-    return _run(ctx, 20_000, fn)[0]
+    return _run(ctx, 10_000, fn)[0]
 
 
 def _rel(a, b):
@@ -124,7 +124,7 @@ def _sym_clamp(with_error: bool):
        provenance="derived", tolerance=1e-12, error="rel", symbolic=_sym_clamp(True))
 def _c2(ctx: Context) -> Evidence:
     """Clamping feature j to c while keeping the error term is additive steering with alpha_t = c - f_j(x_t) (alpha = c where the feature is off)."""
-    return _run(ctx, 20_000, lambda b, rng, adv: _c2_c3_errors(_sae(b), *(jnp.asarray(b[k]) for k in "xjc"))[:, 0])[0]
+    return _run(ctx, 10_000, lambda b, rng, adv: _c2_c3_errors(_sae(b), *(jnp.asarray(b[k]) for k in "xjc"))[:, 0])[0]
 
 
 @claim("sae.error_term_gap", paper="sae_steering", equation="C3",
@@ -139,7 +139,7 @@ def _c3(ctx: Context) -> Evidence:
         gaps.append(float(e[:, 2].max()))
         return e[:, 1]
 
-    ev = _run(ctx, 20_000, fn)[0]
+    ev = _run(ctx, 10_000, fn)[0]
     gap = max(gaps)
     return Evidence(ev.worst_error if gap > 0 else float("inf"), ev.n_random, ev.n_adversarial,
                     details={**ev.details, "max_abs_error_term": gap})
@@ -171,4 +171,4 @@ def _c4(ctx: Context) -> Evidence:
     sigma_2 <= 1e-12 sigma_1 + 16 u ||X||_F (u = 2^-53); it matters only for the adversarial
     activations of size 1e4 steered by O(1). The update also equals alpha (x) d_j entrywise (error relative to max(1, |X|, |alpha d|)).
     """
-    return _run(ctx, 20_000, lambda b, rng, adv: _c4_errors(_sae(b), *(jnp.asarray(b[k]) for k in "xjc")))[0]
+    return _run(ctx, 10_000, lambda b, rng, adv: _c4_errors(_sae(b), *(jnp.asarray(b[k]) for k in "xjc")))[0]

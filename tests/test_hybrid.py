@@ -72,12 +72,12 @@ def test_wrong_decode_order_fails_c1(monkeypatch):
     # the spec's pitfall: folding k_{n-w} one step late is an off-by-one window (w + 1 keys)
     real = hc.hybrid_attention_recurrent
     monkeypatch.setattr(hc, "hybrid_attention_recurrent", lambda *a, window, **kw: real(*a, window=window + 1, **kw))
-    jax.clear_caches()
+    hc._parallel_vs_recurrent.clear_cache()
     try:
         r = pn.run_claim(pn.get_claim("hybrid.parallel_equals_recurrent"), scale=0.01)
     finally:
         monkeypatch.undo()
-        jax.clear_caches()
+        hc._parallel_vs_recurrent.clear_cache()
     assert r.verdict is pn.Verdict.FAILED and "exceeds tolerance" in r.message
 
 
@@ -92,12 +92,12 @@ def test_dropping_the_max_shift_fails_c6(monkeypatch):
 
     real = hs.hybrid_parts
     monkeypatch.setattr(hs, "hybrid_parts", wrong)
-    jax.clear_caches()
+    hs._structure_errors.clear_cache()
     try:
         r = pn.run_claim(pn.get_claim("hybrid.output_structure"), scale=0.01)
     finally:
         monkeypatch.undo()
-        jax.clear_caches()
+        hs._structure_errors.clear_cache()
     assert r.verdict is pn.Verdict.FAILED
 
 
