@@ -20,10 +20,7 @@ FINDINGS = ["obcache.score_is_not_removal_error", "obcache.key_score_shift_depen
 EMPIRICAL = ["obcache.scores_rank_removal_error", "obcache.output_aware_beats_attention_minilm", "obcache.output_aware_beats_attention_synthetic"]
 
 
-MINILM = {"obcache.scores_rank_removal_error", "obcache.output_aware_beats_attention_minilm"}  # the notebook runs MiniLM
-
-
-@pytest.mark.parametrize("cid", [c if c not in MINILM else pytest.param(c, marks=pytest.mark.slow) for c in IDENTITIES + FINDINGS + EMPIRICAL])
+@pytest.mark.parametrize("cid", IDENTITIES + FINDINGS + EMPIRICAL)
 def test_claim_verdict_at_small_scale(cid):
     r = pn.run_claim(pn.get_claim(cid), scale=0.01)
     if cid in IDENTITIES:
@@ -67,7 +64,7 @@ def test_wrong_removal_formula_fails(monkeypatch):
 
 
 def test_run_dataset_writes_tables_and_plots(tmp_path: Path):
-    qkv = kv.synthetic_qkv(np.random.default_rng(0), 12, 80)  # the shapes of the small claim protocol
+    qkv = kv.synthetic_qkv(np.random.default_rng(0), 24, 80)  # the shapes of the small claim protocol
     res = kv.run_dataset("synthetic", qkv, 64, tmp_path)
     names = {Path(f).name for f in res["files"]}
     assert names == {"errors_synthetic.json", "errors_synthetic.md", "error_vs_budget_synthetic.png", "error_vs_budget_synthetic.svg"}
