@@ -337,15 +337,15 @@ def _key_shift(ctx: pn.Context) -> pn.Evidence:
 
 @functools.lru_cache(maxsize=8)
 def _reduced_data(dataset: str, seed: int, small: bool = False):
-    n, f, heads = (64, 16, 24) if small else (160, 32, 24)  # 24 heads: the chunk shape of MiniLM
+    n, f, heads = (64, 16, 24) if small else (160, 32, 48)  # multiples of 24: the chunk shape of MiniLM
     qkv = synthetic_qkv(np.random.default_rng(seed), heads, n + f) if dataset == "synthetic" else minilm_qkv(n + f, 1)
     return qkv, n
 
 
 @functools.lru_cache(maxsize=8)
 def _reduced(dataset: str, seed: int, small: bool = False) -> dict[str, Any]:
-    """Reduced protocol for ``attnverify verify``: 1 MiniLM chunk of 160 (+32) tokens (all 72 heads) and 24
-    synthetic heads; ``small`` (test-suite scale < 0.1): 64 (+16) tokens, same head counts."""
+    """Reduced protocol for ``attnverify verify``: 1 MiniLM chunk of 160 (+32) tokens (all 72 heads) and 48
+    synthetic heads; ``small`` (test-suite scale < 0.1): 64 (+16) tokens, 24 synthetic heads."""
     qkv, n = _reduced_data(dataset, seed, small)
     return run_dataset(dataset, qkv, n, None)
 
