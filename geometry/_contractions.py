@@ -20,16 +20,20 @@ def solve_metric(g: jax.Array, x: jax.Array) -> jax.Array:
     return cho_solve(cho_factor(g, lower=True), x.reshape(m, -1)).reshape(x.shape)
 
 
+def inverse_metric(g: jax.Array) -> jax.Array:
+    """$g^{-1}$ by a Cholesky solve against the identity (used only for index contractions)."""
+    return solve_metric(g, jnp.eye(g.shape[0], dtype=g.dtype))
+
+
 def ricci_from_riemann(g: jax.Array, r: jax.Array) -> jax.Array:
     r"""$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$ for ``r`` of shape ``(m, m, m, m)``."""
-    y = solve_metric(g, r)  # y[k', j, k, l] = g^{k' i} R_{ijkl}
-    ric = jnp.einsum("kjkl->jl", y)
+    ric = jnp.einsum("ik,ijkl->jl", inverse_metric(g), r)
     return 0.5 * (ric + ric.T)
 
 
 def scalar_from_ricci(g: jax.Array, ric: jax.Array) -> jax.Array:
     r"""$S=g^{jl}\mathrm{Ric}_{jl}$."""
-    return jnp.trace(solve_metric(g, ric))
+    return jnp.sum(inverse_metric(g) * ric)
 
 
 def sectional_from_riemann(g: jax.Array, r: jax.Array, u: jax.Array, v: jax.Array) -> jax.Array:
