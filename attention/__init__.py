@@ -103,3 +103,10 @@ from ._fal_counts import allreduce_counts as allreduce_counts
 from ._fal_counts import iter_eqns as iter_eqns
 from ._fal_counts import matmul_flops as matmul_flops
 from ._fal_counts import tp_forward as tp_forward
+# gated attention classifiers of 2-D points (gating_curvature.md, issue 4)
+from .gated_classifier import GATES as GATES
+from .gated_classifier import ClassifierConfig as ClassifierConfig
+from .gated_classifier import cast_params as cast_params
+from .gated_classifier import classifier_logits as classifier_logits
+from .gated_classifier import classifier_representation as classifier_representation
+from .gated_classifier import init_classifier as init_classifier

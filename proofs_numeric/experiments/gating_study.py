@@ -510,7 +510,7 @@ def _plots(res: StudyResult, out_dir: Any) -> list:
                    yerr=[v.std(ddof=1) for v in m], color=colours[g], label=g, capsize=2)
         ax.set_xticks(np.arange(len(cfg.tasks)), cfg.tasks, rotation=30, ha="right")
         ax.set_title(f"depth {D}")
-        ax.set_ylim(0.5, 1.0)
+        ax.set_ylim(max(0.0, float(np.min(r["accuracy"])) - 0.03), 1.0)
         ax.set_xlabel("task")
     axes[0, 0].set_ylabel("test accuracy (mean ± std over seeds)")
     axes[0, 0].legend(title="gate")
