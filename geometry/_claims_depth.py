@@ -12,7 +12,7 @@ from proofs_numeric import Context, Evidence, claim
 
 from ._claims_gating import curvatures
 from ._depth import MAX_DEPTH, depth_mask, gate_bump, homothety_mean, layer_hessians, stacked_graph_mean
-from ._symbolic import sym_gaussian_curvature, sym_pullback_metric
+from ._symbolic import sym_graph_curvature
 
 PAPER = "gating_curvature"
 SPEC_HOMOTHETY = (0.25, 0.390625, 0.6103515625, 0.95367431640625)  # r = 2, gamma = 0.8, L = 0..3
@@ -20,7 +20,9 @@ SPEC_HOMOTHETY = (0.25, 0.390625, 0.6103515625, 0.95367431640625)  # r = 2, gamm
 
 def _homothety_symbolic() -> bool:
     u, v, r, c = sp.symbols("u v r c", positive=True)
-    k = sym_gaussian_curvature(sym_pullback_metric([c * u, c * v, c * sp.sqrt(r**2 - u**2 - v**2)], (u, v)), (u, v))
+    # c * (u, v, sqrt(r^2 - u^2 - v^2)) is the graph of F(U, V) = c sqrt(r^2 - (U/c)^2 - (V/c)^2) over (U, V) = c (u, v)
+    big_u, big_v = sp.symbols("U V", positive=True)
+    k = sym_graph_curvature(c * sp.sqrt(r**2 - (big_u / c) ** 2 - (big_v / c) ** 2), big_u, big_v)
     return sp.simplify(k - 1 / (c**2 * r**2)) == 0
 
 

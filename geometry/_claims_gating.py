@@ -176,7 +176,8 @@ def _c4_symbolic() -> bool:
     ok = sp.simplify(base - sp.Matrix([2 * u, 2 * v, 2 * r])) == sp.zeros(3, 1)
     ok &= all(sp.Poly(sp.expand(a), u, v).total_degree() <= 1 for a in alpha)  # affine coefficients
     mu = [sp.Rational(1, 2) * base[0], sp.Rational(1, 2) * base[1], sp.sqrt(r**2 - u**2 - v**2) / (2 * r) * base[2]]
-    k = sym_gaussian_curvature(sym_pullback_metric(mu, (u, v)), (u, v))
+    ok &= sp.simplify(mu[0] - u) == 0 and sp.simplify(mu[1] - v) == 0  # a graph over (u, v)
+    k = sym_graph_curvature(sp.simplify(mu[2]), u, v)
     return bool(ok and sp.simplify(k - 1 / r**2) == 0)
 
 
