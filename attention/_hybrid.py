@@ -144,6 +144,8 @@ def hybrid_attention(q, k, v, phi_q, phi_k, *, window: int, gamma: float, lam: f
         raise ValueError(f"window must be an integer >= 1, got {window}")
     if not gamma > 0 or not lam >= 0:
         raise ValueError(f"need gamma > 0 and lam >= 0, got gamma={gamma}, lam={lam}")
+    if int(sinks) != sinks or sinks < 1:
+        raise ValueError(f"sinks must be an integer >= 1, got {sinks}")
     if component not in ("hybrid", "swa", "la_full", "la_region", "sinks", "none"):
         raise ValueError(f"unknown component {component!r}")
     if component == "la_region":

@@ -145,7 +145,7 @@ def test_batched_over_sharded_devices():
 
 @pytest.mark.parametrize("kw, match", [
     (dict(window=0), "window"), (dict(gamma=0.0), "gamma"), (dict(lam=-1.0), "lam"),
-    (dict(component="la_region"), "la_full"), (dict(component="bogus"), "unknown component"),
+    (dict(component="la_region"), "la_full"), (dict(component="bogus"), "unknown component"), (dict(sinks=0), "sinks"),
 ])
 def test_bad_arguments(kw, match):
     q, k, v, fq, fk = _problem(0)
