@@ -24,7 +24,8 @@ def _shared_rows(seed: int, count: int) -> tuple[tuple[np.ndarray, np.ndarray], 
     """The random sorted rows shared by the ``topk.*`` logit claims (seeded by ``seed`` only, so a
     claim's instances never depend on which other claims ran; generated and sorted once)."""
     rng = Context(seed=seed, claim_id="topk.shared_rows").rng
-    return tuple((sort_rows_desc(x), n) for x, n in logit_row_batches(rng, count, n_buckets=2, max_rows=50_000))
+    buckets = 2 if count >= 20_000 else 1  # small runs (tests): one shape, one compilation per function
+    return tuple((sort_rows_desc(x), n) for x, n in logit_row_batches(rng, count, n_buckets=buckets, max_rows=50_000))
 
 
 def sorted_batches(ctx: Context, full: int = FULL, n_range: tuple[int, int] = (2, 300),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr, ndtri
@@ -56,7 +57,12 @@ def keps_rule(sigma: Any, eps: Any) -> Any:
     Example: ``keps_rule(3.0, 0.01)`` is ``0.2503`` (4.00x, spec C13 table)."""
     check_sigma(sigma)
     check_eps(eps)
-    return ndtr(-(jnp.asarray(sigma, jnp.float64) + ndtri(jnp.asarray(eps, jnp.float64))))
+    return _rule(jnp.asarray(sigma, jnp.float64), jnp.asarray(eps, jnp.float64))
+
+
+@jax.jit
+def _rule(sigma: jax.Array, eps: jax.Array) -> jax.Array:
+    return ndtr(-(sigma + ndtri(eps)))
 
 
 def keps_rule_sensitivities(sigma: Any, eps: Any) -> tuple[Any, Any]:
