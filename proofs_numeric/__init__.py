@@ -4,6 +4,9 @@ Public API::
 
     from proofs_numeric import claim, Context, Evidence, run_claims, enable_x64
 
+``experiment_tasks()`` / ``plot_tasks()`` list the registered experiments and plots (the
+subpackage :mod:`proofs_numeric.experiments` holds the experiments themselves).
+
 Importing this package does **not** change JAX's precision; call :func:`enable_x64` (the CLI
 and the test suite do).
 """
@@ -18,10 +21,10 @@ from ._registry import claim as claim
 from ._registry import claims as claims
 from ._registry import discover as discover
 from ._registry import experiment as experiment
-from ._registry import experiments as experiments
+from ._registry import experiments as experiment_tasks
 from ._registry import get_claim as get_claim
 from ._registry import plot as plot
-from ._registry import plots as plots
+from ._registry import plots as plot_tasks
 from ._registry import register as register
 from ._registry import unregister as unregister
 from ._runner import ClaimResult as ClaimResult
@@ -38,6 +41,6 @@ from .progress import progress as progress
 __all__ = [
     "AREAS", "Claim", "ClaimResult", "Context", "Evidence", "Provenance", "Report", "Verdict",
     "atomic_write_json", "atomic_write_text", "claim", "claims", "discover", "enable_x64",
-    "experiment", "experiments", "get_claim", "plot", "plots", "progress", "register",
+    "experiment", "experiment_tasks", "get_claim", "plot", "plot_tasks", "progress", "register",
     "require_x64", "run_claim", "run_claims", "save_figure", "unregister",
 ]
