@@ -25,18 +25,11 @@ import numpy as np
 from attention import delta_attention, delta_attention_strides, delta_cost, dense_causal_attention, sink_window_attention
 from attention._delta import _anchor_core
 from proofs_numeric.io import atomic_write_json
+from _timing import best_of as _best
 
 GAMMAS = (4, 8, 16, 32, 64)
 
 
-def _best(fn, repeats: int) -> float:
-    jax.block_until_ready(fn())  # compile
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

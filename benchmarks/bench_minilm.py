@@ -28,15 +28,11 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from _timing import best_of
 
 
 def _best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_of(fn, repeats, warmup=False)
 
 
 def main() -> None:

@@ -25,16 +25,9 @@ import numpy as np
 
 from proofs_numeric import enable_x64
 from proofs_numeric.io import atomic_write_json
+from _timing import best_of as best_of
 
 
-def best_of(fn, repeats: int) -> float:
-    fn()  # compile + warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:
