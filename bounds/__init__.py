@@ -35,6 +35,8 @@ from ._output import OutputBounds as OutputBounds
 from ._output import head_tail_decomposition as head_tail_decomposition
 from ._output import mst_partition_bound as mst_partition_bound
 from ._output import output_error_bounds as output_error_bounds
+from ._search import DeltaKSearch as DeltaKSearch
+from ._search import delta_k_search as delta_k_search
 from ._tv import chi2_divergence as chi2_divergence
 from ._tv import kl_divergence as kl_divergence
 from ._tv import tail_mass as tail_mass
@@ -43,8 +45,8 @@ from ._tv import topk_mask as topk_mask
 from ._tv import tv_distance as tv_distance
 
 __all__ = [
-    "CertifiedTopK", "HeadTail", "KepsMC", "OUTPUT_BOUND_NAMES", "OutputBounds", "blockwise_bounds",
-    "certified_topk", "certified_topk_reference", "chi2_divergence", "delta_method_tail_mass", "exact_fallback", "gaussian_kept_fraction",
+    "CertifiedTopK", "DeltaKSearch", "HeadTail", "KepsMC", "OUTPUT_BOUND_NAMES", "OutputBounds", "blockwise_bounds",
+    "certified_topk", "certified_topk_reference", "chi2_divergence", "delta_k_search", "delta_method_tail_mass", "exact_fallback", "gaussian_kept_fraction",
     "gaussian_tail_mass", "head_tail_decomposition", "keps_finite_n", "keps_monte_carlo", "keps_oracle",
     "keps_rule", "keps_rule_sensitivities", "kept_probability", "kl_divergence", "mst_partition_bound",
     "multi_gap_bound", "output_error_bounds", "single_gap_bound", "tail_mass", "topk_distributions",

@@ -149,3 +149,33 @@ def top_p(ctx: Context) -> Evidence:
     """The certified set is the nucleus (top-p) set for p = 1 - eps (checked for eps >= 1e-3, where
     1 - eps is representable; for smaller eps pass eps itself, spec §3.4)."""
     return _evidence(ctx, ("top_p",))
+
+
+@claim("topk.delta_k_search_sound", paper="topk_tv", equation="§3.6 (Delta_k-Search, reconstructed)",
+       statement=r"\tau_{k_\Delta}\le\varepsilon\ \text{and}\ k_\Delta\ge k^*\ (\text{cost }k_\Delta+1\text{ scored keys})",
+       provenance="derived", tolerance=1e-12, error="violation (rel)")
+def delta_k_sound(ctx: Context) -> Evidence:
+    """Stopping on the C5-tight bound is sound: the kept set's tail never exceeds eps, so k_Delta >= k*.
+    Details: mean k_Delta / k* (the price of sorted access without scoring the tail)."""
+    from ._claims_support import sorted_batches, violation
+    from ._search import delta_k_search
+    from ._tv import tail_mass
+
+    rng = ctx.rng
+    rand, ratio = [], []
+    for xs, n, _ in sorted_batches(ctx):
+        eps = 10 ** rng.uniform(-6, np.log10(0.5), len(n))
+        r = delta_k_search(xs, eps, assume_sorted=True)
+        k = np.asarray(r.k)
+        tau = np.asarray(tail_mass(xs, k, assume_sorted=True))
+        kstar = certified_topk_reference(xs, eps).k
+        rand += [violation(tau, eps), (k < kstar).astype(float)]
+        ratio.append(k / kstar)
+    xa, _ = adversarial_logit_rows(rng)
+    ea = np.array([1e-300, 1e-18, 1e-6, 0.01, 0.1, 0.5, 0.9])
+    xa, ea = np.repeat(xa, len(ea), axis=0), np.tile(ea, len(xa))
+    r = delta_k_search(xa, ea)
+    k = np.asarray(r.k)
+    adv = [violation(np.asarray(tail_mass(xa, k)), ea), (k < certified_topk_reference(xa, ea).k).astype(float)]
+    return Evidence.from_errors(np.concatenate(rand), np.concatenate(adv),
+                                details={"mean_k_delta_over_k_cert": float(np.mean(np.concatenate(ratio)))})

@@ -17,7 +17,8 @@ def test_every_spec_claim_is_registered():
             "single_gap_bound", "multi_gap_bound", "blockwise_bounds", "bounded_values_2ctau",
             "head_tail_decomposition", "diameter_bound", "combined_certificate", "gaussian_truncated_moment",
             "keps_asymptotic_rule", "keps_finite_n_underprediction", "keps_finite_n_predictor",
-            "certified_topk_sound", "certified_topk_matches_reference", "prefilter_sandwich", "top_p_equivalence"}
+            "certified_topk_sound", "certified_topk_matches_reference", "prefilter_sandwich", "top_p_equivalence",
+            "delta_k_search_sound"}
     assert want <= {cid.split(".", 1)[1] for cid in TOPK}
     for cid in TOPK:
         c = pn.get_claim(cid)

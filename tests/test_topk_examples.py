@@ -130,3 +130,12 @@ def test_c14_delta_method_reference_values():
     assert_close(delta_method_tail_mass(128, 1.0, 0.0), 0.1615, atol=1e-4)
     assert_close(delta_method_tail_mass(128, 2.0, 1.5), 0.4375, atol=1e-4)
     assert_close(gaussian_tail_mass(0.0, 0.0, 1.0), 0.1587, atol=1e-4)
+
+
+def test_delta_k_search_e2_and_soundness():
+    from bounds import delta_k_search
+
+    r = delta_k_search(np.array([3.0, 3, 1, 1, 1]), 0.17)  # C5-tight bound at k=2 equals tau_2 = 0.1687
+    assert int(r.k) == 2 and int(r.scored) == 3
+    assert_close(r.bound, 0.1687468257, rtol=1e-9)
+    assert int(delta_k_search(np.array([3.0, 3, 1, 1, 1]), 0.1).k) >= int(certified_topk(np.array([3.0, 3, 1, 1, 1]), 0.1).k)
