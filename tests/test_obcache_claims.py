@@ -43,7 +43,7 @@ def test_deliberately_wrong_scores_fail(cid, monkeypatch):
 
 
 def _wrong(right, att, v):
-    """Two classic slips: $\sum a$ instead of $\sum a^2$ in $S^V$; logits without the $1/\sqrt d$ scale in $S^K$."""
+    r"""Two classic slips: $\sum a$ instead of $\sum a^2$ in $S^V$; logits without the $1/\sqrt d$ scale in $S^K$."""
     s = right(att, v)
     d = obc._residuals(att, v)
     return s._replace(value=jnp.sum(att.probs, -2) * d.vn, key=s.key * v.shape[-1])
