@@ -18,6 +18,9 @@ true tail never exceeds :math:`\varepsilon`; minimality is certified iff :math:`
 sort on :math:`(-s_i,i)`); ``tie="group"`` keeps the whole tied group at the cut (``n_kept`` may
 then exceed ``k``; ``tau`` and the bounds refer to the kept set). ``k`` never depends on the rule.
 
+**Subnormal logits** compare as zero on XLA CPU (denormals are flushed); the bisection compares
+int64 keys, so only logits that are themselves subnormal are affected.
+
 **Fully masked rows** (no finite logit): ``k = 0``, nothing kept, ``tau = tau_upper = 0``,
 ``tau_lower_prev = 1``, ``minimal_certified = True``, ``kl = 0`` (no distribution, nothing discarded).
 """
@@ -90,24 +93,27 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> Certi
     # Bisection for the largest int64 key K with P(K) = "dropping {x < unkey(K)} is certified";
     # invariant P(lo) true (lo0 = key(min): empty tail), P(hi) false (all dropped). Midpoints are
     # value midpoints (halving the logit range; no wasted steps on tiny magnitudes around 0) and
-    # fall back to key midpoints once the bracket is a few ulps wide. Every mid > lo0, so the tail
+    # fall back to key midpoints once the bracket is a few ulps wide (and on every _STEPS-th step, so
+    # halving towards 0 through the subnormals cannot stall: <= 64 * _STEPS steps). Every mid > lo0, so the tail
     # at mid is non-empty. The bracket population is counted every _STEPS steps: rows stop once it
     # holds one distinct value.
+    kx = _key(xs)  # compare in the key domain: XLA CPU flushes subnormal floats in comparisons
     lo0 = _key(jnp.min(xs, axis=-1))
     hi0 = jnp.where(nf > 0, _key(jnp.max(jnp.where(fin, x, -jnp.inf), axis=-1)) + 1, lo0 + 1)
 
-    def step(_, s):
+    def step(i, s):
         lo, hi, b_lo, active = s
         active = active & (hi > lo + 1)
         mk = _key(_unkey(lo) * 0.5 + _unkey(hi) * 0.5)
-        mid = jnp.where((mk > lo) & (mk < hi), mk, (lo >> 1) + (hi >> 1) + (lo & hi & 1))
-        b_mid = jnp.sum(jnp.where(xs < _unkey(mid)[..., None], e, 0.0), axis=-1)
+        use_value = (mk > lo) & (mk < hi) & (i != _STEPS - 1)  # every _STEPS-th step halves the key range
+        mid = jnp.where(use_value, mk, (lo >> 1) + (hi >> 1) + (lo & hi & 1))
+        b_mid = jnp.sum(jnp.where(kx < mid[..., None], e, 0.0), axis=-1)
         good = ok(b_mid, mid > lo0)
         return (jnp.where(active & good, mid, lo), jnp.where(active & ~good, mid, hi),
                 jnp.where(active & good, b_mid, b_lo), active)
 
     def spread(lo, hi):
-        inside = (xs >= _unkey(lo)[..., None]) & (xs < _unkey(hi)[..., None])
+        inside = (kx >= lo[..., None]) & (kx < hi[..., None])
         return (hi > lo + 1) & (jnp.sum(inside, axis=-1) > 1)
 
     def body(s):
@@ -117,7 +123,7 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> Certi
     lo, hi, b0, _ = jax.lax.while_loop(lambda s: jnp.any(s[3]), body, (lo0, hi0, jnp.zeros_like(z), spread(lo0, hi0)))
     nonempty0 = lo > lo0
     # the cut group: finite keys in [lo, hi) -- one distinct value v (all with the same e_v)
-    v = jnp.min(jnp.where(xs >= _unkey(lo)[..., None], xs, jnp.inf), axis=-1)
+    v = jnp.min(jnp.where(kx >= lo[..., None], xs, jnp.inf), axis=-1)
     grp = fin & (x == v[..., None])
     g = jnp.sum(grp, axis=-1)
     e_v = jnp.max(jnp.where(grp, e, 0.0), axis=-1)
