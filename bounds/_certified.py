@@ -66,7 +66,7 @@ def tau_bounds(tail: Any, z: Any, count: Any, rho: Any, n_sub: Any, xp: Any = jn
 
 def _key(x: jax.Array) -> jax.Array:
     """Order-preserving int64 image of float64 (``-0.0`` canonicalised to ``+0.0``)."""
-    b = jax.lax.bitcast_convert_type(x + 0.0, jnp.int64)
+    b = jax.lax.bitcast_convert_type(jnp.where(x == 0, 0.0, x), jnp.int64)  # (x + 0.0 may be simplified away)
     return jnp.where(b < 0, b ^ jnp.int64(0x7FFFFFFFFFFFFFFF), b)
 
 
