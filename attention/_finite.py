@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import numpy as np
+
+from proofs_numeric.precision import is_concrete
 
 __all__ = ["check_finite", "check_ndim", "is_traced"]
 
 
 def is_traced(x: Any) -> bool:
     """True for JAX tracers (values inside ``jit``/``vmap``/``grad``), which are not validated."""
-    return isinstance(x, jax.core.Tracer)
+    return not is_concrete(x)
 
 
 def check_finite(name: str, x: Any) -> None:

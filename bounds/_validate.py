@@ -10,14 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from proofs_numeric.precision import is_concrete
+
 __all__ = ["is_concrete", "check_logits", "check_eps", "check_k", "check_sigma", "check_values", "finite_count"]
 
 
-def is_concrete(*xs: Any) -> bool:
-    """True when none of ``xs`` is a JAX tracer (validation is skipped inside ``jit``)."""
-    import jax
-
-    return not any(isinstance(x, jax.core.Tracer) for x in xs)
 
 
 def _where(bad: np.ndarray) -> str:

@@ -12,12 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from proofs_numeric.precision import is_concrete
+
 __all__ = ["is_concrete", "check_point", "check_vector", "check_spd", "check_metric_shape", "check_mean_shape"]
 
 
-def is_concrete(x: Any) -> bool:
-    """``True`` for a concrete (non-traced) array or Python number."""
-    return not isinstance(x, jax.core.Tracer)
 
 
 def check_point(theta: Any, name: str = "theta") -> jax.Array:

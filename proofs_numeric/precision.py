@@ -10,7 +10,7 @@ in float32.
 
 from __future__ import annotations
 
-__all__ = ["enable_x64", "require_x64", "x64_enabled"]
+__all__ = ["enable_x64", "require_x64", "x64_enabled", "is_concrete"]
 
 
 def enable_x64() -> None:
@@ -34,3 +34,11 @@ def require_x64(what: str) -> None:
             "`proofs_numeric.enable_x64()` (or `jax.config.update('jax_enable_x64', True)`) "
             "at program start."
         )
+
+
+def is_concrete(*xs: object) -> bool:
+    """True when none of ``xs`` is a JAX tracer. Boundary validation (NaN checks, shape checks on
+    values) runs only on concrete inputs, so jit/vmap/grad-compiled cores stay pure."""
+    import jax
+
+    return not any(isinstance(x, jax.core.Tracer) for x in xs)
