@@ -68,16 +68,23 @@ def test_claims_verified_at_small_scale(cid):
     assert r.symbolic == "proved"
 
 
+def _run_with_wrong(monkeypatch, module, name, wrong, jitted, claim_id):
+    """Run a claim at small scale with ``module.name`` replaced by a deliberately wrong formula
+    (``jitted`` is the compiled check whose cache must not keep the right one)."""
+    monkeypatch.setattr(module, name, wrong)
+    jitted.clear_cache()
+    try:
+        return pn.run_claim(pn.get_claim(claim_id), scale=0.01)
+    finally:
+        monkeypatch.undo()
+        jitted.clear_cache()
+
+
 def test_wrong_decode_order_fails_c1(monkeypatch):
     # the spec's pitfall: folding k_{n-w} one step late is an off-by-one window (w + 1 keys)
     real = hc.hybrid_attention_recurrent
-    monkeypatch.setattr(hc, "hybrid_attention_recurrent", lambda *a, window, **kw: real(*a, window=window + 1, **kw))
-    hc._parallel_vs_recurrent.clear_cache()
-    try:
-        r = pn.run_claim(pn.get_claim("hybrid.parallel_equals_recurrent"), scale=0.01)
-    finally:
-        monkeypatch.undo()
-        hc._parallel_vs_recurrent.clear_cache()
+    wrong = lambda *a, window, **kw: real(*a, window=window + 1, **kw)  # noqa: E731
+    r = _run_with_wrong(monkeypatch, hc, "hybrid_attention_recurrent", wrong, hc._parallel_vs_recurrent, "hybrid.parallel_equals_recurrent")
     assert r.verdict is pn.Verdict.FAILED and "exceeds tolerance" in r.message
 
 
@@ -91,13 +98,7 @@ def test_dropping_the_max_shift_fails_c6(monkeypatch):
         return p._replace(window_num=e @ v, window_den=e.sum(-1))
 
     real = hs.hybrid_parts
-    monkeypatch.setattr(hs, "hybrid_parts", wrong)
-    hs._structure_errors.clear_cache()
-    try:
-        r = pn.run_claim(pn.get_claim("hybrid.output_structure"), scale=0.01)
-    finally:
-        monkeypatch.undo()
-        hs._structure_errors.clear_cache()
+    r = _run_with_wrong(monkeypatch, hs, "hybrid_parts", wrong, hs._structure_errors, "hybrid.output_structure")
     assert r.verdict is pn.Verdict.FAILED
 
 
