@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from attention import delta_attention, delta_attention_strides, delta_cost, dense_causal_attention, sink_window_attention
-from attention._delta import _anchor_core
+from attention.delta.sparse import _anchor_core
 from proofs_numeric.io import atomic_write_json
 from _timing import best_of as _best
 

@@ -84,7 +84,7 @@ def main() -> None:
               "note": "best of N wall-clock timings on a shared 2-core CPU machine (other jobs running)"}
     if args.experiment:
         from proofs_numeric import enable_x64
-        from proofs_numeric.experiments.topk_real import topk_real_experiment
+        from experiments.topk_real.study import topk_real_experiment
 
         enable_x64()
         for quick in (True, False):

@@ -2,10 +2,10 @@
 
 For one head with n = 4096 cached tokens, a window of w = 64 queries and d = 64, we time
 
-- the closed forms: all four scores $S^V,S^K,S^\\times,S^{VK}$ (:func:`attention._obcache.obcache_scores`)
-  and the exact zeroing/removal errors (:func:`attention._obcache.exact_errors`), $O(w\\,n\\,d)$;
+- the closed forms: all four scores $S^V,S^K,S^\\times,S^{VK}$ (:func:`attention.kv.perturbation.obcache_scores`)
+  and the exact zeroing/removal errors (:func:`attention.kv.perturbation.exact_errors`), $O(w\\,n\\,d)$;
 - brute force: recompute the window's attention outputs with each of the n tokens perturbed
-  (:func:`attention._obcache.perturbation_errors_bruteforce`), $O(w\\,n^2d)$, for value, key and joint
+  (:func:`attention.kv.perturbation.perturbation_errors_bruteforce`), $O(w\\,n^2d)$, for value, key and joint
   zeroing and true removal,
 
 in the same run, report their agreement and the speed ratio, print a table and write
@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "obcache.json"))
     args = ap.parse_args()
     enable_x64()
-    from attention._obcache import _bruteforce, causal_mask, exact_errors, obcache_scores, window_attention
+    from attention.kv.perturbation import _bruteforce, causal_mask, exact_errors, obcache_scores, window_attention
 
     rng = np.random.default_rng(0)
     n, w, d = args.n, args.w, args.d

@@ -34,35 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from proofs_numeric import require_x64
+from ._certificate import E700, U, CertifiedTopK, tau_bounds
 from ._validate import check_eps, check_logits
 
 __all__ = ["CertifiedTopK", "certified_topk", "tau_bounds"]
-
-U = 2.0**-53
-E700 = float(np.exp(-700.0))
-
-
-class CertifiedTopK(NamedTuple):
-    """Result of :func:`certified_topk` (batch shape ``B = logits.shape[:-1]``)."""
-
-    k: Any  #: int ``B``: minimal certified count (0 for fully masked rows)
-    kept: Any  #: bool ``B + (n,)``: kept keys in token order
-    tau: Any  #: float64 ``B``: fl(tail / Z) of the kept set
-    tau_upper: Any  #: rigorous upper bound on the true tail, ``<= eps``
-    tau_lower_prev: Any  #: rigorous lower bound on tau_{k-1} (1 when k = 1)
-    minimal_certified: Any  #: bool: tau_lower_prev > eps
-    kl: Any  #: -log1p(-tau) = KL(P_hat || P)
-    n_kept: Any  #: int: number of kept keys (> k only with tie="group")
-
-
-def tau_bounds(tail: Any, z: Any, count: Any, rho: Any, n_sub: Any, xp: Any = jnp) -> tuple[Any, Any, Any]:
-    """``(r, tau_up, tau_lo)`` of §3.2 for a tail sum ``tail`` of ``count`` terms (shared by both paths)."""
-    r = tail / z
-    up = r * ((1 + rho) / (1 - rho)) * (1 + 4 * U) + n_sub * E700
-    lo = r * ((1 - rho) / (1 + rho)) * (1 - 4 * U) - n_sub * E700
-    empty = count == 0
-    return xp.where(empty, 0.0, r), xp.where(empty, 0.0, up), xp.where(empty, 0.0, lo)
-
 
 def _key(x: jax.Array) -> jax.Array:
     """Order-preserving int64 image of float64 (``-0.0`` canonicalised to ``+0.0``)."""

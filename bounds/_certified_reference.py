@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._certified import U, CertifiedTopK, tau_bounds
+from ._certificate import U, CertifiedTopK, tau_bounds
 from ._validate import check_eps, check_logits
 
 __all__ = ["certified_topk_reference", "exact_fallback"]

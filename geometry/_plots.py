@@ -56,7 +56,7 @@ def plot_curvature(out_dir: Path, *, quick: bool, seed: int) -> dict:
     from matplotlib.colors import TwoSlopeNorm
 
     grids = curvature_grids(21 if quick else 81)
-    fig, axes = plt.subplots(1, len(grids), figsize=(4.2 * len(grids), 3.8))
+    fig, axes = plt.subplots(1, len(grids), figsize=(4.6 * len(grids), 4.0), layout="constrained")
     for ax, (name, gr) in zip(axes, grids.items()):
         k = gr["K"]
         lim = max(float(np.nanmax(np.abs(k))), 1e-12)
@@ -64,10 +64,10 @@ def plot_curvature(out_dir: Path, *, quick: bool, seed: int) -> dict:
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_2$")
-        fig.colorbar(im, ax=ax, label="Gaussian curvature $K$")
+        fig.colorbar(im, ax=ax, label="Gaussian curvature $K$", shrink=0.9)
     files = save_figure(fig, out_dir, "curvature_heatmaps")
     dep = curvature_vs_depth(seed, 8 if quick else 32)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     a1.plot(range(MAX_DEPTH + 1), dep["homothety"], "o-", label=r"homothety: engine $K_L$")
     a1.plot(range(MAX_DEPTH + 1), [0.25 * 0.8 ** (-2 * L) for L in range(MAX_DEPTH + 1)], "k--", label=r"law $K_0\gamma^{-2L}$")
     a1.set_xlabel("depth $L$")

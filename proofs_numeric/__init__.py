@@ -5,7 +5,7 @@ Public API::
     from proofs_numeric import claim, Context, Evidence, run_claims, enable_x64
 
 ``experiment_tasks()`` / ``plot_tasks()`` list the registered experiments and plots (the
-subpackage :mod:`proofs_numeric.experiments` holds the experiments themselves).
+top-level package :mod:`experiments` holds the experiments themselves).
 
 Importing this package does **not** change JAX's precision; call :func:`enable_x64` (the CLI
 and the test suite do).

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 AREAS = ("topk", "geometry", "gating", "obcache", "delta", "fal", "sae", "hybrid")
-PACKAGES = ("bounds", "geometry", "attention", "proofs_numeric.experiments")
+PACKAGES = ("bounds", "geometry", "attention", "experiments")
 
 _CLAIMS: dict[str, Claim] = {}
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attention._delta import (
+from attention.delta.sparse import (
     delta_anchor_rows,
     delta_attention,
     delta_attention_strides,
@@ -18,8 +18,8 @@ from attention._delta import (
     sink_window_attention,
     sink_window_mask,
 )
-from attention._delta_claims import reference_causal_attention
-from attention._delta_theory import delta_cost, delta_tail_split, lemma1_decomposition, neighbour_cosine, row_cosine
+from attention.delta.claims import reference_causal_attention
+from attention.delta.theory import delta_cost, delta_tail_split, lemma1_decomposition, neighbour_cosine, row_cosine
 from tests.helpers import assert_close, rng
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import attention._delta as delta_ops
-import attention._delta_claims as dc
-import attention._delta_lemma as dl
+import attention.delta.sparse as delta_ops
+import attention.delta.claims as dc
+import attention.delta.lemma as dl
 import proofs_numeric as pn
-import proofs_numeric.experiments.delta  # noqa: F401  (registers the empirical claims)
-from attention._delta_theory import DeltaCost, Lemma1Terms
-from attention._delta_claims import reference_causal_attention
+import experiments.delta.study  # noqa: F401  (registers the empirical claims)
+from attention.delta.theory import DeltaCost, Lemma1Terms
+from attention.delta.claims import reference_causal_attention
 
 EXPECTED = {
     "delta.gamma_one_is_full": pn.Verdict.VERIFIED,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from proofs_numeric.experiments._delta_study import ar_fixture, cosine_study, helps, iid_fixture, summarise
+from experiments.delta.fixtures import ar_fixture, cosine_study, helps, iid_fixture, summarise
 
 
 def test_fixtures_follow_the_spec():

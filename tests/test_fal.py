@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import attention._fal_claims as fc
-import attention._fal_claims_counts as fcc
+import attention.fal.claims as fc
+import attention.fal.claims_counts as fcc
 import proofs_numeric as pn
-from attention._fal import FALConfig, fal_forward
-from attention._fal_counts import allreduce_counts, tp_forward
+from attention.fal.model import FALConfig, fal_forward
+from attention.fal.counts import allreduce_counts, tp_forward
 from helpers import assert_close, rng
 
 DIMS = dict(d_model=8, n_heads=2, d_mlp=16)

@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import proofs_numeric as pn
-from attention.gated_classifier import GATES, ClassifierConfig, classifier_logits, classifier_representation, init_classifier
-from proofs_numeric.experiments import gating_study as gs
-from proofs_numeric.experiments.gating_tasks import LINEAR_TASKS, TASKS, make_task
+from attention.models.gated_classifier import GATES, ClassifierConfig, classifier_logits, classifier_representation, init_classifier
+import experiments.gating.study as gs
+from experiments.gating.tasks import LINEAR_TASKS, TASKS, make_task
 from tests.helpers import assert_close
 
 CLAIMS = ["gating.empirical_nonlinear_advantage", "gating.empirical_linear_no_difference",

@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import attention._obcache as obc
+import attention.kv.perturbation as obc
+from attention.kv.obcache import _residuals
 import proofs_numeric as pn
-from proofs_numeric.experiments import kv_eviction as kv
+import experiments.kv_eviction.study as kv
 
 pn.discover()
 IDENTITIES = ["obcache.value_score_exact", "obcache.exact_perturbation_closed_forms", "obcache.key_score_second_order", "obcache.joint_score_second_order"]
@@ -45,7 +46,7 @@ def test_deliberately_wrong_scores_fail(cid, monkeypatch):
 def _wrong(right, att, v):
     r"""Two classic slips: $\sum a$ instead of $\sum a^2$ in $S^V$; logits without the $1/\sqrt d$ scale in $S^K$."""
     s = right(att, v)
-    d = obc._residuals(att, v)
+    d = _residuals(att, v)
     return s._replace(value=jnp.sum(att.probs, -2) * d.vn, key=s.key * v.shape[-1])
 
 
@@ -54,7 +55,7 @@ def test_wrong_removal_formula_fails(monkeypatch):
 
     def wrong_removal(att, v):  # a/(1-a) instead of a^2/(1-a)^2
         e = right(att, v)
-        r = obc._residuals(att, v)
+        r = _residuals(att, v)
         rm = jnp.where(att.mask & (att.probs > 0), att.probs / r.one_minus * r.r2, 0.0)
         return e._replace(removal=jnp.sum(rm, -2))
 

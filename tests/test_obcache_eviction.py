@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attention._eviction import (
+from attention.kv.eviction import (
     AccumulatedAttention,
     OBCacheJoint,
     OBCacheKey,
@@ -23,7 +23,7 @@ from attention._eviction import (
     snapkv,
     tova,
 )
-from attention._obcache import causal_mask, obcache_scores, window_attention
+from attention.kv.perturbation import causal_mask, obcache_scores, window_attention
 from helpers import assert_close
 
 N, F, D = 48, 8, 8

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import linregress, spearmanr
 
-from attention._obcache import (
+from attention.kv.perturbation import (
     causal_mask,
     exact_errors,
     obcache_scores,
@@ -19,7 +19,7 @@ from attention._obcache import (
     window_attention,
 )
 from helpers import assert_close
-from proofs_numeric.experiments.kv_eviction import t1_fixture
+from experiments.kv_eviction.study import t1_fixture
 
 
 @pytest.fixture(scope="module")

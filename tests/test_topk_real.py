@@ -12,8 +12,9 @@ from scipy.special import ndtr, ndtri
 
 import bounds
 import proofs_numeric as pn
-from proofs_numeric.experiments import _topk_real_claims, topk_real
-from proofs_numeric.experiments._topk_real import Protocol, finite_n_predictor, measure
+from experiments.topk_real import claims as _topk_real_claims
+from experiments.topk_real import study as topk_real
+from experiments.topk_real.protocol import Protocol, finite_n_predictor, measure
 
 # one sequence of 128 tokens, padded to the reduced protocol's width: shares its compiled programs
 TINY = Protocol("tiny", {128: 1}, batch=1, bound_rows=64, eps=(0.01, 0.1), predictor_grid=9, width=256)

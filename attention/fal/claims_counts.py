@@ -1,0 +1,175 @@
+"""Registered claims C4-C7 of ``fal.md``: all-reduce counts (forward, backward), communication
+volume, parameters and FLOPs. All counts come from traced jaxprs on an ``AbstractMesh`` (no devices)."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from proofs_numeric import Context, Evidence, claim
+
+from .model import FALConfig, layer_norm
+from .counts import allreduce_counts, count_params, elementwise_adds, matmul_flops
+
+_NS = (1, 2, 3, 4, 6)
+_REF = dict(d_model=32, n_heads=4, d_mlp=128)
+_ADV = dict(d_model=8, n_heads=2, d_mlp=8)  # adversarial: tiny heads, tp = 2, batch 1, two tokens
+
+
+def _variants(N: int, dims: dict) -> dict[str, FALConfig]:
+    return {"baseline": FALConfig(N, **dims, variant="baseline"), "fal": FALConfig(N, **dims, variant="fal"),
+            "fal_block_input": FALConfig(N, **dims, variant="fal", f_placement="block_input"),
+            "fal_shared_ln_output": FALConfig(N, **dims, variant="fal", shared_ln=True, f_placement="ln_output"),
+            "falplus_A": FALConfig(N, **dims, variant="falplus"), "falplus_B": FALConfig(N, **dims, variant="falplus", falplus="residual")}
+
+
+def _fwd_law(name: str, N: int) -> int:
+    return N + 1 if name.startswith("fal_") or name == "fal" else 2 * N
+
+
+def _bwd_law(name: str, N: int) -> tuple[int, int]:
+    """(activation-sized, d-sized) backward all-reduces: the spec's C5 table; FAL at N = 1 is a baseline block."""
+    if name in ("fal_block_input", "fal_shared_ln_output") and N >= 2:
+        return N + 2, 4 * (N - 1) if name == "fal_block_input" else 0
+    return 2 * N, 0
+
+
+def _instances(ctx: Context):
+    """(counts, N, name, adversarial) over the reference dims at tp=4 and adversarial dims at tp=2."""
+    for N in _NS if ctx.scale >= 0.5 else (1, 2, 4):  # reduced set in the test suite
+        for name, cfg in _variants(N, _REF).items():
+            yield allreduce_counts(cfg, 4, 2, 8), N, name, False
+    for N in (2, 5) if ctx.scale >= 0.5 else (3,):
+        for name, cfg in _variants(N, _ADV).items():
+            yield allreduce_counts(cfg, 2, 1, 2), N, name, True
+
+
+def _law_evidence(ctx: Context, err) -> Evidence:
+    errs: dict[bool, list[float]] = {False: [], True: []}
+    table = {}
+    for c, N, name, adv in _instances(ctx):
+        errs[adv].append(err(c, N, name))
+        if not adv and N == 4:
+            table[name] = f"{c['fwd']} / {c['bwd_act']} / {c['bwd_vec']}"
+    return Evidence.from_errors(errs[False], errs[True], details={"N=4 fwd / bwd act / bwd d-sized": table})
+
+
+_Nsym = sp.Symbol("N", positive=True, integer=True)
+
+
+@claim("fal.forward_allreduces", paper="fal", equation="C4",
+       statement=r"\#\text{fwd all-reduce}:\ \text{baseline }2N,\ \mathrm{FAL}\ N+1,\ \mathrm{FAL{+}}\ 2N",
+       provenance="paper", tolerance=0.0, error="count",
+       symbolic=lambda: sp.simplify((2 + (_Nsym - 1) * 1) - (_Nsym + 1)) == 0)
+def _c4(ctx: Context) -> Evidence:
+    """Traced forward programs have 2N psums (baseline, FAL+ A/B) and N+1 for FAL in every f placement: FAL removes one all-reduce per block from block 2 on."""
+    return _law_evidence(ctx, lambda c, N, name: abs(c["fwd"] - _fwd_law(name, N)) + c["fwd_vec"])
+
+
+@claim("fal.backward_allreduces", paper="fal", equation="C5",
+       statement=r"\#\text{bwd}:\ \text{baseline, FAL (auto), FAL+}: 2N;\ \mathrm{FAL}\text{ one }f\text{/block}: N+2\ (+4(N-1)\ d\text{-sized unless shared LN})",
+       provenance="derived", tolerance=0.0, error="count",
+       symbolic=lambda: sp.simplify((_Nsym - 1) * 1 + 2 + 1 - (_Nsym + 2)) == 0)
+def _c5(ctx: Context) -> Evidence:
+    """Backward all-reduces per the spec's C5 table, for N in {1,2,3,4,6}: default autodiff gives 2N for FAL too; one explicit f per block gives N+2.
+
+    At N = 1 there is no FAL block (block 1 is a baseline block), so every variant has 2 = 2N; the
+    table's N+2 is the law for N >= 2 (see fal.backward_law_at_one_block).
+    """
+    return _law_evidence(ctx, lambda c, N, name: abs(c["bwd_act"] - _bwd_law(name, N)[0]) + abs(c["bwd_vec"] - _bwd_law(name, N)[1]))
+
+
+@claim("fal.backward_law_at_one_block", paper="fal", equation="C5 (N = 1)",
+       statement=r"N=1:\ \#\text{bwd}(\mathrm{FAL},\ \text{one }f)=N+2=3",
+       provenance="finding", tolerance=0.0, error="count", expect="refuted")
+def _c5_n1(ctx: Context) -> Evidence:
+    """The C5 table's N+2 = (N-1)+2+1 does not hold at N = 1: with one block there is no FAL block and no use of A-bar_1, so the backward has 2 all-reduces, not 3.
+
+    The check verifies the counterexample: the traced one-block programs (one f per block, with and
+    without shared LN) have exactly 2 activation-sized backward psums.
+    """
+    got = {name: allreduce_counts(cfg, 4, 2, 8)["bwd_act"] for name, cfg in _variants(1, _REF).items()
+           if name in ("fal_block_input", "fal_shared_ln_output")}
+    return Evidence.from_errors([], [abs(v - 2) for v in got.values()],
+                                counterexample={"N": 1, "measured_bwd": got, "table_N_plus_2": 3})
+
+
+def _volume_formulas() -> bool:
+    fwd, both = (_Nsym + 1) / (2 * _Nsym), (2 * _Nsym + 3) / (4 * _Nsym)
+    return (sp.simplify(fwd - ((_Nsym - 1) + 2) / (2 * _Nsym)) == 0 and sp.simplify(both - ((_Nsym + 1) + (_Nsym + 2)) / (4 * _Nsym)) == 0
+            and 1 - fwd.subs(_Nsym, 12) == sp.Rational(11, 24) and 1 - both.subs(_Nsym, 12) == sp.Rational(7, 16))
+
+
+@claim("fal.communication_volume", paper="fal", equation="C6",
+       statement=r"\frac{V_{\rm FAL}}{V_{\rm base}}=\frac{N+1}{2N}\ (\text{fwd}),\ \frac{2N+3}{4N}\ (\text{fwd+bwd, one }f);\ N=12:\ 45.8\%,\ 43.75\%",
+       provenance="derived", tolerance=1e-15, error="abs", symbolic=_volume_formulas)
+def _c6(ctx: Context) -> Evidence:
+    """Bytes all-reduced by the traced programs (FAL with shared LN and one f per block vs baseline) follow (N+1)/(2N) forward and (2N+3)/(4N) forward+backward, for N >= 2.
+
+    At N = 12 the communication-only ceilings on savings are 11/24 = 45.8 % (forward) and 7/16 = 43.75 %
+    (forward+backward), so the paper's "up to 44 %" time saving is at the ceiling: it needs
+    communication-dominated steps or compute overlap as well (a consistency check, not a prediction).
+    """
+    errs: dict[bool, list[float]] = {False: [], True: []}
+    ratios = {}
+    Ns = (2, 3, 4, 6, 12) if ctx.scale >= 0.5 else (2, 4)  # reduced set in the test suite
+    for N, dims, tp, b, t, adv in [(N, _REF, 4, 2, 8, False) for N in Ns] + [(5 if ctx.scale >= 0.5 else 3, _ADV, 2, 1, 2, True)]:
+        base = allreduce_counts(FALConfig(N, **dims, variant="baseline"), tp, b, t)
+        fal = allreduce_counts(FALConfig(N, **dims, variant="fal", shared_ln=True, f_placement="ln_output"), tp, b, t)
+        fwd = fal["fwd_bytes"] / base["fwd_bytes"]
+        both = (fal["fwd_bytes"] + fal["bwd_bytes"]) / (base["fwd_bytes"] + base["bwd_bytes"])
+        errs[adv] += [abs(fwd - (N + 1) / (2 * N)), abs(both - (2 * N + 3) / (4 * N))]
+        if not adv:
+            ratios[N] = {"fwd": fwd, "fwd+bwd": both, "ring_time_units_base": 2 * (tp - 1) / tp * (base["fwd_bytes"] + base["bwd_bytes"])}
+    top = max(ratios)
+    return Evidence.from_errors(errs[False], errs[True], details={"ratios": ratios, f"saving_ceiling_N{top}": {
+        "fwd": 1 - ratios[top]["fwd"], "fwd+bwd": 1 - ratios[top]["fwd+bwd"]}})
+
+
+def _param_formula(cfg: FALConfig) -> int:
+    d, F, N = cfg.d_model, cfg.d_mlp, cfg.n_blocks
+    per_block = 4 * d + 4 * d * d + 2 * d * F + F + d
+    extra = 2 * d if cfg.variant in ("fal", "falplus") else 0
+    shared = -2 * d * (N - 1) if cfg.shared_ln else 0
+    return N * per_block + 2 * d + extra + shared
+
+
+@claim("fal.parameters_and_flops", paper="fal", equation="C7",
+       statement=r"\#\theta_{\rm FAL}=\#\theta_{\rm base}+2d\ (-2d(N-1)\ \text{shared LN});\ \text{matmul FLOPs equal};\ \mathrm{FAL{+}}:+1\ \text{add/block}",
+       provenance="derived", tolerance=0.0, error="count",
+       symbolic=lambda: sp.simplify(_Nsym * 2 * sp.Symbol("d") - (_Nsym - 1) * 2 * sp.Symbol("d") - 2 * sp.Symbol("d")) == 0)
+def _c7(ctx: Context) -> Evidence:
+    """FAL/FAL+ add the 2d parameters of LN_A (shared LN removes 2d(N-1)); matmul FLOPs equal the baseline's; FAL+ adds one elementwise add per block i >= 2.
+
+    Parameter counts are compared with the closed form, FLOPs and adds are counted in the unsharded
+    jaxpr; the adds of LN_A itself are counted separately and subtracted.
+    """
+    rng = ctx.rng
+    errs: dict[bool, list[float]] = {False: [], True: []}
+    n = ctx.count(4, minimum=1) if ctx.scale >= 0.5 else 1
+    cases = [(int(rng.choice(_NS)), dict(d_model=int(d), n_heads=int(h), d_mlp=int(f)), False)
+             for d, h, f in zip(rng.choice([8, 16, 32], n), rng.choice([1, 2, 4], n), rng.choice([8, 64], n))]
+    cases += [(1, _ADV, True), (6, dict(d_model=4, n_heads=4, d_mlp=4), True)]
+    B, T = 2, 3
+    for N, dims, adv in cases:
+        v = _variants(N, dims)
+        base_flops = matmul_flops(v["baseline"], B, T)
+        base_adds = elementwise_adds(lambda x: _forward_only(v["baseline"], x), (B, T, dims["d_model"]), like=(B, T, dims["d_model"]))
+        ln_adds = elementwise_adds(lambda a, g, b: layer_norm(a, g, b), (B, T, dims["d_model"]), (dims["d_model"],), (dims["d_model"],),
+                                   like=(B, T, dims["d_model"]))
+        for name, cfg in v.items():
+            err = abs(count_params(cfg) - _param_formula(cfg)) + abs(matmul_flops(cfg, B, T) - base_flops)
+            if name.startswith("falplus"):
+                adds = elementwise_adds(lambda x: _forward_only(cfg, x), (B, T, dims["d_model"]), like=(B, T, dims["d_model"]))
+                err += abs(adds - base_adds - ln_adds - (N - 1))
+            errs[adv].append(float(err))
+    return Evidence.from_errors(errs[False], errs[True])
+
+
+def _forward_only(cfg: FALConfig, x):
+    import jax
+
+    from .model import fal_forward, fal_init
+
+    params = fal_init(jax.random.PRNGKey(0), cfg, x.dtype)
+    return fal_forward(params, x, cfg)

@@ -1,0 +1,110 @@
+r"""Tensor-parallel FAL programs and what their jaxprs contain: all-reduces, bytes, FLOPs.
+
+Spec ``fal.md`` §3 counting recipe: trace ``jax.make_jaxpr`` of the sharded forward and of
+``jax.grad`` of a scalar loss, walk every nested jaxpr, count primitives whose name starts with
+``psum`` and take
+backward = grad program $-$ forward. An operand is activation-sized when it has
+$B\,T\,d$ elements, else LN-parameter-sized (the spec's "rank $\ge2$" rule, made robust to the
+``[1, 1, d]`` reshape of $\gamma,\beta$ before JAX's varying cast). Tracing uses a ``jax.sharding.AbstractMesh``, so no devices
+are needed. Example::
+
+    c = allreduce_counts(FALConfig(4, 32, 4, 128, variant="fal"))
+    c["fwd"], c["bwd_act"], c["bwd_vec"]        # 5, 8, 0
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.extend.core import ClosedJaxpr, Jaxpr
+from jax.sharding import AbstractMesh, Mesh
+from jax.sharding import PartitionSpec as P
+
+from .model import FALConfig, fal_forward, fal_init, fal_param_specs
+
+__all__ = ["tp_forward", "iter_eqns", "allreduce_counts", "matmul_flops", "count_params", "elementwise_adds"]
+
+
+def tp_forward(params: Any, x: jax.Array, cfg: FALConfig, mesh: Mesh | AbstractMesh, axis_name: str = "tp") -> jax.Array:
+    """$\\mathrm{LN}_f(X_{N+1})$ computed by ``shard_map`` over ``mesh`` (axis ``axis_name``):
+    heads and MLP units split over the axis, activations replicated."""
+    fn = jax.shard_map(functools.partial(fal_forward, cfg=cfg, axis_name=axis_name), mesh=mesh,
+                       in_specs=(fal_param_specs(params, axis_name), P()), out_specs=P())
+    return fn(params, x)
+
+
+def iter_eqns(jaxpr: Jaxpr | ClosedJaxpr) -> Iterator[Any]:
+    """Every equation of ``jaxpr``, recursing into any parameter that is a (closed) jaxpr."""
+    jaxpr = jaxpr.jaxpr if isinstance(jaxpr, ClosedJaxpr) else jaxpr
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for v in eqn.params.values():
+            for sub in v if isinstance(v, (list, tuple)) else (v,):
+                if isinstance(sub, (Jaxpr, ClosedJaxpr)):
+                    yield from iter_eqns(sub)
+
+
+def _psums(jaxpr, activation_size: int) -> tuple[int, int, int]:
+    act = vec = nbytes = 0
+    for e in iter_eqns(jaxpr):
+        if e.primitive.name.startswith("psum"):
+            for v in e.invars:
+                aval = v.aval
+                if math.prod(aval.shape) >= activation_size:
+                    act += 1
+                    nbytes += math.prod(aval.shape) * aval.dtype.itemsize
+                else:
+                    vec += 1
+    return act, vec, nbytes
+
+
+def _abstract(cfg: FALConfig, batch: int, seq: int, dtype) -> tuple[Any, Any]:
+    params = jax.eval_shape(lambda: fal_init(jax.random.PRNGKey(0), cfg, dtype))
+    return params, jax.ShapeDtypeStruct((batch, seq, cfg.d_model), dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def allreduce_counts(cfg: FALConfig, tp: int = 4, batch: int = 2, seq: int = 8, dtype: str = "float32") -> dict[str, int]:
+    """All-reduces of the tensor-parallel forward and backward programs (traced, not run).
+
+    Returns ``fwd`` / ``bwd_act`` (activation-sized psums), ``fwd_vec`` / ``bwd_vec`` (rank-1,
+    i.e. LN-parameter-sized) and ``fwd_bytes`` / ``bwd_bytes`` (activation all-reduce payloads).
+    """
+    mesh = AbstractMesh((tp,), ("tp",))
+    params, x = _abstract(cfg, batch, seq, jnp.dtype(dtype))
+    fwd = jax.make_jaxpr(lambda p, x: tp_forward(p, x, cfg, mesh))(params, x)
+    grad = jax.make_jaxpr(jax.grad(lambda p, x: tp_forward(p, x, cfg, mesh).sum(), argnums=(0, 1)))(params, x)
+    (fa, fv, fb), (ga, gv, gb) = _psums(fwd, batch * seq * cfg.d_model), _psums(grad, batch * seq * cfg.d_model)
+    return {"fwd": fa, "fwd_vec": fv, "bwd_act": ga - fa, "bwd_vec": gv - fv, "fwd_bytes": fb, "bwd_bytes": gb - fb}
+
+
+def _unsharded_jaxpr(cfg: FALConfig, batch: int, seq: int):
+    params, x = _abstract(cfg, batch, seq, jnp.float32)
+    return jax.make_jaxpr(lambda p, x: fal_forward(p, x, cfg))(params, x)
+
+
+def matmul_flops(cfg: FALConfig, batch: int = 2, seq: int = 8) -> int:
+    """Matmul FLOPs of the unsharded forward: $2\\prod(\\text{out})\\prod(\\text{contracted})$ per ``dot_general``."""
+    total = 0
+    for e in iter_eqns(_unsharded_jaxpr(cfg, batch, seq)):
+        if e.primitive.name == "dot_general":
+            (lc, _), _ = e.params["dimension_numbers"]
+            lhs = e.invars[0].aval.shape
+            total += 2 * math.prod(e.outvars[0].aval.shape) * math.prod(lhs[a] for a in lc)
+    return total
+
+
+def elementwise_adds(fn, *shapes: tuple[int, ...], like: tuple[int, ...]) -> int:
+    """Number of ``add`` equations with output shape ``like`` in ``make_jaxpr(fn)(*zeros(shapes))``."""
+    jaxpr = jax.make_jaxpr(fn)(*(jax.ShapeDtypeStruct(s, jnp.float32) for s in shapes))
+    return sum(1 for e in iter_eqns(jaxpr) if e.primitive.name == "add" and e.outvars[0].aval.shape == like)
+
+
+def count_params(cfg: FALConfig) -> int:
+    """Number of scalar parameters of :func:`fal_init` for ``cfg``."""
+    return sum(math.prod(a.shape) for a in jax.tree.leaves(_abstract(cfg, 1, 1, jnp.float32)[0]))

@@ -1,0 +1,81 @@
+r"""Text in, token ids out; sentence embeddings by masked mean pooling.
+
+**Long text (documented choice): truncate with a warning.** :func:`tokenize` keeps the first
+``max_len - 2`` WordPiece tokens between ``[CLS]`` and ``[SEP]`` (Hugging Face's
+``truncation=True``) and emits one :class:`UserWarning` naming how many texts were cut;
+``max_len`` itself may not exceed the model's position table (``ValueError``).
+:func:`attention.bert_forward` never truncates: it rejects ids longer than the position table.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .bert import bert_forward
+from .bert_load import BertModel
+
+__all__ = ["tokenize", "mean_pool", "sentence_embedding"]
+
+
+def tokenize(model: BertModel, texts: Sequence[str], max_len: int | None = None, *, pad_to_max_len: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """WordPiece-tokenize ``texts`` to ``([CLS] tokens [SEP], padding)``.
+
+    **Arguments:** ``max_len`` (default: the model's ``max_positions``) bounds the length,
+    special tokens included; longer texts are truncated with a warning. Rows are padded with
+    ``[PAD]`` to the longest row, or to ``max_len`` when ``pad_to_max_len``.
+
+    **Returns:** ``input_ids`` ``[B, n]`` int32 and ``attention_mask`` ``[B, n]`` int32 (1 = token).
+    """
+    if isinstance(texts, str):
+        raise ValueError("texts must be a sequence of strings, not one string")
+    if not texts:
+        raise ValueError("texts is empty")
+    cap = model.config.max_positions
+    max_len = cap if max_len is None else int(max_len)
+    if not 2 <= max_len <= cap:
+        raise ValueError(f"max_len must be in [2, {cap}] (the model's positions), got {max_len}")
+    bodies = [e.ids for e in model.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+    cut = [i for i, b in enumerate(bodies) if len(b) > max_len - 2]
+    if cut:
+        warnings.warn(f"{len(cut)} of {len(bodies)} texts longer than max_len={max_len} tokens were truncated "
+                      f"(first: text {cut[0]}, {len(bodies[cut[0]]) + 2} tokens)", UserWarning, stacklevel=2)
+    rows = [[model.cls_id, *b[: max_len - 2], model.sep_id] for b in bodies]
+    n = max_len if pad_to_max_len else max(len(r) for r in rows)
+    ids = np.full((len(rows), n), model.pad_id, dtype=np.int32)
+    mask = np.zeros((len(rows), n), dtype=np.int32)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+def mean_pool(hidden: Any, mask: Any) -> jax.Array:
+    r"""Masked mean over tokens then L2 normalisation: $e=\bar h/\|\bar h\|_2$, $\bar h=\sum_i m_ih_i/\sum_im_i$.
+
+    ``hidden`` ``[B, n, D]``, ``mask`` ``[B, n]`` -> ``[B, D]`` in ``hidden``'s dtype.
+    """
+    m = jnp.asarray(mask).astype(hidden.dtype)[:, :, None]
+    mean = jnp.sum(hidden * m, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1.0)
+    return mean / jnp.maximum(jnp.linalg.norm(mean, axis=-1, keepdims=True), 1e-12)
+
+
+def sentence_embedding(model: BertModel, texts: Sequence[str], *, max_len: int = 256) -> jax.Array:
+    """Sentence-transformers embedding of ``texts``: mean-pooled final hidden states, L2-normalised.
+
+    ``max_len=256`` is all-MiniLM-L6-v2's ``max_seq_length``. Returns ``[B, D]``; cosine
+    similarity of two texts is the dot product of their rows.
+
+    Example::
+
+        e = sentence_embedding(model, ["A cat sits.", "A kitten is sitting."])
+        float(e[0] @ e[1])   # close to 1 for paraphrases
+    """
+    ids, mask = tokenize(model, texts, max_len)
+    out = bert_forward(model, ids, mask, attention=False)
+    return mean_pool(out.hidden, mask)

@@ -1,0 +1,131 @@
+r"""JumpReLU sparse autoencoders and single-feature steering.
+
+Chou et al., *Causal Language Control in Multilingual Transformers via Sparse Feature Steering*,
+arXiv 2507.13410 (spec ``sae_steering.md`` §2); JumpReLU SAE: Rajamanoharan et al., arXiv 2407.14435.
+
+$$\pi(x)=xW_{\rm enc}+b_{\rm enc},\quad f(x)=\pi(x)\odot H(\pi(x)-\theta),\quad
+\hat x(f)=fW_{\rm dec}+b_{\rm dec},\quad e(x)=x-\hat x(f(x)),$$
+
+with the strict step $H(0)=0$ (the code's ``pre > threshold``). Clamping feature $j$ to $c$ while
+keeping the error term is additive steering along $d_j=W_{\rm dec}[j,:]$:
+
+$$\hat x(f')+e(x)=x+(c-f_j(x))\,d_j .$$
+
+Activations ``x`` are ``[..., d]`` (any leading axes = positions); everything is computed in the
+input dtype and is ``jit``/``vmap``-friendly. Example::
+
+    sae = JumpReLUSAE(w_enc, b_enc, w_dec, b_dec, theta)
+    x_steered = clamp_feature(sae, x, j=17, c=4.0)
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._finite import check_finite, is_traced
+
+__all__ = ["JumpReLUSAE", "validate_sae", "jumprelu", "sae_encode", "sae_decode", "sae_error",
+           "clamp_feature", "steer_additive", "feature_scores"]
+
+
+class JumpReLUSAE(NamedTuple):
+    r"""Parameters: ``w_enc`` $[d,m]$, ``b_enc`` $[m]$, ``w_dec`` $[m,d]$, ``b_dec`` $[d]$,
+    ``theta`` $[m]$ ($>0$). A pytree, so it passes through ``jit``/``vmap``."""
+
+    w_enc: jax.Array
+    b_enc: jax.Array
+    w_dec: jax.Array
+    b_dec: jax.Array
+    theta: jax.Array
+
+
+def validate_sae(sae: JumpReLUSAE) -> None:
+    """Raise ``ValueError`` for inconsistent shapes, non-finite entries or thresholds ``<= 0``."""
+    if any(is_traced(p) for p in sae):
+        return
+    d, m = np.shape(sae.w_enc)[-2:] if np.ndim(sae.w_enc) >= 2 else (None, None)
+    want = {"w_enc": (d, m), "b_enc": (m,), "w_dec": (m, d), "b_dec": (d,), "theta": (m,)}
+    for name, p in zip(JumpReLUSAE._fields, sae):
+        if d is None or np.shape(p) != want[name]:
+            raise ValueError(f"SAE {name} must have shape {want[name]} (d={d}, m={m}), got {np.shape(p)}")
+        check_finite(f"SAE {name}", p)
+    theta = np.asarray(sae.theta)
+    if (theta <= 0).any():
+        j = int(np.argmax(theta <= 0))
+        raise ValueError(f"SAE thresholds must be > 0; theta[{j}] = {theta[j]}")
+
+
+def _b(vec, like: jax.Array) -> jax.Array:
+    """Explicit broadcast of a trailing-axis vector (works under ``jax_numpy_rank_promotion='raise'``)."""
+    return jnp.broadcast_to(jnp.asarray(vec), jnp.shape(like))
+
+
+def jumprelu(pre: jax.Array, theta: jax.Array) -> jax.Array:
+    r"""$\pi\odot H(\pi-\theta)$ with strict $H$: exactly 0 when $\pi\le\theta$, $\pi$ otherwise."""
+    pre = jnp.asarray(pre)
+    return jnp.where(pre > _b(theta, pre), pre, jnp.zeros_like(pre))
+
+
+def sae_encode(sae: JumpReLUSAE, x: jax.Array) -> jax.Array:
+    r"""Feature activations $f(x)$, ``[..., m]`` (no $b_{\rm dec}$ subtraction before encoding)."""
+    pre = jnp.asarray(x) @ sae.w_enc
+    return jumprelu(pre + _b(sae.b_enc, pre), sae.theta)
+
+
+def sae_decode(sae: JumpReLUSAE, f: jax.Array) -> jax.Array:
+    r"""Reconstruction $\hat x(f)=fW_{\rm dec}+b_{\rm dec}$, ``[..., d]``."""
+    out = jnp.asarray(f) @ sae.w_dec
+    return out + _b(sae.b_dec, out)
+
+
+def sae_error(sae: JumpReLUSAE, x: jax.Array) -> jax.Array:
+    r"""Error term $e(x)=x-\hat x(f(x))$, ``[..., d]``."""
+    return x - sae_decode(sae, sae_encode(sae, x))
+
+
+def clamp_feature(sae: JumpReLUSAE, x: jax.Array, j: int, c, keep_error: bool = True) -> jax.Array:
+    r"""Clamp feature ``j`` to ``c`` at every position of ``x`` ``[..., d]``:
+    $x'=\hat x(f')+e(x)$ (``keep_error=True``, the default) or $x'=\hat x(f')$, where
+    $f'_j=c$ and $f'_k=f_k$. ``c`` may be a scalar or broadcast over positions. Concrete inputs are
+    validated (``ValueError`` for a bad SAE, non-finite ``x``/``c``, ``j`` out of range)."""
+    validate_sae(sae)
+    check_finite("x", x)
+    check_finite("c", c)
+    if not is_traced(j) and not 0 <= int(j) < np.shape(sae.theta)[-1]:
+        raise ValueError(f"feature index j={j} is outside [0, {np.shape(sae.theta)[-1]})")
+    if not is_traced(x) and np.shape(x)[-1:] != np.shape(sae.b_dec)[-1:]:
+        raise ValueError(f"x must be [..., d] with d={np.shape(sae.b_dec)[-1]}, got shape {np.shape(x)}")
+    x = jnp.asarray(x)
+    f = sae_encode(sae, x)
+    f_new = f.at[..., j].set(jnp.broadcast_to(jnp.asarray(c, f.dtype), f.shape[:-1]))
+    out = sae_decode(sae, f_new)
+    return out + (x - sae_decode(sae, f)) if keep_error else out
+
+
+def steer_additive(x: jax.Array, direction: jax.Array, alpha) -> jax.Array:
+    r"""Additive steering $x'=x+\alpha\,d$; ``alpha`` a scalar or ``[...]`` per position."""
+    x = jnp.asarray(x)
+    return x + _b(jnp.asarray(alpha)[..., None], x) * _b(direction, x)
+
+
+def feature_scores(f_target: jax.Array, f_english: jax.Array, stat: Literal["meandiff", "welch", "rate"] = "meandiff",
+                   eps: float = 1e-8) -> jax.Array:
+    r"""Per-feature selection statistic from activations ``[n_L, m]`` and ``[n_En, m]``:
+    ``meandiff`` $\Delta_j=\bar f_j^{L}-\bar f_j^{\rm En}$ (default), ``welch``
+    $\Delta_j/\sqrt{s^2_{L,j}/n_L+s^2_{{\rm En},j}/n_{\rm En}+\epsilon}$ (unbiased variances),
+    ``rate`` $\Pr_L(f_j>0)-\Pr_{\rm En}(f_j>0)$. The chosen feature is the ``argmax``."""
+    if stat not in ("meandiff", "welch", "rate"):
+        raise ValueError(f"unknown statistic {stat!r}; use meandiff, welch or rate")
+    if stat == "rate":
+        return (f_target > 0).mean(0) - (f_english > 0).mean(0)
+    delta = f_target.mean(0) - f_english.mean(0)
+    if stat == "meandiff":
+        return delta
+    nl, ne = f_target.shape[0], f_english.shape[0]
+    if not is_traced(f_target) and min(nl, ne) < 2:
+        raise ValueError(f"welch needs >= 2 samples per language, got n_L={nl}, n_En={ne}")
+    return delta / jnp.sqrt(f_target.var(0, ddof=1) / nl + f_english.var(0, ddof=1) / ne + eps)

@@ -1,0 +1,3 @@
+"""Sliding window vs sliding window + Δ correction, cosine similarity against γ (delta_attention.md)."""
+
+from .study import delta_experiment as delta_experiment
