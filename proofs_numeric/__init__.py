@@ -3,6 +3,11 @@
 Public API::
 
     from proofs_numeric import claim, Context, Evidence, run_claims, enable_x64
+    from proofs_numeric import Decision, Verdict, decide_direction, decide_equivalence, bootstrap_ci
+
+Empirical claims return ``Evidence(..., decision=Decision(...))``: a protocol stated before the
+data (effect, units of independence, sample size, decision rule) and its result (estimate, 95 %
+CI, outcome); see :mod:`proofs_numeric._decision` and ``docs/verdicts.md``.
 
 ``experiment_tasks()`` / ``plot_tasks()`` list the registered experiments and plots (the
 top-level package :mod:`experiments` holds the experiments themselves).
@@ -16,6 +21,14 @@ from ._claim import Context as Context
 from ._claim import Evidence as Evidence
 from ._claim import Provenance as Provenance
 from ._claim import Verdict as Verdict
+from ._decision import DECISION_OUTCOMES as DECISION_OUTCOMES
+from ._decision import Decision as Decision
+from ._decision import bootstrap_ci as bootstrap_ci
+from ._decision import decide_direction as decide_direction
+from ._decision import decide_equivalence as decide_equivalence
+from ._decision import decide_interval as decide_interval
+from ._decision import paired_differences as paired_differences
+from ._decision import t_ci as t_ci
 from ._registry import AREAS as AREAS
 from ._registry import claim as claim
 from ._registry import claims as claims
@@ -39,8 +52,9 @@ from .precision import require_x64 as require_x64
 from .progress import progress as progress
 
 __all__ = [
-    "AREAS", "Claim", "ClaimResult", "Context", "Evidence", "Provenance", "Report", "Verdict",
-    "atomic_write_json", "atomic_write_text", "claim", "claims", "discover", "enable_x64",
-    "experiment", "experiment_tasks", "get_claim", "plot", "plot_tasks", "progress", "register",
-    "require_x64", "run_claim", "run_claims", "save_figure", "unregister",
+    "AREAS", "Claim", "ClaimResult", "Context", "DECISION_OUTCOMES", "Decision", "Evidence", "Provenance",
+    "Report", "Verdict", "atomic_write_json", "atomic_write_text", "bootstrap_ci", "claim", "claims",
+    "decide_direction", "decide_equivalence", "decide_interval", "discover", "enable_x64", "experiment",
+    "experiment_tasks", "get_claim", "paired_differences", "plot", "plot_tasks", "progress", "register",
+    "require_x64", "run_claim", "run_claims", "save_figure", "t_ci", "unregister",
 ]

@@ -4,12 +4,20 @@ A *claim* is one numbered statement of a paper specification (``../shared/papers
 finding of ours. Its check returns :class:`Evidence`; the runner turns evidence into a
 :class:`Verdict`:
 
-* ``verified`` -- the check passed (worst error within tolerance) and the statement holds;
-* ``refuted``  -- the check passed, and what it checked is our counterexample to the paper's
-  statement as stated (``expect="refuted"``), or an empirical claim whose measured outcome
-  disagrees with the paper (``Evidence.statement_holds is False``);
-* ``failed``   -- the check did not hold, raised, or the symbolic derivation did not reduce:
-  a bug to fix.
+* ``verified`` -- mathematics: the check passed (worst error within tolerance); empirical: the
+  claim's pre-stated decision rule accepts (its :class:`~proofs_numeric.Decision`);
+* ``refuted`` -- the paper's own statement fails in a setting the statement covers: our registered
+  counterexample (``expect="refuted"``), or an empirical effect whose confidence interval lies
+  entirely on the side opposite to the paper's;
+* ``not reproduced`` -- an empirical figure measured in a setting that differs from the paper's
+  (model, data, scale or metric), shown side by side with the paper's figure;
+* ``inconclusive`` -- the confidence interval touches or straddles the decision boundary;
+* ``erratum`` -- a slip at a boundary case of a spec's or a released code's arithmetic
+  (``expect="erratum"``); the corrected statement is registered as its own claim
+  (``corrected_by``) and verifies;
+* ``failed`` -- the check did not hold, raised, returned NaN, an empirical claim gave no decision,
+  or the symbolic derivation did not reduce: a bug to fix, and the only verdict that makes
+  ``attnverify verify`` exit non-zero.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["Provenance", "Verdict", "Evidence", "Context", "Claim", "SymbolicCheck"]
+__all__ = ["Provenance", "Verdict", "Evidence", "Context", "Claim", "SymbolicCheck", "SymbolicKind", "Expect"]
 
 
 class Provenance(str, enum.Enum):
@@ -34,8 +42,13 @@ class Provenance(str, enum.Enum):
 
 
 class Verdict(str, enum.Enum):
+    """The verdict vocabulary (see the module docstring and ``docs/verdicts.md``)."""
+
     VERIFIED = "verified"
     REFUTED = "refuted"
+    NOT_REPRODUCED = "not reproduced"
+    INCONCLUSIVE = "inconclusive"
+    ERRATUM = "erratum"
     FAILED = "failed"
 
 
@@ -50,9 +63,12 @@ class Evidence:
       NaN counts as a failure.
     - ``n_random`` / ``n_adversarial``: instance counts (seeded random, adversarial).
     - ``details``: JSON-serialisable figures for the report (tables, statistics).
-    - ``counterexample``: the instance that refutes a paper statement, when there is one.
-    - ``statement_holds``: for empirical claims only -- ``False`` when the measured outcome
-      disagrees with the paper (verdict ``refuted``), ``True``/``None`` otherwise.
+    - ``counterexample``: the instance that refutes a paper statement (required for
+      ``expect="refuted"``) or shows an erratum's boundary case.
+    - ``decision``: for empirical claims, the :class:`~proofs_numeric.Decision` (protocol, effect,
+      95 % CI, outcome) that gives the verdict; an empirical claim without one fails.
+    - ``statement_holds``: deprecated and ignored by the runner (the verdict of an empirical claim
+      is ``decision.outcome``); kept so that old checks still construct.
     """
 
     worst_error: float
@@ -61,6 +77,7 @@ class Evidence:
     details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     counterexample: Mapping[str, Any] | None = None
     statement_holds: bool | None = None
+    decision: Any = None  # proofs_numeric.Decision | None (typed Any: _decision imports this module)
 
     @property
     def n_instances(self) -> int:
@@ -118,8 +135,16 @@ class Context:
 
 
 SymbolicCheck = Callable[[], Any]
-"""A sympy derivation: returns ``True`` (or a sympy expression equal to ``0``/``True``) when the
+"""A sympy check: returns ``True`` (or a sympy expression equal to ``0``/``True``) when the
 identity simplifies or the inequality is proved; anything else is a failure."""
+
+SymbolicKind = Literal["derivation", "identity"]
+"""What a sympy check is. ``derivation``: it starts from the model's definitions (the softmax, the
+metric, the attention map) and derives the statement; the report says ``proved``. ``identity``: it
+confirms an algebraic identity between closed forms that the code states (two expressions of the same
+quantity agree); the report says ``identity``, never ``proved``."""
+
+Expect = Literal["holds", "refuted", "erratum"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,9 +160,12 @@ class Claim:
     check: Callable[[Context], Evidence]
     error: str = "abs"
     symbolic: SymbolicCheck | None = None
-    expect: Literal["holds", "refuted"] = "holds"
+    expect: Expect = "holds"
     empirical: bool = False
     notes: str = ""
+    symbolic_kind: SymbolicKind = "identity"
+    depends_on: tuple[str, ...] = ()
+    corrected_by: str = ""
 
     @property
     def area(self) -> str:

@@ -61,8 +61,22 @@ def register(c: Claim) -> Claim:
         raise ValueError(f"claim id {c.id!r} is registered twice")
     if not (c.tolerance >= 0):
         raise ValueError(f"claim {c.id!r}: tolerance must be >= 0, got {c.tolerance}")
-    if c.expect not in ("holds", "refuted"):
-        raise ValueError(f"claim {c.id!r}: expect must be 'holds' or 'refuted'")
+    if c.expect not in ("holds", "refuted", "erratum"):
+        raise ValueError(f"claim {c.id!r}: expect must be 'holds', 'refuted' or 'erratum', got {c.expect!r}")
+    if c.empirical and c.expect != "holds":
+        raise ValueError(
+            f"claim {c.id!r}: an empirical claim's verdict comes from its Decision; expect must stay 'holds'"
+        )
+    if c.expect == "erratum" and not c.corrected_by:
+        raise ValueError(f"claim {c.id!r}: an erratum must name its corrected statement (corrected_by=CLAIM_ID)")
+    if c.corrected_by and c.expect != "erratum":
+        raise ValueError(f"claim {c.id!r}: corrected_by is only for expect='erratum'")
+    if c.symbolic_kind not in ("derivation", "identity"):
+        raise ValueError(f"claim {c.id!r}: symbolic_kind must be 'derivation' or 'identity', got {c.symbolic_kind!r}")
+    if isinstance(c.depends_on, str) or not all(isinstance(d, str) and "." in d for d in c.depends_on):
+        raise ValueError(f"claim {c.id!r}: depends_on must be a tuple of claim ids, got {c.depends_on!r}")
+    if c.id in c.depends_on or c.corrected_by == c.id:
+        raise ValueError(f"claim {c.id!r} cannot depend on or correct itself")
     _CLAIMS[c.id] = c
     return c
 
@@ -82,8 +96,11 @@ def claim(
     tolerance: float,
     error: str = "abs",
     symbolic: SymbolicCheck | None = None,
-    expect: Literal["holds", "refuted"] = "holds",
+    symbolic_kind: Literal["derivation", "identity"] = "identity",
+    expect: Literal["holds", "refuted", "erratum"] = "holds",
     empirical: bool = False,
+    depends_on: tuple[str, ...] | list[str] = (),
+    corrected_by: str = "",
     notes: str = "",
 ) -> Callable[[Callable[[Context], Evidence]], Callable[[Context], Evidence]]:
     """Decorator registering a numeric check as a claim.
@@ -96,10 +113,19 @@ def claim(
     - ``provenance``: ``paper``, ``derived`` or ``finding``.
     - ``tolerance``: the largest acceptable ``Evidence.worst_error``.
     - ``error``: what ``worst_error`` measures (``abs``, ``rel``, ``violation``, ...).
-    - ``symbolic``: optional sympy derivation returning ``True`` when it proves the identity.
-    - ``expect``: ``refuted`` when the check verifies *our counterexample* to the paper's
-      statement (the verdict is then ``refuted`` when the check passes).
-    - ``empirical``: the claim is an experimental outcome (reported with its statistics).
+    - ``symbolic``: optional sympy check returning ``True`` when it reduces.
+    - ``symbolic_kind``: ``derivation`` when the sympy check derives the statement from the model's
+      definitions (reported as ``proved``); ``identity`` (default) when it only confirms an identity
+      between closed forms the code states (reported as ``identity``).
+    - ``expect``: ``holds``; ``refuted`` when the check verifies *our counterexample* to the paper's
+      statement as stated, in a setting the statement covers (the check must return the
+      counterexample; verdict ``refuted``); ``erratum`` when it verifies a slip at a boundary case of
+      a spec's or a released code's arithmetic (verdict ``erratum``; ``corrected_by`` names the
+      registered corrected statement).
+    - ``empirical``: the claim is an experimental outcome; its check returns ``Evidence`` with a
+      :class:`~proofs_numeric.Decision`, whose outcome is the verdict.
+    - ``depends_on``: ids of the claims this one relies on (shown in the report).
+    - ``corrected_by``: for an erratum, the id of the corrected statement.
     """
 
     def deco(fn: Callable[[Context], Evidence]) -> Callable[[Context], Evidence]:
@@ -117,6 +143,9 @@ def claim(
                 expect=expect,
                 empirical=empirical,
                 notes=notes or (fn.__doc__ or "").strip().split("\n\n")[0],
+                symbolic_kind=symbolic_kind,
+                depends_on=tuple(depends_on),
+                corrected_by=corrected_by,
             )
         )
         return fn

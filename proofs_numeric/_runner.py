@@ -12,6 +12,8 @@ from importlib import metadata
 from typing import Any
 
 from ._claim import Claim, Context, Evidence, Verdict
+from ._decision import Decision
+from ._registry import _CLAIMS
 from ._registry import claims as _claims
 from ._registry import discover
 
@@ -25,7 +27,7 @@ class ClaimResult:
     claim: Claim
     verdict: Verdict
     evidence: Evidence | None
-    symbolic: str  # "proved", "n/a" or "failed"
+    symbolic: str  # "proved" (derivation), "identity", "n/a" or "failed"
     seconds: float
     message: str = ""
 
@@ -40,6 +42,9 @@ class ClaimResult:
             "provenance": c.provenance.value,
             "expect": c.expect,
             "empirical": c.empirical,
+            "depends_on": list(c.depends_on),
+            "corrected_by": c.corrected_by or None,
+            "symbolic_kind": None if c.symbolic is None else c.symbolic_kind,
             "tolerance": c.tolerance,
             "error_kind": c.error,
             "symbolic": self.symbolic,
@@ -49,7 +54,7 @@ class ClaimResult:
             "n_adversarial": None if e is None else e.n_adversarial,
             "details": {} if e is None else dict(e.details),
             "counterexample": None if e is None else e.counterexample,
-            "statement_holds": None if e is None else e.statement_holds,
+            "decision": None if e is None or e.decision is None else e.decision.to_dict(),
             "seconds": self.seconds,
             "notes": c.notes,
             "message": self.message,
@@ -114,11 +119,48 @@ def _symbolic_status(c: Claim) -> tuple[str, str]:
     except Exception:
         return "failed", "symbolic derivation raised:\n" + traceback.format_exc()
     ok = out is True or (hasattr(out, "is_zero") and out.is_zero is True) or (bool(out) is True and not hasattr(out, "free_symbols"))
-    return ("proved", "") if ok else ("failed", f"symbolic derivation did not reduce: {out!r}")
+    if not ok:
+        return "failed", f"symbolic derivation did not reduce: {out!r}"
+    return ("proved" if c.symbolic_kind == "derivation" else "identity"), ""
+
+
+def _link_problems(c: Claim) -> str:
+    missing = [d for d in (*c.depends_on, *((c.corrected_by,) if c.corrected_by else ())) if d not in _CLAIMS]
+    return f"links to unregistered claim(s): {', '.join(missing)}" if missing else ""
+
+
+def _verdict(c: Claim, evidence: Evidence) -> tuple[Verdict, str]:
+    """The verdict of a check whose numeric part passed (error within tolerance)."""
+    if c.empirical:
+        d = evidence.decision
+        if d is None:
+            return Verdict.FAILED, (
+                "empirical claim returned no Decision: state its effect, units, sample size and decision rule "
+                "(proofs_numeric.decide_direction / decide_equivalence); statement_holds no longer gives a verdict"
+            )
+        if not isinstance(d, Decision):
+            return Verdict.FAILED, f"Evidence.decision must be a Decision, got {type(d).__name__}"
+        return d.outcome, ""
+    if evidence.decision is not None:
+        return Verdict.FAILED, "a mathematical claim carries a Decision; mark the claim empirical=True"
+    if c.expect == "refuted":
+        if not evidence.counterexample:
+            return Verdict.FAILED, "expect='refuted' needs the counterexample in Evidence.counterexample"
+        return Verdict.REFUTED, ""
+    if c.expect == "erratum":
+        return Verdict.ERRATUM, ""
+    return Verdict.VERIFIED, ""
 
 
 def run_claim(c: Claim, seed: int = 0, scale: float = 1.0) -> ClaimResult:
-    """Run one claim's symbolic and numeric checks and derive its verdict."""
+    """Run one claim's symbolic and numeric checks and derive its verdict.
+
+    ``failed``: the check raised, returned NaN or an error above the tolerance, the symbolic check
+    did not reduce, a linked claim is not registered, or an empirical claim gave no
+    :class:`~proofs_numeric.Decision`. Otherwise an empirical claim's verdict is its decision's
+    outcome, and a mathematical claim's is ``verified`` (``refuted`` for ``expect="refuted"``,
+    ``erratum`` for ``expect="erratum"``).
+    """
     t0 = time.perf_counter()
     sym, msg = _symbolic_status(c)
     evidence: Evidence | None = None
@@ -131,12 +173,15 @@ def run_claim(c: Claim, seed: int = 0, scale: float = 1.0) -> ClaimResult:
     seconds = time.perf_counter() - t0
     if evidence is None or sym == "failed":
         return ClaimResult(c, Verdict.FAILED, evidence, sym, seconds, msg)
+    link = _link_problems(c)
+    if link:
+        return ClaimResult(c, Verdict.FAILED, evidence, sym, seconds, link)
     err = float(evidence.worst_error)
     if math.isnan(err) or not err <= c.tolerance:
         why = f"worst {c.error} error {err:.3e} exceeds tolerance {c.tolerance:.1e}"
         return ClaimResult(c, Verdict.FAILED, evidence, sym, seconds, why)
-    refuted = c.expect == "refuted" or evidence.statement_holds is False
-    return ClaimResult(c, Verdict.REFUTED if refuted else Verdict.VERIFIED, evidence, sym, seconds, msg)
+    verdict, why = _verdict(c, evidence)
+    return ClaimResult(c, verdict, evidence, sym, seconds, why or msg)
 
 
 def run_claims(

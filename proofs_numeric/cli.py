@@ -7,8 +7,8 @@
     attnverify plot NAME [--out DIR] [--quick] [--seed N]
     attnverify experiment NAME [--out DIR] [--quick] [--seed N]
 
-``verify`` exits 1 if any claim's verdict is ``failed`` (``refuted`` is a registered finding, not
-a failure); usage errors exit 2.
+``verify`` exits 1 if any claim's verdict is ``failed`` (a bug); ``verified``, ``refuted``, ``not
+reproduced``, ``inconclusive`` and ``erratum`` are results, not failures. Usage errors exit 2.
 """
 
 from __future__ import annotations

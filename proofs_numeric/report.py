@@ -8,14 +8,53 @@ from pathlib import Path
 from ._runner import Report
 from .io import atomic_write_json, atomic_write_text
 
-__all__ = ["summary_table", "markdown_report", "claims_table_markdown", "write_reports", "update_readme_table"]
+__all__ = [
+    "HOW_TO_READ", "VERDICT_ORDER", "summary_line", "summary_table", "markdown_report", "claims_table_markdown",
+    "write_reports", "update_readme_table", "effect_text",
+]
 
 README_START = "<!-- claims-table:start -->"
 README_END = "<!-- claims-table:end -->"
 
 
+VERDICT_ORDER = ("verified", "refuted", "not reproduced", "inconclusive", "erratum", "failed")
+
+HOW_TO_READ = """\
+**How to read a verdict.** `verified`: the statement holds within tolerance (mathematics), or its
+decision rule, stated before the data, accepts (empirical). `refuted`: the paper's own statement fails in a
+setting the statement covers, shown by a registered counterexample or by an effect whose 95 % confidence
+interval lies entirely on the side opposite to the paper's. `not reproduced`: an empirical figure measured
+in a setting that differs from the paper's (model, data, scale or metric); the report shows it next to the
+paper's figure and names the difference. It says nothing about the paper's own setting. `inconclusive`: the
+data cannot decide, because the confidence interval touches or straddles the decision boundary (a tie never
+decides). `erratum`: a slip at a boundary case of a spec's or a released code's arithmetic; the corrected
+statement is registered as its own claim and verifies. `failed`: a bug in this toolkit, the only verdict that
+makes `attnverify verify` exit non-zero. Provenance `paper` marks the paper's statements, `derived` what
+we derived consistently with them, and `finding` our own results, stated positively (they verify when they
+hold). Every empirical claim names its effect measure, its units of independence (seeds, sequences; never
+rows of one sequence), its sample size and its decision rule, and reports the effect with a 95 % CI. A
+"no difference" claim needs an equivalence test with a stated margin. The `sympy` column says `proved` only
+for a derivation from the model's definitions, `identity` for an algebraic identity between closed forms.
+"""
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.2e}"
+
+
+def summary_line(report: Report) -> str:
+    """``97 claims: 80 verified, 3 refuted, 5 not reproduced, 2 inconclusive, 3 erratum, 0 failed``."""
+    c = report.counts()
+    return f"{len(report.results)} claims: " + ", ".join(f"{c.get(v, 0)} {v}" for v in VERDICT_ORDER)
+
+
+def _g(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def effect_text(d) -> str:
+    """``effect = est [lo, hi]`` with the interval level."""
+    return f"{d.effect} = {_g(d.estimate)} [{_g(d.ci[0])}, {_g(d.ci[1])}]"
 
 
 def summary_table(report: Report) -> str:
@@ -37,12 +76,8 @@ def summary_table(report: Report) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    c = report.counts()
     lines.append("")
-    lines.append(
-        f"{len(report.results)} claims: {c['verified']} verified, {c['refuted']} refuted "
-        f"(paper statement fails as stated; see report), {c['failed']} failed  [{report.seconds:.1f} s]"
-    )
+    lines.append(f"{summary_line(report)}  [{report.seconds:.1f} s]")
     return "\n".join(lines)
 
 
@@ -50,40 +85,90 @@ def _md_escape(s: str) -> str:
     return s.replace("|", "\\|").replace("\n", " ")
 
 
+def _evidence_cell(r) -> str:
+    c, e = r.claim, r.evidence
+    if e is None:
+        return "-"
+    d = e.decision
+    if c.empirical and d is not None:
+        return _md_escape(f"{effect_text(d)} (95 % CI, n = {d.n_units} {d.units})")
+    return f"{e.worst_error:.1e} ({c.tolerance:.0e}, {_md_escape(c.error)})"
+
+
 def claims_table_markdown(report: Report) -> str:
     """Markdown table of claims and verdicts (also used for the README)."""
-    out = ["| claim | paper, equation | provenance | statement | verdict | worst error (tol) | instances |", "|---|---|---|---|---|---|---|"]
+    out = [
+        "| claim | paper, equation | provenance | statement | verdict | evidence: worst error (tol) or effect [95 % CI] | instances | sympy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in report.results:
         c, e = r.claim, r.evidence
-        err = "-" if e is None else f"{e.worst_error:.1e} ({c.tolerance:.0e}, {c.error})"
         inst = "-" if e is None else f"{e.n_random} + {e.n_adversarial} adv."
+        links = []
+        if c.depends_on:
+            links.append("depends on " + ", ".join(f"`{d}`" for d in c.depends_on))
+        if c.corrected_by:
+            links.append(f"corrected by `{c.corrected_by}`")
+        verdict = f"**{r.verdict.value}**" + ("<br>" + "; ".join(links) if links else "")
+        sym = "-" if r.symbolic == "n/a" else r.symbolic
         out.append(
             f"| `{c.id}` | {c.paper}, {_md_escape(c.equation)} | {c.provenance.value} | ${_md_escape(c.statement)}$ "
-            f"| **{r.verdict.value}** | {err} | {inst} |"
+            f"| {verdict} | {_evidence_cell(r)} | {inst} | {sym} |"
         )
     return "\n".join(out)
 
 
+def _decision_lines(r) -> list[str]:
+    d = r.evidence.decision
+    lines = [
+        f"### `{r.claim.id}`: **{r.verdict.value}**",
+        "",
+        f"- effect: {_md_escape(d.effect)}",
+        f"- units of independence: {_md_escape(d.units)}; n = {d.n_units}",
+        f"- decision rule: {_md_escape(d.rule)}",
+        f"- result: {_md_escape(effect_text(d))} ({d.level:.0%} CI, {_md_escape(d.method)})"
+        + ("" if d.p_value is None else f", p = {d.p_value:.3g}"),
+    ]
+    if d.paper_setting or d.our_setting or d.paper_figure:
+        lines += [
+            "",
+            "| | paper | ours |",
+            "|---|---|---|",
+            f"| setting | {_md_escape(d.paper_setting or '-')} | {_md_escape(d.our_setting or 'as the paper')} |",
+            f"| figure | {_md_escape(d.paper_figure or '-')} | {_md_escape(effect_text(d))} |",
+        ]
+    if r.claim.depends_on:
+        lines.append("")
+        lines.append("Depends on: " + ", ".join(f"`{x}`" for x in r.claim.depends_on) + ".")
+    return lines + [""]
+
+
 def markdown_report(report: Report) -> str:
-    """The full Markdown report: environment, table, findings (refuted claims) and failures."""
+    """The full Markdown report: how to read it, the summary, the table, empirical decisions,
+    refutations, errata, dependencies, failures and details."""
     d = report.as_dict()
-    c = report.counts()
     lines = [
         "# attnverify verification report",
         "",
         f"Started {d['started']}, seed {report.seed}, scale {report.scale}, selection `{report.pattern or '*'}`, "
         f"{report.seconds:.1f} s.",
         "",
-        f"**{len(report.results)} claims: {c['verified']} verified, {c['refuted']} refuted, {c['failed']} failed.**",
+        f"**{summary_line(report)}.**",
         "",
+        HOW_TO_READ,
         "Environment: " + ", ".join(f"{k} {v}" for k, v in d["environment"].items()),
         "",
         claims_table_markdown(report),
         "",
     ]
-    refuted = [r for r in report.results if r.verdict.value == "refuted"]
+    empirical = [r for r in report.results if r.claim.empirical and r.evidence is not None and r.evidence.decision is not None]
+    if empirical:
+        lines += ["## Empirical claims: protocol, effect and 95 % CI", ""]
+        for r in empirical:
+            lines += _decision_lines(r)
+    refuted = [r for r in report.results if r.verdict.value == "refuted" and not r.claim.empirical]
     if refuted:
-        lines += ["## Findings: paper statements that fail as stated", ""]
+        lines += ["## Refuted: counterexamples to the paper's statement as stated", ""]
         for r in refuted:
             lines.append(f"### `{r.claim.id}` ({r.claim.paper}, {r.claim.equation})")
             lines.append("")
@@ -93,6 +178,22 @@ def markdown_report(report: Report) -> str:
             if r.evidence is not None and r.evidence.counterexample:
                 lines.append("Counterexample: `" + _md_escape(str(dict(r.evidence.counterexample))) + "`")
                 lines.append("")
+    errata = [r for r in report.results if r.verdict.value == "erratum"]
+    if errata:
+        lines += ["## Errata: boundary slips and their corrected statements", ""]
+        for r in errata:
+            lines.append(f"### `{r.claim.id}` ({r.claim.paper}, {r.claim.equation}), corrected by `{r.claim.corrected_by}`")
+            lines.append("")
+            if r.claim.notes:
+                lines += [r.claim.notes, ""]
+            if r.evidence is not None and r.evidence.counterexample:
+                lines += ["Boundary case: `" + _md_escape(str(dict(r.evidence.counterexample))) + "`", ""]
+    deps = [r for r in report.results if r.claim.depends_on]
+    if deps:
+        lines += ["## Dependencies between claims", ""]
+        for r in deps:
+            lines.append(f"- `{r.claim.id}` depends on " + ", ".join(f"`{x}`" for x in r.claim.depends_on))
+        lines.append("")
     failed = report.failed
     if failed:
         lines += ["## Failures", ""]

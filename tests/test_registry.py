@@ -81,7 +81,8 @@ def test_refuted_and_raising_checks(scratch_claims):
 
     @pn.claim("gating.test_empirical", paper="x", equation="1", statement="s", provenance="paper", tolerance=1.0, empirical=True)
     def _(ctx):
-        return pn.Evidence(0.0, 5, 0, statement_holds=False, details={"p": 0.4})
+        d = pn.decide_direction([-1.0, -1.2, -0.9, -1.1, -1.0], units="seeds", rule="CI above 0", method="t")
+        return pn.Evidence(0.0, 5, 0, decision=d, details={"p": 0.4})
 
     rep = pn.run_claims("gating.test_*")
     v = {r.claim.id: r.verdict for r in rep.results}
@@ -92,8 +93,8 @@ def test_refuted_and_raising_checks(scratch_claims):
     }
     assert "boom" in rep.failed[0].message
     md = markdown_report(rep)
-    assert "Findings" in md and "Failures" in md and "'K': 0.5" in md
-    assert "3 claims: 0 verified, 2 refuted" in summary_table(rep)
+    assert "Refuted" in md and "Failures" in md and "'K': 0.5" in md
+    assert "3 claims: 0 verified, 2 refuted, 0 not reproduced, 0 inconclusive, 0 erratum, 1 failed" in summary_table(rep)
 
 
 def test_nan_error_is_a_failure(scratch_claims):

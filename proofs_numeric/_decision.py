@@ -1,0 +1,433 @@
+"""Decisions for empirical claims: a protocol stated before the data, and its outcome.
+
+An empirical claim does not say "the paper holds" because a point estimate fell on the right side
+of a line. It states, before looking at the data,
+
+* its **effect measure** (``"mean gated - ungated accuracy"``),
+* its **units of independence** (``"seeds"``, ``"sequences"``; never rows of one sequence),
+* its **sample size** (how many units),
+* its **decision rule** (``"verified if the 95 % CI of the mean lies above 0"``),
+
+and reports the effect with a 95 % confidence interval. The outcome follows from where the interval
+lies relative to the decision boundary:
+
+=======================================  ==============================================
+interval                                  outcome
+=======================================  ==============================================
+entirely on the paper's side              ``verified``
+entirely on the opposite side             ``refuted`` (paper's setting) or
+                                          ``not reproduced`` (our setting differs)
+touches or straddles the boundary         ``inconclusive`` (a tie never decides)
+=======================================  ==============================================
+
+A "no difference" claim is an **equivalence** claim: it needs a margin ``m`` stated in advance and is
+``verified`` only when the whole interval lies inside ``(-m, m)`` (two one-sided tests); a test of
+difference that fails to reject is *not* evidence of no difference.
+
+Public helpers: :class:`Decision`, :func:`bootstrap_ci`, :func:`t_ci`, :func:`paired_differences`,
+:func:`decide_interval`, :func:`decide_direction`, :func:`decide_equivalence`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from ._claim import Verdict
+
+__all__ = [
+    "Decision",
+    "bootstrap_ci",
+    "t_ci",
+    "paired_differences",
+    "decide_interval",
+    "decide_direction",
+    "decide_equivalence",
+    "DECISION_OUTCOMES",
+]
+
+#: the verdicts a decision rule can return (``erratum`` and ``failed`` are never statistical outcomes)
+DECISION_OUTCOMES = (Verdict.VERIFIED, Verdict.REFUTED, Verdict.NOT_REPRODUCED, Verdict.INCONCLUSIVE)
+
+Direction = Literal["greater", "less"]
+
+
+def _finite(name: str, x: Any) -> float:
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {x!r}") from None
+    if not math.isfinite(f):
+        raise ValueError(f"{name} must be finite, got {f}")
+    return f
+
+
+def _text(name: str, x: Any, *, required: bool = True) -> str:
+    if x is None and not required:
+        return ""
+    if not isinstance(x, str) or (required and not x.strip()):
+        raise ValueError(f"{name} must be a non-empty string, got {x!r}")
+    return x
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """An empirical verdict's pre-stated protocol and its result.
+
+    **Protocol** (stated before the data): ``effect`` (the effect measure's name), ``units`` (the units
+    of independence: ``"seeds"``, ``"sequences"``), ``n_units``, ``rule`` (the decision rule in
+    words), ``boundary`` (the value the interval is compared with; for an equivalence test the
+    margin), ``method`` (how the interval was obtained: ``"bootstrap (10 000 resamples)"``, ``"t"``,
+    ``"TOST margin 0.02"``...).
+
+    **Result**: ``estimate``, ``ci = (lo, hi)`` at ``level`` (0.95), ``outcome`` (a
+    :class:`~proofs_numeric.Verdict`: verified, refuted, not reproduced or inconclusive).
+
+    **Setting** (optional; required for ``not reproduced``): ``paper_figure`` (the paper's number, in
+    words), ``paper_setting`` and ``our_setting`` (model, data, scale or metric), shown side by side
+    in the report.
+    """
+
+    effect: str
+    units: str
+    n_units: int
+    rule: str
+    boundary: float
+    estimate: float
+    ci: tuple[float, float]
+    method: str
+    outcome: Verdict
+    level: float = 0.95
+    test: str = "direction"  #: "direction" (greater/less than the boundary) or "equivalence"
+    direction: str = "greater"  #: the paper's side of the boundary ("greater", "less", "within")
+    paper_figure: str | None = None
+    paper_setting: str | None = None
+    our_setting: str | None = None
+    p_value: float | None = None
+
+    def __post_init__(self) -> None:
+        _text("effect", self.effect)
+        _text("units", self.units)
+        _text("rule", self.rule)
+        _text("method", self.method)
+        if isinstance(self.n_units, bool) or not isinstance(self.n_units, (int, np.integer)) or int(self.n_units) < 1:
+            raise ValueError(f"n_units must be a positive integer, got {self.n_units!r}")
+        object.__setattr__(self, "n_units", int(self.n_units))
+        object.__setattr__(self, "boundary", _finite("boundary", self.boundary))
+        object.__setattr__(self, "estimate", _finite("estimate", self.estimate))
+        try:
+            lo, hi = self.ci
+        except (TypeError, ValueError):
+            raise ValueError(f"ci must be a pair (lo, hi), got {self.ci!r}") from None
+        lo, hi = _finite("ci[0]", lo), _finite("ci[1]", hi)
+        if lo > hi:
+            raise ValueError(f"ci must satisfy lo <= hi, got ({lo}, {hi})")
+        object.__setattr__(self, "ci", (lo, hi))
+        level = _finite("level", self.level)
+        if not 0.5 <= level < 1:
+            raise ValueError(f"level must be in [0.5, 1), got {level}")
+        object.__setattr__(self, "level", level)
+        try:
+            outcome = Verdict(self.outcome)
+        except ValueError:
+            raise ValueError(f"outcome must be a Verdict, got {self.outcome!r}") from None
+        if outcome not in DECISION_OUTCOMES:
+            raise ValueError(f"outcome must be one of {[v.value for v in DECISION_OUTCOMES]}, got {outcome.value!r}")
+        object.__setattr__(self, "outcome", outcome)
+        if self.test not in ("direction", "equivalence"):
+            raise ValueError(f"test must be 'direction' or 'equivalence', got {self.test!r}")
+        if self.direction not in ("greater", "less", "within"):
+            raise ValueError(f"direction must be 'greater', 'less' or 'within', got {self.direction!r}")
+        for name in ("paper_figure", "paper_setting", "our_setting"):
+            _text(name, getattr(self, name), required=False)
+        if outcome is Verdict.NOT_REPRODUCED and not (self.paper_setting and self.our_setting):
+            raise ValueError("a 'not reproduced' decision must name paper_setting and our_setting")
+        if self.p_value is not None:
+            p = _finite("p_value", self.p_value)
+            if not 0 <= p <= 1:
+                raise ValueError(f"p_value must be in [0, 1], got {p}")
+            object.__setattr__(self, "p_value", p)
+
+    @property
+    def setting_differs(self) -> bool:
+        return bool(self.our_setting and self.paper_setting)
+
+    def summary(self) -> str:
+        """One line: ``effect = est [lo, hi] (95 % CI, method; n units) -> outcome``."""
+        lo, hi = self.ci
+        return (
+            f"{self.effect} = {self.estimate:.4g} [{lo:.4g}, {hi:.4g}] "
+            f"({self.level:.0%} CI, {self.method}; n = {self.n_units} {self.units}) -> {self.outcome.value}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dictionary (the verdict as its string value)."""
+        d = dataclasses.asdict(self)
+        d["ci"] = [self.ci[0], self.ci[1]]
+        d["outcome"] = self.outcome.value
+        return d
+
+
+# --------------------------------------------------------------------------------------- intervals
+
+
+def _samples(samples: Any, name: str = "samples", *, minimum: int = 2) -> np.ndarray:
+    try:
+        x = np.asarray(samples, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-D array of real numbers") from None
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one value per independent unit), got shape {x.shape}")
+    if x.size < minimum:
+        raise ValueError(f"{name} needs at least {minimum} independent units, got {x.size}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains non-finite values")
+    return x
+
+
+def _level(level: Any) -> float:
+    lv = _finite("level", level)
+    if not 0.5 <= lv < 1:
+        raise ValueError(f"level must be in [0.5, 1), got {lv}")
+    return lv
+
+
+def bootstrap_ci(
+    samples: Any,
+    statistic: Callable[..., Any] = np.mean,
+    *,
+    level: float = 0.95,
+    n_boot: int = 10_000,
+    seed: int = 0,
+    method: Literal["BCa", "percentile"] = "BCa",
+) -> tuple[float, float, float]:
+    """``(estimate, lo, hi)``: the statistic and its bootstrap confidence interval.
+
+    Resamples the independent units with replacement (``scipy.stats.bootstrap``, bias-corrected and
+    accelerated by default, percentile when BCa is undefined, e.g. for a constant sample). The
+    statistic must accept ``axis=`` (numpy reductions do); one that does not is applied per resample.
+    Deterministic for a given ``seed``.
+    """
+    from scipy import stats
+
+    x = _samples(samples)
+    lv = _level(level)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 100:
+        raise ValueError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    if method not in ("BCa", "percentile"):
+        raise ValueError(f"method must be 'BCa' or 'percentile', got {method!r}")
+    if not callable(statistic):
+        raise ValueError("statistic must be callable")
+    est = float(statistic(x))
+    if not math.isfinite(est):
+        raise ValueError(f"statistic of the samples is not finite ({est})")
+    if np.all(x == x[0]):  # no variation: every resample gives the same value
+        return est, est, est
+    try:
+        statistic(np.stack([x, x]), axis=-1)
+        vectorized = True
+    except TypeError:
+        vectorized = False
+
+    def stat(a, axis=-1):
+        return statistic(a, axis=axis) if vectorized else np.apply_along_axis(statistic, axis, a)
+
+    def run(m: str):
+        res = stats.bootstrap(
+            (x,), stat, n_resamples=int(n_boot), confidence_level=lv, method=m, vectorized=True,
+            random_state=np.random.default_rng(seed),
+        )
+        return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lo, hi = run(method)
+        if not (math.isfinite(lo) and math.isfinite(hi)) and method == "BCa":
+            lo, hi = run("percentile")
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError("bootstrap interval is undefined for these samples")
+    return est, min(lo, est), max(hi, est)
+
+
+def t_ci(samples: Any, *, level: float = 0.95) -> tuple[float, float, float, float]:
+    """``(mean, lo, hi, p)``: the Student-t interval of the mean and the two-sided p-value against 0."""
+    from scipy import stats
+
+    x = _samples(samples)
+    lv = _level(level)
+    m = float(x.mean())
+    if np.all(x == x[0]):
+        return m, m, m, (1.0 if m == 0 else 0.0)
+    res = stats.ttest_1samp(x, 0.0)
+    ci = res.confidence_interval(confidence_level=lv)
+    return m, float(ci.low), float(ci.high), float(res.pvalue)
+
+
+def paired_differences(a: Any, b: Any, *, name_a: str = "a", name_b: str = "b") -> np.ndarray:
+    """``a - b`` per independent unit (seed, sequence), checking that the two are paired."""
+    xa, xb = _samples(a, name_a, minimum=1), _samples(b, name_b, minimum=1)
+    if xa.shape != xb.shape:
+        raise ValueError(f"{name_a} and {name_b} must be paired (same length), got {xa.size} and {xb.size}")
+    return xa - xb
+
+
+# --------------------------------------------------------------------------------------- decisions
+
+
+def _outcome_direction(lo: float, hi: float, boundary: float, direction: str, setting_differs: bool) -> Verdict:
+    if direction == "greater":
+        paper_side, other_side = lo > boundary, hi < boundary
+    else:
+        paper_side, other_side = hi < boundary, lo > boundary
+    if paper_side:
+        return Verdict.VERIFIED
+    if other_side:
+        return Verdict.NOT_REPRODUCED if setting_differs else Verdict.REFUTED
+    return Verdict.INCONCLUSIVE  # touches or straddles the boundary: a tie never decides
+
+
+def _setting_kwargs(setting_differs: bool, paper_figure, paper_setting, our_setting) -> dict[str, Any]:
+    if not isinstance(setting_differs, bool):
+        raise ValueError(f"setting_differs must be a bool, got {setting_differs!r}")
+    if setting_differs and not (paper_setting and our_setting):
+        raise ValueError("setting_differs=True needs paper_setting and our_setting (name the difference)")
+    return dict(paper_figure=paper_figure, paper_setting=paper_setting, our_setting=our_setting)
+
+
+def decide_interval(
+    estimate: float,
+    ci: Sequence[float],
+    *,
+    boundary: float = 0.0,
+    direction: Direction = "greater",
+    effect: str,
+    units: str,
+    n_units: int,
+    rule: str,
+    method: str,
+    level: float = 0.95,
+    setting_differs: bool = False,
+    paper_figure: str | None = None,
+    paper_setting: str | None = None,
+    our_setting: str | None = None,
+    p_value: float | None = None,
+) -> Decision:
+    """A directional decision from an interval computed elsewhere (Fisher z, Wilson, ``scipy.stats``)."""
+    if direction not in ("greater", "less"):
+        raise ValueError(f"direction must be 'greater' or 'less', got {direction!r}")
+    b = _finite("boundary", boundary)
+    try:
+        lo, hi = (_finite("ci[0]", ci[0]), _finite("ci[1]", ci[1]))
+    except (TypeError, IndexError):
+        raise ValueError(f"ci must be a pair (lo, hi), got {ci!r}") from None
+    kw = _setting_kwargs(setting_differs, paper_figure, paper_setting, our_setting)
+    outcome = _outcome_direction(lo, hi, b, direction, setting_differs)
+    return Decision(
+        effect=effect, units=units, n_units=n_units, rule=rule, boundary=b, estimate=estimate, ci=(lo, hi),
+        method=method, outcome=outcome, level=level, test="direction", direction=direction, p_value=p_value, **kw,
+    )
+
+
+def _interval(x: np.ndarray, statistic, method: str, level: float, n_boot: int, seed: int):
+    if method == "t":
+        if statistic is not np.mean:
+            raise ValueError("method='t' is the interval of the mean; use statistic=np.mean or method='bootstrap'")
+        m, lo, hi, p = t_ci(x, level=level)
+        return m, lo, hi, p, "t"
+    if method == "bootstrap":
+        m, lo, hi = bootstrap_ci(x, statistic, level=level, n_boot=n_boot, seed=seed)
+        return m, lo, hi, None, f"bootstrap BCa ({n_boot:,} resamples)".replace(",", " ")
+    raise ValueError(f"method must be 'bootstrap' or 't', got {method!r}")
+
+
+def decide_direction(
+    samples: Any,
+    *,
+    boundary: float = 0.0,
+    direction: Direction = "greater",
+    units: str,
+    rule: str,
+    effect: str = "mean",
+    statistic: Callable[..., Any] = np.mean,
+    method: Literal["bootstrap", "t"] = "bootstrap",
+    level: float = 0.95,
+    n_boot: int = 10_000,
+    seed: int = 0,
+    setting_differs: bool = False,
+    paper_figure: str | None = None,
+    paper_setting: str | None = None,
+    our_setting: str | None = None,
+) -> Decision:
+    """Decide a directional claim ("the effect is greater than ``boundary``") from per-unit samples.
+
+    ``samples`` holds one value per independent unit (seed, sequence). The interval of ``statistic``
+    (bootstrap over the units, or Student-t for the mean) decides: entirely on the paper's side of
+    ``boundary`` -> verified; entirely on the other side -> refuted (or ``not reproduced`` when
+    ``setting_differs``); touching or straddling it -> inconclusive.
+    """
+    x = _samples(samples)
+    if direction not in ("greater", "less"):
+        raise ValueError(f"direction must be 'greater' or 'less', got {direction!r}")
+    _finite("boundary", boundary)
+    m, lo, hi, p, how = _interval(x, statistic, method, level, n_boot, seed)
+    return decide_interval(
+        m, (lo, hi), boundary=boundary, direction=direction, effect=effect, units=units, n_units=int(x.size),
+        rule=rule, method=how, level=level, setting_differs=setting_differs, paper_figure=paper_figure,
+        paper_setting=paper_setting, our_setting=our_setting, p_value=p,
+    )
+
+
+def decide_equivalence(
+    samples: Any,
+    *,
+    margin: float,
+    units: str,
+    rule: str,
+    effect: str = "mean difference",
+    statistic: Callable[..., Any] = np.mean,
+    method: Literal["bootstrap", "t"] = "t",
+    level: float = 0.95,
+    n_boot: int = 10_000,
+    seed: int = 0,
+    setting_differs: bool = False,
+    paper_figure: str | None = None,
+    paper_setting: str | None = None,
+    our_setting: str | None = None,
+) -> Decision:
+    """Decide a "no difference" claim by equivalence within ``±margin`` (two one-sided tests).
+
+    Verified when the whole ``level`` interval lies strictly inside ``(-margin, margin)`` (each
+    one-sided test then rejects at ``(1 - level) / 2``, a conservative TOST); refuted (or ``not
+    reproduced``) when it lies entirely outside, i.e. a difference larger than the margin is
+    significant; inconclusive otherwise. The margin must be stated before the data.
+    """
+    x = _samples(samples)
+    m_ = _finite("margin", margin)
+    if m_ <= 0:
+        raise ValueError(f"margin must be > 0, got {m_}")
+    kw = _setting_kwargs(setting_differs, paper_figure, paper_setting, our_setting)
+    est, lo, hi, _p, how = _interval(x, statistic, method, level, n_boot, seed)
+    if -m_ < lo and hi < m_:
+        outcome = Verdict.VERIFIED
+    elif lo > m_ or hi < -m_:
+        outcome = Verdict.NOT_REPRODUCED if setting_differs else Verdict.REFUTED
+    else:
+        outcome = Verdict.INCONCLUSIVE
+    p_tost = None
+    if method == "t" and not np.all(x == x[0]):
+        from scipy import stats
+
+        p_lo = stats.ttest_1samp(x, -m_, alternative="greater").pvalue
+        p_hi = stats.ttest_1samp(x, m_, alternative="less").pvalue
+        p_tost = float(max(p_lo, p_hi))
+    return Decision(
+        effect=effect, units=units, n_units=int(x.size), rule=rule, boundary=m_, estimate=est, ci=(lo, hi),
+        method=f"TOST margin {m_:g}, {how} interval", outcome=outcome, level=level, test="equivalence",
+        direction="within", p_value=p_tost, **kw,
+    )
