@@ -1,0 +1,144 @@
+r"""The hybrid SWA + LA formula of spec §2 in a chunked form and a stateful recurrent decode.
+
+The parallel form is :func:`.operators.hybrid_attention`. With 0-based positions, window
+$\mathcal W(n)=\{n-w+1..n\}\cap\{0..\}$, linear region $\mathcal L(n)=\{j\le n-w\}$ and
+$c_n=\max_{\mathcal W(n)}s_{ni}$ (exactly as the code: $c_n$ shifts only the window terms),
+
+$$y_n=\frac{\gamma\sum_{\mathcal W(n)}e^{s_{ni}-c_n}v_i+\lambda\,\phi_q(q_n)^\top S_{n-w}}
+{\gamma\sum_{\mathcal W(n)}e^{s_{ni}-c_n}+\lambda\,\phi_q(q_n)^\top z_{n-w}},\qquad
+S_m=\sum_{j\le m}\phi_k(k_j)v_j^\top,\ z_m=\sum_{j\le m}\phi_k(k_j).$$
+
+- :func:`hybrid_attention_chunked` -- chunks of $C$ queries. Chunk $c$ (queries $cC..cC+C-1$) reads a
+  band of $C+w-1$ keys $cC-w+1..cC+C-1$: the window terms and the linear terms $j\in[cC-w+1,n-w]$ come
+  from the band, older linear terms from the state over $j\le cC-w$; after the chunk the band's first
+  $C$ keys are folded into the state. Cost $O(T(C+w)(d_h+D)+TDd_v)$, linear in $T$.
+- :func:`hybrid_decode_step` / :func:`hybrid_attention_decode` -- the recurrent decode with an explicit
+  :class:`HybridState`: a ring buffer of the last $w$ keys, values and key features, the linear state,
+  and the position. Token $n-w$ is folded into $(S,z)$ *before* $y_n$ (spec pitfall "decode order").
+
+Both return $r_n$ (the linear-mass fraction) next to $y_n$ and equal the parallel form (tests,
+float64, gradients included).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .._finite import check_ndim
+from .linear_forms import LinearState, safe_ratio
+
+__all__ = ["HybridState", "hybrid_decode_init", "hybrid_decode_step", "hybrid_attention_decode", "hybrid_attention_chunked"]
+
+
+class HybridState(NamedTuple):
+    """Decode cache: ``linear`` (S, z over tokens that left the window), ring buffers ``keys``
+    ``[w, d_h]``, ``values`` ``[w, d_v]``, ``key_features`` ``[w, D]``, and ``position`` (tokens seen)."""
+
+    linear: LinearState
+    keys: jax.Array
+    values: jax.Array
+    key_features: jax.Array
+    position: jax.Array
+
+
+def _check_window(window) -> int:
+    if isinstance(window, bool) or int(window) != window or window < 1:
+        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    return int(window)
+
+
+def hybrid_decode_init(window: int, d_h: int, d_v: int, D: int, dtype=jnp.float64) -> HybridState:
+    """The empty decode cache of a fresh sequence (window ``window`` $=w$ slots)."""
+    w = _check_window(window)
+    z = lambda *s: jnp.zeros(s, dtype)  # noqa: E731
+    return HybridState(LinearState(z(D, d_v), z(D)), z(w, d_h), z(w, d_v), z(w, D), jnp.zeros((), jnp.int32))
+
+
+def hybrid_decode_step(state: HybridState, q, k, v, fq, fk, *, gamma, lam=1.0) -> tuple[jax.Array, jax.Array, HybridState]:
+    r"""One decode step for token $n$ = ``state.position`` with ``q, k`` ``[d_h]``, ``v`` ``[d_v]``,
+    features ``fq, fk`` ``[D]``. Returns ``(y_n [d_v], r_n, new state)``."""
+    (S, z), kb, vb, fb, n = state
+    w = kb.shape[0]
+    slot = n % w
+    fold = n >= w  # the slot holds token n - w, which leaves the window now, before y_n
+    S = S + jnp.where(fold, jnp.outer(fb[slot], vb[slot]), 0.0)
+    z = z + jnp.where(fold, fb[slot], 0.0)
+    kb, vb, fb = kb.at[slot].set(k), vb.at[slot].set(v), fb.at[slot].set(fk)
+    valid = jnp.arange(w) < jnp.minimum(n + 1, w)
+    s = (kb @ q) / jnp.sqrt(jnp.asarray(q.shape[-1], q.dtype))
+    c = jax.lax.stop_gradient(jnp.max(jnp.where(valid, s, -jnp.inf)))
+    e = jnp.where(valid, jnp.exp(jnp.where(valid, s - c, 0.0)), 0.0)
+    wden, lden = gamma * e.sum(), lam * (fq @ z)
+    y = (gamma * (e @ vb) + lam * (fq @ S)) / (wden + lden)
+    return y, lden / (wden + lden), HybridState(LinearState(S, z), kb, vb, fb, n + 1)
+
+
+def _inputs(q, k, v, fq, fk):
+    for name, x in (("q", q), ("k", k), ("v", v), ("phi_q", fq), ("phi_k", fk)):
+        check_ndim(name, x, 2, "[T, dim]")
+    q, k, v, fq, fk = (jnp.asarray(x) for x in (q, k, v, fq, fk))
+    T = q.shape[0]
+    if k.shape != q.shape or v.shape[0] != T or fq.shape != fk.shape or fq.shape[0] != T:
+        raise ValueError(f"shapes disagree: q {q.shape}, k {k.shape}, v {v.shape}, phi_q {fq.shape}, phi_k {fk.shape}")
+    return q, k, v, fq, fk
+
+
+def hybrid_attention_decode(q, k, v, phi_q, phi_k, *, window: int, gamma, lam=1.0,
+                            state: HybridState | None = None) -> tuple[jax.Array, jax.Array, HybridState]:
+    r"""The recurrent decode over a whole sequence (``lax.scan`` of :func:`hybrid_decode_step`),
+    continuing from ``state`` (default: empty). Returns ``(y [T, d_v], r [T], final state)``."""
+    q, k, v, phi_q, phi_k = _inputs(q, k, v, phi_q, phi_k)
+    if state is None:
+        state = hybrid_decode_init(window, q.shape[1], v.shape[1], phi_k.shape[1], v.dtype)
+    elif state.keys.shape[0] != _check_window(window):
+        raise ValueError(f"state has {state.keys.shape[0]} window slots, window={window}")
+
+    def step(st, x):
+        y, r, st = hybrid_decode_step(st, *x, gamma=gamma, lam=lam)
+        return st, (y, r)
+
+    final, (y, r) = jax.lax.scan(step, state, (q, k, v, phi_q, phi_k))
+    return y, r, final
+
+
+def hybrid_attention_chunked(q, k, v, phi_q, phi_k, *, window: int, gamma, lam=1.0,
+                             chunk: int = 64) -> tuple[jax.Array, jax.Array]:
+    r"""Chunked hybrid (see the module docstring) with chunk size ``chunk`` $=C$; $T$ need not be a
+    multiple of $C$. Returns ``(y [T, d_v], r [T])``."""
+    w = _check_window(window)
+    if isinstance(chunk, bool) or int(chunk) != chunk or chunk < 1:
+        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+    q, k, v, phi_q, phi_k = _inputs(q, k, v, phi_q, phi_k)
+    T, dh = q.shape
+    C, P = int(chunk), w - 1
+    N = -(-T // C)
+    pad = lambda x, front: jnp.pad(x, ((front, N * C - T), (0, 0)))  # noqa: E731
+    Qb, Fqb = pad(q, 0).reshape(N, C, dh), pad(phi_q, 0).reshape(N, C, -1)
+    Kp, Vp, Fkp = pad(k, P), pad(v, P), pad(phi_k, P)
+    real = jnp.pad(jnp.ones(T, bool), (P, N * C - T))  # band slots that hold a real token
+    a, b = jnp.arange(C)[:, None], jnp.arange(C + P)[None, :]  # query a in the chunk, band slot b
+    in_window, in_linear = (b >= a) & (b <= a + P), b < a  # i = cC - P + b: window i > n - w, linear i <= n - w
+    scale = jnp.sqrt(jnp.asarray(dh, q.dtype))
+
+    def step(state: LinearState, x):
+        c0, Qc, Fqc = x
+        band = lambda arr: jax.lax.dynamic_slice_in_dim(arr, c0, C + P)  # noqa: E731
+        Kc, Vc, Fkc, ok = band(Kp), band(Vp), band(Fkp), band(real)
+        win = in_window & ok[None, :]
+        s = (Qc @ Kc.T) / scale
+        cmax = jax.lax.stop_gradient(jnp.max(jnp.where(win, s, -jnp.inf), -1, keepdims=True))
+        cmax = jnp.where(jnp.isfinite(cmax), cmax, 0.0)  # padded queries past T may see an empty window
+        e = jnp.where(win, jnp.exp(jnp.where(win, s - cmax, 0.0)), 0.0)
+        kap = jnp.where(in_linear, Fqc @ Fkc.T, 0.0)
+        wden, lden = gamma * e.sum(-1), lam * (Fqc @ state.z + kap.sum(-1))
+        y = safe_ratio(gamma * (e @ Vc) + lam * (Fqc @ state.S + kap @ Vc), wden + lden)
+        r = jnp.where(wden + lden > 0, lden, 0.0) / jnp.where(wden + lden > 0, wden + lden, 1.0)
+        state = LinearState(state.S + Fkc[:C].T @ Vc[:C], state.z + Fkc[:C].sum(0))
+        return state, (y, r)
+
+    init = LinearState(jnp.zeros((phi_k.shape[1], v.shape[1]), v.dtype), jnp.zeros(phi_k.shape[1], v.dtype))
+    _, (y, r) = jax.lax.scan(step, init, (jnp.arange(N) * C, Qb, Fqb))
+    return y.reshape(N * C, -1)[:T], r.reshape(-1)[:T]
