@@ -29,6 +29,12 @@ from ._gaussian import keps_rule as keps_rule
 from ._gaussian import keps_rule_sensitivities as keps_rule_sensitivities
 from ._keps_finite import keps_finite_n as keps_finite_n
 from ._keps_finite import kept_probability as kept_probability
+from ._mc_search import MCSearchResult as MCSearchResult
+from ._mc_search import mc_search as mc_search
+from ._mc_search_cells import BallCells as BallCells
+from ._mc_search_cells import ball_cells as ball_cells
+from ._mc_search_cells import ball_upper_bounds as ball_upper_bounds
+from ._mc_search_cells import mc_search_attention as mc_search_attention
 from ._output import OUTPUT_BOUND_NAMES as OUTPUT_BOUND_NAMES
 from ._output import HeadTail as HeadTail
 from ._output import OutputBounds as OutputBounds
@@ -51,4 +57,5 @@ __all__ = [
     "keps_rule", "keps_rule_sensitivities", "kept_probability", "kl_divergence", "mst_partition_bound",
     "multi_gap_bound", "output_error_bounds", "single_gap_bound", "tail_mass", "topk_distributions",
     "topk_mask", "tv_distance",
+    "MCSearchResult", "mc_search", "BallCells", "ball_cells", "ball_upper_bounds", "mc_search_attention",
 ]

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from proofs_numeric import require_x64
-from ._certificate import E700, U, CertifiedTopK, tau_bounds
+from ._certificate import CertifiedTopK, check_c_exp, guard_rho, guarded_exp, tau_bounds
 from ._validate import check_eps, check_logits
 
 __all__ = ["CertifiedTopK", "certified_topk", "tau_bounds"]
@@ -51,15 +51,14 @@ def _unkey(k: jax.Array) -> jax.Array:
 
 def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> CertifiedTopK:
     fin = jnp.isfinite(x)
+    valid = ~jnp.any(jnp.isnan(x) | (x == jnp.inf), axis=-1)  # under jit nothing raises: flag the row
     nf = jnp.sum(fin, axis=-1)
     m = jnp.max(jnp.where(fin, x, -jnp.inf), axis=-1, keepdims=True)
     m = jnp.where(nf[..., None] > 0, m, 0.0)
-    d = jnp.where(fin, x - m, 0.0)
-    e = jnp.where(fin, jnp.exp(d), 0.0)
+    e, dmax, n_sub = guarded_exp(x, m, fin)
     z = jnp.sum(e, axis=-1)
     z = jnp.where(nf > 0, z, 1.0)
-    rho = (nf + 1) * U + U * jnp.max(jnp.abs(d), axis=-1) + c_exp * U
-    n_sub = jnp.sum(fin & (d < -700.0), axis=-1)
+    rho = guard_rho(nf, dmax, c_exp)
     xs = jnp.where(fin, x, jnp.inf)  # masked keys never enter a tail
 
     def ok(tail, nonempty):
@@ -125,10 +124,17 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> Certi
     first = k <= 1
     lo_prev = jnp.where(first, 1.0, lo_prev)
     empty = nf == 0
-    k = jnp.where(empty, 0, k)
-    return CertifiedTopK(k, kept & ~empty[..., None], jnp.where(empty, 0.0, tau), jnp.where(empty, 0.0, up),
-                         jnp.where(empty, 1.0, lo_prev), empty | (lo_prev > eps),
-                         jnp.where(empty, 0.0, -jnp.log1p(-tau)), n_kept)
+    return _finish(CertifiedTopK(jnp.where(empty, 0, k), kept & ~empty[..., None], jnp.where(empty, 0.0, tau),
+                                 jnp.where(empty, 0.0, up), jnp.where(empty, 1.0, lo_prev), empty | (lo_prev > eps) | (eps == 0),
+                                 jnp.where(empty, 0.0, -jnp.log1p(-tau)), n_kept, valid))
+
+
+def _finish(r: CertifiedTopK) -> CertifiedTopK:
+    """Invalid rows (NaN / +inf, only reachable under jit): nothing kept, k = 0, NaN bounds, not certified."""
+    v = r.valid
+    nan = lambda a: jnp.where(v, a, jnp.nan)  # noqa: E731
+    return CertifiedTopK(jnp.where(v, r.k, 0), r.kept & v[..., None], nan(r.tau), nan(r.tau_upper),
+                         nan(r.tau_lower_prev), r.minimal_certified & v, nan(r.kl), jnp.where(v, r.n_kept, 0), v)
 
 
 _core_jit = jax.jit(_core, static_argnames=("c_exp",))
@@ -168,6 +174,7 @@ def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "i
     if tie not in ("index", "group"):
         raise ValueError(f"tie must be 'index' or 'group', got {tie!r}")
     x = jnp.asarray(logits, dtype=jnp.float64)
+    check_c_exp(c_exp, x.shape[-1] if x.ndim else 1)
     eps = jnp.broadcast_to(jnp.asarray(eps, jnp.float64), x.shape[:-1])
     group = jnp.asarray(tie == "group")
     sharded = len(getattr(getattr(x, "sharding", None), "device_set", ())) > 1

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._certificate import U, CertifiedTopK, tau_bounds
+from ._certificate import CertifiedTopK, check_c_exp, guard_rho, guarded_exp, tau_bounds
 from ._validate import check_eps, check_logits
 
 __all__ = ["certified_topk_reference", "exact_fallback"]
@@ -29,6 +29,7 @@ def certified_topk_reference(logits: Any, eps: Any, *, tie: Literal["index", "gr
     check_logits(logits)
     check_eps(eps, allow_zero=True)
     x = np.asarray(logits, dtype=np.float64)
+    check_c_exp(c_exp, x.shape[-1])
     epsb = np.broadcast_to(np.asarray(eps, np.float64), x.shape[:-1])[..., None]
     n_max = x.shape[-1]
     order = np.argsort(-x, axis=-1, kind="stable")
@@ -36,13 +37,12 @@ def certified_topk_reference(logits: Any, eps: Any, *, tie: Literal["index", "gr
     fin = np.isfinite(xs)
     nf = fin.sum(axis=-1, keepdims=True)
     m = np.where(nf > 0, xs[..., :1], 0.0)
-    with np.errstate(invalid="ignore"):
-        d = np.where(fin, xs - m, 0.0)
-    e = np.where(fin, np.exp(d), 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        e, dmax, n_sub = guarded_exp(xs, m, fin, xp=np)
     suffix = np.concatenate([np.cumsum(e[..., ::-1], axis=-1)[..., ::-1], np.zeros_like(e[..., :1])], axis=-1)
     z = np.where(nf > 0, suffix[..., :1], 1.0)
-    rho = (nf + 1) * U + U * np.max(np.abs(d), axis=-1, keepdims=True) + c_exp * U
-    n_sub = np.sum(fin & (d < -700.0), axis=-1, keepdims=True)
+    rho = guard_rho(nf, dmax[..., None], c_exp)
+    n_sub = n_sub[..., None]
     kk = np.arange(n_max + 1)
     cnt = np.maximum(nf - kk, 0)
     r, up, lo = tau_bounds(suffix, z, cnt, rho, n_sub, xp=np)
@@ -61,7 +61,8 @@ def certified_topk_reference(logits: Any, eps: Any, *, tie: Literal["index", "gr
     lp = np.where(k <= 1, 1.0, lp)
     empty = nf[..., 0] == 0
     return CertifiedTopK(k, kept, np.where(empty, 0.0, t), np.where(empty, 0.0, tu), lp,
-                         empty | (lp > epsb[..., 0]), np.where(empty, 0.0, -np.log1p(-t)), n_kept)
+                         empty | (lp > epsb[..., 0]) | (epsb[..., 0] == 0), np.where(empty, 0.0, -np.log1p(-t)), n_kept,
+                         np.ones(k.shape, bool))
 
 
 def exact_fallback(logits: Any, eps: Any, res: CertifiedTopK, *, tie: str = "index", dps: int = 50) -> CertifiedTopK:

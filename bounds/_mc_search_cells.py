@@ -1,0 +1,100 @@
+r"""Ball cells for MC-Search (spec ``topk_tv`` §3.6, open point 9) and the attention entry point.
+
+Keys :math:`k_i\in\mathbb R^d` are clustered by k-means (Lloyd, :math:`\lceil n/16\rceil` cells by
+default) into cells :math:`C_j` with centre :math:`c_j` and radius :math:`r_j=\max_{i\in C_j}\|k_i-c_j\|_2`.
+By Cauchy–Schwarz every logit of the cell obeys
+
+.. math:: s_i=\mathrm{scale}\,\langle q,k_i\rangle\le U_j=\mathrm{scale}\,(\langle q,c_j\rangle+\|q\|_2r_j)
+          \quad(\mathrm{scale}\ge0),
+
+and :func:`ball_upper_bounds` adds a float64 rounding margin
+:math:`4(d+4)u\,\mathrm{scale}\,\|q\|(\|c_j\|+r_j+\max_i\|k_i\|)`, which exceeds the error of the computed
+dot products :math:`|\mathrm{fl}(q\cdot k)-q\cdot k|\le\gamma_d\|q\|\|k\|` and of the computed radius, so
+the bound holds for the *computed* logits too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._certificate import U
+from ._mc_search import MCSearchResult, mc_search
+
+__all__ = ["BallCells", "ball_cells", "ball_upper_bounds", "mc_search_attention"]
+
+
+class BallCells(NamedTuple):
+    assign: np.ndarray  #: int ``[n]``: cell of each key
+    centers: np.ndarray  #: float64 ``[C, d]``
+    radii: np.ndarray  #: float64 ``[C]``: max distance of a member to its centre (0 for empty cells)
+    key_norm_max: float  #: max_i ||k_i||
+
+
+def ball_cells(keys: Any, n_cells: int | None = None, *, iters: int = 10, seed: int = 0) -> BallCells:
+    r"""k-means ball cells of ``keys`` ``[n, d]`` (float64): ``n_cells`` defaults to :math:`\lceil n/16\rceil`;
+    ``iters`` Lloyd steps from ``n_cells`` distinct keys drawn with ``seed``."""
+    k = np.asarray(keys, np.float64)
+    if k.ndim != 2 or k.shape[0] < 1:
+        raise ValueError(f"keys must have shape [n, d] with n >= 1, got {k.shape}")
+    if not np.isfinite(k).all():
+        raise ValueError("keys contain NaN or inf")
+    n = k.shape[0]
+    c = math.ceil(n / 16) if n_cells is None else int(n_cells)
+    if not 1 <= c <= n:
+        raise ValueError(f"n_cells must lie in [1, n={n}], got {n_cells!r}")
+    if iters < 0:
+        raise ValueError(f"iters must be >= 0, got {iters}")
+    centers = k[np.random.default_rng(seed).choice(n, c, replace=False)].copy()
+    for _ in range(iters + 1):
+        dist = ((k[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
+        assign = np.argmin(dist, axis=1)
+        sums = np.zeros_like(centers)
+        np.add.at(sums, assign, k)
+        counts = np.bincount(assign, minlength=c)
+        nonempty = counts > 0
+        centers[nonempty] = sums[nonempty] / counts[nonempty, None]
+    dist = np.linalg.norm(k - centers[assign], axis=1)
+    radii = np.zeros(c)
+    np.maximum.at(radii, assign, dist)
+    return BallCells(assign, centers, radii, float(np.linalg.norm(k, axis=1).max()))
+
+
+def ball_upper_bounds(query: Any, cells: BallCells, scale: float) -> np.ndarray:
+    r""":math:`U_j` of every query row ``[..., d]`` and cell: ``[..., C]`` (rigorous for computed logits)."""
+    q = np.asarray(query, np.float64)
+    if not (np.isfinite(scale) and scale >= 0):
+        raise ValueError(f"scale must be finite and >= 0, got {scale!r}")
+    d = q.shape[-1]
+    qn = np.linalg.norm(q, axis=-1, keepdims=True)
+    margin = 4 * (d + 4) * U * scale * qn * (np.linalg.norm(cells.centers, axis=1) + cells.radii + cells.key_norm_max)
+    return scale * (q @ cells.centers.T + qn * cells.radii) + margin
+
+
+def mc_search_attention(query: Any, keys: Any, eps: Any, *, scale: float | None = None, n_cells: int | None = None,
+                        key_mask: Any = None, iters: int = 10, seed: int = 0) -> MCSearchResult:
+    r"""MC-Search over the logits :math:`s=\mathrm{scale}\,QK^\top` of one attention head.
+
+    ``query`` ``[R, d]``, ``keys`` ``[n, d]``, ``scale`` default :math:`1/\sqrt d` (open point 1),
+    ``key_mask`` bool ``[n]`` (``False`` = padding: logit ``-inf``, never scored, not clustered),
+    ``n_cells`` default :math:`\lceil n_{\rm valid}/16\rceil` (open point 9). Returns
+    :class:`MCSearchResult` over the ``n`` keys, e.g. ``res.scored.mean()`` against
+    ``certified_topk(logits, eps).k.mean()`` (:math:`k_\varepsilon`, a lower bound on what any
+    certified method must score).
+    """
+    q, k = np.asarray(query, np.float64), np.asarray(keys, np.float64)
+    if q.ndim != 2 or k.ndim != 2 or q.shape[1] != k.shape[1]:
+        raise ValueError(f"query [R, d] and keys [n, d] must share d, got {q.shape} and {k.shape}")
+    scale = 1.0 / math.sqrt(q.shape[1]) if scale is None else float(scale)
+    mask = np.ones(k.shape[0], bool) if key_mask is None else np.asarray(key_mask, bool)
+    if mask.shape != (k.shape[0],):
+        raise ValueError(f"key_mask must have shape ({k.shape[0]},), got {mask.shape}")
+    if not mask.any():
+        raise ValueError("key_mask masks every key")
+    cells = ball_cells(k[mask], n_cells, iters=iters, seed=seed)
+    cell = np.zeros(k.shape[0], np.int64)
+    cell[mask] = cells.assign
+    logits = np.where(mask[None, :], scale * (q @ k.T), -np.inf)
+    return mc_search(logits, eps, np.broadcast_to(cell, logits.shape), ball_upper_bounds(q, cells, scale))
