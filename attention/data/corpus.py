@@ -46,14 +46,14 @@ def _prose(doc: str) -> bool:
     return sum(c.isalpha() or c == " " for c in doc) >= 0.8 * len(doc)
 
 
-def stdlib_docstrings(min_chars: int = 200) -> Iterator[tuple[str, str]]:
-    """Yield ``(relative_path, docstring)`` for the standard library, in a fixed order.
+def stdlib_docstrings(min_chars: int = 200, *, root: str | Path | None = None) -> Iterator[tuple[str, str]]:
+    """Yield ``(relative_path, docstring)`` for the standard library (or the package tree ``root``), in a fixed order.
 
     Paragraphs with less than 80% letters and spaces (diagrams, tables, code) are dropped, and
     docstrings left shorter than ``min_chars`` (one-liners like "Return self.") are skipped, so
     the corpus is mostly prose.
     """
-    root = Path(sysconfig.get_paths()["stdlib"])
+    root = Path(sysconfig.get_paths()["stdlib"]) if root is None else Path(root)
     for f in _stdlib_files(root):
         try:
             tree = ast.parse(f.read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""Models in pure JAX: the BERT/MiniLM-L6 encoder (loader, forward, tokenizer, pooling) and the gated
+"""Models in pure JAX: the BERT/MiniLM-L6 and MPNet (all-mpnet-base-v2) encoders (loader, forward, tokenizer, pooling) and the gated
 attention classifiers of 2-D points (gating_curvature.md).
 """
 
@@ -12,6 +12,17 @@ from .bert_load import load_bert as load_bert
 from .bert_text import mean_pool as mean_pool
 from .bert_text import sentence_embedding as sentence_embedding
 from .bert_text import tokenize as tokenize
+from .mpnet import encoder_forward as encoder_forward
+from .mpnet import mpnet_forward as mpnet_forward
+from .mpnet import mpnet_position_ids as mpnet_position_ids
+from .mpnet import mpnet_sentence_embedding as mpnet_sentence_embedding
+from .mpnet import relative_position_bucket as relative_position_bucket
+from .mpnet_load import MPNET_PACKAGES as MPNET_PACKAGES
+from .mpnet_load import MPNET_ZIP_SHA256 as MPNET_ZIP_SHA256
+from .mpnet_load import MPNetConfig as MPNetConfig
+from .mpnet_load import load_mpnet as load_mpnet
+from .mpnet_load import mpnet_zip_parts as mpnet_zip_parts
+from .mpnet_load import read_mpnet_zip as read_mpnet_zip
 from .gated_classifier import GATES as GATES
 from .gated_classifier import ClassifierConfig as ClassifierConfig
 from .gated_classifier import cast_params as cast_params
@@ -19,4 +30,4 @@ from .gated_classifier import classifier_logits as classifier_logits
 from .gated_classifier import classifier_representation as classifier_representation
 from .gated_classifier import init_classifier as init_classifier
 
-__all__ = ['BertConfig', 'BertModel', 'BertOutputs', 'ClassifierConfig', 'GATES', 'ModelLoadError', 'bert_forward', 'cast_params', 'classifier_logits', 'classifier_representation', 'default_model_dir', 'init_classifier', 'load_bert', 'mean_pool', 'sentence_embedding', 'tokenize']
+__all__ = ['BertConfig', 'BertModel', 'BertOutputs', 'ClassifierConfig', 'GATES', 'ModelLoadError', 'bert_forward', 'cast_params', 'classifier_logits', 'classifier_representation', 'default_model_dir', 'init_classifier', 'load_bert', 'mean_pool', 'sentence_embedding', 'tokenize', 'encoder_forward', 'mpnet_forward', 'mpnet_position_ids', 'mpnet_sentence_embedding', 'relative_position_bucket', 'MPNET_PACKAGES', 'MPNET_ZIP_SHA256', 'MPNetConfig', 'load_mpnet', 'mpnet_zip_parts', 'read_mpnet_zip']

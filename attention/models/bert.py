@@ -57,12 +57,16 @@ def _layer_norm(x: jax.Array, g: jax.Array, b: jax.Array, eps: float) -> jax.Arr
     return (x - mu) * jax.lax.rsqrt(var + eps) * g[None, None, :] + b[None, None, :]
 
 
-def _layer(cfg: BertConfig, causal: bool, attention: bool, x: jax.Array, mask: jax.Array, p: dict[str, jax.Array]):
+def _layer(cfg: BertConfig, causal: bool, attention: bool, x: jax.Array, mask: jax.Array, p: dict[str, jax.Array],
+           bias: jax.Array | None = None):
+    """One post-LN encoder layer; ``bias`` ``[H, n, n]`` (MPNet's relative position bias) is added to the scaled logits."""
     n, dh = x.shape[1], cfg.head_dim
     q = jnp.einsum("bnd,dhe->bhne", x, p["wq"]) + p["bq"][None, :, None, :]
     k = jnp.einsum("bnd,dhe->bhne", x, p["wk"]) + p["bk"][None, :, None, :]
     v = jnp.einsum("bnd,dhe->bhne", x, p["wv"]) + p["bv"][None, :, None, :]
     s = jnp.einsum("bhqe,bhke->bhqk", q, k) / jnp.sqrt(jnp.asarray(dh, x.dtype))
+    if bias is not None:
+        s = s + bias[None].astype(s.dtype)
     keep = mask[:, None, None, :]
     if causal:
         keep = keep & jnp.tril(jnp.ones((n, n), dtype=bool))[None, None, :, :]
