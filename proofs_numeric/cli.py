@@ -5,7 +5,7 @@
     attnverify verify [--only GLOB] [--seed N] [--scale F] [--json PATH] [--markdown PATH] [--update-readme PATH]
     attnverify list [--only GLOB]
     attnverify plot NAME [--out DIR] [--quick] [--seed N]
-    attnverify experiment NAME [--out DIR] [--quick] [--seed N]
+    attnverify experiment NAME [--out DIR] [--quick] [--seed N] [--devices N]
 
 ``verify`` exits 1 if any claim's verdict is ``failed`` (a bug); ``verified``, ``refuted``, ``not
 reproduced``, ``inconclusive`` and ``erratum`` are results, not failures. Usage errors exit 2.
@@ -14,6 +14,7 @@ reproduced``, ``inconclusive`` and ``erratum`` are results, not failures. Usage 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -77,7 +78,13 @@ def _cmd_task(args: argparse.Namespace, kind: str) -> int:
     out = Path(args.out or (Path("results" if kind == "experiment" else "plots") / args.name))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    result = table[args.name].fn(out, quick=args.quick, seed=args.seed) or {}
+    fn, extra = table[args.name].fn, {}
+    if getattr(args, "devices", 1) != 1 or "devices" in inspect.signature(fn).parameters:
+        if "devices" not in inspect.signature(fn).parameters:
+            print(f"attnverify {kind}: {args.name!r} does not take --devices", file=sys.stderr)
+            return 2
+        extra["devices"] = args.devices
+    result = fn(out, quick=args.quick, seed=args.seed, **extra) or {}
     seconds = time.perf_counter() - t0
     if kind == "experiment":
         atomic_write_json(out / "run.json", {"name": args.name, "quick": args.quick, "seed": args.seed, "seconds": seconds})
@@ -86,6 +93,16 @@ def _cmd_task(args: argparse.Namespace, kind: str) -> int:
         print(f"wrote {f}")
     print(f"{kind} {args.name} done in {seconds:.1f} s; output in {out}")
     return 0
+
+
+def _devices(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--devices must be an integer >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--devices must be an integer >= 1, got {n}")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--out", metavar="DIR", default=None, help=f"output directory (default {default})")
         t.add_argument("--quick", action="store_true", help="reduced version (what the test suite runs)")
         t.add_argument("--seed", type=int, default=0)
+        if kind == "experiment":
+            t.add_argument("--devices", type=_devices, default=1, metavar="N",
+                           help="shard attention rows over N devices (experiments that accept it; default 1)")
         t.set_defaults(func=lambda a, kind=kind: _cmd_task(a, kind))
     return p
 
