@@ -27,11 +27,14 @@ int64 keys, so only logits that are themselves subnormal are affected.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from proofs_numeric import require_x64
 from ._certificate import CertifiedTopK, check_c_exp, guard_rho, guarded_exp, tau_bounds
@@ -142,16 +145,49 @@ _STEPS = 4
 _CHUNK_BYTES = 1 << 22  # rows bisected together: keys + weights of a chunk stay in cache (~4 MiB)
 
 
-@jax.jit
+def _rows_per_chunk(n: int) -> int:
+    """Rows bisected together: a power of two that depends on ``n`` only (keys + weights of a chunk stay
+    in cache, ~4 MiB), so every layout -- one device or any row sharding -- runs the same chunk program."""
+    return 1 << max(0, min(6, (_CHUNK_BYTES // (16 * max(n, 1))).bit_length() - 1))
+
+
 def _chunked(x: jax.Array, eps: jax.Array, group: jax.Array, c_exp: float = 2.0) -> CertifiedTopK:
-    """:func:`_core` over row chunks (``lax.map``): every bisection pass then re-reads a chunk from
-    cache instead of the whole batch from memory (2-2.5x faster on one CPU device; same results,
-    since rows are independent)."""
+    """:func:`_core` over fixed-size row chunks (``lax.map``; rows padded with fully masked rows): every
+    bisection pass then re-reads a chunk from cache instead of the whole batch from memory, and the
+    compiled chunk -- hence every float64 result -- is the same whatever the batch size or sharding."""
     n = x.shape[-1]
-    rows = x.reshape(-1, n)
-    bs = int(min(max(_CHUNK_BYTES // (16 * max(n, 1)), 1), rows.shape[0]))
-    out = jax.lax.map(lambda a: _core(a[0], a[1], c_exp, group), (rows, eps.reshape(-1)), batch_size=bs)
+    rows, e = x.reshape(-1, n), eps.reshape(-1)
+    bs = _rows_per_chunk(n)
+    pad = -rows.shape[0] % bs
+    rows = jnp.concatenate([rows, jnp.full((pad, n), -jnp.inf, rows.dtype)]) if pad else rows
+    e = jnp.concatenate([e, jnp.zeros(pad, e.dtype)]) if pad else e
+    out = jax.lax.map(lambda a: _core(a[0], a[1], c_exp, group), (rows.reshape(-1, bs, n), e.reshape(-1, bs)))
+    out = (o.reshape((-1,) + o.shape[2:])[: rows.shape[0] - pad] for o in out)
     return CertifiedTopK(*(o.reshape(x.shape[:-1] + o.shape[1:]) for o in out))
+
+
+_chunked_jit = jax.jit(_chunked, static_argnames=("c_exp",))
+
+
+def _row_sharded(x: jax.Array, eps: jax.Array, group: jax.Array, c_exp: float) -> CertifiedTopK:
+    """Rows sharded over a mesh (``NamedSharding``, key axis not split): :func:`_core` runs on each
+    device's rows with ``shard_map`` (data parallel, no communication; rows are independent, so the
+    result equals one device's bit for bit) and the outputs keep the row sharding. A split key axis
+    falls back to the global program."""
+    sh = x.sharding
+    spec = tuple(sh.spec) + (None,) * (x.ndim - len(sh.spec))
+    if spec[-1] is not None:
+        return _core_jit(x, eps, c_exp=c_exp, group=group)
+    return _sharded_program(sh.mesh, spec, c_exp)(x, jax.device_put(eps, NamedSharding(sh.mesh, P(*spec[:-1]))), group)
+
+
+@functools.lru_cache(maxsize=16)
+def _sharded_program(mesh: Any, spec: tuple, c_exp: float) -> Any:
+    rows, full = P(*spec[:-1]), P(*spec)
+    out_specs = CertifiedTopK(rows, full, rows, rows, rows, rows, rows, rows, rows)
+    f = jax.shard_map(lambda a, e, g: _chunked(a, e, g, c_exp), mesh=mesh, in_specs=(full, rows, P()),
+                      out_specs=out_specs, check_vma=False)
+    return jax.jit(f)
 
 
 def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "index",
@@ -177,11 +213,11 @@ def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "i
     check_c_exp(c_exp, x.shape[-1] if x.ndim else 1)
     eps = jnp.broadcast_to(jnp.asarray(eps, jnp.float64), x.shape[:-1])
     group = jnp.asarray(tie == "group")
-    sharded = len(getattr(getattr(x, "sharding", None), "device_set", ())) > 1
-    if sharded or x.ndim == 1 or c_exp != 2.0:  # sharded batches keep their layout (no row loop)
-        res = _core_jit(x, eps, c_exp=float(c_exp), group=group)
+    sharding = getattr(x, "sharding", None)
+    if isinstance(sharding, NamedSharding) and len(sharding.device_set) > 1 and x.ndim > 1:
+        res = _row_sharded(x, eps, group, float(c_exp))
     else:
-        res = _chunked(x, eps, group)
+        res = _chunked_jit(x, eps, group, c_exp=float(c_exp))
     if exact_fallback:
         from ._certified_reference import exact_fallback as _fallback
 

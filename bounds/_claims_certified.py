@@ -20,6 +20,33 @@ from ._certified_reference import certified_topk_reference
 from ._claims_support import FULL, _shared_rows
 
 
+def wide_span_rows(rng: np.random.Generator, n_max: int = 64) -> np.ndarray:
+    """Adversarial rows of issue 12, padded with ``-inf`` to ``n_max``: logit spans up to
+    :math:`\pm1.79\cdot10^{308}` (where :math:`s_i-m` overflows), Hugging Face ``finfo.min`` and ``-1e30``
+    masks mixed with ordinary logits, and rows in which every entry but one is such a mask."""
+    big, lo = np.finfo(np.float64).max, np.finfo(np.float64).min
+    rows = [np.array([0.0, 0.0, -1e16]), np.array([0.0, -1e16]), np.array([big, lo]), np.array([big, lo, 0.0, 1e308]),
+            np.array([lo, 0.0, lo, 1.0]), np.array([-1e30, 0.0, 0.5, -1e30]), np.array([1.0, lo, lo]),
+            np.array([big, big, lo, lo]), np.array([0.0, -2.0**53, -2.0**54, -1.0]), np.array([1e300, -1e300, 1e300])]
+    for span in (1e16, 1e30, 1e100, 1e200, 1e300, big):
+        r = rng.uniform(-1, 1, n_max) * span
+        r[0] = rng.choice([big, lo, -big / 2, span])
+        rows.append(r)
+    for mask in (lo, -1e30):
+        for _ in range(6):  # masks mixed with ordinary logits
+            r = rng.normal(0, rng.uniform(0.5, 4), n_max)
+            r[rng.random(n_max) < rng.uniform(0.1, 0.9)] = mask
+            rows.append(r)
+        for n in (2, 5, n_max):  # all masked but one
+            r = np.full(n, mask)
+            r[int(rng.integers(n))] = rng.normal(0, 3)
+            rows.append(r)
+    out = np.full((len(rows), n_max), -np.inf)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
 def _eps(rng: np.random.Generator, m: int) -> np.ndarray:
     e = 10 ** rng.uniform(-15, np.log10(0.9), m)
     e[rng.random(m) < 0.1] = 0.0
@@ -42,6 +69,7 @@ def _run(seed: int, count: int) -> dict:
             batches.append((x[s:s + chunk], e[s:s + chunk]))
             is_adv.append(np.zeros(len(batches[-1][0]), bool))
     xa, _ = adversarial_logit_rows(rng)
+    xa = np.concatenate([xa, wide_span_rows(rng, xa.shape[1])])
     ea = np.array([0.0, 1e-300, 1e-18, 5e-18, 1e-12, 0.01, 0.1, 0.25, 0.5, 0.7, 0.9])
     xa, ea = np.repeat(xa, len(ea), axis=0), np.tile(ea, len(xa))
     width = rows[-1][0].shape[1]
@@ -87,11 +115,14 @@ def _truth_rows(x: np.ndarray, eps: np.ndarray, r, errs: dict) -> None:
     k = np.asarray(r.k)
     tail = np.where(kept, 0, e).sum(1)
     epsl = eps.astype(np.longdouble)
-    errs["unsound"].append(tail > epsl * z)  # the kept set's true tail exceeds eps
+    # the kept set's true tail exceeds eps; with eps = 0 any dropped finite key does (its exact mass
+    # is > 0 even where longdouble underflows, e.g. spans of 1e308)
+    errs["unsound"].append((tail > epsl * z) | ((eps == 0) & (fin & ~kept).any(1)))
     # tau_{k-1}: drop the smallest kept key as well (k = n_kept for tie="index")
     smallest = np.min(np.where(kept, e, np.inf), axis=1)
     prev = np.where(k > 1, tail + smallest, z)
-    errs["not_minimal"].append(np.asarray(r.minimal_certified) & (prev <= epsl * z))
+    exact_pos = (eps == 0) & (k >= 1)  # eps = 0: tau_{k-1} > 0 exactly, whatever longdouble gives
+    errs["not_minimal"].append(np.asarray(r.minimal_certified) & (prev <= epsl * z) & ~exact_pos)
     errs["bounds"].append((np.asarray(r.tau_upper) > eps) | (np.asarray(r.tau_lower_prev) > (prev / z) * (1 + 1e-15)))
     n = fin.sum(1)
     p = e / z[:, None]

@@ -116,3 +116,115 @@ def test_bad_eps(eps):
         certified_topk(np.zeros(3), eps)
     with pytest.raises(ValueError, match="tie must be"):
         certified_topk(np.zeros(3), 0.1, tie="nope")
+
+
+# --- issue 12, §1: soundness at any logit range, the jit validity flag ---------------------------------
+
+FMIN = np.finfo(np.float64).min
+
+
+@pytest.mark.parametrize("mask", [-1e16, FMIN, -1e30])
+def test_issue12_no_false_certificate_on_huge_spans(mask):
+    """(0, 0, mask): the exact tail of the top-1 set is 1 / (2 + e^mask) > 0.1, so k* = 2, and the
+    bounds must be rigorous (tau_upper in [0, eps])."""
+    x = np.array([[0.0, 0.0, mask]])
+    for r in (certified_topk(x, 0.1), certified_topk_reference(x, 0.1)):
+        assert int(r.k[0]) == 2 and bool(r.minimal_certified[0])
+        assert 0.0 <= float(r.tau_upper[0]) <= 0.1 and float(r.tau_lower_prev[0]) > 0.1
+        assert np.asarray(r.kept)[0].tolist() == [True, True, False]
+
+
+def test_wide_span_rows_sound_and_match_reference():
+    """Spans to +-1.79e308, finfo.min / -1e30 masks, all-but-one masked: the kept set's true tail
+    (longdouble; every dropped key counts at eps = 0) never exceeds eps, and both paths agree."""
+    from bounds._claims_certified import wide_span_rows
+
+    x = wide_span_rows(rng(5), 32)
+    fin = np.isfinite(x)
+    xl = x.astype(np.longdouble)
+    e = np.where(fin, np.exp(xl - np.max(np.where(fin, xl, -np.inf), 1, keepdims=True)), 0)
+    for eps in (0.0, 1e-300, 1e-12, 0.1, 0.5):
+        r = certified_topk(x, eps)
+        _same(r, certified_topk_reference(x, eps))
+        kept = np.asarray(r.kept)
+        assert (np.asarray(r.tau_upper) >= 0).all() and (np.asarray(r.tau_upper) <= eps).all()
+        assert (np.where(kept, 0, e).sum(1) <= eps * e.sum(1)).all()
+        if eps == 0:
+            assert np.array_equal(kept, fin)  # every exact e^{s_i} > 0
+
+
+def test_jit_never_certifies_an_invalid_row():
+    x = jnp.array([[0.0, 1.0, jnp.nan], [0.0, jnp.inf, 1.0], [jnp.nan, jnp.nan, jnp.nan], [0.0, 1.0, -jnp.inf]])
+    r = jax.jit(lambda a: certified_topk(a, 0.1))(x)
+    assert np.asarray(r.valid).tolist() == [False, False, False, True]
+    assert not np.asarray(r.minimal_certified)[:3].any()
+    assert np.isnan(np.asarray(r.tau_upper)[:3]).all() and np.isnan(np.asarray(r.tau_lower_prev)[:3]).all()
+    assert (np.asarray(r.k)[:3] == 0).all() and not np.asarray(r.kept)[:3].any()
+    # the valid row is untouched: p = (e^0, e^1) / Z, dropping either key exceeds 0.1
+    assert int(r.k[3]) == 2 and bool(r.minimal_certified[3])
+    assert np.asarray(certified_topk(np.asarray(x[3:]), 0.1).valid).all()
+
+
+def _old_guarded_exp(x, m, fin, xp=np):
+    """The pre-issue-12 guard: every finite entry in the sums, max |d| over all entries."""
+    d = xp.where(fin, x - m, 0.0)
+    return xp.where(fin, xp.exp(d), 0.0), xp.max(xp.abs(d), axis=-1), xp.sum(fin & (d < -700), axis=-1)
+
+
+def test_soundness_claim_fails_on_the_old_guard(monkeypatch):
+    import proofs_numeric as pn
+
+    import bounds._certified_reference as cr
+    import bounds._claims_certified as m
+
+    monkeypatch.setattr(cr, "guarded_exp", _old_guarded_exp)
+    monkeypatch.setattr(m, "certified_topk", cr.certified_topk_reference)
+    m._run.cache_clear()
+    try:
+        with np.errstate(all="ignore"):
+            r = pn.run_claim(pn.get_claim("topk.certified_topk_sound"), scale=0.002)
+        assert r.verdict is pn.Verdict.FAILED and r.evidence.details["violations_unsound"] > 0
+    finally:
+        m._run.cache_clear()
+
+
+@pytest.mark.parametrize("c_exp", [-1.0, float("nan"), float("inf"), 2.0**52])
+def test_c_exp_outside_the_guard_domain(c_exp):
+    with pytest.raises(ValueError, match="c_exp|domain"):
+        certified_topk(np.zeros(3), 0.1, c_exp=c_exp)
+    with pytest.raises(ValueError, match="c_exp|domain"):
+        certified_topk_reference(np.zeros(3), 0.1, c_exp=c_exp)
+
+
+_SHARDED = r"""
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+from proofs_numeric import enable_x64; enable_x64()
+import jax, numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from proofs_numeric.instances import random_logit_rows
+from bounds import certified_topk
+assert len(jax.devices()) == 8
+x, _ = random_logit_rows(np.random.default_rng(7), 64, n_range=(2, 96))
+x[::9, 3] = np.finfo(np.float64).min
+mesh = Mesh(np.array(jax.devices()), ("rows",))
+xs = jax.device_put(x, NamedSharding(mesh, PartitionSpec("rows", None)))
+one = certified_topk(jax.device_put(x, jax.devices()[0]), 0.02)
+many = certified_topk(xs, 0.02)
+assert len(many.k.sharding.device_set) == 8
+for a, b in zip(one, many):
+    assert np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+print("IDENTICAL")
+"""
+
+
+def test_row_sharded_on_eight_emulated_devices_identical_to_one_device():
+    """A NamedSharding over a 1-D mesh of rows (8 emulated CPU devices, fresh process): every field
+    equals the single-device result exactly and the result stays sharded."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    out = subprocess.run([sys.executable, "-c", _SHARDED], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and "IDENTICAL" in out.stdout, out.stderr[-2000:]
