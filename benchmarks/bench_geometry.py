@@ -1,4 +1,4 @@
-"""Speed of the curvature engine (issue 3 §4): per point, batched, m = 64 scaling, matrix-free.
+"""Speed of the curvature engine (issue 3 §4): per point, batched (``curvature_field``), m = 64 scaling, matrix-free.
 
 Baseline in the same run: a straightforward reference -- eager (un-jitted) nested ``jax.jacfwd`` for
 g, dg, d2g and textbook Python loops for Gamma, R, Ric and S. The geomstats 2.8 timings are only
@@ -28,7 +28,7 @@ enable_x64()
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from geometry import pullback_metric, riemann_tensor, riemann_tensor_extrinsic, scalar_curvature, scalar_curvature_extrinsic, sectional_curvature_matrix_free  # noqa: E402
+from geometry import curvature_field, safe_batch_size, pullback_metric, riemann_tensor, riemann_tensor_extrinsic, scalar_curvature, scalar_curvature_extrinsic, sectional_curvature_matrix_free  # noqa: E402
 from geometry._contractions import ricci_from_riemann, scalar_from_ricci  # noqa: E402
 from geometry._random_maps import mlp_mean, random_mlp_params  # noqa: E402
 
@@ -110,16 +110,18 @@ def main() -> None:
         row["geomstats_quoted_s"] = GEOMSTATS_QUOTED_S.get(m)
         res["per_point"].append(row)
 
-    # batched: vmap over 1e4 points at m = 6
+    # batched: 1e4 points at m = 6 through curvature_field (chunked lax.map; a plain jit(vmap) over
+    # 1e4 points can wedge XLA:CPU, docs/errors.md)
     m, d, n_pts = 6, 8, (2000 if args.quick else 10000)
     p = random_mlp_params(rng, m, d)
     mu = functools.partial(mlp_mean, p)
     pts = 0.3 * rng.standard_normal((n_pts, m))
     batched = {}
-    for name, fn in (("intrinsic", lambda t: scalar_curvature(pullback_metric(mu), t)), ("extrinsic", lambda t: scalar_curvature_extrinsic(mu, t))):
-        f = jax.jit(jax.vmap(fn))
-        c, t = compile_and_time(f, (pts,), 3)
-        batched[name] = {"points": n_pts, "us_per_point": t / n_pts * 1e6, "compile_s": c}
+    for route in ("intrinsic", "extrinsic"):
+        for bs in (None, 1):
+            f = lambda x, route=route, bs=bs: curvature_field(mu, x, route=route, batch_size=bs)  # noqa: E731
+            c, t = compile_and_time(f, (pts,), 3)
+            batched[f"{route}_b{bs or safe_batch_size(m, d)}"] = {"points": n_pts, "batch_size": bs or safe_batch_size(m, d), "us_per_point": t / n_pts * 1e6, "compile_s": c}
     res["batched_m6"] = batched
 
     # scaling: full Riemann + scalar at m = 64

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._tv import batch_k, descending, positions, shifted_exp, topk_mask
-from ._validate import check_k, check_logits, is_concrete
+from ._validate import check_blocks, check_k, check_logits, check_sorted, is_concrete
 
 __all__ = ["single_gap_bound", "multi_gap_bound", "blockwise_bounds"]
 
@@ -37,6 +37,8 @@ __all__ = ["single_gap_bound", "multi_gap_bound", "blockwise_bounds"]
 def _prepare(logits: Any, k: Any, assume_sorted: bool):
     check_logits(logits)
     check_k(k, logits)
+    if assume_sorted:
+        check_sorted(logits)
     x = jnp.asarray(logits)
     s = x if assume_sorted else descending(x)[0]
     n = jnp.sum(jnp.isfinite(s), axis=-1)
@@ -118,11 +120,14 @@ def blockwise_bounds(logits: Any, k: Any, *, n_blocks: int = 8, blocks: Any = No
     blocks (any partition); by default the tail is cut into ``n_blocks`` equal-size blocks in
     sorted order. Block bounds are the exact block min and max.
     """
+    if blocks is not None and jnp.shape(blocks) != jnp.shape(logits):
+        raise ValueError(f"shape mismatch: blocks {jnp.shape(blocks)} vs logits {jnp.shape(logits)}")
+    n_blocks = check_blocks(blocks, n_blocks, logits)
     if blocks is not None:
-        if jnp.shape(blocks) != jnp.shape(logits):
-            raise ValueError(f"shape mismatch: blocks {jnp.shape(blocks)} vs logits {jnp.shape(logits)}")
         check_logits(logits)
         check_k(k, logits)
+        if assume_sorted:
+            check_sorted(logits)
         x = jnp.asarray(logits)
         return _blockwise_given(x, batch_k(k, x), jnp.asarray(blocks), n_blocks, assume_sorted)
     return _blockwise_sorted(*_prepare(logits, k, assume_sorted), n_blocks)

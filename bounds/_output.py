@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from ._tv import batch_k, topk_distributions, topk_mask
-from ._validate import check_values
+from ._validate import check_value_bound, check_values
 
 __all__ = ["HeadTail", "OutputBounds", "OUTPUT_BOUND_NAMES", "head_tail_decomposition",
            "output_error_bounds", "mst_partition_bound"]
@@ -86,9 +86,12 @@ def output_error_bounds(logits: Any, values: Any, k: Any, C: Any = None, assume_
     r"""C8/C10/C11 certificates for :math:`\|\mathrm{Attn}-\mathrm{Attn}_k\|_2` and which one is active.
 
     ``C`` defaults to :math:`\max_j\|v_j\|` over unmasked keys (then the :math:`2C\tau` term never
-    wins, spec §5). Cost :math:`O(n^2d_v)` per row for the diameter.
+    wins, spec §5); a given ``C`` must be finite and at least that (``ValueError`` otherwise: a smaller
+    ``C`` would give "bounds" below the error). Cost :math:`O(n^2d_v)` per row for the diameter.
     """
     ht = head_tail_decomposition(logits, values, k, assume_sorted)
+    if C is not None:
+        check_value_bound(C, logits, values)
     x = jnp.asarray(logits)
     return _bounds(x, jnp.asarray(values), batch_k(k, x), ht, None if C is None else jnp.asarray(C), assume_sorted)
 

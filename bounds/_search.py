@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from ._tv import descending, positions, shifted_exp
-from ._validate import check_eps, check_logits
+from ._validate import check_eps, check_logits, check_sorted
 
 __all__ = ["DeltaKSearch", "delta_k_search"]
 
@@ -34,6 +34,8 @@ def delta_k_search(logits: Any, eps: Any, *, assume_sorted: bool = False) -> Del
     and ``eps = 0.17`` it stops at ``k = 2`` (the bound equals :math:`\tau_2=0.1687`) after 3 scored keys."""
     check_logits(logits)
     check_eps(eps)
+    if assume_sorted:
+        check_sorted(logits)
     x = jnp.asarray(logits)
     return _search(x, jnp.broadcast_to(jnp.asarray(eps, jnp.float64), x.shape[:-1]), assume_sorted)
 

@@ -11,6 +11,10 @@ Sorted order is descending with ties broken by the lower index first (a stable s
 :math:`(-s_i, i)`, spec §3.3). Tails are computed as direct sums of the discarded terms, never as
 ``1 - cumsum`` (spec §5, cancellation). All functions take ``[..., n]`` float64 arrays and work
 row-wise under ``jit``/``vmap`` and with sharded batches.
+
+``assume_sorted=True`` is a contract checked in O(n) on concrete inputs (``ValueError`` when a row is
+not descending); inside ``jit`` it is unchecked. The divergences take two distributions of the same
+shape (no broadcasting): finite, non-negative rows summing to 1, else ``ValueError`` naming ``p``/``q``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._validate import check_k, check_logits
+from ._validate import check_distributions, check_k, check_logits, check_sorted
 
 __all__ = ["positions", "batch_k", "shifted_exp", "descending", "topk_mask", "tail_mass", "topk_distributions",
            "tv_distance", "kl_divergence", "chi2_divergence"]
@@ -56,6 +60,9 @@ def descending(logits: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def topk_mask(logits: jax.Array, k: Any, assume_sorted: bool = False) -> jax.Array:
     """Boolean mask (token order) of the Top-k set under the index tie rule; ``k`` int or per row."""
+    check_logits(logits)
+    if assume_sorted:
+        check_sorted(logits)
     x = jnp.asarray(logits)
     if assume_sorted:
         return (positions(x) < batch_k(k, x)[..., None]) & jnp.isfinite(x)
@@ -75,6 +82,8 @@ def tail_mass(logits: Any, k: Any = None, *, kept: Any = None, assume_sorted: bo
     Example: ``tail_mass(jnp.zeros(10), 3)`` is ``0.7`` (spec E1).
     """
     check_logits(logits)
+    if assume_sorted:
+        check_sorted(logits)
     if (k is None) == (kept is None):
         raise ValueError("tail_mass: give exactly one of k or kept")
     x = jnp.asarray(logits)
@@ -98,6 +107,8 @@ def topk_distributions(logits: Any, k: Any, assume_sorted: bool = False) -> tupl
     r"""``(P, P_hat)`` in token order: the softmax and its Top-k renormalisation, both ``[..., n]``."""
     check_logits(logits)
     check_k(k, logits)
+    if assume_sorted:
+        check_sorted(logits)
     x = jnp.asarray(logits)
     return _topk_distributions(x, batch_k(k, x), assume_sorted)
 
@@ -109,25 +120,38 @@ def _topk_distributions(x: jax.Array, k: jax.Array, assume_sorted: bool) -> tupl
     return e / z[..., None], eh / jnp.sum(eh, axis=-1, keepdims=True)
 
 
-@jax.jit
 def tv_distance(p: Any, q: Any) -> jax.Array:
     r""":math:`\mathrm{TV}(P,Q)=\tfrac12\sum_i|P_i-Q_i|` over the last axis (half :math:`\ell_1`, spec §5)."""
-    return 0.5 * jnp.sum(jnp.abs(jnp.asarray(p) - jnp.asarray(q)), axis=-1)
+    check_distributions(p, q)
+    return _tv(jnp.asarray(p), jnp.asarray(q))
 
 
 @jax.jit
+def _tv(p: jax.Array, q: jax.Array) -> jax.Array:
+    return 0.5 * jnp.sum(jnp.abs(p - q), axis=-1)
+
+
 def kl_divergence(p: Any, q: Any) -> jax.Array:
-    r""":math:`\mathrm{KL}(P\|Q)=\sum_i P_i\log(P_i/Q_i)` (natural log, :math:`0\log0=0`; ``inf`` if
+    r""":math:`\mathrm{KL}(P\|Q)=\sum_i P_i\log(P_i/Q_i)\ge0` (natural log, :math:`0\log0=0`; ``inf`` if
     :math:`P_i>0=Q_i`). For the Top-k identity call ``kl_divergence(P_hat, P)`` (spec §5: direction)."""
-    p, q = jnp.asarray(p), jnp.asarray(q)
+    check_distributions(p, q)
+    return _kl(jnp.asarray(p), jnp.asarray(q))
+
+
+@jax.jit
+def _kl(p: jax.Array, q: jax.Array) -> jax.Array:
     safe = jnp.where(p > 0, p / jnp.where(q > 0, q, 1.0), 1.0)
     terms = jnp.where(p > 0, jnp.where(q > 0, p * jnp.log(safe), jnp.inf), 0.0)
-    return jnp.sum(terms, axis=-1)
+    return jnp.maximum(jnp.sum(terms, axis=-1), 0.0)  # Gibbs: KL >= 0; clip rounding below 0
+
+
+def chi2_divergence(p: Any, q: Any) -> jax.Array:
+    r""":math:`D_{\chi^2}(P\|Q)=\sum_i(P_i-Q_i)^2/Q_i` over the last axis (terms with :math:`Q_i=0=P_i` are 0)."""
+    check_distributions(p, q)
+    return _chi2(jnp.asarray(p), jnp.asarray(q))
 
 
 @jax.jit
-def chi2_divergence(p: Any, q: Any) -> jax.Array:
-    r""":math:`D_{\chi^2}(P\|Q)=\sum_i(P_i-Q_i)^2/Q_i` over the last axis (terms with :math:`Q_i=0=P_i` are 0)."""
-    p, q = jnp.asarray(p), jnp.asarray(q)
+def _chi2(p: jax.Array, q: jax.Array) -> jax.Array:
     terms = jnp.where(q > 0, (p - q) ** 2 / jnp.where(q > 0, q, 1.0), jnp.where(p > 0, jnp.inf, 0.0))
     return jnp.sum(terms, axis=-1)

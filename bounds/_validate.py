@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric.precision import is_concrete
+from proofs_numeric.precision import check_int, is_concrete
 
-__all__ = ["is_concrete", "check_logits", "check_eps", "check_k", "check_sigma", "check_values", "finite_count"]
+__all__ = ["is_concrete", "check_logits", "check_eps", "check_k", "check_sigma", "check_values", "finite_count",
+           "check_sorted", "check_distributions", "check_value_bound", "check_blocks", "check_int", "DIST_TOL"]
 
-
+DIST_TOL = 1e-9  # |sum_i p_i - 1| allowed per row, relative to n (rounding of a float64 softmax)
 
 
 def _where(bad: np.ndarray) -> str:
@@ -29,6 +30,8 @@ def check_logits(logits: Any, name: str = "logits") -> None:
     a = np.asarray(logits)
     if a.ndim == 0:
         raise ValueError(f"{name} must have at least one axis [..., n], got a scalar")
+    if a.shape[-1] == 0:
+        raise ValueError(f"{name} must have n >= 1 keys along the last axis, got shape {a.shape}")
     if not np.issubdtype(a.dtype, np.floating):
         return
     if np.isnan(a).any():
@@ -91,3 +94,75 @@ def check_values(logits: Any, values: Any) -> None:
     ls, vs = np.shape(logits), np.shape(values)
     if len(vs) != len(ls) + 1 or tuple(vs[:-1]) != tuple(ls):
         raise ValueError(f"shape mismatch: values {vs} must be logits.shape + (d_v,) = {ls} + (d_v,)")
+
+
+def check_sorted(logits: Any, name: str = "logits") -> None:
+    """The ``assume_sorted=True`` contract, checked in O(n): every row descending (``-inf`` last).
+
+    Skipped on tracers (inside ``jit`` the contract is unchecked; check before tracing).
+    """
+    if not is_concrete(logits):
+        return
+    a = np.asarray(logits)
+    if a.ndim == 0 or a.shape[-1] < 2:
+        return
+    bad = ~(a[..., 1:] <= a[..., :-1])
+    if bad.any():
+        raise ValueError(f"assume_sorted=True but {name} are not descending: {_where(bad)} is followed by a larger "
+                         "entry (sort the rows, or pass assume_sorted=False)")
+
+
+def check_distributions(p: Any, q: Any) -> None:
+    """``p`` and ``q``: the same shape ``[..., n]`` (no broadcasting), ``n >= 1``, finite, ``>= 0``, each row
+    summing to 1 within ``DIST_TOL * n``. Shape checks run on tracers too; value checks on concrete arrays."""
+    for name, x in (("p", p), ("q", q)):
+        if np.ndim(x) == 0 or np.shape(x)[-1] == 0:
+            raise ValueError(f"{name} must be a distribution [..., n] with n >= 1, got shape {np.shape(x)}")
+    if np.shape(p) != np.shape(q):
+        raise ValueError(f"shape mismatch: p {np.shape(p)} vs q {np.shape(q)} (distributions over the same n keys)")
+    for name, x in (("p", p), ("q", q)):
+        if not is_concrete(x):
+            continue
+        a = np.asarray(x, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} has a non-finite entry at {_where(~np.isfinite(a))}")
+        if (a < 0).any():
+            raise ValueError(f"{name} has a negative entry at {_where(a < 0)}: not a distribution")
+        tot = a.sum(-1)
+        off = np.abs(tot - 1.0) > DIST_TOL * a.shape[-1]
+        if off.any():
+            i = tuple(int(j) for j in np.argwhere(off)[0]) if off.ndim else ()
+            raise ValueError(f"{name} row {i} sums to {float(tot[i])!r}, not 1: not a distribution")
+
+
+def check_value_bound(C: Any, logits: Any, values: Any) -> None:
+    """``C`` (scalar or per row) must be finite and ``>= max_j ||v_j||`` over unmasked keys (it is an upper bound)."""
+    if not is_concrete(C, logits, values):
+        return
+    c = np.asarray(C, dtype=np.float64)
+    if not np.isfinite(c).all():
+        raise ValueError(f"C must be finite, got {c if c.ndim == 0 else c[~np.isfinite(c)][0]!r}")
+    fin = np.isfinite(np.asarray(logits))
+    vmax = np.sqrt(np.max(np.where(fin, np.sum(np.asarray(values, np.float64) ** 2, -1), 0.0), axis=-1))
+    try:
+        cb = np.broadcast_to(c, vmax.shape)
+    except ValueError:
+        raise ValueError(f"C has shape {c.shape}, which does not broadcast to the batch shape {vmax.shape}") from None
+    bad = cb < vmax * (1 - 1e-12)
+    if bad.any():
+        i = tuple(int(j) for j in np.argwhere(bad)[0]) if bad.ndim else ()
+        raise ValueError(f"C = {float(cb[i])!r} is below max_j ||v_j|| = {float(vmax[i])!r} (row {i}): C must bound every value norm")
+
+
+def check_blocks(blocks: Any, n_blocks: Any, logits: Any) -> int:
+    """``n_blocks`` an integer ``>= 1``; ``blocks`` integer ids in ``[0, n_blocks)`` on every unmasked key."""
+    nb = check_int(n_blocks, "n_blocks", minimum=1)
+    if blocks is None or not is_concrete(blocks, logits):
+        return nb
+    b = np.asarray(blocks)
+    if not np.issubdtype(b.dtype, np.integer):
+        raise TypeError(f"blocks must be integer block ids, got dtype {b.dtype}")
+    bad = ((b < 0) | (b >= nb)) & np.isfinite(np.asarray(logits))
+    if bad.any():
+        raise ValueError(f"blocks must lie in [0, n_blocks={nb}): {_where(bad)} has id {int(b[tuple(np.argwhere(bad)[0])])}")
+    return nb

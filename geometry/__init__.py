@@ -11,10 +11,31 @@ $g=J^\top\Sigma^{-1}J$ (:func:`pullback_metric`). Curvature comes from two indep
 Conventions: $R_{ijkl}=\langle R(\partial_k,\partial_l)\partial_j,\partial_i\rangle$; the unit sphere has $K=+1$.
 All functions are pure, float64 (``require_x64``), ``jit``/``vmap`` friendly and accept sharded batches.
 
-**Degenerate charts: NaN + flag.** Where $\operatorname{rank}J<m$ (or $\mathrm{cond}(g)>10^{10}$, or
-the Jacobian is below the rounding level of $\mu$), every curvature output is NaN -- never a finite
-number -- and :func:`metric_is_degenerate` is the explicit flag. Bad input (non-finite points,
-wrong shapes, non-SPD $\Sigma$) raises ``ValueError`` at the Python boundary.
+**Many points.** :func:`curvature_field` evaluates $S$ or $K$ over ``[N, m]`` points in one compiled
+``lax.map`` over chunks of :func:`safe_batch_size` points. Use it instead of ``jax.jit(jax.vmap(...))``,
+which can wedge XLA:CPU at large ``N`` (``docs/errors.md``).
+
+Errors
+------
+One rule, one place (:mod:`geometry._validation`, :mod:`proofs_numeric.precision`); checks run on
+concrete inputs at the Python boundary, never inside ``jit``/``vmap``.
+
+* ``ValueError`` naming the argument: non-finite or wrongly shaped ``theta``/``points`` (``m = 0``
+  included), tangent vectors ``u``, ``v`` of the wrong length, zero, or linearly dependent to working
+  precision; a non-symmetric, non-SPD, non-finite or singular ``Sigma``; a mean map with ``d < m``;
+  a metric function not returning ``(m, m)``; an unknown ``kind``/``route``; ``kind="gaussian"`` with
+  ``m != 2``; ``params`` leaves of the wrong leading length.
+* ``TypeError``: a non-integer ``batch_size`` (``2.0`` included), a non-callable ``fn``.
+* ``RuntimeError``: float64 off (``jax_enable_x64``) in any curvature function,
+  :func:`metric_is_degenerate` and :func:`metric_condition_number` (float32 would answer wrongly).
+* **NaN + flag** (documented outcome, also under ``jit``): where the chart is degenerate --
+  $g$ non-finite, non-symmetric ($\max|g-g^\top|>10^{-10}\max|g|$), not positive definite,
+  $\operatorname{cond}(D^{-1/2}gD^{-1/2})>$ ``max_cond`` (scale-invariant: diagonal scaling
+  $D=\operatorname{diag}g$, so badly scaled coordinates are not degenerate), or a pullback Jacobian
+  below the rounding level of $\mu$ -- every curvature output is NaN, never a finite number, and
+  :func:`metric_is_degenerate` returns ``True``. Nearly parallel tangent vectors are exact: sectional
+  curvature contracts with an orthonormal basis of the plane.
+* ``N = 0`` points: :func:`curvature_field` returns an empty array.
 
 Example::
 
@@ -40,6 +61,8 @@ from ._extrinsic import riemann_tensor_extrinsic as riemann_tensor_extrinsic
 from ._extrinsic import scalar_curvature_extrinsic as scalar_curvature_extrinsic
 from ._extrinsic import second_fundamental_form as second_fundamental_form
 from ._extrinsic import sectional_curvature_extrinsic as sectional_curvature_extrinsic
+from ._field import curvature_field as curvature_field
+from ._field import safe_batch_size as safe_batch_size
 from ._gated_constructions import gate_times_affine_mean as gate_times_affine_mean
 from ._gated_constructions import gated_sphere_mean as gated_sphere_mean
 from ._gated_constructions import two_gates_mean as two_gates_mean
@@ -57,11 +80,11 @@ from ._metrics import metric_is_degenerate as metric_is_degenerate
 from ._metrics import pullback_metric as pullback_metric
 
 __all__ = [
-    "DEFAULT_MAX_COND", "PullbackMetric", "christoffel_symbols", "coefficient_chart_mean", "elementwise_sigmoid_gate",
+    "DEFAULT_MAX_COND", "PullbackMetric", "christoffel_symbols", "coefficient_chart_mean", "curvature_field", "elementwise_sigmoid_gate",
     "gate_times_affine_mean", "gated_attention_mean", "gated_coefficient_chart_mean", "gated_sphere_mean",
     "gaussian_curvature", "gaussian_curvature_extrinsic", "headwise_sigmoid_gate", "homothety_mean", "input_chart_mean",
     "metric_condition_number", "metric_is_degenerate", "pullback_metric", "ricci_tensor", "ricci_tensor_extrinsic",
     "riemann_tensor", "riemann_tensor_extrinsic", "scalar_curvature", "scalar_curvature_extrinsic",
     "second_fundamental_form", "sectional_curvature", "sectional_curvature_extrinsic", "sectional_curvature_matrix_free",
-    "softmax_chart_mean", "stacked_graph_mean", "two_gates_mean",
+    "safe_batch_size", "softmax_chart_mean", "stacked_graph_mean", "two_gates_mean",
 ]

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_factor, cho_solve
 
-__all__ = ["solve_metric", "ricci_from_riemann", "scalar_from_ricci", "sectional_from_riemann", "gaussian_from_riemann"]
+__all__ = ["orthonormal_plane", "solve_metric", "ricci_from_riemann", "scalar_from_ricci", "sectional_from_riemann", "gaussian_from_riemann"]
 
 
 def solve_metric(g: jax.Array, x: jax.Array) -> jax.Array:
@@ -36,8 +36,24 @@ def scalar_from_ricci(g: jax.Array, ric: jax.Array) -> jax.Array:
     return jnp.sum(inverse_metric(g) * ric)
 
 
+def orthonormal_plane(u: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    r"""A Euclidean orthonormal basis $(e_1,e_2)$ of $\mathrm{span}(u,v)$ (Gram--Schmidt, two passes).
+
+    $K$ depends on the plane only; contracting $R$ with nearly parallel $u,v$ would cancel
+    $O(\varepsilon\|R\|)$ rounding against an $O(\|u\wedge v\|^2)$ value (spec §5), so every sectional
+    route contracts with $(e_1,e_2)$ instead. Dependent vectors give NaN.
+    """
+    e1 = u / jnp.linalg.norm(u)
+    w = v - (e1 @ v) * e1
+    w = w - (e1 @ w) * e1
+    nw = jnp.linalg.norm(w)
+    ok = nw > 1e-12 * jnp.linalg.norm(v)
+    return e1, jnp.where(ok, w / jnp.where(ok, nw, 1.0), jnp.nan)
+
+
 def sectional_from_riemann(g: jax.Array, r: jax.Array, u: jax.Array, v: jax.Array) -> jax.Array:
-    r"""$K(u,v)=R(u,v,u,v)/(g(u,u)g(v,v)-g(u,v)^2)$."""
+    r"""$K(u,v)=R(u,v,u,v)/(g(u,u)g(v,v)-g(u,v)^2)$, evaluated on an orthonormal basis of the plane."""
+    u, v = orthonormal_plane(u, v)
     num = jnp.einsum("ijkl,i,j,k,l->", r, u, v, u, v)
     return num / area2(g, u, v)
 

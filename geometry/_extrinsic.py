@@ -26,7 +26,7 @@ from proofs_numeric.precision import require_x64
 
 from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann
 from ._metrics import DEFAULT_MAX_COND, PullbackMetric, nan_unless_regular
-from ._validation import check_mean_shape, check_point, check_vector
+from ._validation import check_mean_shape, check_point, check_tangent_pair
 
 __all__ = [
     "second_fundamental_form", "riemann_tensor_extrinsic", "ricci_tensor_extrinsic", "scalar_curvature_extrinsic",
@@ -106,7 +106,7 @@ def sectional_curvature_extrinsic(
 ) -> jax.Array:
     r"""Sectional curvature $K(u,v)$ from the Gauss equation."""
     pm, theta = _prepare(mu_fn, theta, sigma)
-    u, v = check_vector(u, theta.shape[0], "u"), check_vector(v, theta.shape[0], "v")
+    u, v = check_tangent_pair(u, v, theta.shape[0])
     g, r = _riemann_and_metric(pm, theta)
     return nan_unless_regular(g, sectional_from_riemann(g, r, u, v), max_cond, pm.mean_norm2(theta))
 

@@ -25,7 +25,7 @@ from proofs_numeric.precision import require_x64
 
 from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann, solve_metric
 from ._metrics import DEFAULT_MAX_COND, mean_scale, nan_unless_regular
-from ._validation import check_metric_shape, check_point, check_vector
+from ._validation import check_metric_shape, check_point, check_tangent_pair
 
 __all__ = [
     "christoffel_symbols", "riemann_tensor", "ricci_tensor", "scalar_curvature",
@@ -125,7 +125,7 @@ def sectional_curvature(metric_fn: MetricFn, theta: Any, u: Any, v: Any, max_con
     ``u`` and ``v`` (shape ``(m,)``) must be linearly independent (else NaN).
     """
     theta = _prepare(metric_fn, theta)
-    u, v = check_vector(u, theta.shape[0], "u"), check_vector(v, theta.shape[0], "v")
+    u, v = check_tangent_pair(u, v, theta.shape[0])
     g, r = _riemann_and_metric(metric_fn, theta)
     return nan_unless_regular(g, sectional_from_riemann(g, r, u, v), max_cond, mean_scale(metric_fn, theta))
 

@@ -29,9 +29,9 @@ import jax.numpy as jnp
 
 from proofs_numeric.precision import require_x64
 
-from ._contractions import area2, solve_metric
+from ._contractions import area2, orthonormal_plane, solve_metric
 from ._metrics import DEFAULT_MAX_COND, PullbackMetric, nan_unless_regular
-from ._validation import check_point, check_spd, check_vector
+from ._validation import check_point, check_spd, check_tangent_pair
 
 __all__ = ["sectional_curvature_matrix_free"]
 
@@ -101,7 +101,7 @@ def sectional_curvature_matrix_free(
     require_x64("curvature")
     theta = check_point(theta)
     m = theta.shape[0]
-    u, v = check_vector(u, m, "u"), check_vector(v, m, "v")
+    u, v = orthonormal_plane(*check_tangent_pair(u, v, m))  # same plane, no cancellation for nearly parallel u, v
     f = metric_fn_or_mu_fn
     if isinstance(f, PullbackMetric):
         g, num, scale = _numerator_mean(f, theta, u, v)

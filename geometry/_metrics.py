@@ -8,8 +8,11 @@ $$g(\theta)=J(\theta)^\top\Sigma^{-1}J(\theta),\qquad J=\partial\mu/\partial\the
 **Degenerate charts (documented choice: NaN + flag).** Where $\operatorname{rank}J<m$ the metric
 is singular and curvature is undefined. Every curvature function of :mod:`geometry` then returns
 NaN in *all* entries of its output (never a finite number), both eagerly and under ``jit``/``vmap``;
-the explicit flag is :func:`metric_is_degenerate` (``cond(g) > max_cond``, default $10^{10}$,
-or $g$ not positive definite, or non-finite). For pullback metrics the chart is also
+the explicit flag is :func:`metric_is_degenerate`: $g$ non-finite, not symmetric
+($\max|g-g^\top|>10^{-10}\max|g|$), a diagonal entry $\le0$, or the **scale-invariant** condition
+number $\operatorname{cond}(D^{-1/2}gD^{-1/2})>$ ``max_cond`` (default $10^{10}$, $D=\operatorname{diag}g$;
+symmetric diagonal scaling, so a chart in badly scaled coordinates, e.g. a mean of $10^{-5}$ next to a
+shape of order 1, is not flagged; Cholesky solves are insensitive to such scaling). For pullback metrics the chart is also
 degenerate *to working precision* when $\sigma_{\min}(\tilde J)\le10^{-8}\,\|\tilde\mu(\theta)\|$
 (``RANK_TOL``): then the derivatives are below the rounding level of the mean itself (e.g. a
 saturated softmax, whose $1-\alpha_i$ underflows), and a finite answer would be noise.
@@ -24,12 +27,15 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
+from proofs_numeric.precision import require_x64
+
 from ._validation import check_metric_shape, check_point, check_spd
 
 __all__ = ["PullbackMetric", "pullback_metric", "metric_condition_number", "metric_is_degenerate", "DEFAULT_MAX_COND"]
 
 DEFAULT_MAX_COND = 1e10
 RANK_TOL = 1e-8
+SYMMETRY_TOL = 1e-10
 MetricFn = Callable[[jax.Array], jax.Array]
 
 
@@ -85,12 +91,24 @@ def pullback_metric(mu_fn: Callable[[jax.Array], jax.Array], sigma: Any = None) 
     return PullbackMetric(mu_fn, sigma)
 
 
+def scaled_metric(g: jax.Array) -> jax.Array:
+    r"""$D^{-1/2}gD^{-1/2}$ with $D=\operatorname{diag}g$ (unit diagonal; NaN where a diagonal entry is $\le0$)."""
+    dg = jnp.diagonal(g)
+    s = jnp.where(dg > 0, 1.0 / jnp.sqrt(jnp.where(dg > 0, dg, 1.0)), jnp.nan)
+    return g * s[:, None] * s[None, :]
+
+
 def _eig_ok(g: jax.Array, max_cond: float, mean_norm2: Any = 0.0) -> jax.Array:
-    # singular values of a symmetric g are |eigenvalues| (an indefinite g is caught by the
-    # Cholesky factorisation the curvature solves use, which yields NaN)
-    sv = jnp.linalg.svd(g, compute_uv=False)
-    floor = RANK_TOL**2 * mean_norm2
-    return jnp.all(jnp.isfinite(g)) & (sv[-1] > floor) & (sv[0] <= max_cond * sv[-1])
+    # singular values of the symmetric, diagonally scaled g are |eigenvalues| (an indefinite g is
+    # caught by the Cholesky factorisation the curvature solves use, which yields NaN)
+    finite = jnp.all(jnp.isfinite(g))
+    g0 = jnp.where(finite, g, 0.0)
+    symmetric = jnp.max(jnp.abs(g0 - g0.T)) <= SYMMETRY_TOL * jnp.max(jnp.abs(g0))
+    dg = jnp.diagonal(g0)
+    gs = scaled_metric(jnp.where(finite & symmetric, g0, jnp.eye(g.shape[0], dtype=g.dtype)))
+    sv = jnp.linalg.svd(jnp.where(jnp.isfinite(gs), gs, 0.0), compute_uv=False)
+    floor = RANK_TOL**2 * mean_norm2  # lambda_min(g) >= sv_min(gs) min(diag g): the conservative side
+    return finite & symmetric & jnp.all(dg > 0) & (sv[-1] * jnp.min(dg) > floor) & (sv[0] <= max_cond * sv[-1])
 
 
 def mean_scale(metric_fn: Any, theta: jax.Array) -> Any:
@@ -104,16 +122,27 @@ def nan_unless_regular(g: jax.Array, out: Any, max_cond: float, mean_norm2: Any 
     return jax.tree_util.tree_map(lambda x: jnp.where(ok, x, jnp.nan), out)
 
 
-def metric_condition_number(metric_fn: MetricFn, theta: Any) -> jax.Array:
-    r"""$\operatorname{cond}(g(\theta))=\lambda_{\max}/\lambda_{\min}$ (``inf`` when $\lambda_{\min}\le0$)."""
+def metric_condition_number(metric_fn: MetricFn, theta: Any, *, scaled: bool = False) -> jax.Array:
+    r"""$\operatorname{cond}(g(\theta))=\lambda_{\max}/\lambda_{\min}$ (``inf`` when $\lambda_{\min}\le0$).
+
+    ``scaled=True`` gives the condition number after symmetric diagonal scaling,
+    $\operatorname{cond}(D^{-1/2}gD^{-1/2})$, the quantity the degeneracy rule compares with ``max_cond``.
+    Needs float64 (``RuntimeError`` otherwise).
+    """
+    require_x64("metric_condition_number")
     theta = check_point(theta)
     check_metric_shape(metric_fn, theta)
-    ev = jnp.linalg.eigvalsh(metric_fn(theta))
+    g = metric_fn(theta)
+    ev = jnp.linalg.eigvalsh(scaled_metric(g) if scaled else g)
     return jnp.where(ev[0] > 0, ev[-1] / ev[0], jnp.inf)  # inf for singular or indefinite g
 
 
 def metric_is_degenerate(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
-    """The explicit flag: ``True`` where curvature functions return NaN (rank-deficient chart)."""
+    """The explicit flag: ``True`` exactly where curvature functions return NaN (see the module docstring).
+
+    Needs float64 (``RuntimeError`` otherwise: in float32 the rule would answer wrongly).
+    """
+    require_x64("metric_is_degenerate")
     theta = check_point(theta)
     check_metric_shape(metric_fn, theta)
     g = metric_fn(theta)

@@ -9,8 +9,8 @@ import numpy as np
 from proofs_numeric import atomic_write_json, plot, save_figure
 
 from ._claims_depth import homothety_curvatures, stacked_curvatures, stacked_params
-from ._claims_gating import curvatures
 from ._depth import MAX_DEPTH
+from ._field import curvature_field
 from ._gated_constructions import bernoulli_saddle_mean, gate_times_affine_mean, gated_sphere_mean, two_gates_mean
 
 __all__ = ["curvature_grids", "curvature_vs_depth", "plot_curvature"]
@@ -32,7 +32,7 @@ def curvature_grids(n: int = 41) -> dict:
     }
     out = {}
     for name, (fn, p, x) in cases.items():
-        out[name] = {"x": x[:, 0].reshape(n, n), "y": x[:, 1].reshape(n, n), "K": curvatures(fn, p, x).reshape(n, n)}
+        out[name] = {"x": x[:, 0].reshape(n, n), "y": x[:, 1].reshape(n, n), "K": np.asarray(curvature_field(fn, x, params=p, kind="gaussian", route="extrinsic")).reshape(n, n)}
     return out
 
 

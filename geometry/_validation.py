@@ -12,12 +12,51 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from proofs_numeric.precision import is_concrete
+from proofs_numeric.precision import check_choice, check_int, is_concrete
 
-__all__ = ["is_concrete", "check_point", "check_vector", "check_spd", "check_metric_shape", "check_mean_shape"]
+__all__ = ["is_concrete", "check_point", "check_vector", "check_spd", "check_metric_shape", "check_mean_shape",
+           "check_choice", "check_positive_int", "check_points", "check_plane", "check_tangent_pair", "PLANE_TOL"]
+
+PLANE_TOL = 1e-12  # |v - proj_u v| / |v| below this: u and v span no plane to working precision
 
 
+def check_positive_int(value: Any, name: str) -> int:
+    """An integer ``>= 1`` (``TypeError`` for floats and bools, ``ValueError`` below 1)."""
+    return check_int(value, name, minimum=1)
 
+
+def check_points(points: Any, name: str = "points", grouped: bool = False) -> jax.Array:
+    """Float64 points ``[N, m]`` (``[R, N, m]`` when ``grouped``), ``N >= 0``, ``m >= 1``, finite when concrete."""
+    a = jnp.asarray(points, dtype=jnp.float64)
+    want = 3 if grouped else 2
+    if a.ndim != want or a.shape[-1] < 1:
+        raise ValueError(f"{name} must have shape {'[R, N, m]' if grouped else '[N, m]'} with m >= 1, got {a.shape}")
+    if is_concrete(a):
+        bad = ~np.isfinite(np.asarray(a))
+        if bad.any():
+            raise ValueError(f"{name} has a non-finite entry at index {tuple(int(i) for i in np.argwhere(bad)[0])}")
+    return a
+
+
+def check_tangent_pair(u: Any, v: Any, m: int) -> tuple[jax.Array, jax.Array]:
+    """Tangent vectors ``u``, ``v`` of shape ``(m,)`` spanning a plane (see :func:`check_plane`)."""
+    u, v = check_vector(u, m, "u"), check_vector(v, m, "v")
+    check_plane(u, v)
+    return u, v
+
+
+def check_plane(u: jax.Array, v: jax.Array) -> None:
+    """Concrete ``u``, ``v`` must span a plane: ``ValueError`` when they are linearly dependent
+    to working precision (``|v - proj_u v| <= 1e-12 |v|``, or a zero vector)."""
+    if not is_concrete(u, v):
+        return
+    a, b = np.asarray(u), np.asarray(v)
+    nu, nv = np.linalg.norm(a), np.linalg.norm(b)
+    if nu == 0 or nv == 0:
+        raise ValueError(f"tangent vector {'u' if nu == 0 else 'v'} is zero: u and v must span a plane")
+    w = b - (a @ b) / (a @ a) * a
+    if np.linalg.norm(w) <= PLANE_TOL * nv:
+        raise ValueError("u and v are linearly dependent (to working precision): they span no plane")
 
 def check_point(theta: Any, name: str = "theta") -> jax.Array:
     """A float64 1-D parameter point; ``ValueError`` for a wrong rank or non-finite entries."""

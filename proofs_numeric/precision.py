@@ -6,11 +6,20 @@ global switch, so **no library module flips it on import**. The entry points tha
 notebooks do so in their first cell. Functions whose guarantees need float64 (certificates,
 curvature) call :func:`require_x64`, which raises a clear error instead of silently computing
 in float32.
+
+It also holds the scalar argument validators every package shares (:func:`check_choice`,
+:func:`check_int`, :func:`check_real`): one rule, one message format, ``TypeError`` for a value of
+the wrong type and ``ValueError`` for a value out of range, both naming the argument.
 """
 
 from __future__ import annotations
 
-__all__ = ["enable_x64", "require_x64", "x64_enabled", "is_concrete"]
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["enable_x64", "require_x64", "x64_enabled", "is_concrete", "check_choice", "check_int", "check_real"]
 
 
 def enable_x64() -> None:
@@ -42,3 +51,44 @@ def is_concrete(*xs: object) -> bool:
     import jax
 
     return not any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
+    """``value`` must be one of ``choices`` (strings); ``ValueError`` naming ``name`` and the choices."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A Python or NumPy integer (not ``bool``, not a float such as ``2.0``) in ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    v = int(value)
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        lo = "-inf" if minimum is None else minimum
+        hi = "inf" if maximum is None else maximum
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {v}")
+    return v
+
+
+def check_real(value: Any, name: str, *, positive: bool = False, nonnegative: bool = False, allow_inf: bool = False) -> float:
+    """A finite real scalar (``inf`` too with ``allow_inf``); ``positive``: ``> 0``; ``nonnegative``: ``>= 0``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        try:
+            import numpy as np
+
+            arr = np.asarray(value)
+            if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+                raise TypeError
+            value = float(arr)
+        except TypeError:
+            raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})") from None
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if positive and not v > 0:
+        raise ValueError(f"{name} must be > 0, got {v}")
+    if nonnegative and not v >= 0:
+        raise ValueError(f"{name} must be >= 0, got {v}")
+    return v

@@ -187,3 +187,68 @@ def test_plot_curvature_quick(tmp_path):
     assert main(["plot", "curvature", "--quick", "--out", str(tmp_path)]) == 0
     for stem in ("curvature_heatmaps", "curvature_vs_depth"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 0 and (tmp_path / f"{stem}.svg").exists()
+
+
+# ---------------------------------------------------------------- curvature_field (issue 11: the XLA:CPU wedge)
+_HANG_SCRIPT = r"""
+import sys, time
+sys.path.insert(0, {root!r})
+from proofs_numeric import enable_x64
+enable_x64()
+import jax, jax.numpy as jnp, numpy as np
+from geometry import curvature_field
+m, n = 4, 10_000
+rng = np.random.default_rng(0)
+A, B = jnp.asarray(rng.standard_normal((3 * m, m))), jnp.asarray(rng.standard_normal((3 * m, m)))
+mu = lambda x: jax.nn.sigmoid(B @ x) * (A @ x)
+k = np.asarray(curvature_field(mu, rng.standard_normal((n, m))))
+print(k.shape[0], float(np.isfinite(k).mean()))
+"""
+
+
+def test_curvature_field_large_batch_does_not_hang():
+    # the issue's case: jit(vmap(scalar_curvature_extrinsic)) over 1e4 points at m = 4 wedged XLA:CPU
+    # (0 % CPU) in about half the runs on 2 cores; a hang fails here by the timeout, not by blocking
+    import pathlib
+    import subprocess
+    import sys
+
+    root = str(pathlib.Path(__file__).resolve().parent.parent)
+    try:
+        p = subprocess.run([sys.executable, "-c", _HANG_SCRIPT.format(root=root)], capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.fail("curvature_field over 1e4 points did not finish in 240 s (XLA:CPU wedge, docs/errors.md)")
+    assert p.returncode == 0, p.stderr[-2000:]
+    n, finite = p.stdout.split()
+    assert int(n) == 10_000 and float(finite) > 0.9
+
+
+def test_curvature_field_matches_pointwise_and_handles_groups():
+    from geometry import curvature_field, gaussian_curvature_extrinsic, scalar_curvature
+
+    mu = lambda t: jnp.array([t[0], t[1], t[0] * t[1]])  # noqa: E731
+    pts = np.random.default_rng(1).standard_normal((7, 2))
+    want = np.array([float(gaussian_curvature_extrinsic(mu, x)) for x in pts])
+    for route in ("extrinsic", "intrinsic"):
+        assert_close(curvature_field(mu, pts, kind="gaussian", route=route, batch_size=3), want, rtol=1e-10, what=route)
+    assert_close(curvature_field(pullback_metric(mu), pts, route="metric"), 2 * want, rtol=1e-10, what="S = 2K")
+    # grouped parameters: one scale c per group, mu_c = c * mu has K / c^2
+    scaled = lambda c, t: c * mu(t)  # noqa: E731
+    k = curvature_field(scaled, np.stack([pts, pts]), params=jnp.array([1.0, 2.0]), kind="gaussian")
+    assert_close(k, np.stack([want, want / 4]), rtol=1e-10, what="grouped")
+    assert curvature_field(mu, np.zeros((0, 2))).shape == (0,)
+    assert_close(jax.jit(lambda x: curvature_field(mu, x, kind="gaussian"))(pts), want, rtol=1e-10, what="traced")
+    with pytest.raises(ValueError, match="kind"):
+        curvature_field(mu, pts, kind="mean")
+    with pytest.raises(TypeError, match="batch_size"):
+        curvature_field(mu, pts, batch_size=2.0)
+    del scalar_curvature
+
+
+def test_safe_batch_size_keeps_lapack_calls_below_the_split():
+    from geometry import safe_batch_size
+    from geometry._field import QR_WORK_LIMIT, SVD_WORK_LIMIT
+
+    for m in range(1, 70):
+        b = safe_batch_size(m, 3 * m)
+        assert b >= 1 and (b == 1 or (b * m**3 <= SVD_WORK_LIMIT and b * 3 * m**3 <= QR_WORK_LIMIT))

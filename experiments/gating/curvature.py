@@ -54,20 +54,35 @@ def representation_curvature(mu_fn: Callable[[jax.Array], jax.Array], x: jax.Arr
     from geometry import gaussian_curvature, pullback_metric
 
     metric = pullback_metric(mu_fn)
-    return gaussian_curvature(metric, x), jnp.sqrt(jnp.linalg.det(metric(x)))
+    return gaussian_curvature(metric, x), _sqrt_det2(metric(x))
+
+
+def _sqrt_det2(g: jax.Array) -> jax.Array:
+    r"""$\sqrt{\det g}$ of a $2\times2$ metric in closed form (no batched LAPACK call, see ``docs/errors.md``)."""
+    return jnp.sqrt(g[0, 0] * g[1, 1] - g[0, 1] * g[1, 0])
 
 
 @functools.partial(jax.jit, static_argnames=("config", "h"))
 def _measure(params, probes, dirs, *, config: ClassifierConfig, h: float):
-    """Per run and probe: proxy, K, sqrt(det g). ``params`` float64 ``[R, ...]``, ``probes [R, P, 2]``."""
+    """Per run and probe: proxy, K, sqrt(det g). ``params`` float64 ``[R, ...]``, ``probes [R, P, 2]``.
 
-    def run(p, xs):
-        f = lambda x: _representation(p, x, config)
+    Runs go one after another and $K$ comes from :func:`geometry.curvature_field` (chunked), so no
+    batched LAPACK call grows with ``R * P`` (the XLA:CPU wedge of ``jit(vmap)``, ``docs/errors.md``).
+    """
+    from geometry import curvature_field, pullback_metric
+
+    rep = lambda p, x: _representation(p, x, config)  # noqa: E731
+    k = curvature_field(rep, probes, params=params, kind="gaussian", route="intrinsic")
+
+    def run(args):
+        p, xs = args
+        f = lambda x: rep(p, x)  # noqa: E731
         rho = jax.vmap(lambda x: curvature_proxy(f, x, dirs, h))(xs)
-        k, vol = jax.vmap(lambda x: representation_curvature(f, x))(xs)
-        return rho, k, vol
+        vol = jax.vmap(lambda x: _sqrt_det2(pullback_metric(f)(x)))(xs)
+        return rho, vol
 
-    return jax.vmap(run)(params, probes)
+    rho, vol = jax.lax.map(run, (params, probes))
+    return rho, k, vol
 
 
 def measure_points(fit: dict[str, Any], points: Any, cfg: StudyConfig, seed: int = 0) -> dict[str, np.ndarray]:

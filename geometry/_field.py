@@ -1,0 +1,157 @@
+r"""Curvature over many points, safe at any batch size: :func:`curvature_field`.
+
+**Why not** ``jax.jit(jax.vmap(f))``. On XLA:CPU (jaxlib 0.10.2) a batched LAPACK custom call
+(``svd``, ``qr``, ``cholesky``) whose batch is large splits itself across the intra-op thread pool
+(``jax::ParallelBatchMap``) and blocks its thread until the pieces finish. When the thunk executor
+runs as many such calls concurrently as the pool has threads (2 on a 2-core machine; the curvature
+routes run ``qr``, ``svd`` and ``cholesky`` side by side), every pool thread waits on pieces no free
+thread can run: the process hangs at 0 % CPU (``docs/errors.md``, ``benchmarks/repro_xla_cpu_hang.py``).
+
+**The fix.** One compiled ``jax.lax.map(..., batch_size=B)``: a sequential loop over chunks of
+``B`` points, each chunk ``vmap``-ed. ``B`` is chosen so that no LAPACK call of a chunk reaches the
+size at which it splits (measured on jaxlib 0.10.2: ``svd`` of $m\times m$ splits from
+$B\,m^3\approx2.4\cdot10^4$, ``qr`` of $d\times m$ from $B\,dm^2\approx1.5\cdot10^5$); a call that does not
+split never waits, so no thread can wedge, whatever the number of points. ``batch_size=1`` has no
+batched LAPACK call at all (safe on any jaxlib, about 2x slower).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from proofs_numeric.precision import is_concrete, require_x64
+
+from ._extrinsic import gaussian_curvature_extrinsic, scalar_curvature_extrinsic
+from ._intrinsic import gaussian_curvature, scalar_curvature
+from ._metrics import DEFAULT_MAX_COND, pullback_metric
+from ._validation import check_choice, check_points, check_positive_int, check_spd
+
+__all__ = ["curvature_field", "safe_batch_size", "KINDS", "ROUTES", "SVD_WORK_LIMIT", "QR_WORK_LIMIT", "MAX_BATCH"]
+
+KINDS = ("scalar", "gaussian")
+ROUTES = ("extrinsic", "intrinsic", "metric")
+SVD_WORK_LIMIT = 8192  # B m^3 per chunk: a third of the smallest measured split (2.4e4)
+QR_WORK_LIMIT = 32768  # B d m^2 per chunk: a third of the smallest measured split (9.8e4 < split <= 1.5e5)
+MAX_BATCH = 256
+
+
+def safe_batch_size(m: int, d: int | None = None) -> int:
+    r"""Largest power of two $B\le256$ with $B\,m^3\le8192$ and $B\,dm^2\le32768$ (at least 1).
+
+    Every LAPACK call of a curvature chunk then stays below jaxlib's parallel-split size.
+    """
+    m = check_positive_int(m, "m")
+    work = max(m**3 / SVD_WORK_LIMIT, (d or m) * m * m / QR_WORK_LIMIT)
+    b = MAX_BATCH
+    while b > 1 and b * work > 1:
+        b //= 2
+    return b
+
+
+def _pointwise(fn: Callable, kind: str, route: str, max_cond: float) -> Callable:
+    """``(params, x, sigma) -> curvature`` at one point."""
+    curv = {("scalar", "extrinsic"): scalar_curvature_extrinsic, ("gaussian", "extrinsic"): gaussian_curvature_extrinsic,
+            ("scalar", "intrinsic"): scalar_curvature, ("gaussian", "intrinsic"): gaussian_curvature}
+
+    def one(p, x, sigma):
+        f = fn if p is None else functools.partial(fn, p)
+        if route == "metric":
+            return curv[(kind, "intrinsic")](f, x, max_cond=max_cond)
+        if route == "intrinsic":
+            return curv[(kind, "intrinsic")](pullback_metric(f, sigma), x, max_cond=max_cond)
+        return curv[(kind, "extrinsic")](f, x, sigma, max_cond=max_cond)
+
+    return one
+
+
+def _field(fn, kind, route, max_cond, batch_size, grouped, params, points, sigma):
+    one = _pointwise(fn, kind, route, max_cond)
+    if not grouped:
+        if params is None:
+            return jax.lax.map(lambda x: one(None, x, sigma), points, batch_size=batch_size)
+        return jax.lax.map(lambda px: one(px[0], px[1], sigma), (params, points), batch_size=batch_size)
+    # one parameter set per group [R, ...]; groups in sequence, points of a group chunked
+    return jax.lax.map(lambda pg: jax.lax.map(lambda x: one(pg[0], x, sigma), pg[1], batch_size=batch_size), (params, points))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(fn, kind, route, max_cond, batch_size, grouped, with_params):
+    return jax.jit(functools.partial(_field, fn, kind, route, max_cond, batch_size, grouped))
+
+
+def curvature_field(
+    fn: Callable[..., jax.Array],
+    points: Any,
+    *,
+    kind: Literal["scalar", "gaussian"] = "scalar",
+    route: Literal["extrinsic", "intrinsic", "metric"] = "extrinsic",
+    sigma: Any = None,
+    params: Any = None,
+    batch_size: int | None = None,
+    max_cond: float = DEFAULT_MAX_COND,
+) -> jax.Array:
+    r"""Scalar curvature $S$ or Gaussian curvature $K$ at every point, in bounded chunks (never hangs).
+
+    **Arguments:**
+
+    - ``fn``: a mean map $\mu:(m,)\to(d,)$ for ``route="extrinsic"`` (Gauss equation) or
+      ``"intrinsic"`` (autodiff of $g=J^\top\Sigma^{-1}J$); a metric function $(m,)\to(m,m)$ for
+      ``route="metric"``. With ``params`` it is called as ``fn(p, theta)``.
+    - ``points``: ``[N, m]`` float64 (``N = 0`` gives an empty result), or ``[R, N, m]`` with
+      ``params`` of leading axis ``R`` (one parameter set per group of points).
+    - ``kind``: ``"scalar"`` ($S=g^{jl}\mathrm{Ric}_{jl}$) or ``"gaussian"`` ($K=R_{1212}/\det g$, $m=2$).
+    - ``sigma``: SPD ``(d, d)`` covariance (mean-map routes), identity when ``None``.
+    - ``params``: a pytree whose leaves have leading axis ``N`` (per point) or ``R`` (per group).
+    - ``batch_size``: points per ``vmap``-ed chunk; ``None`` picks :func:`safe_batch_size`.
+
+    **Returns:** float64 ``[N]`` (or ``[R, N]``), NaN at degenerate charts (see
+    :func:`~geometry.metric_is_degenerate`). Works on traced inputs too (inside ``jit``).
+
+    Example::
+
+        mu = lambda t: jnp.array([t[0], t[1], t[0] * t[1]])
+        curvature_field(mu, jnp.array([[0.5, 0.2]] * 3), kind="gaussian")   # 3 x -0.600925...
+    """
+    require_x64("curvature")
+    kind = check_choice(kind, KINDS, "kind")
+    route = check_choice(route, ROUTES, "route")
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    grouped = params is not None and np.ndim(points) == 3
+    pts = check_points(points, "points", grouped=grouped)
+    m = pts.shape[-1]
+    if kind == "gaussian" and m != 2:
+        raise ValueError(f"kind='gaussian' needs m=2 coordinates, got points of shape {pts.shape}; use kind='scalar'")
+    if params is not None:
+        lead = pts.shape[0]
+        for leaf in jax.tree_util.tree_leaves(params):
+            if np.ndim(leaf) < 1 or np.shape(leaf)[0] != lead:
+                raise ValueError(f"params leaves must have leading axis {lead} (one per {'group' if grouped else 'point'}), got shape {np.shape(leaf)}")
+    if route == "metric" and sigma is not None:
+        raise ValueError("sigma applies to the mean-map routes only; route='metric' takes a metric function")
+    sig = None if sigma is None else check_spd(sigma)
+    if batch_size is None:
+        d = None
+        if route != "metric" and pts.size:
+            spec = lambda a: jax.ShapeDtypeStruct(np.shape(a)[1:], jnp.result_type(a))  # noqa: E731
+            probe = None if params is None else jax.tree_util.tree_map(spec, params)
+            x0 = jax.ShapeDtypeStruct((m,), jnp.float64)
+            out = jax.eval_shape(fn, x0) if probe is None else jax.eval_shape(fn, probe, x0)
+            d = int(np.prod(getattr(out, "shape", (m,))) or m)
+        batch_size = safe_batch_size(m, d)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if pts.shape[-2] == 0:
+        return jnp.zeros(pts.shape[:-1], jnp.float64)
+    if not is_concrete(pts, *jax.tree_util.tree_leaves(params)):
+        return _field(fn, kind, route, float(max_cond), batch_size, grouped, params, pts, sig)
+    try:
+        compiled = _compiled(fn, kind, route, float(max_cond), batch_size, grouped, params is not None)
+    except TypeError:  # unhashable fn (e.g. a functools.partial of arrays): compile without the cache
+        compiled = jax.jit(functools.partial(_field, fn, kind, route, float(max_cond), batch_size, grouped))
+    return compiled(params, pts, sig)
