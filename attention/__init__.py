@@ -1,7 +1,8 @@
 """attention: attention operators and models, one subpackage per paper or component.
 
 - :mod:`attention.models` -- MiniLM-L6 / BERT-family encoders in pure JAX (:func:`load_bert`,
-  :func:`bert_forward`, :func:`tokenize`, :func:`sentence_embedding`) and gated attention classifiers;
+  :func:`bert_forward`, :func:`tokenize`, :func:`sentence_embedding`), gated attention classifiers and
+  the Gemma 3 270M decoder (:func:`load_gemma`, :func:`gemma_forward`, :func:`generate`);
 - :mod:`attention.data` -- deterministic offline corpora of real text (:func:`text_corpus`, :func:`prose_corpus`);
 - :mod:`attention.kv` -- OBCache scores and KV-eviction hosts (obcache.md);
 - :mod:`attention.delta` -- Δ attention (delta_attention.md);
@@ -132,3 +133,22 @@ from .models import cast_params as cast_params
 from .models import classifier_logits as classifier_logits
 from .models import classifier_representation as classifier_representation
 from .models import init_classifier as init_classifier
+# Gemma 3 270M (docs/gemma.md): GGUF loader, forward with hooks / attention overrides, KV-cached generation
+from .models import AttentionInputs as AttentionInputs
+from .models import GemmaConfig as GemmaConfig
+from .models import GemmaModel as GemmaModel
+from .models import GemmaOutputs as GemmaOutputs
+from .models import cache_dir as cache_dir
+from .models import default_gguf_path as default_gguf_path
+from .models import gemma_attention as gemma_attention
+from .models import gemma_decode_step as gemma_decode_step
+from .models import gemma_forward as gemma_forward
+from .models import gemma_prefill as gemma_prefill
+from .models import generate as generate
+from .models import gguf_tokenizer as gguf_tokenizer
+from .models import init_kv_cache as init_kv_cache
+from .models import load_gemma as load_gemma
+from .models import random_gemma as random_gemma
+from .models import rms_norm as rms_norm
+from .models import rope as rope
+from .models import spm_encode_reference as spm_encode_reference

@@ -29,5 +29,26 @@ from .gated_classifier import cast_params as cast_params
 from .gated_classifier import classifier_logits as classifier_logits
 from .gated_classifier import classifier_representation as classifier_representation
 from .gated_classifier import init_classifier as init_classifier
+from .gemma import AttentionInputs as AttentionInputs
+from .gemma import GemmaOutputs as GemmaOutputs
+from .gemma import gemma_attention as gemma_attention
+from .gemma import gemma_forward as gemma_forward
+from .gemma import rms_norm as rms_norm
+from .gemma import rope as rope
+from .gemma_config import GemmaConfig as GemmaConfig
+from .gemma_generate import gemma_decode_step as gemma_decode_step
+from .gemma_generate import gemma_prefill as gemma_prefill
+from .gemma_generate import generate as generate
+from .gemma_generate import init_kv_cache as init_kv_cache
+from .gemma_load import GemmaModel as GemmaModel
+from .gemma_load import default_gguf_path as default_gguf_path
+from .gemma_load import load_gemma as load_gemma
+from .gemma_load import random_gemma as random_gemma
+from .gguf_file import cache_dir as cache_dir
+from .tokenizer_gguf import gguf_tokenizer as gguf_tokenizer
+from .tokenizer_gguf import spm_encode_reference as spm_encode_reference
 
-__all__ = ['BertConfig', 'BertModel', 'BertOutputs', 'ClassifierConfig', 'GATES', 'ModelLoadError', 'bert_forward', 'cast_params', 'classifier_logits', 'classifier_representation', 'default_model_dir', 'init_classifier', 'load_bert', 'mean_pool', 'sentence_embedding', 'tokenize', 'encoder_forward', 'mpnet_forward', 'mpnet_position_ids', 'mpnet_sentence_embedding', 'relative_position_bucket', 'MPNET_PACKAGES', 'MPNET_ZIP_SHA256', 'MPNetConfig', 'load_mpnet', 'mpnet_zip_parts', 'read_mpnet_zip']
+__all__ = ['AttentionInputs', 'GemmaConfig', 'GemmaModel', 'GemmaOutputs', 'cache_dir', 'default_gguf_path',
+           'gemma_attention', 'gemma_decode_step', 'gemma_forward', 'gemma_prefill', 'generate', 'gguf_tokenizer',
+           'init_kv_cache', 'load_gemma', 'random_gemma', 'rms_norm', 'rope', 'spm_encode_reference',
+           'BertConfig', 'BertModel', 'BertOutputs', 'ClassifierConfig', 'GATES', 'ModelLoadError', 'bert_forward', 'cast_params', 'classifier_logits', 'classifier_representation', 'default_model_dir', 'init_classifier', 'load_bert', 'mean_pool', 'sentence_embedding', 'tokenize', 'encoder_forward', 'mpnet_forward', 'mpnet_position_ids', 'mpnet_sentence_embedding', 'relative_position_bucket', 'MPNET_PACKAGES', 'MPNET_ZIP_SHA256', 'MPNetConfig', 'load_mpnet', 'mpnet_zip_parts', 'read_mpnet_zip']
