@@ -126,6 +126,24 @@ from .fal import allreduce_counts as allreduce_counts
 from .fal import iter_eqns as iter_eqns
 from .fal import matmul_flops as matmul_flops
 from .fal import tp_forward as tp_forward
+# FAL end to end (issue 14): the C9 GPT, training, the tensor-parallel step, the communication model, C10
+from .fal import GPTConfig as GPTConfig
+from .fal import gpt_config as gpt_config
+from .fal import gpt_init as gpt_init
+from .fal import gpt_nll as gpt_nll
+from .fal import char_corpus as char_corpus
+from .fal import CharCorpus as CharCorpus
+from .fal import TrainProtocol as TrainProtocol
+from .fal import train_seeds as train_seeds
+from .fal import tp_train_step as tp_train_step
+from .fal import step_allreduce_counts as step_allreduce_counts
+from .fal import hlo_allreduces as hlo_allreduces
+from .fal import savings_grid as savings_grid
+from .fal import ring_allreduce_time as ring_allreduce_time
+from .fal import linear_cka as linear_cka
+from .fal import cka_matrices as cka_matrices
+from .fal import primacy_ablation as primacy_ablation
+from .fal import attention_grad_norms as attention_grad_norms
 # gated attention classifiers of 2-D points (gating_curvature.md, issue 4)
 from .models import GATES as GATES
 from .models import ClassifierConfig as ClassifierConfig

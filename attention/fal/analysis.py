@@ -1,0 +1,73 @@
+r"""The motivating analyses of spec ``fal.md`` C10 on a trained GPT: CKA, gradient norms, primacy.
+
+* (a) **Linear CKA** between the MLP inputs $U_i,U_j$ (and between the attention outputs
+  $A_i,A_j$) of blocks $i\ne j$, rows = token positions, columns centred:
+  $$\mathrm{CKA}(X,Y)=\frac{\|X^\top Y\|_F^2}{\|X^\top X\|_F\,\|Y^\top Y\|_F}\in[0,1].$$
+* (b) **Gradient norms** $\|\partial\mathcal L/\partial A_i\|_F$, taken as the gradient of the
+  loss with respect to a shift $\Delta_i$ added to $A_i$, at $\Delta=0$.
+* (c) **Primacy ablation**: $\Delta\mathrm{NLL}_i=\mathrm{NLL}(A_i\equiv0)-\mathrm{NLL}$; block $i$'s
+  attention is zeroed exactly by the shift $\Delta_i=-A_i$ of the clean run (earlier blocks, hence
+  $A_i$, are unchanged by a shift at block $i$).
+
+All functions take the parameters of one model (no seed axis) and character windows
+``[n, T+1]``; they run unsharded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .gpt import GPTConfig, gpt_logits, gpt_nll
+
+__all__ = ["linear_cka", "cka_matrices", "attention_grad_norms", "primacy_ablation"]
+
+
+def linear_cka(x: jax.Array, y: jax.Array) -> jax.Array:
+    r"""Linear CKA of ``x`` ``[n, p]`` and ``y`` ``[n, q]`` (rows are samples; columns are centred here)."""
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must be [n, p] and [n, q] with the same n, got {x.shape} and {y.shape}")
+    x = x - x.mean(0, keepdims=True)
+    y = y - y.mean(0, keepdims=True)
+    fro = lambda m: jnp.sqrt(jnp.sum(m * m))
+    return jnp.sum((x.T @ y) ** 2) / (fro(x.T @ x) * fro(y.T @ y))
+
+
+def _matrix(acts: list[jax.Array]) -> np.ndarray:
+    flat = [a.reshape(-1, a.shape[-1]) for a in acts]
+    return np.array([[float(linear_cka(a, b)) for b in flat] for a in flat])
+
+
+def cka_matrices(params: Any, windows: np.ndarray, cfg: GPTConfig) -> dict[str, np.ndarray]:
+    """``{"mlp_inputs": [N, N], "attn": [N, N]}`` linear CKA between blocks over all positions of ``windows``."""
+    _, aux = jax.jit(gpt_logits, static_argnames=("cfg", "capture"))(params, jnp.asarray(windows[:, :-1]), cfg, capture=True)
+    return {"mlp_inputs": _matrix(aux["mlp_inputs"]), "attn": _matrix(aux["attn"])}
+
+
+def _zero_shifts(cfg: GPTConfig, windows: np.ndarray, dtype) -> list[jax.Array]:
+    shape = (windows.shape[0], windows.shape[1] - 1, cfg.blocks.d_model)
+    return [jnp.zeros(shape, dtype) for _ in range(cfg.blocks.n_blocks)]
+
+
+def attention_grad_norms(params: Any, windows: np.ndarray, cfg: GPTConfig) -> np.ndarray:
+    r"""$\|\partial\mathcal L/\partial A_i\|_F$ for $i=1..N$ (``[N]``), $\mathcal L$ the mean NLL of ``windows``."""
+    batch = jnp.asarray(windows)
+    dtype = params["wte"].dtype
+    grads = jax.jit(jax.grad(lambda s: gpt_nll(params, batch, cfg, attn_shift=s)))(_zero_shifts(cfg, windows, dtype))
+    return np.array([float(jnp.sqrt(jnp.sum(g * g))) for g in grads])
+
+
+def primacy_ablation(params: Any, windows: np.ndarray, cfg: GPTConfig) -> dict[str, Any]:
+    r"""NLL of ``windows`` clean and with $A_i\equiv0$ for each block: ``{"clean": float, "delta": [N]}``
+    ($\Delta\mathrm{NLL}_i$, nats/char)."""
+    batch = jnp.asarray(windows)
+    dtype = params["wte"].dtype
+    nll = jax.jit(lambda s: gpt_nll(params, batch, cfg, attn_shift=s))
+    _, aux = gpt_logits(params, batch[:, :-1], cfg, capture=True)
+    zeros = _zero_shifts(cfg, windows, dtype)
+    clean = float(nll(zeros))
+    delta = [float(nll([-aux["attn"][j] if j == i else z for j, z in enumerate(zeros)])) - clean for i in range(len(zeros))]
+    return {"clean": clean, "delta": np.array(delta)}

@@ -1,0 +1,217 @@
+r"""The whole training step under Megatron tensor parallelism, and the all-reduces in its StableHLO.
+
+:func:`tp_train_step` wraps :func:`~attention.fal.train.make_train_step` (forward, backward,
+AdamW) in ``jax.shard_map`` over a 1-D mesh of $p$ devices: $W_{qkv},W_1,b_1$ column-parallel,
+$W_O,W_2$ row-parallel, their AdamW moments split alike, everything else replicated. AdamW is
+elementwise, so each device updates its own shard and the optimiser adds no collective.
+
+Counting (spec §3 recipe, §5 pitfalls), in the **lowered StableHLO** (before XLA's all-reduce
+combiner) of three programs: the loss (forward), ``value_and_grad`` of the loss, and the full step.
+Every ``stablehlo.all_reduce`` op is counted and so is every tensor it reduces (one op may reduce a
+tuple); a tensor of $B\,T\,d$ elements is activation-sized, a smaller one parameter-sized.
+backward = grad program $-$ forward; optimiser = step $-$ grad program. Laws (C4, C5), $N$ blocks:
+
+| variant | fwd | bwd (act.) | bwd ($d$-sized) |
+|---|---|---|---|
+| baseline, FAL+ A/B, FAL and "no connection" (default autodiff) | $2N$ / $N+1$ | $2N$ | 0 |
+| FAL, one $f$ per block (``f_placement="block_input"``), $N\ge2$ | $N+1$ | $N+2$ | $4(N-1)$ |
+
+Lowering needs $p$ real JAX devices: on CPU set
+``XLA_FLAGS=--xla_force_host_platform_device_count=8`` before JAX starts, or use
+:func:`call_with_devices`, which runs a function of this package in such a subprocess.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+from .gpt import GPTConfig, gpt_config, gpt_init, gpt_nll, gpt_param_specs
+from .train import TrainProtocol, make_optimizer, make_train_step, train_batch
+from .corpus import CharCorpus
+
+__all__ = ["allreduce_law", "STEP_VARIANTS", "step_config", "tp_mesh", "tp_train_step", "hlo_allreduces", "step_allreduce_counts", "sharded_training_losses",
+           "call_with_devices", "step_count_table", "sharded_loss_table"]
+
+
+#: variants whose training steps are counted: the C9 variants and FAL with one explicit f per block
+STEP_VARIANTS = ("baseline", "fal", "falplus_A", "falplus_B", "no_connection", "fal_block_input", "fal_shared_ln_output")
+
+
+def step_config(name: str, protocol: TrainProtocol) -> GPTConfig:
+    """The GPT of a :data:`STEP_VARIANTS` entry at the protocol's shape."""
+    if name == "fal_block_input":
+        return gpt_config("fal", n_blocks=protocol.n_blocks, d_model=protocol.d_model, n_heads=protocol.n_heads,
+                          d_mlp=protocol.d_mlp, seq_len=protocol.seq_len, f_placement="block_input")
+    if name == "fal_shared_ln_output":
+        return gpt_config("fal", n_blocks=protocol.n_blocks, d_model=protocol.d_model, n_heads=protocol.n_heads,
+                          d_mlp=protocol.d_mlp, seq_len=protocol.seq_len, shared_ln=True, f_placement="ln_output")
+    return protocol.gpt(name)
+
+
+def allreduce_law(name: str, n_blocks: int) -> dict[str, int]:
+    """C4/C5 laws for a :data:`STEP_VARIANTS` entry: ``fwd``, ``bwd_act``, ``bwd_vec`` all-reduces
+    (block 1 is a baseline block, so at $N=1$ every variant has the baseline's $2/2/0$)."""
+    if name not in STEP_VARIANTS or n_blocks < 1:
+        raise ValueError(f"name must be one of {STEP_VARIANTS} and n_blocks >= 1, got {name!r}, {n_blocks}")
+    N = n_blocks
+    fal = name in ("fal", "no_connection", "fal_block_input", "fal_shared_ln_output") and N >= 2
+    one_f = name in ("fal_block_input", "fal_shared_ln_output") and N >= 2
+    return {"fwd": N + 1 if fal else 2 * N, "bwd_act": N + 2 if one_f else 2 * N,
+            "bwd_vec": 4 * (N - 1) if name == "fal_block_input" and N >= 2 else 0}
+
+
+def tp_mesh(tp: int) -> Mesh:
+    """A 1-D mesh ``("tp",)`` over the first ``tp`` JAX devices."""
+    if not isinstance(tp, int) or tp < 1:
+        raise ValueError(f"tp must be a positive integer, got {tp!r}")
+    if len(jax.devices()) < tp:
+        raise ValueError(f"tp={tp} needs {tp} JAX devices, found {len(jax.devices())} "
+                         "(set XLA_FLAGS=--xla_force_host_platform_device_count before importing jax)")
+    return Mesh(np.array(jax.devices()[:tp]), ("tp",))
+
+
+def _specs(params: Any, opt: optax.GradientTransformation) -> tuple[Any, Any]:
+    pspec = gpt_param_specs(params)
+    state = jax.eval_shape(opt.init, params)
+    ospec = optax.tree_map_params(opt, lambda _, s: s, state, pspec, transform_non_params=lambda _: P(),
+                                  is_leaf=lambda x: isinstance(x, P))
+    return pspec, ospec
+
+
+def tp_train_step(cfg: GPTConfig, opt: optax.GradientTransformation, params: Any, mesh: Mesh) -> Any:
+    """The jitted tensor-parallel step ``(params, opt_state, batch) -> (params, opt_state, loss)``."""
+    pspec, ospec = _specs(params, opt)
+    body = make_train_step(cfg, opt, axis_name="tp")
+    return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(pspec, ospec, P()), out_specs=(pspec, ospec, P())))
+
+
+def _tp_loss(cfg: GPTConfig, params: Any, mesh: Mesh, grad: bool):
+    fn = functools.partial(gpt_nll, cfg=cfg, axis_name="tp")
+    fn = jax.value_and_grad(fn) if grad else fn
+    pspec = gpt_param_specs(params)
+    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(pspec, P()), out_specs=(P(), pspec) if grad else P()))
+
+
+_OP = re.compile(r'"?stablehlo\.all_reduce"?\((?P<args>[^)]*)\)')
+_TENSOR = re.compile(r"tensor<(?P<shape>[^>]*)>")
+
+
+def hlo_allreduces(text: str, activation_size: int) -> dict[str, int]:
+    """Count ``stablehlo.all_reduce`` ops in StableHLO ``text`` and the tensors they reduce.
+
+    Returns ``ops``, ``act`` (operands with $\\ge$ ``activation_size`` elements) and ``vec`` (smaller
+    operands). The operand types are read from the op's signature ``}) : (tensor<..>, ...) ->``."""
+    out = {"ops": 0, "act": 0, "vec": 0}
+    for m in _OP.finditer(text):
+        n_args = len([a for a in m.group("args").split(",") if a.strip()])
+        sig = text[text.index("}) : (", m.end()) + 6:]
+        types = _TENSOR.findall(sig[: sig.index("->")])[:n_args]
+        out["ops"] += 1
+        for t in types:
+            size = int(np.prod([int(s) for s in t.split("x")[:-1]])) if "x" in t else 1
+            out["act" if size >= activation_size else "vec"] += 1
+    return out
+
+
+def step_allreduce_counts(cfg: GPTConfig, protocol: TrainProtocol, tp: int, with_step: bool = True) -> dict[str, int]:
+    """All-reduces of the real training step at TP degree ``tp`` (lowered, not compiled).
+
+    Keys ``fwd_*``, ``bwd_*`` (grad program $-$ forward) and ``opt_*`` (step $-$ grad program),
+    each for ``ops``, ``act`` and ``vec`` as in :func:`hlo_allreduces`; ``opt_*`` only ``with_step``."""
+    mesh = tp_mesh(tp)
+    opt = make_optimizer(protocol)
+    params = jax.eval_shape(lambda: gpt_init(jax.random.PRNGKey(0), cfg))
+    batch = jax.ShapeDtypeStruct((protocol.batch, cfg.seq_len + 1), jnp.int32)
+    size = protocol.batch * cfg.seq_len * cfg.blocks.d_model
+    fwd = hlo_allreduces(_tp_loss(cfg, params, mesh, False).lower(params, batch).as_text(), size)
+    grad = hlo_allreduces(_tp_loss(cfg, params, mesh, True).lower(params, batch).as_text(), size)
+    out = {}
+    for k in ("ops", "act", "vec"):
+        out[f"fwd_{k}"], out[f"bwd_{k}"] = fwd[k], grad[k] - fwd[k]
+    if with_step:
+        state = jax.eval_shape(opt.init, params)
+        step = hlo_allreduces(tp_train_step(cfg, opt, params, mesh).lower(params, state, batch).as_text(), size)
+        out.update({f"opt_{k}": step[k] - grad[k] for k in ("ops", "act", "vec")})
+    return out
+
+
+def sharded_training_losses(cfg: GPTConfig, protocol: TrainProtocol, corpus: CharCorpus, tp: int, dtype=jnp.float32,
+                            seed: int = 0) -> dict[str, Any]:
+    """Train ``protocol.steps`` steps unsharded and at TP degree ``tp`` from the same initialisation
+    and batches. Returns both loss curves, ``max_loss_diff`` (abs) and ``max_param_rel`` (largest
+    per-leaf relative parameter difference at the end)."""
+    opt = make_optimizer(protocol)
+    params = gpt_init(jax.random.PRNGKey(seed), cfg, dtype)
+    ref = jax.jit(make_train_step(cfg, opt))
+    par = tp_train_step(cfg, opt, params, tp_mesh(tp))
+    states = [(params, opt.init(params)), (params, opt.init(params))]
+    curves: list[list[float]] = [[], []]
+    for s in range(protocol.steps):
+        batch = jnp.asarray(train_batch(corpus, protocol, cfg.seq_len, seed, s))
+        for i, fn in enumerate((ref, par)):
+            p, o, loss = fn(*states[i], batch)
+            states[i] = (p, o)
+            curves[i].append(float(loss))
+    rel = [float(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(b)), 1e-30))
+           for a, b in zip(jax.tree.leaves(states[1][0]), jax.tree.leaves(states[0][0]))]
+    return {"unsharded": curves[0], "sharded": curves[1], "max_loss_diff": float(np.max(np.abs(np.subtract(*curves)))),
+            "max_param_rel": max(rel)}
+
+
+def call_with_devices(function: str, kwargs: dict[str, Any], devices: int, *, x64: bool = True, timeout: int = 900) -> Any:
+    """Call ``module:function(**kwargs)`` (JSON in, JSON out) in the current process when it has
+    ``devices`` JAX devices, else in a subprocess with ``devices`` emulated CPU devices (the flag
+    must be set before JAX starts; XLA's backend optimisation level 0 cuts compile time)."""
+    module, name = function.split(":")
+    if len(jax.devices()) >= devices:
+        return json.loads(json.dumps(getattr(importlib.import_module(module), name)(**kwargs)))
+    code = (f"import json, sys\nfrom proofs_numeric import enable_x64\n{'enable_x64()' if x64 else ''}\n"
+            f"from {module} import {name}\nprint(json.dumps({name}(**json.loads(sys.argv[1]))))")
+    flags = f" --xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0"
+    env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + flags).strip(), "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode:
+        raise RuntimeError(f"{devices}-device subprocess failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def step_count_table(protocol: dict[str, Any], tps: list[int], names: list[str], opt_names: list[str] | None = None) -> dict[str, Any]:
+    """JSON table of :func:`step_allreduce_counts` for ``names`` x ``tps`` with the C4/C5 law and the
+    deviation ``err`` = |fwd - law| + |bwd act - law| + |bwd d-sized - law| + optimiser all-reduces.
+    The full step (with AdamW) is lowered only for ``opt_names`` (default: all)."""
+    pr = TrainProtocol(**{**protocol, "seeds": tuple(protocol.get("seeds", (0,)))})
+    rows = {}
+    for tp in tps:
+        for name in names:
+            c = step_allreduce_counts(step_config(name, pr), pr, tp, with_step=opt_names is None or name in opt_names)
+            law = allreduce_law(name, pr.n_blocks)
+            err = abs(c["fwd_act"] - law["fwd"]) + c["fwd_vec"] + abs(c["bwd_act"] - law["bwd_act"]) + abs(c["bwd_vec"] - law["bwd_vec"])
+            rows[f"p={tp}:{name}"] = {**c, "law": law, "err": err + c.get("opt_ops", 0)}
+    return rows
+
+
+def sharded_loss_table(protocol: dict[str, Any], cases: list[list]) -> dict[str, Any]:
+    """JSON table of :func:`sharded_training_losses` for ``cases`` = ``[[name, tp, dtype], ...]``."""
+    from .corpus import char_corpus
+
+    pr = TrainProtocol(**{**protocol, "seeds": tuple(protocol.get("seeds", (0,)))})
+    corpus = char_corpus()
+    out = {}
+    for name, tp, dtype in cases:
+        r = sharded_training_losses(step_config(name, pr), pr, corpus, int(tp), jnp.dtype(dtype))
+        out[f"p={tp}:{dtype}:{name}"] = r
+    return out

@@ -1,0 +1,83 @@
+r"""Measurements of the FAL study beyond training: C10 on the trained baseline, C8 step times,
+tensor-parallel checks of the real training step (C3, C4, C5).
+
+Per-seed effects of C10 (one value per trained baseline, the unit of independence):
+
+* (a) $\overline{\mathrm{CKA}}(U_i,U_j)-\overline{\mathrm{CKA}}(A_i,A_j)$, means over block pairs $i<j$;
+* (b) $\log\big(\|\partial\mathcal L/\partial A_1\|_F/\max_{i>1}\|\partial\mathcal L/\partial A_i\|_F\big)$;
+* (c) $\Delta\mathrm{NLL}_1-\max_{i>1}\Delta\mathrm{NLL}_i$ (zeroing $A_i$ at evaluation).
+
+C8: single-device step time of FAL and the baseline in interleaved blocks (baseline, FAL,
+baseline, ...; the median of each block); the effect per block pair is $\log(t_{\rm base}/t_{\rm FAL})$.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import proofs_numeric as pn
+from attention.fal import CharCorpus, TrainProtocol, gpt_init, make_optimizer, make_train_step, train_batch, val_windows
+from attention.fal.analysis import attention_grad_norms, cka_matrices, primacy_ablation
+from attention.fal.comm_model import measure_step_time
+from attention.fal.tp_step import STEP_VARIANTS, call_with_devices
+
+from .training import BASELINE_NPZ, load_params, protocol_record
+
+
+def c10_analyses(out_dir: Path, protocol: TrainProtocol, corpus: CharCorpus, n_windows: int = 32) -> dict[str, Any]:
+    """C10 (a)-(c) for every seed's trained baseline (read from ``baseline_params.npz``)."""
+    cfg = protocol.gpt("baseline")
+    like = jax.vmap(lambda k: gpt_init(k, cfg))(jnp.stack([jax.random.PRNGKey(r) for r in protocol.seeds]))
+    params = load_params(Path(out_dir) / BASELINE_NPZ, like)
+    windows = val_windows(corpus, protocol, cfg.seq_len)[:n_windows]
+    iu = np.triu_indices(cfg.blocks.n_blocks, 1)
+    per_seed = []
+    for s in pn.progress(range(len(protocol.seeds)), desc="fal: C10 analyses"):
+        p = jax.tree.map(lambda a: jnp.asarray(a[s]), params)
+        cka = cka_matrices(p, windows, cfg)
+        g = attention_grad_norms(p, windows, cfg)
+        ab = primacy_ablation(p, windows, cfg)
+        per_seed.append({"seed": protocol.seeds[s], "cka_mlp_inputs": cka["mlp_inputs"].tolist(), "cka_attn": cka["attn"].tolist(),
+                         "grad_norms": g.tolist(), "ablation_delta_nll": ab["delta"].tolist(), "clean_nll": ab["clean"],
+                         "effect_a": float(cka["mlp_inputs"][iu].mean() - cka["attn"][iu].mean()),
+                         "effect_b": float(np.log(g[0] / g[1:].max())),
+                         "effect_c": float(ab["delta"][0] - ab["delta"][1:].max())})
+    return {"n_windows": n_windows, "per_seed": per_seed}
+
+
+def c8_timing(protocol: TrainProtocol, corpus: CharCorpus, blocks: int = 5, steps_per_block: int = 4) -> dict[str, Any]:
+    """Interleaved single-device step times (s) of the baseline and FAL at the protocol's shape, batch of one seed."""
+    opt = make_optimizer(protocol)
+    batch = jnp.asarray(train_batch(corpus, protocol, protocol.seq_len, protocol.seeds[0], 0))
+    runs = {}
+    for name in ("baseline", "fal"):
+        cfg = protocol.gpt(name)
+        params = gpt_init(jax.random.PRNGKey(protocol.seeds[0]), cfg)
+        runs[name] = [jax.jit(make_train_step(cfg, opt)), (params, opt.init(params), batch)]
+    medians: dict[str, list[float]] = {"baseline": [], "fal": []}
+    for _ in pn.progress(range(blocks), desc="fal: C8 timing"):
+        for name, (step, args) in runs.items():
+            medians[name].append(measure_step_time(step, args, n_steps=steps_per_block, warmup=1)["median_s"])
+    ratio = [f / b for f, b in zip(medians["fal"], medians["baseline"])]
+    return {"block_medians_s": medians, "ratio_fal_over_baseline": ratio, "median_ratio": float(np.median(ratio)),
+            "effect_log_speedup": [float(np.log(b / f)) for f, b in zip(medians["fal"], medians["baseline"])],
+            "steps_per_block": steps_per_block, "tokens_per_step": protocol.batch * protocol.seq_len}
+
+
+def tp_checks(protocol: TrainProtocol, devices: int, quick: bool) -> dict[str, Any]:
+    """All-reduces of the real step at p = 2, 4 (every :data:`STEP_VARIANTS` entry) and sharded vs
+    unsharded training losses; runs where ``devices`` JAX devices exist, else in a 4-device subprocess."""
+    need = max(4, devices)
+    small = protocol_record(protocol) | {"batch": 2, "steps": 3 if quick else 5, "seeds": [0]}
+    names = list(STEP_VARIANTS if not quick else ("baseline", "fal", "fal_block_input"))
+    counts = call_with_devices("attention.fal.tp_step:step_count_table",
+                               dict(protocol=small, tps=[2, 4], names=names, opt_names=["baseline", "fal_block_input"]), need)
+    cases = [["baseline", 4, "float32"], ["fal_block_input", 2, "float32"], ["fal", 4, "float64"]]
+    tiny = small | {"n_blocks": 2, "d_model": 16, "d_mlp": 32, "seq_len": 16}  # compile-bound: a small GPT of the same code
+    losses = call_with_devices("attention.fal.tp_step:sharded_loss_table", dict(protocol=tiny, cases=cases[:2] if quick else cases), need)
+    return {"counts": counts, "counted_protocol": small, "losses": losses, "loss_protocol": tiny}
