@@ -1,4 +1,4 @@
-"""Boundary validation shared by the hybrid, SAE and FAL operators.
+"""Boundary validation shared by the attention operators (hybrid, SAE, FAL, KV eviction, Δ attention).
 
 Public functions validate *concrete* arrays only (a JAX tracer passes through untouched), so the
 jit-compiled cores stay pure. Errors are ``ValueError`` naming the argument and the first bad index.
@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric.precision import is_concrete
+from proofs_numeric.precision import check_choice, check_int, check_real, is_concrete
 
-__all__ = ["check_finite", "check_ndim", "is_traced"]
+__all__ = ["check_finite", "check_ndim", "is_traced", "check_choice", "check_int", "check_real", "check_keep_mask",
+           "check_scores", "check_nonempty"]
 
 
 def is_traced(x: Any) -> bool:
@@ -38,3 +39,48 @@ def check_ndim(name: str, x: Any, min_ndim: int, what: str) -> None:
     shape = getattr(x, "shape", None)
     if shape is None or len(shape) < min_ndim:
         raise ValueError(f"{name} must have shape {what}, got shape {shape}")
+
+
+def check_nonempty(name: str, x: Any, axis: int, what: str) -> None:
+    """Raise ``ValueError`` when axis ``axis`` of ``x`` has length 0 (``what`` names the axis, e.g. ``"n keys"``)."""
+    shape = getattr(x, "shape", None) or np.shape(x)
+    if len(shape) >= abs(axis) and shape[axis] == 0:
+        raise ValueError(f"{name} has no {what} (shape {tuple(shape)}); at least one is needed")
+
+
+def check_keep_mask(name: str, keep: Any) -> Any:
+    """A keep mask: boolean, or numeric with values in {0, 1} only (converted to bool).
+
+    ``ValueError`` naming the first other value (``2``, ``0.5``, NaN): an integer mask combined
+    bitwise would silently evict a token marked ``2``. Tracers must already be boolean.
+    """
+    if is_traced(keep):
+        if getattr(keep, "dtype", None) != np.bool_:
+            raise TypeError(f"{name} must be a boolean mask inside jit, got dtype {keep.dtype}")
+        return keep
+    a = np.asarray(keep)
+    if a.dtype == np.bool_:
+        return keep
+    if not np.issubdtype(a.dtype, np.number):
+        raise TypeError(f"{name} must be a boolean mask, got dtype {a.dtype}")
+    bad = ~((a == 0) | (a == 1))
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} must be a boolean mask (0/1 accepted); entry {idx} is {a[idx]!r}")
+    import jax.numpy as jnp
+
+    return jnp.asarray(a.astype(bool))
+
+
+def check_scores(name: str, scores: Any) -> None:
+    """Scores ``[..., n]``: real, ``n >= 1``, no NaN (``+-inf`` allowed: forced keep / never keep)."""
+    if is_traced(scores):
+        return
+    a = np.asarray(scores)
+    if a.ndim == 0 or a.shape[-1] == 0:
+        raise ValueError(f"{name} must have shape [..., n] with n >= 1, got {a.shape}")
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise TypeError(f"{name} must be real numbers, got dtype {a.dtype}")
+    if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any():
+        idx = tuple(int(i) for i in np.argwhere(np.isnan(a))[0])
+        raise ValueError(f"{name} has NaN at index {idx}: a NaN score cannot be ranked")

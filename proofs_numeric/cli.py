@@ -8,7 +8,13 @@
     attnverify experiment NAME [--out DIR] [--quick] [--seed N] [--devices N]
 
 ``verify`` exits 1 if any claim's verdict is ``failed`` (a bug); ``verified``, ``refuted``, ``not
-reproduced``, ``inconclusive`` and ``erratum`` are results, not failures. Usage errors exit 2.
+reproduced``, ``inconclusive`` and ``erratum`` are results, not failures.
+
+Usage errors exit 2 **before any work starts**: ``--seed`` must be an integer >= 0, ``--scale`` a
+finite number > 0 (``nan``, ``inf``, ``0`` rejected by argparse), and every output path is checked up
+front (:func:`proofs_numeric.io.check_output_file` / ``check_output_dir``: a directory given as the
+file, a read-only directory, a file used as a parent). An ``OSError`` while writing (a full disk)
+is reported in one line, exit 1.
 """
 
 from __future__ import annotations
@@ -16,12 +22,52 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["main"]
+
+
+def _seed(text: str) -> int:
+    """argparse type of ``--seed``: an integer >= 0 (numpy seeds are non-negative)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {v}")
+    return v
+
+
+def _scale(text: str) -> float:
+    """argparse type of ``--scale``: a finite number > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return v
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every destination of the command, before any work (``OutputPathError`` -> exit 2)."""
+    from .io import check_output_dir, check_output_file
+
+    if args.cmd == "verify":
+        for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
+            if path:
+                check_output_file(path, what=f"{flag} file")
+        if args.update_readme:
+            p = Path(args.update_readme)
+            if not p.is_file():
+                raise OSError(f"--update-readme file {p} does not exist (it must be the README to update)")
+            check_output_file(p, what="--update-readme file")
+    elif args.cmd in ("plot", "experiment"):
+        check_output_dir(args.out or (Path("results" if args.cmd == "experiment" else "plots") / args.name), what="--out directory")
 
 
 def _setup() -> None:
@@ -35,8 +81,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from .progress import progress
     from .report import summary_table, update_readme_table, write_reports
 
-    if args.scale <= 0:
-        raise SystemExit("attnverify verify: --scale must be > 0")
     report = run_claims(
         args.only,
         seed=args.seed,
@@ -111,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="run every registered claim and write reports")
     v.add_argument("--only", metavar="GLOB", default=None, help="claim-id glob, e.g. 'topk*' or 'geometry.*'")
-    v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--scale", type=float, default=1.0, help="instance-count multiplier (1.0 = full)")
+    v.add_argument("--seed", type=_seed, default=0, help="integer >= 0")
+    v.add_argument("--scale", type=_scale, default=1.0, help="instance-count multiplier, finite and > 0 (1.0 = full)")
     v.add_argument("--json", metavar="PATH", default="reports/verify.json")
     v.add_argument("--markdown", metavar="PATH", default="reports/verify.md")
     v.add_argument("--update-readme", metavar="PATH", default=None, help="rewrite the claims table in this README")
@@ -127,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("name")
         t.add_argument("--out", metavar="DIR", default=None, help=f"output directory (default {default})")
         t.add_argument("--quick", action="store_true", help="reduced version (what the test suite runs)")
-        t.add_argument("--seed", type=int, default=0)
+        t.add_argument("--seed", type=_seed, default=0, help="integer >= 0")
         if kind == "experiment":
             t.add_argument("--devices", type=_devices, default=1, metavar="N",
                            help="shard attention rows over N devices (experiments that accept it; default 1)")
@@ -136,13 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # bad arguments: argparse exits 2 here, before any work
+    try:
+        _check_outputs(args)
+    except OSError as e:
+        print(f"attnverify {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
     _setup()
     try:
         return int(args.func(args))
     except (ValueError, KeyError) as e:
         print(f"attnverify {args.cmd}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # e.g. a full disk while writing: one line, no traceback
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"attnverify {args.cmd}: error: cannot write{where}: {e.strerror or e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

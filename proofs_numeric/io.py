@@ -4,6 +4,12 @@ Every writer goes through :func:`atomic_write_bytes`: the content is written to 
 file in the destination directory, flushed and ``fsync``-ed, then moved into place with
 :func:`os.replace`, which is atomic on POSIX. A crash leaves the old file or the new one,
 never a truncated mix.
+
+The new file gets the mode a plain ``open(path, "w")`` would give: the existing file's mode when it
+is replaced, else ``0o666 & ~umask`` (not ``mkstemp``'s 0600). Temporary files carry the writer's
+pid (``.NAME.PID.XXXX.tmp``); one left behind by a killed writer is removed by the next write to
+the same path. :func:`check_output_file` and :func:`check_output_dir` test a destination up front,
+before any work, and raise :class:`OutputPathError` (an ``OSError``) with a one-line message.
 """
 
 from __future__ import annotations
@@ -19,15 +25,86 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "save_figure", "to_jsonable"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "save_figure", "to_jsonable",
+           "OutputPathError", "check_output_file", "check_output_dir"]
+
+
+class OutputPathError(OSError):
+    """An output path that cannot be written (message: one line naming the path and the reason)."""
+
+
+def _existing_ancestor(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output_dir(path: str | Path, what: str = "output directory") -> Path:
+    """``path`` is a directory, or can be created: its nearest existing ancestor is a writable directory."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise OutputPathError(f"{what} {path} exists and is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OutputPathError(f"{what} {path} is not writable (permission denied)")
+        return path
+    anc = _existing_ancestor(path.parent)
+    if not anc.is_dir():
+        raise OutputPathError(f"cannot create {what} {path}: {anc} is a file, not a directory")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot create {what} {path}: {anc} is not writable (permission denied)")
+    return path
+
+
+def check_output_file(path: str | Path, what: str = "output file") -> Path:
+    """``path`` can be written atomically: not a directory, and its directory exists writable or can be created."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{what} {path} is a directory; give a file name")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputPathError(f"{what} {path} is not writable (permission denied)")
+    anc = _existing_ancestor(path.parent)
+    if not anc.is_dir():
+        raise OutputPathError(f"cannot write {what} {path}: {anc} is a file, not a directory")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write {what} {path}: directory {anc} is not writable (permission denied)")
+    return path
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete ``.NAME.PID.*.tmp`` siblings whose writer process no longer exists."""
+    for t in path.parent.glob(f".{path.name}.*.tmp"):
+        parts = t.name[len(path.name) + 2 :].split(".")
+        if not parts or not parts[0].isdigit() or int(parts[0]) == os.getpid():
+            continue
+        try:
+            os.kill(int(parts[0]), 0)
+        except ProcessLookupError:
+            t.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's process
+            pass
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``)."""
+    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``), with the mode of a plain write."""
     path = Path(path)
+    check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temps(path)
+    mode = _mode_for(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -66,9 +66,10 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     v = int(value)
     if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        if maximum is None:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {v}")
         lo = "-inf" if minimum is None else minimum
-        hi = "inf" if maximum is None else maximum
-        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {v}")
+        raise ValueError(f"{name} must be an integer in [{lo}, {maximum}], got {v}")
     return v
 
 

@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._finite import check_choice, check_int
 from .theory import delta_tail_split
 
 __all__ = [
@@ -97,18 +98,13 @@ def _validate(q, k, v, gamma: int, window: int, n_sink: int, variant: str, min_t
     n = q.shape[-2]
     if n < 1:
         raise ValueError("n must be >= 1")
-    if not isinstance(gamma, (int, np.integer)) or gamma < 1:
-        raise ValueError(f"gamma must be an integer >= 1, got {gamma!r}")
-    if not isinstance(window, (int, np.integer)) or window < 1:
-        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    check_int(gamma, "gamma", minimum=1)
+    check_int(window, "window", minimum=1)
     if window > n:
         raise ValueError(f"window {window} is larger than the sequence length n = {n}")
-    if not isinstance(n_sink, (int, np.integer)) or not 0 <= n_sink <= n:
-        raise ValueError(f"n_sink must be an integer in [0, n = {n}], got {n_sink!r}")
-    if variant not in ("paper", "code"):
-        raise ValueError(f"variant must be 'paper' or 'code', got {variant!r}")
-    if not isinstance(min_tail, (int, np.integer)) or min_tail < 0:
-        raise ValueError(f"min_tail must be an integer >= 0, got {min_tail!r}")
+    check_int(n_sink, "n_sink", minimum=0, maximum=n)
+    check_choice(variant, ("paper", "code"), "variant")
+    check_int(min_tail, "min_tail", minimum=0)
     for name, x in (("q", q), ("k", k), ("v", v)):
         if not isinstance(x, jax.core.Tracer):
             bad = ~np.isfinite(np.asarray(x))
@@ -159,8 +155,10 @@ def sink_window_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, window: i
 
 def delta_anchor_rows(n: int, gamma: int, *, variant: Variant = "paper", min_tail: int = 128) -> np.ndarray:
     """Indices of the rows computed densely: anchors $0,\\gamma,2\\gamma,\\dots$ (and the tail rows)."""
-    if gamma < 1:
-        raise ValueError(f"gamma must be an integer >= 1, got {gamma!r}")
+    check_int(n, "n", minimum=1)
+    check_int(gamma, "gamma", minimum=1)
+    check_choice(variant, ("paper", "code"), "variant")
+    check_int(min_tail, "min_tail", minimum=0)
     return _rows(int(n), int(gamma), variant, int(min_tail))[0]
 
 
@@ -210,7 +208,7 @@ def delta_attention_strides(
     pass and the dense anchor pass (rows at multiples of $\gcd(\gamma)$) are shared, and there
     is one compilation for all strides. For studies of the stride, e.g. ``gammas=(4, 8, 16, 32, 64)``.
     """
-    gammas = tuple(int(g) if isinstance(g, (int, np.integer)) else g for g in gammas)
+    gammas = tuple(check_int(g, "gamma", minimum=1) for g in gammas)
     if not gammas:
         raise ValueError("gammas must hold at least one stride")
     for g in gammas:

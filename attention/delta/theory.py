@@ -27,6 +27,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._finite import check_int
+
 __all__ = ["TailSplit", "delta_tail_split", "DeltaCost", "delta_cost", "Lemma1Terms", "lemma1_decomposition", "row_cosine", "neighbour_cosine"]
 
 
@@ -39,10 +41,9 @@ class TailSplit(NamedTuple):
 
 def delta_tail_split(s: int, gamma: int, min_tail: int = 128, *, released: bool = False) -> TailSplit:
     """The dense-tail split of the released code (``released=True``) or its corrected rule (default)."""
-    if gamma < 1:
-        raise ValueError(f"gamma must be an integer >= 1, got {gamma!r}")
-    if s < 1 or min_tail < 0:
-        raise ValueError(f"need s >= 1 and min_tail >= 0, got s={s!r}, min_tail={min_tail!r}")
+    check_int(gamma, "gamma", minimum=1)
+    check_int(s, "s", minimum=1)
+    check_int(min_tail, "min_tail", minimum=0)
     block = max(min_tail, gamma) if released else gamma * math.ceil(min_tail / gamma)
     cut_n = s % gamma + block
     s_p = s - cut_n
@@ -64,8 +65,10 @@ def delta_cost(n: int, gamma: int, window: int = 0, n_sink: int = 0) -> DeltaCos
 
     Sparse entries: rows $i<w$ keep $i+1$ keys; rows $i\ge w$ keep $w+\min(n_{\rm sink},i-w+1)$.
     """
-    if gamma < 1 or n < 1 or not 0 <= window <= n or n_sink < 0:
-        raise ValueError(f"need gamma >= 1, n >= 1, 0 <= window <= n, n_sink >= 0; got n={n}, gamma={gamma}, window={window}, n_sink={n_sink}")
+    check_int(gamma, "gamma", minimum=1)
+    n = check_int(n, "n", minimum=1)
+    check_int(window, "window", minimum=0, maximum=n)
+    check_int(n_sink, "n_sink", minimum=0)
     m = -(-n // gamma)
     anchor = gamma * m * (m - 1) // 2 + m
     causal = n * (n + 1) // 2

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._finite import check_int, check_keep_mask, check_scores
 from .obcache import exact_errors, obcache_scores
 from .window import WindowAttention, _attend, _validate, causal_mask, window_attention
 
@@ -156,17 +157,22 @@ def max_pool1d(x: jax.Array, kernel: int) -> jax.Array:
 
 def _check_budget(n: int, budget: float | int, n_recent: int, n_sinks: int) -> int:
     b = budget_count(budget, n)
-    if n_recent < 0 or n_sinks < 0:
-        raise ValueError(f"n_recent ({n_recent}) and n_sinks ({n_sinks}) must be >= 0")
+    check_int(n_recent, "n_recent", minimum=0)
+    check_int(n_sinks, "n_sinks", minimum=0)
     if n_recent + n_sinks > b:
         raise ValueError(f"n_recent + n_sinks = {n_recent + n_sinks} exceeds the budget of {b} tokens (n={n})")
     return b
 
 
 def select_tokens(scores: jax.Array, budget: float | int, *, n_recent: int = 0, n_sinks: int = 0, pool: int = 1) -> jax.Array:
-    """Boolean keep mask [..., n] from scores [..., n] (steps 2-4 of the module docstring)."""
+    """Boolean keep mask [..., n] from scores [..., n] (steps 2-4 of the module docstring).
+
+    ``ValueError`` for NaN scores (a NaN cannot be ranked), empty rows or a bad budget.
+    """
+    check_scores("scores", scores)
+    scores = jnp.asarray(scores)
     b = _check_budget(scores.shape[-1], budget, n_recent, n_sinks)
-    return _select(scores, b, n_recent, n_sinks, int(pool))
+    return _select(scores, b, n_recent, n_sinks, check_int(pool, "pool", minimum=1))
 
 
 @functools.partial(jax.jit, static_argnums=(4,))
@@ -226,7 +232,9 @@ def eviction_error(q: jax.Array, k: jax.Array, v: jax.Array, keep: jax.Array) ->
     ``q`` [..., f, d] are queries at positions $n..n+f-1$ of a sequence whose keys/values ``k``, ``v``
     [..., n+f, d] include the future tokens; ``keep`` [..., n] (or [S, ..., n] for several policies)
     marks the surviving prompt tokens (future tokens are never evicted). Both outputs are causal.
+    ``keep`` is boolean (numeric 0/1 accepted; any other value raises ``ValueError``).
     """
+    keep = check_keep_mask("keep", keep)
     t, n, f = k.shape[-2], keep.shape[-1], q.shape[-2]
     if t != n + f:
         raise ValueError(f"keys cover {t} positions but prompt ({n}) + future queries ({f}) = {n + f}")

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._finite import check_nonempty
+
 __all__ = ["WindowAttention", "causal_mask", "window_attention"]
 
 
@@ -41,6 +43,8 @@ def _validate(q, k, v, mask) -> None:
     q, k, v = (np.asarray(x) for x in (q, k, v))
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ValueError(f"q, k, v must be [..., rows, dim]; got shapes {q.shape}, {k.shape}, {v.shape}")
+    check_nonempty("k", k, -2, "keys (n = 0)")
+    check_nonempty("q", q, -2, "query rows")
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"query dim {q.shape[-1]} != key dim {k.shape[-1]} (shapes {q.shape}, {k.shape})")
     if k.shape[:-1] != v.shape[:-1]:

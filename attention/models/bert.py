@@ -100,6 +100,8 @@ def _check_inputs(model: BertModel, ids: Any, mask: Any) -> None:
     cfg = model.config
     if ids.ndim != 2 or mask.shape != ids.shape:
         raise ValueError(f"input_ids must be [B, n] and attention_mask the same shape; got {ids.shape} and {mask.shape}")
+    if ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(f"input_ids must hold at least one sequence of at least one token, got shape {ids.shape}")
     if ids.shape[1] > cfg.max_positions:
         raise ValueError(f"sequence length {ids.shape[1]} exceeds the model's {cfg.max_positions} positions "
                          "(tokenize(..., max_len) truncates with a warning; bert_forward rejects)")

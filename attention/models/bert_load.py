@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -103,14 +105,30 @@ def _read_config(path: Path) -> BertConfig:
         raise ModelLoadError(f"{f}: hidden_act {raw['hidden_act']!r} is not supported (only 'gelu')")
     if raw.get("position_embedding_type", "absolute") != "absolute":
         raise ModelLoadError(f"{f}: position_embedding_type {raw['position_embedding_type']!r} is not supported")
-    if raw["hidden_size"] % raw["num_attention_heads"]:
-        raise ModelLoadError(f"{f}: hidden_size is not a multiple of num_attention_heads")
+    ints = {k: _config_int(f, raw, k, minimum=1) for k in _REQUIRED}
+    type_vocab = _config_int(f, raw, "type_vocab_size", minimum=1, default=2)
+    eps = raw.get("layer_norm_eps", 1e-12)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (math.isfinite(eps) and eps > 0):
+        raise ModelLoadError(f"{f}: field 'layer_norm_eps' must be a finite number > 0, got {eps!r}")
+    if ints["hidden_size"] % ints["num_attention_heads"]:
+        raise ModelLoadError(f"{f}: field 'hidden_size' ({ints['hidden_size']}) is not a multiple of "
+                             f"'num_attention_heads' ({ints['num_attention_heads']})")
     return BertConfig(
-        hidden_size=int(raw["hidden_size"]), num_heads=int(raw["num_attention_heads"]),
-        num_layers=int(raw["num_hidden_layers"]), intermediate_size=int(raw["intermediate_size"]),
-        max_positions=int(raw["max_position_embeddings"]), vocab_size=int(raw["vocab_size"]),
-        type_vocab_size=int(raw.get("type_vocab_size", 2)), layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
+        hidden_size=ints["hidden_size"], num_heads=ints["num_attention_heads"],
+        num_layers=ints["num_hidden_layers"], intermediate_size=ints["intermediate_size"],
+        max_positions=ints["max_position_embeddings"], vocab_size=ints["vocab_size"],
+        type_vocab_size=type_vocab, layer_norm_eps=float(eps),
     )
+
+
+def _config_int(f: Path, raw: dict, key: str, *, minimum: int, default: int | None = None) -> int:
+    """An integer field of ``config.json`` (a JSON integer, not a string or a float); ``ModelLoadError`` naming file and field."""
+    v = raw.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ModelLoadError(f"{f}: field {key!r} must be an integer, got {v!r} ({type(v).__name__})")
+    if v < minimum:
+        raise ModelLoadError(f"{f}: field {key!r} must be >= {minimum}, got {v}")
+    return v
 
 
 def _read_weights(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
@@ -136,6 +154,10 @@ def _read_weights(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
                  "output.LayerNorm.weight": (D,), "output.LayerNorm.bias": (D,)}
     for i in range(cfg.num_layers):
         shapes.update({f"encoder.layer.{i}.{k}": s for k, s in per_layer.items()})
+    layers = {int(m.group(1)) for k in w if (m := re.match(r"encoder\.layer\.(\d+)\.", k))}
+    if layers and max(layers) + 1 != cfg.num_layers:
+        raise ModelLoadError(f"{f}: the checkpoint has {max(layers) + 1} encoder layers but config.json field "
+                             f"'num_hidden_layers' says {cfg.num_layers}")
     for k, s in shapes.items():
         if k not in w:
             raise ModelLoadError(f"{f}: tensor {k!r} is missing (is this a BERT encoder checkpoint?)")
