@@ -9,3 +9,8 @@ from .prose import django_msgids as django_msgids
 from .prose import prose_corpus as prose_corpus
 
 __all__ = ['stdlib_docstrings', 'text_corpus', 'PROSE_SOURCES', 'ProseCorpus', 'django_msgids', 'prose_corpus']
+from .po_catalogues import catalogue_sha256 as catalogue_sha256
+from .po_catalogues import parse_po as parse_po
+from .po_catalogues import po_pairs as po_pairs
+
+__all__ += ['catalogue_sha256', 'parse_po', 'po_pairs']

@@ -1,0 +1,225 @@
+r"""SAE language steering on Gemma 3 270M (issue 13 §2): Django catalogues, cached activations, own
+JumpReLU SAEs, steering sweep, controls, heads, meaning proxy, language-ID gate.
+
+**Text.** :func:`attention.data.po_catalogues.po_pairs` for zh_Hans, ja, es, fr (SHA-256 recorded).
+A seeded split gives per language a *selection* set (activations, SAE training, feature choice) and a
+*held-out* set (prompts, references, the C10 gate). English texts are the msgids of the selection
+sets; prompts are held-out msgids translated in all four catalogues and of the modal token length
+(one compiled program serves them all).
+
+**Steering.** At each layer of ``layers`` and for each target, $j^\star$ by ``meandiff`` over all
+non-BOS positions, $c=\kappa\mu^+$ over the $\kappa$ grid (clamp-with-error). Controls at the best
+(layer, $\kappa>0$): the matched random feature, $\kappa=0$, the unsteered model, additive steering
+($\alpha=\kappa\mu^+$) and head ablation (C8). Success = language ID of the continuation (``new``
+tokens, decoded, never the prompt) equal to the target; continuations under 32 characters count
+as failures (C10). Fluency and meaning: :func:`attention.sae.miniature.word_validity` with the
+``wordfreq`` top-5000 lists, :func:`attention.sae.meaning.chrf` against the reference translation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import proofs_numeric as pn
+from attention.data.po_catalogues import LANGUAGES, po_pairs
+from attention.sae.activations import cache_key, cached_array
+from attention.sae.jumprelu import JumpReLUSAE, sae_encode
+from attention.sae.langid import detect_language, detect_language_lingua, gate_accuracy
+from attention.sae.meaning import chrf
+from attention.sae.miniature import word_lists, word_validity
+from attention.sae.selection import head_attribution, matched_random_feature, mu_plus, rank_of, select_feature
+from attention.sae.steering import Steer, make_steer, no_steer
+from attention.sae.training import sae_stats, train_sae
+
+from .gemma_lm import gemma_head_contributions, gemma_residuals, gemma_steered_generate
+
+__all__ = ["GEMMA", "run_gemma_track"]
+
+GEMMA = dict(layers=(3, 9, 14), n_select=96, width=2048, lam=3e-3, sae_steps=600, prompts=8, new=32,
+             kappas=(0.0, 1.0, 4.0, 16.0), temperature=0.5, seed_count=1, gate_n=60, heads_k=2, random_draws=5)
+_ISO = tuple(LANGUAGES.values())
+
+
+def _split(seed: int) -> tuple[dict, dict]:
+    pairs, shas = {}, {}
+    for loc, iso in LANGUAGES.items():
+        p, shas[iso] = po_pairs(loc)
+        perm = np.random.default_rng([seed, 7, len(iso)]).permutation(len(p))
+        pairs[iso] = [p[i] for i in perm]
+    return pairs, shas
+
+
+def _batched(model, texts: list[str], layers, key_parts) -> np.ndarray:
+    """``[len(layers), n_tokens, D]`` activations at non-BOS positions of ``texts`` (cached)."""
+    tok = model.tokenizer
+
+    def compute():
+        out = [[] for _ in layers]
+        for text in pn.progress(texts, desc="gemma: activations", leave=False):
+            ids = jnp.asarray([[model.bos_id] + tok.encode(text).ids], jnp.int32)
+            hid = np.asarray(gemma_residuals(model.params, ids, cfg=model.config, layers=tuple(layers)))
+            for i in range(len(layers)):
+                out[i].append(hid[i, 0, 1:])
+        return np.stack([np.concatenate(o) for o in out]).astype(np.float32)
+
+    return cached_array(cache_key(*key_parts), compute)
+
+
+def _texts(pairs, n: int) -> tuple[dict, list[str]]:
+    sel = {iso: [t for _, t in pairs[iso][:n]] for iso in _ISO}
+    english = sorted({s for iso in _ISO for s, _ in pairs[iso][:n]})[: n]
+    return sel, english
+
+
+def _prompts(model, pairs, n_select: int, count: int) -> list[tuple[str, dict]]:
+    """Held-out msgids translated in every catalogue, all of the modal token length."""
+    refs = [{s: t for s, t in pairs[iso][n_select:]} for iso in _ISO]
+    selected = {s for iso in _ISO for s, _ in pairs[iso][:n_select]}
+    common = sorted(set.intersection(*(set(r) for r in refs)) - selected)
+    lengths = {s: len(model.tokenizer.encode(s).ids) for s in common}
+    modal = max(set(lengths.values()), key=lambda L: (sum(v == L for v in lengths.values()), -L))
+    chosen = [s for s in common if lengths[s] == modal][:count]
+    return [(s, {iso: r[s] for iso, r in zip(_ISO, refs)}) for s in chosen]
+
+
+def _gate(pairs, n_select: int, n: int, seed: int) -> dict[str, Any]:
+    """C10 on held-out target strings joined to exactly k characters (and English msgids)."""
+    rng = np.random.default_rng([seed, 8])
+    pools = {iso: [t for _, t in pairs[iso][n_select:]] for iso in _ISO}
+    pools["en"] = [s for s, _ in pairs["fr"][n_select:]]
+    out = {}
+    for k in (8, 16, 32, 64):
+        texts = {}
+        for lang, pool in pools.items():
+            sep = "" if lang in ("zh", "ja") else " "
+            docs = []
+            for _ in range(n):
+                s = ""
+                while len(s) < k:
+                    s += pool[int(rng.integers(len(pool)))] + sep
+                docs.append(s[:k])
+            texts[lang] = docs
+        out[str(k)] = {"fasttext_lite": gate_accuracy(texts), "lingua": gate_accuracy(texts, detect_language_lingua)}
+    return out
+
+
+def _stack(steers: list[Steer]) -> Steer:
+    return Steer(*(jnp.stack(xs) for xs in zip(*steers)))
+
+
+def _generate(model, prompts, steers, masks, s, seed) -> list[list[str]]:
+    """Decoded continuations ``[config][prompt]``."""
+    cfg = model.config
+    masks = np.ones((len(steers), cfg.num_layers, cfg.num_heads), np.float32) if masks is None else masks
+    out = [[] for _ in steers]
+    for i, (text, _) in enumerate(prompts):
+        ids = jnp.asarray([[model.bos_id] + model.tokenizer.encode(text).ids], jnp.int32)
+        keys = jnp.stack([jax.random.PRNGKey(1000 * seed + i)] * len(steers))
+        new = np.asarray(gemma_steered_generate(model.params, ids, _stack(steers), keys, jnp.asarray(masks),
+                                                s["temperature"], cfg=cfg, new=s["new"]))
+        for c in range(len(steers)):
+            out[c].append(model.tokenizer.decode(new[c].tolist()))
+    return out
+
+
+def _score(texts, target, prompts, lists) -> dict[str, np.ndarray]:
+    lid = detect_language(texts)
+    ok = np.asarray([p == target and len(t.strip()) >= 32 for p, t in zip(lid, texts)], np.float64)
+    flu = np.asarray([word_validity(t, target, lists) for t in texts], np.float64)
+    mean = np.asarray([chrf(t, refs[target]) for t, (_, refs) in zip(texts, prompts)], np.float64)
+    return {"success": ok, "fluency": flu, "meaning": mean, "lid": lid}
+
+
+def run_gemma_track(model, settings: dict | None = None, seed: int = 0) -> dict[str, Any]:
+    """Run the whole Gemma track (see the module docstring); returns a JSON-ready dictionary."""
+    s = dict(GEMMA, **(settings or {}))
+    cfg = model.config
+    layers = tuple(s["layers"])
+    pairs, shas = _split(seed)
+    sel, english = _texts(pairs, s["n_select"])
+    corpus = {iso: shas[iso] for iso in _ISO}
+    acts = {lang: _batched(model, texts, layers, (model.sha, f"{corpus}|{lang}|{s['n_select']}|{seed}", "|".join(map(str, layers)), "resid_post"))
+            for lang, texts in [("en", english)] + list(sel.items())}
+    saes, stats = [], []
+    for li, layer in enumerate(pn.progress(layers, desc="gemma: SAEs")):
+        x = np.concatenate([acts[lang][li] for lang in acts])
+        key = cache_key(model.sha, str(corpus), layer, f"sae:{s['width']}:{s['lam']}:{s['sae_steps']}:{s['n_select']}:{seed}")
+        d, m = x.shape[1], s["width"]
+
+        def fit(x=x):
+            return np.concatenate([np.asarray(a, np.float32).ravel() for a in train_sae(x, width=m, lam=s["lam"], steps=s["sae_steps"], seed=seed)[0]])
+
+        w_enc, b_enc, w_dec, b_dec, theta = np.split(cached_array(key, fit), np.cumsum([d * m, m, m * d, d]))
+        saes.append(JumpReLUSAE(jnp.asarray(w_enc.reshape(d, m)), jnp.asarray(b_enc), jnp.asarray(w_dec.reshape(m, d)), jnp.asarray(b_dec), jnp.asarray(theta)))
+        stats.append(dict(sae_stats(saes[-1], x)._asdict(), layer=layer))
+    feats = {lang: [np.asarray(sae_encode(saes[i], jnp.asarray(acts[lang][i]))) for i in range(len(layers))] for lang in acts}
+    prompts = _prompts(model, pairs, s["n_select"], s["prompts"])
+    lists = word_lists(5000)
+    res: dict[str, Any] = {"track": "gemma", "model": "Gemma 3 270M (GGUF Q4_K_M, dequantised to float32)", "model_sha256": model.sha,
+                           "corpus_sha256": corpus, "settings": s, "layers": list(layers), "kappas": list(s["kappas"]),
+                           "targets": list(_ISO), "n_prompts": len(prompts), "prompts": [p for p, _ in prompts], "sae_stats": stats,
+                           "n_pairs": {iso: len(pairs[iso]) for iso in _ISO}, "gate": _gate(pairs, s["n_select"], s["gate_n"], seed)}
+    unsteered = _generate(model, prompts, [no_steer(cfg.hidden_size)], None, s, seed)[0]
+    res["unsteered_texts"] = unsteered
+    for key in ("features", "success", "fluency", "meaning", "success_random", "fluency_random", "meaning_random",
+                "unsteered", "unsteered_fluency", "unsteered_meaning", "additive", "heads", "examples"):
+        res[key] = {}
+    for target in pn.progress(_ISO, desc="gemma: steering"):
+        base = _score(unsteered, target, prompts, lists)
+        res["unsteered"][target], res["unsteered_fluency"][target], res["unsteered_meaning"][target] = base["success"], base["fluency"], base["meaning"]
+        for key in ("features", "success", "fluency", "meaning", "success_random", "fluency_random", "meaning_random"):
+            res[key][target] = [None] * len(layers)
+        for li, layer in enumerate(layers):
+            f_t, f_e = feats[target][li], feats["en"][li]
+            j, scores = select_feature(f_t, f_e)
+            k = matched_random_feature(np.concatenate([f_t, f_e]), j, scores, np.random.default_rng([seed, 5, layer, len(target)]))
+            mu_j, mu_k = mu_plus(f_t, j), mu_plus(f_t, k)
+            res["features"][target][li] = {"layer": layer, "j": j, "delta": float(scores[j]), "next_delta": float(np.sort(scores)[-2]),
+                                           "rank_welch": rank_of(select_feature(f_t, f_e, "welch")[1], j), "rate": float(select_feature(f_t, f_e, "rate")[1][j]),
+                                           "mu_plus": mu_j, "random_j": k, "random_mu_plus": mu_k, "dec_norm": float(np.linalg.norm(saes[li].w_dec[j]))}
+            steers = [make_steer(saes[li], layer, j, kap * mu_j) for kap in s["kappas"]] + [make_steer(saes[li], layer, k, kap * mu_k) for kap in s["kappas"]]
+            texts = _generate(model, prompts, steers, None, s, seed)
+            sc = [_score(t, target, prompts, lists) for t in texts]
+            n = len(s["kappas"])
+            for name, part in (("", sc[:n]), ("_random", sc[n:])):
+                for metric in ("success", "fluency", "meaning"):
+                    res[metric + name][target][li] = np.stack([c[metric] for c in part])
+            res["examples"].setdefault(target, []).append([t[0] for t in texts[:n]])
+        res["additive"][target], res["heads"][target] = _additive_and_heads(model, saes, res, target, prompts, lists, s, seed, sel)
+    return res
+
+
+def _additive_and_heads(model, saes, res, target, prompts, lists, s, seed, sel) -> tuple[dict, dict]:
+    from .sweep import best_config
+
+    cfg = model.config
+    li, ki = best_config(res, target)
+    layer, feat = res["layers"][li], res["features"][target][li]
+    add = [make_steer(saes[li], layer, feat["j"], kap * feat["mu_plus"], mode="additive") for kap in s["kappas"]]
+    add_sc = [_score(t, target, prompts, lists) for t in _generate(model, prompts, add, None, s, seed)]
+    additive = {"layer": layer, "success": np.stack([c["success"] for c in add_sc]), "fluency": np.stack([c["fluency"] for c in add_sc]),
+                "alpha_times_norm": [kap * feat["mu_plus"] * feat["dec_norm"] for kap in s["kappas"]]}
+    docs = sel[target][:16]
+    contrib = []
+    for text in docs:
+        ids = jnp.asarray([[model.bos_id] + model.tokenizer.encode(text).ids], jnp.int32)
+        contrib.append(np.asarray(gemma_head_contributions(model.params, ids, cfg=cfg, upto=layer))[:, 0, 1:])
+    contrib = np.concatenate(contrib, axis=1)
+    attr = head_attribution(contrib, np.asarray(saes[li].w_enc[:, feat["j"]]))
+    eligible = (layer + 1) * cfg.num_heads
+    rng = np.random.default_rng([seed, 6, len(target)])
+    top = np.argsort(-attr.ravel())[: s["heads_k"]]
+    masks = [np.ones((cfg.num_layers, cfg.num_heads), np.float32)]
+    for chosen in [top] + [rng.choice(eligible, s["heads_k"], replace=False) for _ in range(s["random_draws"])]:
+        m = np.ones((cfg.num_layers, cfg.num_heads), np.float32)
+        m.reshape(-1)[chosen] = 0.0
+        masks.append(m)
+    steer = make_steer(saes[li], layer, feat["j"], s["kappas"][ki] * feat["mu_plus"])
+    sc = [_score(t, target, prompts, lists)["success"] for t in _generate(model, prompts, [steer] * len(masks), np.stack(masks), s, seed)]
+    heads = {"layer": layer, "kappa": s["kappas"][ki], "k": s["heads_k"], "attribution": attr, "top": top.tolist(),
+             "drop_top": sc[0] - sc[1], "drop_random": [sc[0] - x for x in sc[2:]]}
+    return additive, heads

@@ -1,0 +1,88 @@
+r"""Where the study's results live, and how the claims obtain them without rerunning the 270M model.
+
+* **Fast track** (:func:`fast_results`): the quick character-LM run, cached as JSON under
+  :func:`attention.sae.activations.cache_dir` keyed by its settings and seed; computed on a miss
+  (the trained LM and SAEs are themselves cached, so a miss costs the steering sweep).
+* **Gemma track** (:func:`gemma_results`): the JSON the full experiment writes. Looked up in
+  ``$ATTNVERIFY_SAE_GEMMA_RESULTS``, then ``results/sae-steering/gemma_results.json``, then the
+  snapshot committed next to this module (``experiments/sae_steering/gemma_results.json``). ``None``
+  when there is none: the claims then say so and return ``inconclusive``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from proofs_numeric import atomic_write_json
+
+__all__ = ["fast_results", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "gemma_result_paths"]
+
+SNAPSHOT = Path(__file__).resolve().parent / "gemma_results.json"
+_MEMO: dict[str, dict] = {}
+
+
+def _fast_key(quick: bool, seed: int) -> str:
+    from .fast_track import FULL, QUICK
+
+    return hashlib.sha256(json.dumps([QUICK if quick else FULL, seed, "v1"], sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def compute_fast_results(quick: bool = True, seed: int = 0) -> dict[str, Any]:
+    """Build the fast track, run the sweep and the C10 gate; a JSON-ready dictionary."""
+    from .fast_track import build_fast_track
+    from .sweep import lid_gate, run_sweep
+
+    ft = build_fast_track(quick, seed)
+    res = run_sweep(ft)
+    res.update(track="fast", model="character LM miniature (spec §5)", gate=lid_gate(ft), sae_stats=ft["sae_stats"], lm=ft["lm"],
+               model_hash=ft["model_hash"], corpus_hash=ft["corpus_hash"], wordlist_sha256=ft["wordlist_sha256"],
+               settings=ft["settings"], config=ft["cfg"]._asdict(), seed=seed, quick=quick)
+    return json.loads(json.dumps(_jsonable(res)))
+
+
+def _jsonable(x):
+    from proofs_numeric.io import to_jsonable
+
+    return to_jsonable(x)
+
+
+def fast_results(quick: bool = True, seed: int = 0) -> dict[str, Any]:
+    """The cached fast-track results (computed and cached on a miss)."""
+    from attention.sae.activations import cache_dir
+
+    key = _fast_key(quick, seed)
+    if key in _MEMO:
+        return _MEMO[key]
+    path = cache_dir() / f"fast_results_{key}.json"
+    if path.exists():
+        res = json.loads(path.read_text())
+    else:
+        res = compute_fast_results(quick, seed)
+        atomic_write_json(path, res)
+    _MEMO[key] = res
+    return res
+
+
+def store_fast_results(res: dict[str, Any], quick: bool, seed: int) -> Path:
+    """Write ``res`` where :func:`fast_results` finds it."""
+    from attention.sae.activations import cache_dir
+
+    _MEMO.pop(_fast_key(quick, seed), None)
+    return atomic_write_json(cache_dir() / f"fast_results_{_fast_key(quick, seed)}.json", res)
+
+
+def gemma_result_paths() -> list[Path]:
+    env = os.environ.get("ATTNVERIFY_SAE_GEMMA_RESULTS")
+    return ([Path(env)] if env else []) + [Path("results") / "sae-steering" / "gemma_results.json", SNAPSHOT]
+
+
+def gemma_results() -> dict[str, Any] | None:
+    """The first Gemma results file found (see the module docstring), or ``None``."""
+    for p in gemma_result_paths():
+        if p.is_file():
+            return json.loads(p.read_text())
+    return None

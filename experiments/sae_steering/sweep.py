@@ -1,0 +1,152 @@
+r"""The fast track's steering sweep: success, fluency, controls, layers and heads (spec §5, C6-C8, C10).
+
+For every target $L\in\{\rm fr,es,zh,ja\}$ and layer $\ell$: $j^\star$ by ``meandiff`` over positions
+$t\ge t_0$ (welch rank and ``rate`` recorded), clamp values $c=\kappa\mu^+_{L,j^\star}$ over the
+$\kappa$ grid, and the matched random feature clamped to $\kappa\mu^+_{L,k}$. Prompts are held-out English
+prefixes of 16 characters; each is continued by ``new`` characters at temperature 0.5 for each seed.
+Success is the language ID of the continuation only (never the prompt) equal to $L$; fluency is
+:func:`attention.sae.miniature.word_validity`. Per-prompt values are means over seeds: the prompts are
+the independent units of every interval.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import proofs_numeric as pn
+from attention.sae.charlm import charlm_generate, head_contributions
+from attention.sae.langid import detect_language, detect_language_lingua, gate_accuracy
+from attention.sae.miniature import sample_documents, word_validity
+from attention.sae.selection import head_attribution, matched_random_feature, mu_plus, rank_of, select_feature
+from attention.sae.steering import Steer, make_steer, no_steer
+
+from .fast_track import FastTrack
+
+__all__ = ["TARGETS", "run_sweep", "lid_gate"]
+
+TARGETS = ("fr", "es", "zh", "ja")
+_TOP_K_HEADS, _RANDOM_DRAWS = 2, 5
+
+
+def _stack(steers: list[Steer]) -> Steer:
+    return Steer(*(jnp.stack(xs) for xs in zip(*steers)))
+
+
+def _generate(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], masks: np.ndarray | None, seed: int) -> list[list[str]]:
+    """Continuations ``[config][prompt]`` of every steer (and head mask) for one sampling seed."""
+    cfg = ft["cfg"]
+    n = len(steers)
+    masks = np.ones((n, cfg.layers, cfg.heads), np.float32) if masks is None else np.asarray(masks, np.float32)
+    keys = jnp.stack([jax.random.PRNGKey(seed)] * n)  # the same sampling noise for every configuration
+    gen = jax.vmap(lambda st, k, hm: charlm_generate(ft["params"], cfg, jnp.asarray(prompts), ft["settings"]["new"], k, 0.5, st, hm))
+    out = np.asarray(gen(_stack(steers), keys, jnp.asarray(masks)))
+    return [[ft["tok"].decode(row) for row in block] for block in out]
+
+
+def _score(ft: FastTrack, texts: list[str], target: str) -> tuple[np.ndarray, np.ndarray]:
+    ok = np.asarray([p == target for p in detect_language(texts)], np.float64)
+    flu = np.asarray([word_validity(t, target, ft["lists"]) for t in texts], np.float64)
+    return ok, flu
+
+
+def _run(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], target: str, masks=None) -> tuple[np.ndarray, np.ndarray]:
+    """Success and fluency ``[config, seed, prompt]``."""
+    seeds = range(ft["settings"]["seeds"])
+    per = [_generate(ft, prompts, steers, masks, 1000 * ft["seed"] + s) for s in seeds]
+    succ = np.stack([[_score(ft, per[s][c], target)[0] for s in seeds] for c in range(len(steers))])
+    flu = np.stack([[_score(ft, per[s][c], target)[1] for s in seeds] for c in range(len(steers))])
+    return succ, flu
+
+
+def lid_gate(ft: FastTrack) -> dict[str, Any]:
+    """C10 on the miniature: accuracy of both identifiers on held-out documents of 8-64 characters."""
+    rng = np.random.default_rng([ft["seed"], 4])
+    out: dict[str, Any] = {}
+    for k in (8, 16, 32, 64):
+        texts = {lang: sample_documents(ft["lists"], lang, ft["settings"]["gate_n"], k, rng) for lang in ("en",) + TARGETS}
+        out[str(k)] = {"fasttext_lite": gate_accuracy(texts), "lingua": gate_accuracy(texts, detect_language_lingua)}
+    return out
+
+
+def run_sweep(ft: FastTrack) -> dict[str, Any]:
+    """The whole sweep; see the module docstring. Returns per-prompt arrays (lists) and the features."""
+    s, cfg = ft["settings"], ft["cfg"]
+    rng = np.random.default_rng([ft["seed"], 3])
+    prompts = np.asarray([[0] + ft["tok"].encode(t) for t in sample_documents(ft["lists"], "en", s["prompts"], 16, rng)], np.int32)
+    kappas = list(s["kappas"])
+    res: dict[str, Any] = {"kappas": kappas, "layers": list(range(cfg.layers)), "targets": list(TARGETS), "n_prompts": len(prompts),
+                           "seeds": s["seeds"], "features": {}, "success": {}, "fluency": {}, "success_random": {},
+                           "fluency_random": {}, "unsteered": {}, "unsteered_fluency": {}, "additive": {}, "heads": {}}
+    for target in pn.progress(TARGETS, desc="fast track: steering"):
+        base_s, base_f = _run(ft, prompts, [no_steer(cfg.d)], target)
+        res["unsteered"][target], res["unsteered_fluency"][target] = base_s[0].mean(0), np.nanmean(base_f[0], 0)
+        for key in ("features", "success", "fluency", "success_random", "fluency_random"):
+            res[key][target] = [None] * cfg.layers
+        for layer in range(cfg.layers):
+            f_t, f_e = ft["feats"][target][layer], ft["feats"]["en"][layer]
+            j, scores = select_feature(f_t, f_e, "meandiff")
+            _, welch = select_feature(f_t, f_e, "welch")
+            _, rate = select_feature(f_t, f_e, "rate")
+            k = matched_random_feature(np.concatenate([f_t, f_e]), j, scores, np.random.default_rng([ft["seed"], 5, layer, len(target)]))
+            mu_j, mu_k = mu_plus(f_t, j), mu_plus(f_t, k)
+            sae = ft["saes"][layer]
+            res["features"][target][layer] = {"j": j, "delta": float(scores[j]), "next_delta": float(np.sort(scores)[-2]),
+                                              "rank_welch": rank_of(welch, j), "rate": float(rate[j]), "mu_plus": mu_j,
+                                              "random_j": k, "random_mu_plus": mu_k, "dec_norm": float(np.linalg.norm(sae.w_dec[j]))}
+            steers = [make_steer(sae, layer, j, kap * mu_j) for kap in kappas] + [make_steer(sae, layer, k, kap * mu_k) for kap in kappas]
+            succ, flu = _run(ft, prompts, steers, target)
+            n = len(kappas)
+            res["success"][target][layer] = succ[:n].mean(1)
+            res["fluency"][target][layer] = np.nanmean(flu[:n], 1)
+            res["success_random"][target][layer] = succ[n:].mean(1)
+            res["fluency_random"][target][layer] = np.nanmean(flu[n:], 1)
+            res["features"][target][layer]["success_by_seed"] = succ[:n].mean(2)
+        res["additive"][target] = _additive(ft, prompts, target, res)
+        res["heads"][target] = _heads(ft, prompts, target, res)
+    return res
+
+
+def best_config(res: dict[str, Any], target: str) -> tuple[int, int]:
+    """``(layer index, kappa index)`` of the highest mean success for ``target`` over kappa > 0
+    (ties: earliest); works on the sweep's arrays and on their JSON form."""
+    table = np.asarray([[np.mean(v) for v in per_layer] for per_layer in res["success"][target]], np.float64)
+    table[:, np.asarray(res["kappas"]) == 0] = -np.inf
+    layer, ki = np.unravel_index(int(np.argmax(table)), table.shape)
+    return int(layer), int(ki)
+
+
+def _additive(ft: FastTrack, prompts, target: str, res) -> dict[str, Any]:
+    layer, _ = best_config(res, target)
+    feat = res["features"][target][layer]
+    steers = [make_steer(ft["saes"][layer], layer, feat["j"], kap * feat["mu_plus"], mode="additive") for kap in res["kappas"]]
+    succ, flu = _run(ft, prompts, steers, target)
+    return {"layer": layer, "success": succ.mean(1), "fluency": np.nanmean(flu, 1),
+            "alpha_times_norm": [kap * feat["mu_plus"] * feat["dec_norm"] for kap in res["kappas"]]}
+
+
+def _heads(ft: FastTrack, prompts, target: str, res) -> dict[str, Any]:
+    """C8: attribution of heads in layers <= the best layer, top-k ablation against random k-subsets."""
+    cfg = ft["cfg"]
+    layer, ki = best_config(res, target)
+    feat = res["features"][target][layer]
+    rng = np.random.default_rng([ft["seed"], 6, len(target)])
+    docs = np.asarray([[0] + ft["tok"].encode(t) for t in sample_documents(ft["lists"], target, 64, cfg.context - 1, rng)], np.int32)
+    contrib = np.asarray(head_contributions(ft["params"], cfg, jnp.asarray(docs)))[: layer + 1, :, ft["settings"]["t0"]:]
+    attr = head_attribution(contrib.reshape(layer + 1, -1, cfg.heads, cfg.d), np.asarray(ft["saes"][layer].w_enc[:, feat["j"]]))
+    eligible = (layer + 1) * cfg.heads
+    k = min(_TOP_K_HEADS, eligible - 1)
+    top = np.argsort(-attr.ravel())[:k]
+    masks = []
+    for chosen in [top] + [rng.choice(eligible, k, replace=False) for _ in range(_RANDOM_DRAWS)]:
+        m = np.ones((cfg.layers, cfg.heads), np.float32)
+        m.reshape(-1)[chosen] = 0.0
+        masks.append(m)
+    steer = make_steer(ft["saes"][layer], layer, feat["j"], res["kappas"][ki] * feat["mu_plus"])
+    succ, _ = _run(ft, prompts, [steer] * (len(masks) + 1), target, np.stack([np.ones_like(masks[0])] + masks))
+    base = succ[0].mean(0)
+    return {"layer": layer, "kappa": res["kappas"][ki], "k": k, "attribution": attr, "top": top.tolist(),
+            "drop_top": base - succ[1].mean(0), "drop_random": [base - succ[i].mean(0) for i in range(2, len(masks) + 1)]}
