@@ -69,7 +69,7 @@ def hybrid_decode_step(state: HybridState, q, k, v, fq, fk, *, gamma, lam=1.0) -
     kb, vb, fb = kb.at[slot].set(k), vb.at[slot].set(v), fb.at[slot].set(fk)
     valid = jnp.arange(w) < jnp.minimum(n + 1, w)
     s = (kb @ q) / jnp.sqrt(jnp.asarray(q.shape[-1], q.dtype))
-    c = jax.lax.stop_gradient(jnp.max(jnp.where(valid, s, -jnp.inf)))
+    c = jnp.max(jnp.where(valid, s, -jnp.inf))  # not stop_gradient: c_n shifts the window terms only, y depends on it
     e = jnp.where(valid, jnp.exp(jnp.where(valid, s - c, 0.0)), 0.0)
     wden, lden = gamma * e.sum(), lam * (fq @ z)
     y = (gamma * (e @ vb) + lam * (fq @ S)) / (wden + lden)
@@ -129,7 +129,7 @@ def hybrid_attention_chunked(q, k, v, phi_q, phi_k, *, window: int, gamma, lam=1
         Kc, Vc, Fkc, ok = band(Kp), band(Vp), band(Fkp), band(real)
         win = in_window & ok[None, :]
         s = (Qc @ Kc.T) / scale
-        cmax = jax.lax.stop_gradient(jnp.max(jnp.where(win, s, -jnp.inf), -1, keepdims=True))
+        cmax = jnp.max(jnp.where(win, s, -jnp.inf), -1, keepdims=True)
         cmax = jnp.where(jnp.isfinite(cmax), cmax, 0.0)  # padded queries past T may see an empty window
         e = jnp.where(win, jnp.exp(jnp.where(win, s - cmax, 0.0)), 0.0)
         kap = jnp.where(in_linear, Fqc @ Fkc.T, 0.0)

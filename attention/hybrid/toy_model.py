@@ -1,0 +1,150 @@
+r"""A small pre-norm decoder (the C9 teacher) and its hybrid student (spec ``hybrid_linear.md`` C9, §2).
+
+**Teacher**: token + learned position embeddings, $L$ blocks of causal softmax attention ($H$ heads,
+$d_h=d/H$) and a GELU MLP, final RMS norm, untied read-out. **Student**: the teacher's weights with each
+head's attention replaced by the hybrid of :mod:`.operators` (window $w$, Hedgehog $\phi_q,\phi_k$ with
+$d'$, $\gamma_h=\sigma(\omega_h)$, $\lambda$), and LoRA adapters $W+\frac\alpha rA B$ ($B_0=0$, spec §2
+stage 2) on $W_q,W_k,W_v,W_o$. A layer runs one ``component`` (``hybrid``, ``swa``, ``la_full``,
+``sinks``, ``none``; spec "component ablations") or, with an SSD draw $\xi_\ell$, LA-only where
+$\xi_\ell=1$ and the hybrid elsewhere.
+
+Parameters are plain dicts of arrays (pytrees), so ``optax`` trains any subset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from .features import hedgehog_features, hedgehog_init
+from .operators import _component
+
+__all__ = ["ToyConfig", "init_teacher", "init_student", "toy_forward", "softmax_heads", "student_heads", "causal_mask", "COMPONENTS"]
+
+COMPONENTS = ("hybrid", "swa", "la_full", "sinks", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig:
+    """Teacher shape (C9: $d=64$, 4 heads, $T=128$, 2 layers) and student hybrid settings."""
+
+    vocab: int = 144
+    length: int = 128
+    d: int = 64
+    heads: int = 4
+    layers: int = 2
+    d_ff: int = 256
+    window: int = 16
+    d_prime: int = 16
+    lam: float = 1.0
+    sinks: int = 4
+    omega0: float = -2.1972  #: gamma = 0.1
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+
+    @property
+    def d_h(self) -> int:
+        return self.d // self.heads
+
+
+def _dense(key, n_in, n_out):
+    return jax.random.normal(key, (n_in, n_out), jnp.float32) / jnp.sqrt(n_in)
+
+
+def init_teacher(key: jax.Array, cfg: ToyConfig) -> dict:
+    """Teacher parameters (float32)."""
+    ks = iter(jax.random.split(key, 3 + 6 * cfg.layers))
+    blocks = [{"wq": _dense(next(ks), cfg.d, cfg.d), "wk": _dense(next(ks), cfg.d, cfg.d), "wv": _dense(next(ks), cfg.d, cfg.d),
+               "wo": _dense(next(ks), cfg.d, cfg.d) / jnp.sqrt(2.0 * cfg.layers), "w1": _dense(next(ks), cfg.d, cfg.d_ff),
+               "w2": _dense(next(ks), cfg.d_ff, cfg.d) / jnp.sqrt(2.0 * cfg.layers),
+               "n1": jnp.ones(cfg.d, jnp.float32), "n2": jnp.ones(cfg.d, jnp.float32)} for _ in range(cfg.layers)]
+    return {"embed": 0.5 * jax.random.normal(next(ks), (cfg.vocab, cfg.d), jnp.float32),
+            "pos": 0.5 * jax.random.normal(next(ks), (cfg.length, cfg.d), jnp.float32),
+            "out": _dense(next(ks), cfg.d, cfg.vocab), "norm": jnp.ones(cfg.d, jnp.float32), "blocks": blocks}
+
+
+def init_student(key: jax.Array, cfg: ToyConfig) -> dict:
+    """Student parameters: Hedgehog weights ``feat_q, feat_k`` ``[L, H, d_h, d']`` (Kaiming-uniform),
+    ``omega`` ``[L, H]`` ($\\omega_0$), and LoRA ``A`` (Kaiming-uniform) / ``B`` (zeros) per projection."""
+    kq, kk, kl = jax.random.split(key, 3)
+    L, H, r = cfg.layers, cfg.heads, cfg.lora_rank
+    feat = lambda k: jax.vmap(lambda kk: hedgehog_init(kk, cfg.d_h, cfg.d_prime, jnp.float32))(jax.random.split(k, L * H)).reshape(L, H, cfg.d_h, cfg.d_prime)  # noqa: E731
+    lora = {p: {"A": jax.random.uniform(k, (L, cfg.d, r), jnp.float32, -1, 1) / jnp.sqrt(cfg.d), "B": jnp.zeros((L, r, cfg.d), jnp.float32)}
+            for p, k in zip("qkvo", jax.random.split(kl, 4))}
+    return {"feat_q": feat(kq), "feat_k": feat(kk), "omega": jnp.full((L, H), cfg.omega0, jnp.float32), "lora": lora}
+
+
+def _rms(x, g):
+    return x * jax.lax.rsqrt(jnp.mean(x * x, -1, keepdims=True) + 1e-6) * g.reshape((1,) * (x.ndim - 1) + (-1,))
+
+
+def _weight(block, student, cfg, l, p):
+    w = block["w" + p]
+    if student is None:
+        return w
+    ab = student["lora"][p]
+    return w + (cfg.lora_alpha / cfg.lora_rank) * (ab["A"][l] @ ab["B"][l])
+
+
+def causal_mask(T: int, ndim: int = 2) -> jax.Array:
+    """The causal mask ``[1, .., 1, T, T]`` (``ndim`` axes, explicit ranks)."""
+    return jnp.tril(jnp.ones((T, T), bool)).reshape((1,) * (ndim - 2) + (T, T))
+
+
+def softmax_heads(q: jax.Array, k: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Causal softmax per head: ``(y [..., T, d_h], a [..., T, T])`` for ``q, k, v`` ``[..., T, d_h]``."""
+    T = q.shape[-2]
+    s = (q @ jnp.swapaxes(k, -1, -2)) / jnp.sqrt(jnp.asarray(q.shape[-1], q.dtype))
+    a = jax.nn.softmax(jnp.where(causal_mask(T, s.ndim), s, -jnp.inf), -1)
+    return a @ v, a
+
+
+def student_heads(q, k, v, fq_w, fk_w, gamma, cfg: ToyConfig, component: str = "hybrid"):
+    """Hybrid (or one ablation) per head for ``q, k, v`` ``[B, H, T, d_h]``, feature weights
+    ``[H, d_h, d']`` and ``gamma`` ``[H]``: ``(y [B, H, T, d_h], r [B, H, T])``."""
+    if component not in COMPONENTS:
+        raise ValueError(f"component must be one of {COMPONENTS}, got {component!r}")
+    fq = jax.vmap(hedgehog_features, (1, 0), 1)(q, fq_w)
+    fk = jax.vmap(hedgehog_features, (1, 0), 1)(k, fk_w)
+    scale = jnp.sqrt(jnp.asarray(q.shape[-1], q.dtype))
+
+    def one(q, k, v, fq, fk, g):
+        return _component((q @ k.T) / scale, fq @ fk.T, v, fq, fk, cfg.window, g, cfg.lam, component, cfg.sinks)
+
+    return jax.vmap(jax.vmap(one, (0, 0, 0, 0, 0, 0)), (0, 0, 0, 0, 0, None))(q, k, v, fq, fk, gamma)
+
+
+def toy_forward(teacher: dict, tokens: jax.Array, cfg: ToyConfig, *, student: dict | None = None,
+                components: Sequence[str] | None = None, ssd: jax.Array | None = None, gamma: float | None = None,
+                collect: bool = False):
+    r"""Logits ``[B, T, V]`` of the teacher (``student=None``) or of the student.
+
+    ``components``: one per layer (default all ``hybrid``); ``ssd``: bool ``[L]`` draws (LA-only where
+    true); ``gamma``: a fixed $\gamma$ for every head instead of $\sigma(\omega)$ (inference-time
+    hybridisation, spec O8). With ``collect`` also returns per layer ``{"q","k","v","y","r"}``.
+    """
+    B, T = tokens.shape
+    x = teacher["embed"][tokens] + teacher["pos"][:T][None]
+    comps = tuple(components) if components is not None else ("hybrid",) * cfg.layers
+    aux = []
+    for l, blk in enumerate(teacher["blocks"]):
+        h = _rms(x, blk["n1"])
+        split = lambda z: z.reshape(B, T, cfg.heads, cfg.d_h).transpose(0, 2, 1, 3)  # noqa: E731
+        q, k, v = (split(h @ _weight(blk, student, cfg, l, p)) for p in "qkv")
+        if student is None:
+            y, r = softmax_heads(q, k, v)[0], jnp.zeros((B, cfg.heads, T), q.dtype)
+        else:
+            g = jax.nn.sigmoid(student["omega"][l]) if gamma is None else jnp.full((cfg.heads,), gamma, q.dtype)
+            y, r = student_heads(q, k, v, student["feat_q"][l], student["feat_k"][l], g, cfg, comps[l])
+            if ssd is not None:
+                y_la, _ = student_heads(q, k, v, student["feat_q"][l], student["feat_k"][l], g, cfg, "la_full")
+                y = jnp.where(ssd[l], y_la, y)
+        if collect:
+            aux.append({"q": q, "k": k, "v": v, "y": y, "r": r})
+        x = x + y.transpose(0, 2, 1, 3).reshape(B, T, cfg.d) @ _weight(blk, student, cfg, l, "o")
+        x = x + jax.nn.gelu(_rms(x, blk["n2"]) @ blk["w1"]) @ blk["w2"]
+    logits = _rms(x, teacher["norm"]) @ teacher["out"]
+    return (logits, aux) if collect else logits
