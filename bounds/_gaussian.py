@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtr, ndtri
 
-from ._validate import check_eps, check_sigma
+from ._validate import check_eps, check_finite_values, check_int, check_logits, check_sigma
 
 __all__ = ["gaussian_tail_mass", "gaussian_kept_fraction", "delta_method_tail_mass", "keps_rule", "keps_rule_sensitivities",
            "KepsMC", "keps_oracle", "keps_monte_carlo"]
@@ -33,12 +33,16 @@ def gaussian_tail_mass(t: Any, mu: Any = 0.0, sigma: Any = 1.0) -> Any:
 
     Example: ``gaussian_tail_mass(2, 0.3, 1.7)`` is ``0.241964...`` (spec C12)."""
     check_sigma(sigma)
+    check_finite_values(t, "t")
+    check_finite_values(mu, "mu")
     return ndtr((jnp.asarray(t, jnp.float64) - mu) / sigma - sigma)
 
 
 def gaussian_kept_fraction(t: Any, mu: Any = 0.0, sigma: Any = 1.0) -> Any:
     r"""C12: :math:`\Phi_c\big(\tfrac{t-\mu}\sigma\big)`, the expected fraction of keys at or above ``t``."""
     check_sigma(sigma)
+    check_finite_values(t, "t")
+    check_finite_values(mu, "mu")
     return ndtr(-(jnp.asarray(t, jnp.float64) - mu) / sigma)
 
 
@@ -46,6 +50,8 @@ def delta_method_tail_mass(n: Any, sigma: Any, u: Any) -> Any:
     r"""C14 diagnostic: :math:`E[\tau_n]\approx\Phi(u-\sigma)+\frac{e^{\sigma^2}}n[\Phi(u-\sigma)-\Phi(u-2\sigma)]`
     at the fixed threshold :math:`t=\mu+u\sigma`; overshoots once :math:`e^{\sigma^2}/n\gtrsim0.1` (diagnostic only)."""
     check_sigma(sigma)
+    check_finite_values(n, "n", positive=True)
+    check_finite_values(u, "u")
     s, u = jnp.asarray(sigma, jnp.float64), jnp.asarray(u, jnp.float64)
     return ndtr(u - s) + jnp.exp(s * s) / n * (ndtr(u - s) - ndtr(u - 2 * s))
 
@@ -77,6 +83,9 @@ def keps_rule_sensitivities(sigma: Any, eps: Any) -> tuple[Any, Any]:
 def keps_oracle(logits: np.ndarray, eps: float) -> np.ndarray:
     r"""Oracle :math:`k_\varepsilon=\min\{k\ge1:\tau_k\le\varepsilon\}` per row of finite ``logits [..., n]``
     (numpy float64, sort-based, tails by suffix sums from the smallest term)."""
+    check_logits(logits)
+    check_finite_values(logits, "logits")
+    check_eps(eps)
     a = np.sort(np.asarray(logits, dtype=np.float64), axis=-1)  # ascending
     e = np.exp(a - a[..., -1:])
     c = np.cumsum(e, axis=-1)  # c_j = sum of the j+1 smallest = T_{n-j-1}
@@ -97,8 +106,9 @@ def keps_monte_carlo(n: int, sigma: float, eps: float, n_rep: int = 1000, seed: 
     (``n_rep`` replicates, numpy ``default_rng(seed)``; rows drawn in chunks of about 4M numbers)."""
     check_sigma(sigma)
     check_eps(eps)
-    if int(n) < 1 or int(n_rep) < 2:
-        raise ValueError(f"need n >= 1 and n_rep >= 2, got n={n}, n_rep={n_rep}")
+    check_int(n, "n", minimum=1)
+    check_int(n_rep, "n_rep", minimum=2)
+    check_int(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
     chunk = max(1, (1 << 22) // int(n))
     ks = []

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.fft as sfft
 from scipy.special import ndtr, ndtri
 
-from ._validate import check_eps, check_sigma
+from ._validate import check_eps, check_finite_values, check_int, check_sigma
 
 __all__ = ["keps_finite_n", "kept_probability"]
 
@@ -66,6 +66,10 @@ def _term_law(x: np.ndarray, sigma: float, eps: float, y: np.ndarray, delta: flo
 
 def kept_probability(x: Any, n: int, sigma: float, eps: float) -> np.ndarray:
     r""":math:`P(S(x)>-(1-\varepsilon))`: probability that a key with logit ``x`` is kept (vector over ``x``)."""
+    check_int(n, "n", minimum=1)
+    check_sigma(sigma)
+    check_eps(eps)
+    check_finite_values(x, "x")
     x = np.atleast_1d(np.asarray(x, dtype=np.float64))
     if n == 1:
         return np.ones_like(x)

@@ -13,7 +13,7 @@ import numpy as np
 from proofs_numeric.precision import check_int, is_concrete
 
 __all__ = ["is_concrete", "check_logits", "check_eps", "check_k", "check_sigma", "check_values", "finite_count",
-           "check_sorted", "check_distributions", "check_value_bound", "check_blocks", "check_int", "DIST_TOL"]
+           "check_sorted", "check_distributions", "check_value_bound", "check_blocks", "check_int", "check_finite_values", "DIST_TOL"]
 
 DIST_TOL = 1e-9  # |sum_i p_i - 1| allowed per row, relative to n (rounding of a float64 softmax)
 
@@ -166,3 +166,16 @@ def check_blocks(blocks: Any, n_blocks: Any, logits: Any) -> int:
     if bad.any():
         raise ValueError(f"blocks must lie in [0, n_blocks={nb}): {_where(bad)} has id {int(b[tuple(np.argwhere(bad)[0])])}")
     return nb
+
+
+def check_finite_values(x: Any, name: str, positive: bool = False) -> None:
+    """Every entry of ``x`` real and finite (``> 0`` with ``positive``); ``ValueError`` naming ``name`` and the entry."""
+    if not is_concrete(x):
+        return
+    a = np.asarray(x)
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise TypeError(f"{name} must be real numbers, got dtype {a.dtype}")
+    bad = ~np.isfinite(a) | ((a <= 0) if positive else False)
+    if np.any(bad):
+        val = a if a.ndim == 0 else a[tuple(np.argwhere(bad)[0])]
+        raise ValueError(f"{name} must be finite{' and > 0' if positive else ''}, got {val!r}")

@@ -208,13 +208,13 @@ def keep_masks(
     policies = tuple(policies)
     if len({(p.window, p.pool) for p in policies}) != 1:
         raise ValueError("keep_masks needs policies with the same window and pooling (one host)")
+    _validate(q, k, v, None)
     n = k.shape[-2]
     w = policies[0].window
     if w is not None and not 1 <= w <= n:
         raise ValueError(f"window {w} must lie in [1, n={n}]")
     if q.shape[-2] != n:
-        raise ValueError(f"prompt queries {q.shape} and keys {k.shape} must have the same length n")
-    _validate(q, k, v, None)
+        raise ValueError(f"prompt queries q {q.shape} and keys k {k.shape} must have the same length n")
     b = _check_budget(n, budget, n_recent, n_sinks)
     return _select(_stacked_scores(policies, q, k, v), b, n_recent, n_sinks, int(policies[0].pool))
 
