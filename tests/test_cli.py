@@ -35,3 +35,13 @@ def test_readme_table_lists_exactly_the_registered_claims():
         "`attnverify verify --update-readme README.md` "
         f"(missing: {sorted(registered - in_readme)}, stale: {sorted(in_readme - registered)})"
     )
+
+
+def test_bad_seed_and_scale_exit_2_before_any_work(capsys):
+    import pytest
+
+    for argv in (["verify", "--seed", "-1"], ["verify", "--scale", "nan"], ["verify", "--scale", "inf"], ["verify", "--scale", "0"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        assert "must be" in capsys.readouterr().err
