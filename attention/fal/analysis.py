@@ -15,6 +15,7 @@ All functions take the parameters of one model (no seed axis) and character wind
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -41,9 +42,22 @@ def _matrix(acts: list[jax.Array]) -> np.ndarray:
     return np.array([[float(linear_cka(a, b)) for b in flat] for a in flat])
 
 
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _captured(params: Any, tokens: jax.Array, cfg: GPTConfig):
+    return gpt_logits(params, tokens, cfg, capture=True)[1]
+
+
+def _nll_of_shifts(params: Any, batch: jax.Array, shifts: list, cfg: GPTConfig) -> jax.Array:
+    return gpt_nll(params, batch, cfg, attn_shift=shifts)
+
+
+_shifted_nll = jax.jit(_nll_of_shifts, static_argnames=("cfg",))
+_shift_grad = jax.jit(jax.grad(_nll_of_shifts, argnums=2), static_argnames=("cfg",))
+
+
 def cka_matrices(params: Any, windows: np.ndarray, cfg: GPTConfig) -> dict[str, np.ndarray]:
     """``{"mlp_inputs": [N, N], "attn": [N, N]}`` linear CKA between blocks over all positions of ``windows``."""
-    _, aux = jax.jit(gpt_logits, static_argnames=("cfg", "capture"))(params, jnp.asarray(windows[:, :-1]), cfg, capture=True)
+    aux = _captured(params, jnp.asarray(windows[:, :-1]), cfg)
     return {"mlp_inputs": _matrix(aux["mlp_inputs"]), "attn": _matrix(aux["attn"])}
 
 
@@ -54,9 +68,7 @@ def _zero_shifts(cfg: GPTConfig, windows: np.ndarray, dtype) -> list[jax.Array]:
 
 def attention_grad_norms(params: Any, windows: np.ndarray, cfg: GPTConfig) -> np.ndarray:
     r"""$\|\partial\mathcal L/\partial A_i\|_F$ for $i=1..N$ (``[N]``), $\mathcal L$ the mean NLL of ``windows``."""
-    batch = jnp.asarray(windows)
-    dtype = params["wte"].dtype
-    grads = jax.jit(jax.grad(lambda s: gpt_nll(params, batch, cfg, attn_shift=s)))(_zero_shifts(cfg, windows, dtype))
+    grads = _shift_grad(params, jnp.asarray(windows), _zero_shifts(cfg, windows, params["wte"].dtype), cfg=cfg)
     return np.array([float(jnp.sqrt(jnp.sum(g * g))) for g in grads])
 
 
@@ -64,10 +76,9 @@ def primacy_ablation(params: Any, windows: np.ndarray, cfg: GPTConfig) -> dict[s
     r"""NLL of ``windows`` clean and with $A_i\equiv0$ for each block: ``{"clean": float, "delta": [N]}``
     ($\Delta\mathrm{NLL}_i$, nats/char)."""
     batch = jnp.asarray(windows)
-    dtype = params["wte"].dtype
-    nll = jax.jit(lambda s: gpt_nll(params, batch, cfg, attn_shift=s))
-    _, aux = gpt_logits(params, batch[:, :-1], cfg, capture=True)
-    zeros = _zero_shifts(cfg, windows, dtype)
-    clean = float(nll(zeros))
-    delta = [float(nll([-aux["attn"][j] if j == i else z for j, z in enumerate(zeros)])) - clean for i in range(len(zeros))]
+    attn = _captured(params, batch[:, :-1], cfg)["attn"]
+    zeros = _zero_shifts(cfg, windows, params["wte"].dtype)
+    clean = float(_shifted_nll(params, batch, zeros, cfg=cfg))
+    delta = [float(_shifted_nll(params, batch, [-attn[j] if j == i else z for j, z in enumerate(zeros)], cfg=cfg)) - clean
+             for i in range(len(zeros))]
     return {"clean": clean, "delta": np.array(delta)}

@@ -70,8 +70,8 @@ def _saving_identity() -> bool:
     phi, c, nb, nf, t, tc = sp.symbols("phi c n_b n_f t t_c", positive=True)
     S = (nb - nf) * t / (tc + nb * t)
     ceiling = lambda N: 1 - (N + 1 + N + 2) / sp.Integer(4 * N)
-    return (sp.simplify(S - (nb * t / (tc + nb * t)) * (1 - nf / nb)) == 0 and ceiling(12) == sp.Rational(7, 16)
-            and sp.Rational(7, 16) < sp.Rational(44, 100))
+    return bool(sp.simplify(S - (nb * t / (tc + nb * t)) * (1 - nf / nb)) == 0 and ceiling(12) == sp.Rational(7, 16)
+            and bool(sp.Rational(7, 16) < sp.Rational(44, 100)))
 
 
 @claim("fal.saving_44_needs_comm_dominated_steps", paper="fal", equation="C6, §4 (up to -44 %)",

@@ -122,7 +122,7 @@ def measure_step_time(step: Any, args: tuple, n_steps: int = 20, warmup: int = 2
 
 
 def comm_counts(n_blocks: int) -> dict[str, int]:
-    """Activation all-reduces per step (forward + backward) at depth ``n_blocks`` from the C4/C5 laws
+    r"""Activation all-reduces per step (forward + backward) at depth ``n_blocks`` from the C4/C5 laws
     (:func:`~attention.fal.tp_step.allreduce_law`), which the study checks against the counted
     tensors of the real training step and the claims check for $N\le6$: baseline, FAL (default
     autodiff), FAL (one $f$ per block), and the forward-only counts."""

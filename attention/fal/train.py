@@ -74,8 +74,8 @@ class TrainProtocol:
 
 #: the spec's C9 protocol (N = 6, d = 128, 4 heads, MLP 512, T = 128)
 FULL_PROTOCOL = TrainProtocol()
-#: what a loaded 2-core machine finishes in minutes: half width, half context, same depth and heads
-REDUCED_PROTOCOL = TrainProtocol(d_model=64, d_mlp=256, seq_len=64, steps=300, batch=8, warmup=20, eval_every=50, n_val=96)
+#: what a heavily loaded 2-core machine finishes in minutes: the C9 depth and heads, a quarter of the width and context
+REDUCED_PROTOCOL = TrainProtocol(d_model=32, d_mlp=128, seq_len=32, steps=300, batch=8, warmup=20, eval_every=50, n_val=96)
 #: test-suite / notebook size
 QUICK_PROTOCOL = TrainProtocol(n_blocks=2, d_model=32, n_heads=2, d_mlp=64, seq_len=32, steps=20, batch=4, warmup=4,
                                n_val=16, eval_every=10)

@@ -32,7 +32,7 @@ from .training import BASELINE_NPZ, load_params, protocol_record
 def c10_analyses(out_dir: Path, protocol: TrainProtocol, corpus: CharCorpus, n_windows: int = 32) -> dict[str, Any]:
     """C10 (a)-(c) for every seed's trained baseline (read from ``baseline_params.npz``)."""
     cfg = protocol.gpt("baseline")
-    like = jax.vmap(lambda k: gpt_init(k, cfg))(jnp.stack([jax.random.PRNGKey(r) for r in protocol.seeds]))
+    like = jax.eval_shape(jax.vmap(lambda k: gpt_init(k, cfg)), jnp.stack([jax.random.PRNGKey(r) for r in protocol.seeds]))
     params = load_params(Path(out_dir) / BASELINE_NPZ, like)
     windows = val_windows(corpus, protocol, cfg.seq_len)[:n_windows]
     iu = np.triu_indices(cfg.blocks.n_blocks, 1)
@@ -70,13 +70,16 @@ def c8_timing(protocol: TrainProtocol, corpus: CharCorpus, blocks: int = 5, step
 
 
 def tp_checks(protocol: TrainProtocol, devices: int, quick: bool) -> dict[str, Any]:
-    """All-reduces of the real step at p = 2, 4 (every :data:`STEP_VARIANTS` entry) and sharded vs
+    """All-reduces of the real step at p = 4 (every :data:`STEP_VARIANTS` entry) and p = 2 (baseline,
+    FAL, FAL with one f per block), and sharded vs
     unsharded training losses; runs where ``devices`` JAX devices exist, else in a 4-device subprocess."""
     need = max(4, devices)
     small = protocol_record(protocol) | {"batch": 2, "steps": 3 if quick else 5, "seeds": [0]}
     names = list(STEP_VARIANTS if not quick else ("baseline", "fal", "fal_block_input"))
     counts = call_with_devices("attention.fal.tp_step:step_count_table",
-                               dict(protocol=small, tps=[2, 4], names=names, opt_names=["baseline", "fal_block_input"]), need)
+                               dict(protocol=small, tps=[4], names=names, opt_names=["baseline", "fal_block_input"]), need)
+    counts |= call_with_devices("attention.fal.tp_step:step_count_table",
+                                dict(protocol=small, tps=[2], names=["baseline", "fal", "fal_block_input"], opt_names=["fal"]), need)
     cases = [["baseline", 4, "float32"], ["fal_block_input", 2, "float32"], ["fal", 4, "float64"]]
     tiny = small | {"n_blocks": 2, "d_model": 16, "d_mlp": 32, "seq_len": 16}  # compile-bound: a small GPT of the same code
     losses = call_with_devices("attention.fal.tp_step:sharded_loss_table", dict(protocol=tiny, cases=cases[:2] if quick else cases), need)

@@ -32,7 +32,7 @@ from attention.fal.tp_step import allreduce_law
 from .measure import c8_timing, c10_analyses, tp_checks
 from .plots import plot_loss_curves, plot_savings
 from .tables import quality_markdown, quality_table, savings_markdown
-from .training import protocol_record, run_training
+from .training import cached_stage, protocol_record, run_training
 
 PROTOCOLS = {"full": FULL_PROTOCOL, "reduced": REDUCED_PROTOCOL, "quick": QUICK_PROTOCOL}
 RESULTS_JSON = "fal_results.json"
@@ -77,9 +77,9 @@ def fal_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0, devices
     corpus = char_corpus()
     training = run_training(out_dir, pr, corpus)
     quality = quality_table(training)
-    c10 = c10_analyses(out_dir, pr, corpus, n_windows=8 if quick else 32)
-    timing = c8_timing(pr, corpus, blocks=3 if quick else 5, steps_per_block=2 if quick else 4)
-    tp = tp_checks(pr, devices, quick)
+    c10 = cached_stage(out_dir, "c10", pr, lambda: c10_analyses(out_dir, pr, corpus, n_windows=8 if quick else 32))
+    timing = cached_stage(out_dir, "c8", pr, lambda: c8_timing(pr, corpus, blocks=3 if quick else 5, steps_per_block=2 if quick else 4))
+    tp = cached_stage(out_dir, "tp", pr, lambda: tp_checks(pr, devices, quick))
     grid = savings_grid()
     result = {"quick": quick, "protocol_name": "quick" if quick else protocol, "protocol": protocol_record(pr),
               "corpus": training["corpus"], "load_during_training": training["load"], "quality": quality,

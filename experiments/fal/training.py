@@ -82,3 +82,18 @@ def _load_average() -> list[float]:
     import os
 
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def cached_stage(out_dir: Path, name: str, protocol: TrainProtocol, compute, *, reuse: bool = True) -> Any:
+    """``compute()`` cached as ``fal_<name>.json`` in ``out_dir`` under the protocol's record
+    (a stage of the study reruns only when its protocol changed or ``reuse=False``)."""
+    import json
+
+    path = Path(out_dir) / f"fal_{name}.json"
+    if reuse and path.is_file():
+        rec = json.loads(path.read_text())
+        if rec.get("protocol") == protocol_record(protocol):
+            return rec["data"]
+    data = compute()
+    pn.atomic_write_json(path, {"protocol": protocol_record(protocol), "data": data})
+    return json.loads(json.dumps(pn.io.to_jsonable(data)))
