@@ -42,68 +42,77 @@ from ._validate import check_eps, check_logits
 
 __all__ = ["CertifiedTopK", "certified_topk", "tau_bounds"]
 
+_SIGN = np.int64(0x7FFFFFFFFFFFFFFF)
+_NEG_ZERO = np.int64(-0x8000000000000000)
+_KMIN, _KMAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+
+
 def _key(x: jax.Array) -> jax.Array:
-    """Order-preserving int64 image of float64 (``-0.0`` canonicalised to ``+0.0``)."""
-    b = jax.lax.bitcast_convert_type(jnp.where(x == 0, 0.0, x), jnp.int64)  # (x + 0.0 may be simplified away)
-    return jnp.where(b < 0, b ^ jnp.int64(0x7FFFFFFFFFFFFFFF), b)
+    """Order-preserving int64 image of float64, ``-0.0`` canonicalised to ``+0.0`` on the bits (a float
+    ``x == 0`` test would also catch subnormals, which XLA CPU flushes to zero in comparisons)."""
+    b = jax.lax.bitcast_convert_type(x, jnp.int64)
+    b = jnp.where(b == _NEG_ZERO, 0, b)
+    return jnp.where(b < 0, b ^ _SIGN, b)
 
 
 def _unkey(k: jax.Array) -> jax.Array:
-    return jax.lax.bitcast_convert_type(jnp.where(k < 0, k ^ jnp.int64(0x7FFFFFFFFFFFFFFF), k), jnp.float64)
+    return jax.lax.bitcast_convert_type(jnp.where(k < 0, k ^ _SIGN, k), jnp.float64)
 
 
 def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> CertifiedTopK:
     fin = jnp.isfinite(x)
     valid = ~jnp.any(jnp.isnan(x) | (x == jnp.inf), axis=-1)  # under jit nothing raises: flag the row
     nf = jnp.sum(fin, axis=-1)
-    m = jnp.max(jnp.where(fin, x, -jnp.inf), axis=-1, keepdims=True)
-    m = jnp.where(nf[..., None] > 0, m, 0.0)
+    # every comparison in the int64 key domain: XLA CPU flushes subnormal floats in float comparisons
+    kx = jnp.where(fin, _key(x), _KMAX)  # masked keys never enter a tail
+    lo0 = jnp.min(kx, axis=-1)
+    kmax0 = jnp.max(jnp.where(fin, kx, _KMIN), axis=-1)
+    m = jnp.where(nf > 0, _unkey(kmax0), 0.0)[..., None]
     e, dmax, n_sub = guarded_exp(x, m, fin)
     z = jnp.sum(e, axis=-1)
     z = jnp.where(nf > 0, z, 1.0)
     rho = guard_rho(nf, dmax, c_exp)
-    xs = jnp.where(fin, x, jnp.inf)  # masked keys never enter a tail
 
     def ok(tail, nonempty):
         return tau_bounds(tail, z, nonempty.astype(jnp.int32), rho, n_sub)[1] <= eps
 
-    # Bisection for the largest int64 key K with P(K) = "dropping {x < unkey(K)} is certified";
-    # invariant P(lo) true (lo0 = key(min): empty tail), P(hi) false (all dropped). Midpoints are
-    # value midpoints (halving the logit range; no wasted steps on tiny magnitudes around 0) and
-    # fall back to key midpoints once the bracket is a few ulps wide (and on every _STEPS-th step, so
-    # halving towards 0 through the subnormals cannot stall: <= 64 * _STEPS steps). Every mid > lo0, so the tail
-    # at mid is non-empty. The bracket population is counted every _STEPS steps: rows stop once it
-    # holds one distinct value.
-    kx = _key(xs)  # compare in the key domain: XLA CPU flushes subnormal floats in comparisons
-    lo0 = _key(jnp.min(xs, axis=-1))
-    hi0 = jnp.where(nf > 0, _key(jnp.max(jnp.where(fin, x, -jnp.inf), axis=-1)) + 1, lo0 + 1)
-
-    def step(i, s):
-        lo, hi, b_lo, active = s
-        active = active & (hi > lo + 1)
-        mk = _key(_unkey(lo) * 0.5 + _unkey(hi) * 0.5)
-        use_value = (mk > lo) & (mk < hi) & (i != _STEPS - 1)  # every _STEPS-th step halves the key range
-        mid = jnp.where(use_value, mk, (lo >> 1) + (hi >> 1) + (lo & hi & 1))
-        b_mid = jnp.sum(jnp.where(kx < mid[..., None], e, 0.0), axis=-1)
-        good = ok(b_mid, mid > lo0)
-        return (jnp.where(active & good, mid, lo), jnp.where(active & ~good, mid, hi),
-                jnp.where(active & good, b_mid, b_lo), active)
-
-    def spread(lo, hi):
-        inside = (kx >= lo[..., None]) & (kx < hi[..., None])
-        return (hi > lo + 1) & (jnp.sum(inside, axis=-1) > 1)
+    # Search for the largest key K with P(K) = "dropping {key < K} is certified" (monotone). Invariant:
+    # P(lo) true (lo0 = min key: empty tail), P(kmax + 1) false (lo0 .. kmax hold every finite key, and
+    # dropping all of them leaves tau = 1 > eps), and lo, kmax are keys of data ("snapped"). Each step
+    # tries a mid in (lo, kmax] and, in the same pass, finds the nearest data keys on either side of
+    # it, so the bracket shrinks to data at once. Mids alternate between interpolation of log B (the
+    # tail mass, ~linear in the logit for exponential-tailed rows; even steps), the value midpoint, and,
+    # every 4th step, the key midpoint (at least halving the key range: <= 4 * 64 steps). A row is done when
+    # its bracket holds one distinct value (lo == kmax).
+    target = jnp.log(eps * z)
 
     def body(s):
-        lo, hi, b_lo, active = jax.lax.fori_loop(0, _STEPS, step, s)
-        return lo, hi, b_lo, spread(lo, hi)
+        i, lo, kmax, b_lo, b_hi = s
+        active = lo < kmax
+        lo_v, hi_v = _unkey(lo), _unkey(kmax)
+        f_log = (target - jnp.log(b_lo)) / (jnp.log(b_hi) - jnp.log(b_lo))
+        interp = (i % 2 == 0) & (b_lo > 0) & jnp.isfinite(f_log)
+        f = jnp.where(interp, jnp.clip(f_log, 0.0, 1.0), 0.5)
+        mid_v = lo_v * (1.0 - f) + hi_v * f  # no overflow for spans up to 2 * 1.79e308
+        mid = jnp.where(i % 4 == 3, (lo >> 1) + (kmax >> 1) + (lo & kmax & 1) + 1, _key(mid_v))
+        mid = jnp.clip(jnp.where(jnp.isnan(mid_v) & (i % 4 != 3), kmax, mid), lo + 1, jnp.maximum(kmax, lo + 1))
+        below = kx < mid[..., None]
+        b_mid = jnp.sum(jnp.where(below, e, 0.0), axis=-1)
+        k_left = jnp.max(jnp.where(below, kx, _KMIN), axis=-1)  # nearest data key below mid
+        k_right = jnp.min(jnp.where(below, _KMAX, kx), axis=-1)  # nearest data key at or above mid
+        good = ok(b_mid, jnp.ones_like(active))
+        return (i + 1, jnp.where(active & good, k_right, lo), jnp.where(active & ~good, k_left, kmax),
+                jnp.where(active & good, b_mid, b_lo), jnp.where(active & ~good, b_mid, b_hi))
 
-    lo, hi, b0, _ = jax.lax.while_loop(lambda s: jnp.any(s[3]), body, (lo0, hi0, jnp.zeros_like(z), spread(lo0, hi0)))
+    init = (jnp.int32(0), lo0, jnp.where(nf > 0, kmax0, lo0), jnp.zeros_like(z), z)
+    _, lo, _, b0, _ = jax.lax.while_loop(lambda s: jnp.any(s[1] < s[2]), body, init)
     nonempty0 = lo > lo0
-    # the cut group: finite keys in [lo, hi) -- one distinct value v (all with the same e_v)
-    v = jnp.min(jnp.where(kx >= lo[..., None], xs, jnp.inf), axis=-1)
-    grp = fin & (x == v[..., None])
+    # the cut group: the finite keys equal to lo -- one distinct value (all with the same e_v)
+    grp = fin & (kx == lo[..., None])
     g = jnp.sum(grp, axis=-1)
     e_v = jnp.max(jnp.where(grp, e, 0.0), axis=-1)
+    above = fin & (kx > lo[..., None])
+
     # largest j in [0, g-1] with ok(b0 + j e_v): monotone, bisect on j
     def jbody(_, s):
         jl, jh = s
@@ -112,7 +121,6 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> Certi
         return jnp.where(good, jm, jl), jnp.where(good, jh, jm - 1)
 
     j, _ = jax.lax.fori_loop(0, 64, jbody, (jnp.zeros_like(g), jnp.maximum(g - 1, 0)))
-    above = fin & (x > v[..., None])
     k = jnp.sum(above, axis=-1) + g - j
     _, _, lo_prev = tau_bounds(b0 + j * e_v + e_v, z, jnp.ones_like(j), rho, n_sub)
     jk = jnp.where(group, 0, j)  # group: keep the whole tied group, the kept set's tail is b0
@@ -141,7 +149,6 @@ def _finish(r: CertifiedTopK) -> CertifiedTopK:
 
 
 _core_jit = jax.jit(_core, static_argnames=("c_exp",))
-_STEPS = 4
 _CHUNK_BYTES = 1 << 22  # rows bisected together: keys + weights of a chunk stay in cache (~4 MiB)
 
 
