@@ -17,6 +17,22 @@ Example::
     from attention import load_bert, text_corpus, bert_forward
     model = load_bert()
     out = bert_forward(model, text_corpus(model, 128, 2))
+
+Errors
+------
+Shared rules live in :mod:`attention._finite` (scalars: :mod:`proofs_numeric.precision`); they run on
+concrete arrays at the Python boundary.
+
+* ``ValueError`` naming the argument: NaN/inf in ``q``, ``k``, ``v``; no keys (``n = 0``) or no query
+  rows; mismatched shapes; a query row that sees no key; NaN eviction ``scores`` (a NaN cannot be
+  ranked); a ``keep`` mask with a value other than 0/1 (``2`` would be combined bitwise and evict the
+  token); a ``budget`` outside ``(0, 1]`` / ``[1, n]``; an unknown Δ-attention ``variant``;
+  ``gamma``/``window``/``n_sink``/``n_recent``/``n_sinks``/``pool`` out of range; empty ``input_ids``.
+* ``TypeError``: a non-integer ``gamma``, ``window``, ``pool``, ``n_recent`` (``2.0`` included).
+* :class:`ModelLoadError` (a ``ValueError``): a model directory or file missing or corrupt; a
+  ``config.json`` field of the wrong type or range (the message names the file and the field: a size
+  given as a string, zero heads or layers, a non-numeric ``layer_norm_eps``); a checkpoint that
+  disagrees with ``config.json`` (tensor shapes, or the number of encoder layers).
 """
 
 from .models import BertOutputs as BertOutputs

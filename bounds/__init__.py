@@ -10,6 +10,24 @@ Example::
     import jax.numpy as jnp
     from bounds import certified_topk, tail_mass
     r = certified_topk(jnp.array([[3., 3, 1, 1, 1]]), 0.1)   # k = 4, tau = 0.1125...
+
+Errors
+------
+Every rule lives once, in :mod:`bounds._validate` (scalars: :mod:`proofs_numeric.precision`); checks
+run on concrete arrays at the Python boundary (inside ``jit`` values are not inspected). Messages
+name the argument and, for batches, the first offending row and index.
+
+* ``ValueError``: ``logits`` with NaN or ``+inf`` (``-inf`` masks a key), a scalar, or ``n = 0`` keys;
+  ``k`` outside ``[1, n]``; ``eps`` outside ``(0, 1)``; ``sigma`` not finite and ``> 0``; ``t``, ``mu``,
+  ``u`` not finite; ``values`` not ``logits.shape + (d_v,)``; ``assume_sorted=True`` on a row that is not
+  descending (an O(n) check; unchecked inside ``jit``); ``p``/``q`` of the divergences of different
+  shapes (no broadcasting), non-finite, negative, or not summing to 1 (``n * 1e-9``); an output-bound
+  ``C`` that is not finite or below $\max_j\|v_j\|$ (a smaller ``C`` would give "bounds" below the
+  error); ``n_blocks < 1`` or block ids outside ``[0, n_blocks)``; ``cuts`` not non-decreasing from
+  ``k`` to ``n``; an unknown ``variant``.
+* ``TypeError``: a non-integer ``k``, ``n``, ``n_rep``, ``n_blocks`` (``2.0`` included) or block ids.
+* ``NotImplementedError``: :func:`mst_partition_bound` (Thm 5.8 is open in the spec).
+* Zero rows (``logits`` of shape ``(0, n)``) are valid and give empty results.
 """
 
 from ._certified import CertifiedTopK as CertifiedTopK

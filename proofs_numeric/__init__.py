@@ -14,6 +14,19 @@ top-level package :mod:`experiments` holds the experiments themselves).
 
 Importing this package does **not** change JAX's precision; call :func:`enable_x64` (the CLI
 and the test suite do).
+
+Errors
+------
+* :func:`require_x64` raises ``RuntimeError`` when float64 is off; the scalar validators of
+  :mod:`proofs_numeric.precision` (``check_choice``, ``check_int``, ``check_real``), shared by every
+  package, raise ``TypeError`` for a wrong type (``2.0`` where an integer is needed) and ``ValueError``
+  for a value out of range, both naming the argument.
+* The CLI exits 2 on a usage error **before any work**: ``--seed`` not an integer ``>= 0``, ``--scale``
+  not finite and ``> 0`` (``nan``, ``inf``, ``0``), an unknown name, or an unusable output path
+  (a directory given as the file, a read-only directory, a file used as a parent, a missing README for
+  ``--update-readme``), in one line. An ``OSError`` while writing (a full disk) is one line, exit 1.
+* Writes are atomic (:mod:`proofs_numeric.io`): the file gets the mode of a plain write (umask, or the
+  replaced file's mode), and a temporary file left by a killed writer is removed by the next write.
 """
 
 from ._claim import Claim as Claim
@@ -27,7 +40,9 @@ from ._decision import bootstrap_ci as bootstrap_ci
 from ._decision import decide_direction as decide_direction
 from ._decision import decide_equivalence as decide_equivalence
 from ._decision import decide_interval as decide_interval
+from ._decision import decide_proportion as decide_proportion
 from ._decision import paired_differences as paired_differences
+from ._decision import proportion_ci as proportion_ci
 from ._decision import t_ci as t_ci
 from ._registry import AREAS as AREAS
 from ._registry import claim as claim
@@ -54,7 +69,7 @@ from .progress import progress as progress
 __all__ = [
     "AREAS", "Claim", "ClaimResult", "Context", "DECISION_OUTCOMES", "Decision", "Evidence", "Provenance",
     "Report", "Verdict", "atomic_write_json", "atomic_write_text", "bootstrap_ci", "claim", "claims",
-    "decide_direction", "decide_equivalence", "decide_interval", "discover", "enable_x64", "experiment",
-    "experiment_tasks", "get_claim", "paired_differences", "plot", "plot_tasks", "progress", "register",
+    "decide_direction", "decide_equivalence", "decide_interval", "decide_proportion", "discover", "enable_x64", "experiment",
+    "experiment_tasks", "get_claim", "paired_differences", "plot", "proportion_ci", "plot_tasks", "progress", "register",
     "require_x64", "run_claim", "run_claims", "save_figure", "t_ci", "unregister",
 ]

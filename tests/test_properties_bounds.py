@@ -134,6 +134,7 @@ def test_eps_is_validated():
         rejects(lambda: B.delta_k_search(x, e), "eps")
 
 
+@covers("bounds", "mst_partition_bound")
 def test_mst_partition_bound_is_documented_open():
     with pytest.raises(NotImplementedError, match="open"):
         B.mst_partition_bound()
