@@ -22,7 +22,8 @@ import numpy as np
 
 from .steering import Steer, no_steer, steer_residual
 
-__all__ = ["CharLMConfig", "init_charlm", "charlm_forward", "train_charlm", "charlm_generate", "head_contributions"]
+__all__ = ["CharLMConfig", "init_charlm", "charlm_forward", "train_charlm", "charlm_generate", "charlm_generate_many",
+           "head_contributions"]
 
 
 class CharLMConfig(NamedTuple):
@@ -121,8 +122,7 @@ def train_charlm(cfg: CharLMConfig, batches, steps: int, lr: float = 3e-3, seed:
     return p, np.asarray(losses, np.float64).tolist()
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "new"))
-def charlm_generate(p: dict, cfg: CharLMConfig, prompt, new: int, key, temperature, steer: Steer, head_mask) -> jax.Array:
+def _generate(p: dict, cfg: CharLMConfig, prompt, new: int, key, temperature, steer: Steer, head_mask) -> jax.Array:
     """Sample ``new`` characters after ``prompt [B, P]`` (full recomputation each step, so every
     position, prompt and generated, is steered consistently; spec O4). Returns ``[B, new]``."""
     B, P = prompt.shape
@@ -138,3 +138,13 @@ def charlm_generate(p: dict, cfg: CharLMConfig, prompt, new: int, key, temperatu
 
     buf, _ = jax.lax.fori_loop(0, new, body, (buf, key))
     return buf[:, P:]
+
+
+charlm_generate = jax.jit(_generate, static_argnames=("cfg", "new"))
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "new"))
+def charlm_generate_many(p: dict, cfg: CharLMConfig, prompt, new: int, keys, temperature, steers: Steer, head_masks) -> jax.Array:
+    """:func:`charlm_generate` for a stack of configurations (``steers``, ``keys [n]``, ``head_masks
+    [n, layers, heads]``), compiled once per ``n``: returns ``[n, B, new]``."""
+    return jax.vmap(lambda st, k, hm: _generate(p, cfg, prompt, new, k, temperature, st, hm))(steers, keys, head_masks)

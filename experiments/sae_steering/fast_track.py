@@ -27,7 +27,7 @@ from attention.sae.training import sae_stats, train_sae
 __all__ = ["QUICK", "FULL", "FastTrack", "build_fast_track"]
 
 QUICK = dict(v=300, d=32, layers=3, heads=2, mlp=128, context=50, lm_steps=400, batch=32, docs=64, sae_steps=400,
-             sae_width=256, lam=2e-3, prompts=32, seeds=2, new=32, kappas=(0.0, 1.0, 2.0, 4.0, 8.0), gate_n=60, t0=8)
+             sae_width=256, lam=8e-3, prompts=32, seeds=2, new=32, kappas=(0.0, 1.0, 2.0, 4.0, 8.0), gate_n=60, t0=8)
 FULL = dict(QUICK, d=64, heads=4, mlp=256, lm_steps=2000, docs=300, sae_steps=2000, sae_width=512, prompts=200, seeds=3,
             gate_n=300)
 

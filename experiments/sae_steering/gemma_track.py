@@ -39,8 +39,8 @@ from .gemma_lm import gemma_head_contributions, gemma_residuals, gemma_steered_g
 
 __all__ = ["GEMMA", "run_gemma_track"]
 
-GEMMA = dict(layers=(3, 9, 14), n_select=96, width=2048, lam=3e-3, sae_steps=600, prompts=8, new=32,
-             kappas=(0.0, 1.0, 4.0, 16.0), temperature=0.5, seed_count=1, gate_n=60, heads_k=2, random_draws=5)
+GEMMA = dict(layers=(3, 9, 14), n_select=64, max_tokens=24, width=1024, lam=3e-3, sae_steps=300, sae_batch=256, prompts=4,
+             new=32, kappas=(0.0, 2.0, 8.0), temperature=0.5, gate_n=60, heads_k=2, random_draws=5, block=7)
 _ISO = tuple(LANGUAGES.values())
 
 
@@ -53,17 +53,26 @@ def _split(seed: int) -> tuple[dict, dict]:
     return pairs, shas
 
 
-def _batched(model, texts: list[str], layers, key_parts) -> np.ndarray:
-    """``[len(layers), n_tokens, D]`` activations at non-BOS positions of ``texts`` (cached)."""
-    tok = model.tokenizer
+def _ids(model, text: str) -> list[int]:
+    """Token ids with exactly one leading BOS (the GGUF tokenizer prepends it)."""
+    ids = model.tokenizer.encode(text).ids
+    return ids if ids and ids[0] == model.bos_id else [model.bos_id] + ids
 
+
+def _batched(model, texts: list[str], layers, key_parts, max_tokens: int, batch: int = 8) -> np.ndarray:
+    """``[len(layers), n_tokens, D]`` activations at the non-BOS positions of ``texts`` (cached). Texts
+    are cut to ``max_tokens`` and right-padded to it (causal attention: padding never reaches the
+    kept positions), so one compiled forward serves them all."""
     def compute():
         out = [[] for _ in layers]
-        for text in pn.progress(texts, desc="gemma: activations", leave=False):
-            ids = jnp.asarray([[model.bos_id] + tok.encode(text).ids], jnp.int32)
-            hid = np.asarray(gemma_residuals(model.params, ids, cfg=model.config, layers=tuple(layers)))
-            for i in range(len(layers)):
-                out[i].append(hid[i, 0, 1:])
+        for i in pn.progress(range(0, len(texts), batch), desc="gemma: activations", leave=False):
+            rows = [_ids(model, t)[:max_tokens] for t in texts[i:i + batch]]
+            ids = np.zeros((batch, max_tokens), np.int32)
+            for r, row in enumerate(rows):
+                ids[r, : len(row)] = row
+            hid = np.asarray(gemma_residuals(model.params, jnp.asarray(ids), cfg=model.config, layers=tuple(layers)))
+            for li in range(len(layers)):
+                out[li] += [hid[li, r, 1:len(row)] for r, row in enumerate(rows)]
         return np.stack([np.concatenate(o) for o in out]).astype(np.float32)
 
     return cached_array(cache_key(*key_parts), compute)
@@ -80,7 +89,7 @@ def _prompts(model, pairs, n_select: int, count: int) -> list[tuple[str, dict]]:
     refs = [{s: t for s, t in pairs[iso][n_select:]} for iso in _ISO]
     selected = {s for iso in _ISO for s, _ in pairs[iso][:n_select]}
     common = sorted(set.intersection(*(set(r) for r in refs)) - selected)
-    lengths = {s: len(model.tokenizer.encode(s).ids) for s in common}
+    lengths = {s: len(_ids(model, s)) for s in common}
     modal = max(set(lengths.values()), key=lambda L: (sum(v == L for v in lengths.values()), -L))
     chosen = [s for s in common if lengths[s] == modal][:count]
     return [(s, {iso: r[s] for iso, r in zip(_ISO, refs)}) for s in chosen]
@@ -113,17 +122,21 @@ def _stack(steers: list[Steer]) -> Steer:
 
 def _generate(model, prompts, steers, masks, s, seed) -> list[list[str]]:
     """Decoded continuations ``[config][prompt]``."""
-    cfg = model.config
-    masks = np.ones((len(steers), cfg.num_layers, cfg.num_heads), np.float32) if masks is None else masks
+    cfg, n, block = model.config, len(steers), s["block"]
+    masks = np.ones((n, cfg.num_layers, cfg.num_heads), np.float32) if masks is None else np.asarray(masks, np.float32)
+    pad = -n % block  # a fixed number of configurations per call: one compiled program
+    steers = list(steers) + [no_steer(cfg.hidden_size)] * pad
+    masks = np.concatenate([masks, np.ones((pad, cfg.num_layers, cfg.num_heads), np.float32)])
     out = [[] for _ in steers]
-    for i, (text, _) in enumerate(prompts):
-        ids = jnp.asarray([[model.bos_id] + model.tokenizer.encode(text).ids], jnp.int32)
-        keys = jnp.stack([jax.random.PRNGKey(1000 * seed + i)] * len(steers))
-        new = np.asarray(gemma_steered_generate(model.params, ids, _stack(steers), keys, jnp.asarray(masks),
-                                                s["temperature"], cfg=cfg, new=s["new"]))
-        for c in range(len(steers)):
-            out[c].append(model.tokenizer.decode(new[c].tolist()))
-    return out
+    for i, (text, _) in enumerate(pn.progress(prompts, desc="gemma: generate", leave=False)):
+        ids = jnp.asarray([_ids(model, text)], jnp.int32)
+        keys = jnp.stack([jax.random.PRNGKey(1000 * seed + i)] * block)  # the same sampling noise for every configuration
+        for b in range(0, len(steers), block):
+            new = np.asarray(gemma_steered_generate(model.params, ids, _stack(steers[b:b + block]), keys, jnp.asarray(masks[b:b + block]),
+                                                    s["temperature"], cfg=cfg, new=s["new"]))
+            for c in range(block):
+                out[b + c].append(model.tokenizer.decode(new[c].tolist()))
+    return out[:n]
 
 
 def _score(texts, target, prompts, lists) -> dict[str, np.ndarray]:
@@ -134,24 +147,26 @@ def _score(texts, target, prompts, lists) -> dict[str, np.ndarray]:
     return {"success": ok, "fluency": flu, "meaning": mean, "lid": lid}
 
 
-def run_gemma_track(model, settings: dict | None = None, seed: int = 0) -> dict[str, Any]:
-    """Run the whole Gemma track (see the module docstring); returns a JSON-ready dictionary."""
+def run_gemma_track(model, settings: dict | None = None, seed: int = 0, targets: tuple[str, ...] = _ISO) -> dict[str, Any]:
+    """Run the whole Gemma track (see the module docstring) for ``targets``; returns a JSON-ready dictionary."""
     s = dict(GEMMA, **(settings or {}))
+    if not set(targets) <= set(_ISO) or not targets:
+        raise ValueError(f"targets must be a non-empty subset of {_ISO}, got {targets!r}")
     cfg = model.config
     layers = tuple(s["layers"])
     pairs, shas = _split(seed)
     sel, english = _texts(pairs, s["n_select"])
     corpus = {iso: shas[iso] for iso in _ISO}
-    acts = {lang: _batched(model, texts, layers, (model.sha, f"{corpus}|{lang}|{s['n_select']}|{seed}", "|".join(map(str, layers)), "resid_post"))
+    acts = {lang: _batched(model, texts, layers, (model.sha256, f"{corpus}|{lang}|{s['n_select']}|{s['max_tokens']}|{seed}", "|".join(map(str, layers)), "resid_post"), s["max_tokens"])
             for lang, texts in [("en", english)] + list(sel.items())}
     saes, stats = [], []
     for li, layer in enumerate(pn.progress(layers, desc="gemma: SAEs")):
         x = np.concatenate([acts[lang][li] for lang in acts])
-        key = cache_key(model.sha, str(corpus), layer, f"sae:{s['width']}:{s['lam']}:{s['sae_steps']}:{s['n_select']}:{seed}")
+        key = cache_key(model.sha256, str(corpus), layer, f"sae:{s['width']}:{s['lam']}:{s['sae_steps']}:{s['n_select']}:{seed}")
         d, m = x.shape[1], s["width"]
 
         def fit(x=x):
-            return np.concatenate([np.asarray(a, np.float32).ravel() for a in train_sae(x, width=m, lam=s["lam"], steps=s["sae_steps"], seed=seed)[0]])
+            return np.concatenate([np.asarray(a, np.float32).ravel() for a in train_sae(x, width=m, lam=s["lam"], steps=s["sae_steps"], batch=s["sae_batch"], seed=seed)[0]])
 
         w_enc, b_enc, w_dec, b_dec, theta = np.split(cached_array(key, fit), np.cumsum([d * m, m, m * d, d]))
         saes.append(JumpReLUSAE(jnp.asarray(w_enc.reshape(d, m)), jnp.asarray(b_enc), jnp.asarray(w_dec.reshape(m, d)), jnp.asarray(b_dec), jnp.asarray(theta)))
@@ -159,16 +174,16 @@ def run_gemma_track(model, settings: dict | None = None, seed: int = 0) -> dict[
     feats = {lang: [np.asarray(sae_encode(saes[i], jnp.asarray(acts[lang][i]))) for i in range(len(layers))] for lang in acts}
     prompts = _prompts(model, pairs, s["n_select"], s["prompts"])
     lists = word_lists(5000)
-    res: dict[str, Any] = {"track": "gemma", "model": "Gemma 3 270M (GGUF Q4_K_M, dequantised to float32)", "model_sha256": model.sha,
+    res: dict[str, Any] = {"track": "gemma", "model": "Gemma 3 270M (GGUF Q4_K_M, dequantised to float32)", "model_sha256": model.sha256,
                            "corpus_sha256": corpus, "settings": s, "layers": list(layers), "kappas": list(s["kappas"]),
-                           "targets": list(_ISO), "n_prompts": len(prompts), "prompts": [p for p, _ in prompts], "sae_stats": stats,
+                           "targets": list(targets), "n_prompts": len(prompts), "prompts": [p for p, _ in prompts], "sae_stats": stats,
                            "n_pairs": {iso: len(pairs[iso]) for iso in _ISO}, "gate": _gate(pairs, s["n_select"], s["gate_n"], seed)}
     unsteered = _generate(model, prompts, [no_steer(cfg.hidden_size)], None, s, seed)[0]
     res["unsteered_texts"] = unsteered
     for key in ("features", "success", "fluency", "meaning", "success_random", "fluency_random", "meaning_random",
                 "unsteered", "unsteered_fluency", "unsteered_meaning", "additive", "heads", "examples"):
         res[key] = {}
-    for target in pn.progress(_ISO, desc="gemma: steering"):
+    for target in pn.progress(targets, desc="gemma: steering"):
         base = _score(unsteered, target, prompts, lists)
         res["unsteered"][target], res["unsteered_fluency"][target], res["unsteered_meaning"][target] = base["success"], base["fluency"], base["meaning"]
         for key in ("features", "success", "fluency", "meaning", "success_random", "fluency_random", "meaning_random"):
@@ -203,12 +218,12 @@ def _additive_and_heads(model, saes, res, target, prompts, lists, s, seed, sel) 
     add_sc = [_score(t, target, prompts, lists) for t in _generate(model, prompts, add, None, s, seed)]
     additive = {"layer": layer, "success": np.stack([c["success"] for c in add_sc]), "fluency": np.stack([c["fluency"] for c in add_sc]),
                 "alpha_times_norm": [kap * feat["mu_plus"] * feat["dec_norm"] for kap in s["kappas"]]}
-    docs = sel[target][:16]
-    contrib = []
-    for text in docs:
-        ids = jnp.asarray([[model.bos_id] + model.tokenizer.encode(text).ids], jnp.int32)
-        contrib.append(np.asarray(gemma_head_contributions(model.params, ids, cfg=cfg, upto=layer))[:, 0, 1:])
-    contrib = np.concatenate(contrib, axis=1)
+    rows = [_ids(model, t)[: s["max_tokens"]] for t in sel[target][:8]]
+    ids = np.zeros((len(rows), s["max_tokens"]), np.int32)
+    for r, row in enumerate(rows):
+        ids[r, : len(row)] = row
+    full = np.asarray(gemma_head_contributions(model.params, jnp.asarray(ids), cfg=cfg, upto=layer))
+    contrib = np.concatenate([full[:, r, 1:len(row)] for r, row in enumerate(rows)], axis=1)
     attr = head_attribution(contrib, np.asarray(saes[li].w_enc[:, feat["j"]]))
     eligible = (layer + 1) * cfg.num_heads
     rng = np.random.default_rng([seed, 6, len(target)])

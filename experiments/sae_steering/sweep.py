@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import proofs_numeric as pn
-from attention.sae.charlm import charlm_generate, head_contributions
+from attention.sae.charlm import charlm_generate_many, head_contributions
 from attention.sae.langid import detect_language, detect_language_lingua, gate_accuracy
 from attention.sae.miniature import sample_documents, word_validity
 from attention.sae.selection import head_attribution, matched_random_feature, mu_plus, rank_of, select_feature
@@ -29,7 +29,7 @@ from .fast_track import FastTrack
 __all__ = ["TARGETS", "run_sweep", "lid_gate"]
 
 TARGETS = ("fr", "es", "zh", "ja")
-_TOP_K_HEADS, _RANDOM_DRAWS = 2, 5
+_TOP_K_HEADS, _RANDOM_DRAWS, _BLOCK = 2, 5, 10
 
 
 def _stack(steers: list[Steer]) -> Steer:
@@ -41,10 +41,15 @@ def _generate(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], masks: np
     cfg = ft["cfg"]
     n = len(steers)
     masks = np.ones((n, cfg.layers, cfg.heads), np.float32) if masks is None else np.asarray(masks, np.float32)
-    keys = jnp.stack([jax.random.PRNGKey(seed)] * n)  # the same sampling noise for every configuration
-    gen = jax.vmap(lambda st, k, hm: charlm_generate(ft["params"], cfg, jnp.asarray(prompts), ft["settings"]["new"], k, 0.5, st, hm))
-    out = np.asarray(gen(_stack(steers), keys, jnp.asarray(masks)))
-    return [[ft["tok"].decode(row) for row in block] for block in out]
+    pad = -n % _BLOCK  # a fixed number of configurations per call: one compiled program for the sweep
+    steers = list(steers) + [no_steer(cfg.d)] * pad
+    masks = np.concatenate([masks, np.ones((pad, cfg.layers, cfg.heads), np.float32)])
+    out = []
+    for i in range(0, len(steers), _BLOCK):
+        keys = jnp.stack([jax.random.PRNGKey(seed)] * _BLOCK)  # the same sampling noise for every configuration
+        out += list(np.asarray(charlm_generate_many(ft["params"], cfg, jnp.asarray(prompts), ft["settings"]["new"], keys, 0.5,
+                                                    _stack(steers[i:i + _BLOCK]), jnp.asarray(masks[i:i + _BLOCK]))))
+    return [[ft["tok"].decode(row) for row in block] for block in out[:n]]
 
 
 def _score(ft: FastTrack, texts: list[str], target: str) -> tuple[np.ndarray, np.ndarray]:
