@@ -117,7 +117,7 @@ def test_tiny_gguf_loads_with_config_dequantised_weights_and_cache(written, tmp_
     again = load_gemma(path, dtype=jnp.float64)  # from the cache
     assert_close(again.params["layers"][0]["w_down"], m.params["layers"][0]["w_down"], rtol=0)
     ids = again.tokenizer.encode("the thing").ids
-    assert ids[0] == 2 and gemma_forward(again, ids).logits.shape == (1, len(ids), m.config.vocab_size)
+    assert ids[0] == 2 and gemma_forward(again, ids, jit=False).logits.shape == (1, len(ids), m.config.vocab_size)
 
 
 def test_unsupported_quant_type_is_named(tmp_path, monkeypatch):

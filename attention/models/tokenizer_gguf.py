@@ -9,9 +9,10 @@ whole first and never merged; characters outside the vocabulary fall back to ``<
 :func:`gguf_tokenizer` expresses that as a :class:`tokenizers.models.BPE` whose merge list is every
 split ``(l, r)`` of a normal piece $l r$ into two normal pieces, ranked by the score of $l r$ (the
 construction of transformers' ``GGUFTokenizerSkeleton``), with the user-defined pieces as added tokens
-and the control pieces as special tokens. :func:`spm_encode_reference` is the merge loop itself, in
-plain Python, an independent check on short texts. Pure-space pieces are stored with literal spaces in
-this GGUF; like transformers' ``GGUFGemmaConverter`` they are mapped back to ``▁`` runs.
+and the control pieces as special tokens; a non-splitting ``Metaspace`` pre-tokenizer writes spaces as
+``▁``. :func:`spm_encode_reference` is the merge loop itself, in plain Python, an independent check on
+short texts. This GGUF stores the pure-space user-defined pieces with literal spaces: the tokenizer
+matches them in the raw text, the reference as ``▁`` runs (as transformers' ``GGUFGemmaConverter``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = ["gguf_tokenizer", "spm_encode_reference", "spm_pieces"]
 
 SPACE = "\u2581"
 NORMAL, CONTROL, USER_DEFINED, BYTE = 1, 3, 4, 6
+_FORMAT = 2  # version of the cached tokenizer.json layout (bump when _build changes)
 
 
 def spm_pieces(meta: dict[str, Any]) -> tuple[list[str], list[float], list[int]]:
@@ -53,21 +55,21 @@ def _merges(pieces: Sequence[str], scores: Sequence[float], types: Sequence[int]
 
 
 def _build(meta: dict[str, Any], add_space_prefix: bool) -> Any:
-    from tokenizers import AddedToken, Tokenizer, decoders, normalizers, processors
+    from tokenizers import AddedToken, Tokenizer, decoders, pre_tokenizers, processors
     from tokenizers.models import BPE
 
     pieces, scores, types = spm_pieces(meta)
-    vocab = {p: i for i, p in enumerate(pieces)}
+    raw = list(meta["tokenizer.ggml.tokens"])  # user-defined pieces are matched in the raw text (literal spaces)
+    vocab = {p: i for i, p in enumerate(raw)}
     unk = pieces[int(meta.get("tokenizer.ggml.unknown_token_id", vocab.get("<unk>", 0)))]
     tok = Tokenizer(BPE(vocab, _merges(pieces, scores, types), unk_token=unk, fuse_unk=True, byte_fallback=True))
-    norm = [normalizers.Replace(" ", SPACE)]
-    if add_space_prefix:
-        norm.insert(0, normalizers.Prepend(" "))
-    tok.normalizer = normalizers.Sequence(norm)
+    # spaces -> ▁ (and the dummy prefix on the first section) without splitting: SentencePiece does not pre-split
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(SPACE, prepend_scheme="first" if add_space_prefix else "never",
+                                                 split=False)
     tok.decoder = decoders.Sequence([decoders.Replace(SPACE, " "), decoders.ByteFallback(), decoders.Fuse()]
                                     + ([decoders.Strip(" ", 1, 0)] if add_space_prefix else []))
     tok.add_special_tokens([AddedToken(p, special=True, normalized=False) for p, t in zip(pieces, types) if t == CONTROL])
-    tok.add_tokens([AddedToken(p, special=False, normalized=True) for p, t in zip(pieces, types) if t == USER_DEFINED])
+    tok.add_tokens([AddedToken(r, special=False, normalized=False) for r, t in zip(raw, types) if t == USER_DEFINED])
     if meta.get("tokenizer.ggml.add_bos_token", True):
         bos = pieces[int(meta["tokenizer.ggml.bos_token_id"])]
         tok.post_processor = processors.TemplateProcessing(
@@ -94,7 +96,7 @@ def gguf_tokenizer(meta: dict[str, Any], *, add_space_prefix: bool = False, cach
 
     from .gguf_file import cache_dir
 
-    f = cache_dir() / "gemma3" / f"{cache_key}.{'prefix.' if add_space_prefix else ''}tokenizer.json"
+    f = cache_dir() / "gemma3" / f"{cache_key}.{'prefix.' if add_space_prefix else ''}tokenizer-v{_FORMAT}.json"
     if cache_key is not None and f.is_file():
         return Tokenizer.from_str(f.read_text())
     tok = _build(meta, add_space_prefix)
