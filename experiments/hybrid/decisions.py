@@ -1,0 +1,80 @@
+r"""The pre-stated decision rules of C9 and C10 (spec ``hybrid_linear.md`` §3), applied to a run's results.
+
+- **C9** (collapse): effect per seed $=\tfrac12\big[(a^{\rm LA}_{\rm HedgeCATs}-a^{\rm LA}_{\rm MSE})+(a^{\rm LA}_{\rm SSD}-a^{\rm LA}_{\rm MSE})\big]$,
+  the long-set LA-only accuracy of the two fixes over the MSE arm, paired by seed (same teacher, same
+  seed-indexed data); the paper's side is $>0$. Student-$t$ 95 % interval over seeds.
+- **C10** (inference-time hybridisation): effect per seed = long-set accuracy of the linear-only student
+  evaluated with the hybrid formula ($w=16$, $\gamma=\lambda=1$); "well above chance" is stated in advance
+  as $>0.5$ (32x chance for 64 values). Student-$t$ interval over seeds.
+
+Both are toy versions of statements the paper makes for 7-8B models: an interval on the opposite side is
+``not reproduced`` (setting differs), never ``refuted``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from proofs_numeric import Decision, Verdict, decide_direction, t_ci
+
+__all__ = ["c9_decision", "c10_decision", "no_data_decision", "PAPER_SETTING", "C10_BOUNDARY"]
+
+PAPER_SETTING = "LoLCATs-style conversions of Mistral-7B, Llama-3-8B and Llama-3.1-8B (paper, arXiv 2510.05901)"
+C10_BOUNDARY = 0.5
+
+
+def _our_setting(res: dict[str, Any]) -> str:
+    p = res["protocol"]
+    t, m = p["task"], p["model"]
+    return (f"MQAR toy ({p['name']} protocol): T={t['length']}, K={t['n_pairs']} pairs, {t['n_values']} values, "
+            f"{m['layers']}-layer softmax teacher d={m['d']}, {m['heads']} heads; students w={m['window']}, d'={m['d_prime']}")
+
+
+def _per_seed(res: dict[str, Any], arm: str, key: str, set_name: str, component: str) -> np.ndarray:
+    return np.array([s[key]["accuracy"][set_name][component] for s in res["arms"][arm]])
+
+
+def c9_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
+    """C9 decision and the per-arm figures behind it."""
+    la = {a: _per_seed(res, a, "eval", "long", "la_full") for a in ("mse", "hedgecats", "ssd")}
+    effect = 0.5 * ((la["hedgecats"] - la["mse"]) + (la["ssd"] - la["mse"]))
+    d = decide_direction(effect, boundary=0.0, direction="greater", units="seeds", method="t",
+                         effect="long-set LA-only accuracy, mean of (HedgeCATs - MSE) and (SSD - MSE)",
+                         rule="verified if the 95 % t interval over seeds lies above 0; not reproduced if below; else inconclusive",
+                         setting_differs=True, paper_setting=PAPER_SETTING, our_setting=_our_setting(res),
+                         paper_figure="MSE-transferred hybrids bypass LA; HedgeCATs and SSD raise LA-only accuracy (no toy figure)")
+    figures = {}
+    for arm in ("mse", "hedgecats", "ssd"):
+        hyb, swa = _per_seed(res, arm, "eval", "long", "hybrid"), _per_seed(res, arm, "eval", "long", "swa")
+        figures[arm] = {"long_la_only": _ci(la[arm]), "long_hybrid_minus_swa": _ci(hyb - swa),
+                        "short_hybrid": _ci(_per_seed(res, arm, "eval", "short", "hybrid")),
+                        "short_swa": _ci(_per_seed(res, arm, "eval", "short", "swa"))}
+    return d, figures
+
+
+def c10_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
+    """C10 decision and the short-set comparison (hybridised vs linear-only)."""
+    long_h = _per_seed(res, "linear_only", "eval_hybridised", "long", "hybrid")
+    short_gain = (_per_seed(res, "linear_only", "eval_hybridised", "short", "hybrid")
+                  - _per_seed(res, "linear_only", "eval", "short", "la_full"))
+    d = decide_direction(long_h, boundary=C10_BOUNDARY, direction="greater", units="seeds", method="t",
+                         effect="long-set accuracy of the linear-only student run as a hybrid (w=16, gamma=lambda=1)",
+                         rule=f"verified if the 95 % t interval over seeds lies above {C10_BOUNDARY} (32x chance); "
+                              "not reproduced if below; else inconclusive",
+                         setting_differs=True, paper_setting=PAPER_SETTING, our_setting=_our_setting(res),
+                         paper_figure="inference-time hybridisation keeps the long-range ability of a linear-only conversion")
+    return d, {"short_hybrid_minus_linear_only": _ci(short_gain), "long_hybrid": _ci(long_h),
+               "long_linear_only": _ci(_per_seed(res, "linear_only", "eval", "long", "la_full"))}
+
+
+def _ci(x: np.ndarray) -> dict[str, float]:
+    m, lo, hi, _ = t_ci(x) if len(x) > 1 else (float(x[0]),) * 3 + (None,)
+    return {"mean": m, "lo": lo, "hi": hi, "per_seed": [float(v) for v in x]}
+
+
+def no_data_decision(effect: str, boundary: float, reason: str) -> Decision:
+    """An ``inconclusive`` decision when no cached run exists: the interval is the effect's whole range."""
+    return Decision(effect=effect, units="seeds", n_units=1, rule=reason, boundary=boundary, estimate=boundary,
+                    ci=(-1.0, 1.0), method="no cached run: the interval is the effect's whole range", outcome=Verdict.INCONCLUSIVE)

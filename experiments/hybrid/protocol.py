@@ -1,0 +1,54 @@
+r"""Protocols of the collapse experiment (spec ``hybrid_linear.md`` C9, C10, O9).
+
+``full`` is the spec's toy: MQAR with $K=8$ pairs, 64 value tokens, $T=128$; a 2-layer softmax teacher
+with $d=64$ and 4 heads; students with $w=16$, $d'=16$; 3 seeds per arm, equal stage-2 budgets.
+``reduced`` keeps every mechanism (two layers, $w=16$, $d'=16$, long distances beyond $L(w-1)=30$)
+at a quarter of the compute ($T=64$, $K=4$, $d=32$, 2 heads), for a shared 2-core machine.
+``quick`` exercises the code path only (the test suite and the notebook); its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from attention.hybrid import RecallConfig, ToyConfig, TrainConfig
+
+__all__ = ["Protocol", "PROTOCOLS", "ARMS"]
+
+#: student arms: (stage-1 objective, stage-2 mode, early stopping)
+ARMS = {
+    "mse": ("mse", "hybrid", False),  # LoLCATs output transfer
+    "hedgecats": ("xent", "hybrid", True),  # attention-weight transfer + short LoRA with early stopping
+    "ssd": ("mse", "ssd", False),  # scheduled sliding-window dropout in stage 2 (stage 1 as LoLCATs) [open]
+    "linear_only": ("xent", "la_full", False),  # C10: linear-only conversion, hybridised at inference
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    name: str
+    task: RecallConfig
+    model: ToyConfig
+    train: TrainConfig
+    seeds: int
+    eval_sequences: int
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "task": dataclasses.asdict(self.task), "model": dataclasses.asdict(self.model),
+                "train": dataclasses.asdict(self.train), "seeds": self.seeds, "eval_sequences": self.eval_sequences,
+                "arms": {k: dict(zip(("stage1", "stage2", "early_stopping"), v)) for k, v in ARMS.items()}}
+
+
+def _protocol(name, task, d, heads, d_ff, train, seeds, eval_sequences) -> Protocol:
+    return Protocol(name, task, ToyConfig(vocab=task.vocab, length=task.length, d=d, heads=heads, d_ff=d_ff,
+                                          window=task.window, layers=task.layers), train, seeds, eval_sequences)
+
+
+PROTOCOLS = {
+    "full": _protocol("full", RecallConfig(), 64, 4, 256, TrainConfig(), 3, 512),
+    "reduced": _protocol("reduced", RecallConfig(n_pairs=4, length=64), 32, 2, 64,
+                         TrainConfig(batch=32, teacher_steps=1500, teacher_lr=3e-3, stage1_steps=150, stage2_steps=150, eval_every=15),
+                         3, 256),
+    "quick": _protocol("quick", RecallConfig(n_pairs=4, length=64), 32, 2, 64,
+                       TrainConfig(batch=16, teacher_steps=30, stage1_steps=6, stage2_steps=6, eval_every=2), 2, 32),
+}

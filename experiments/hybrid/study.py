@@ -1,0 +1,165 @@
+r"""``attnverify experiment hybrid [--quick]``: the collapse toy of spec ``hybrid_linear.md`` (C9, C10).
+
+One softmax teacher is trained on MQAR (short and long set mixed); then, per seed, four students start
+from its weights: ``mse`` (LoLCATs output transfer, LoRA stage 2), ``hedgecats`` (attention-weight
+transfer, short LoRA with early stopping), ``ssd`` (output transfer, stage 2 with scheduled
+sliding-window dropout) and ``linear_only`` (weight transfer, LA-only stage 2; C10 evaluates it with
+the hybrid formula, $\gamma=\lambda=1$). Every arm gets the same stage-2 budget. Each student is
+evaluated under every component ablation on both sets, with $r_n$ by distance bucket and $\gamma_h$.
+
+Writes ``collapse.json`` / ``collapse.md`` and two figures to ``out_dir``; a non-quick run also
+refreshes the cache that the claims read (``experiments/hybrid/results/collapse_<protocol>.json``).
+``ATTNVERIFY_HYBRID_PROTOCOL=reduced`` picks the reduced protocol instead of the full one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import proofs_numeric as pn
+from attention.hybrid import attention_transfer, finetune_lora, recall_batch, train_teacher
+from attention.hybrid.toy_model import COMPONENTS
+
+from .decisions import c9_decision, c10_decision
+from .evaluate import distance_buckets, evaluate_student, evaluate_teacher
+from .protocol import ARMS, PROTOCOLS, Protocol
+
+__all__ = ["run_collapse", "hybrid_experiment", "CACHE_DIR", "cache_path"]
+
+CACHE_DIR = Path(__file__).resolve().parent / "results"
+
+
+def cache_path(protocol: str) -> Path:
+    """Where a non-quick run of ``protocol`` caches its results for the claims."""
+    return CACHE_DIR / f"collapse_{protocol}.json"
+
+
+def run_collapse(protocol: Protocol, seed: int = 0) -> dict[str, Any]:
+    """Teacher, then every arm for ``protocol.seeds`` seeds; a JSON-serialisable result."""
+    t0 = time.perf_counter()
+    task, cfg, train = protocol.task, protocol.model, protocol.train
+    rng = np.random.default_rng(99_000 + seed)
+    sets = {k: recall_batch(rng, protocol.eval_sequences, task, k) for k in ("short", "long")}
+    teacher, t_hist = train_teacher(task, cfg, train, seed)
+    res: dict[str, Any] = {"protocol": protocol.to_dict(), "seed": seed, "chance": task.chance,
+                           "buckets": [f"[{a},{b})" for a, b in distance_buckets(task)],
+                           "distances": {k: [int(b.distance[b.distance >= 0].min()), int(b.distance[b.distance >= 0].max())] for k, b in sets.items()},
+                           "teacher": {"accuracy": evaluate_teacher(teacher, cfg, sets), "loss": t_hist["loss"]}, "arms": {}}
+    for arm, (objective, mode, early) in ARMS.items():
+        runs = []
+        for s in pn.progress(range(protocol.seeds), desc=f"hybrid: {arm}"):
+            st1, h1 = attention_transfer(teacher, task, cfg, train, objective=objective, seed=1000 * seed + s)
+            st2, h2 = finetune_lora(teacher, st1, task, cfg, train, mode=mode, seed=1000 * seed + s, early_stopping=early)
+            run = {"seed": s, "stage1": {"loss": h1["loss"], "gamma_trace": h1["trace"]},
+                   "stage2": {k: h2[k] for k in ("loss", "validation", "stopped_at", "ssd_draw_rate")},
+                   "eval": evaluate_student(teacher, st2, task, cfg, sets)}
+            if arm == "linear_only":
+                run["eval_hybridised"] = evaluate_student(teacher, st2, task, cfg, sets, gamma=1.0)
+            runs.append(run)
+        res["arms"][arm] = runs
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def _mean_ci(x: list[float]) -> str:
+    x = np.asarray(x)
+    if len(x) < 2 or np.all(x == x[0]):
+        return f"{x.mean():.3f}"
+    m, lo, hi, _ = pn.t_ci(x)
+    return f"{m:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _table(res: dict[str, Any]) -> str:
+    lines = ["| arm | set | " + " | ".join(COMPONENTS) + " |", "|---|---|" + "---|" * len(COMPONENTS)]
+    for arm, runs in res["arms"].items():
+        for key in ("eval", "eval_hybridised"):
+            if key not in runs[0]:
+                continue
+            for set_name in ("short", "long"):
+                label = arm + (" (hybridised, γ=1)" if key == "eval_hybridised" else "")
+                lines.append(f"| {label} | {set_name} | " + " | ".join(_mean_ci([r[key]["accuracy"][set_name][c] for r in runs]) for c in COMPONENTS) + " |")
+    r_lines = ["| arm | set | layer | " + " | ".join(res["buckets"]) + " |", "|---|---|---|" + "---|" * len(res["buckets"])]
+    for arm, runs in res["arms"].items():
+        for set_name in ("short", "long"):
+            for layer in runs[0]["eval"]["r_buckets"][set_name]:
+                cells = []
+                for b in res["buckets"]:
+                    vals = [r["eval"]["r_buckets"][set_name][layer][b] for r in runs]
+                    cells.append("–" if any(v is None for v in vals) else _mean_ci(vals))
+                r_lines.append(f"| {arm} | {set_name} | {layer} | " + " | ".join(cells) + " |")
+    gam = {arm: np.round(np.mean([r["eval"]["gamma"] for r in runs], axis=0), 3).tolist() for arm, runs in res["arms"].items()}
+    return ("Accuracy at query positions, mean over seeds [95 % t interval]; chance "
+            f"{res['chance']:.3f}. Teacher: short {res['teacher']['accuracy']['short']:.3f}, long {res['teacher']['accuracy']['long']:.3f}.\n\n"
+            + "\n".join(lines) + "\n\n$r_n$ (linear-mass fraction, hybrid forward, mean over heads) by distance bucket δ:\n\n"
+            + "\n".join(r_lines) + "\n\nγ_h = σ(ω_h) per layer and head (mean over seeds): " + str(gam) + "\n")
+
+
+def _plots(res: dict[str, Any], out_dir: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    arms = list(res["arms"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    width = 0.8 / len(arms)
+    for ax, set_name in zip(axes, ("short", "long")):
+        for j, arm in enumerate(arms):
+            runs = res["arms"][arm]
+            key = "eval_hybridised" if arm == "linear_only" else "eval"
+            acc = np.array([[r[key]["accuracy"][set_name][c] for c in COMPONENTS] for r in runs])
+            ax.bar(np.arange(len(COMPONENTS)) + (j - (len(arms) - 1) / 2) * width, acc.mean(0), width,
+                   yerr=acc.std(0, ddof=1) if len(runs) > 1 else None, label=arm + (" (γ=1)" if arm == "linear_only" else ""), capsize=2)
+        ax.axhline(res["chance"], color="k", ls=":", lw=0.8, label="chance")
+        ax.set_xticks(range(len(COMPONENTS)), ["hybrid", "SWA-only", "LA-only", "sinks-only", "none"])
+        ax.set_title(f"{set_name} set (δ in {res['distances'][set_name]})", fontsize=9)
+    axes[0].set_ylabel("query accuracy (mean ± sd over seeds)")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    files = pn.save_figure(fig, out_dir, "hybrid_accuracy_by_ablation")
+    plt.close(fig)
+    layers = list(res["arms"]["mse"][0]["eval"]["r_buckets"]["long"])
+    fig, axes = plt.subplots(1, len(layers), figsize=(4.2 * len(layers), 3.4), sharey=True, squeeze=False)
+    for ax, layer in zip(axes[0], layers):
+        for arm in arms:
+            runs = res["arms"][arm]
+            for set_name, ls in (("short", "--"), ("long", "-")):
+                xs, ys = [], []
+                for i, b in enumerate(res["buckets"]):
+                    vals = [r["eval"]["r_buckets"][set_name][layer][b] for r in runs]
+                    if all(v is not None for v in vals):
+                        xs.append(i), ys.append(np.mean(vals))
+                ax.plot(xs, ys, ls, marker="o", label=f"{arm}, {set_name}")
+        ax.set_xticks(range(len(res["buckets"])), res["buckets"], fontsize=8)
+        ax.set(xlabel="distance δ (value → query)", title=f"layer {layer}")
+    axes[0][0].set_ylabel("r_n (linear-mass fraction)")
+    axes[0][-1].legend(fontsize=6)
+    fig.tight_layout()
+    files += pn.save_figure(fig, out_dir, "hybrid_rn_vs_distance")
+    plt.close(fig)
+    return files
+
+
+@pn.experiment("hybrid", help="hybrid SWA + LA collapse toy: MQAR teacher, MSE / HedgeCATs / SSD / linear-only students, ablations, r_n")
+def hybrid_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Run the protocol (``quick``, else ``full`` or ``$ATTNVERIFY_HYBRID_PROTOCOL``); write tables, figures, the cache."""
+    name = "quick" if quick else os.environ.get("ATTNVERIFY_HYBRID_PROTOCOL", "full")
+    if name not in PROTOCOLS:
+        raise ValueError(f"ATTNVERIFY_HYBRID_PROTOCOL must be one of {sorted(PROTOCOLS)}, got {name!r}")
+    out_dir = Path(out_dir)
+    res = run_collapse(PROTOCOLS[name], seed)
+    decisions = {}
+    for cid, fn in (("hybrid.collapse_toy", c9_decision), ("hybrid.inference_time_hybridisation", c10_decision)):
+        d, fig = fn(res)
+        decisions[cid] = {"decision": d.to_dict(), "figures": fig}
+    res["decisions"] = decisions
+    md = f"# Hybrid SWA + LA: component collapse on MQAR ({name} protocol, {res['seconds']:.0f} s)\n\n" + _table(res) + "\n" + "\n".join(
+        f"- `{cid}`: {v['decision']['effect']} = {v['decision']['estimate']:.3f} [{v['decision']['ci'][0]:.3f}, {v['decision']['ci'][1]:.3f}] "
+        f"-> **{v['decision']['outcome']}**" for cid, v in decisions.items()) + "\n"
+    files = [pn.atomic_write_json(out_dir / "collapse.json", res), pn.atomic_write_text(out_dir / "collapse.md", md)]
+    if not quick:
+        files.append(pn.atomic_write_json(cache_path(name), res))
+    files += _plots(res, out_dir)
+    return {"protocol": name, "decisions": decisions, "files": [str(f) for f in files], "table": md}

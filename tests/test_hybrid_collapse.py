@@ -1,0 +1,122 @@
+"""The collapse toy (issue 15, part 2): MQAR construction, SWA-only reach L(w-1), the student's
+reductions to the teacher, the C9/C10 decision rules on synthetic caches (verified, not reproduced,
+inconclusive without a cache, failed on a corrupt cache)."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import attention.hybrid.claims  # noqa: F401  (C1-C8: the claims C9/C10 depend on)
+import attention.hybrid.claims_structure  # noqa: F401
+import experiments.hybrid.claims  # noqa: F401
+import experiments.hybrid.study as hs
+import proofs_numeric as pn
+from attention.hybrid import RecallConfig, ToyConfig, init_student, init_teacher, recall_batch, toy_forward
+from attention.hybrid.toy_model import COMPONENTS
+from helpers import assert_close, rng
+
+TASK = RecallConfig(n_pairs=4, length=64)
+CFG = ToyConfig(vocab=TASK.vocab, length=64, d=16, heads=2, d_ff=32)
+
+
+@pytest.mark.parametrize("kind", ["short", "long"])
+def test_recall_sets_have_the_stated_distances_and_answers(kind):
+    b = recall_batch(rng(0), 64, TASK, kind)
+    d = b.distance[b.distance >= 0]
+    assert (d < TASK.window).all() if kind == "short" else (d > TASK.reach).all()
+    for tok, tgt, dist in zip(b.tokens, b.targets, b.distance):
+        for n in np.flatnonzero(tgt >= 0):
+            key_pos = n - dist[n] - 1
+            assert tok[key_pos] == tok[n] and tok[key_pos + 1] == tgt[n]  # literal: the query's key, followed by its value
+            assert np.count_nonzero(tok[:n] == tok[n]) == 1  # the key occurs once before the query
+    assert b.tokens.max() < TASK.vocab and (b.targets[b.targets >= 0] >= TASK.n_keys).all()
+
+
+def test_recall_rejects_bad_input():
+    with pytest.raises(ValueError, match="window"):
+        RecallConfig(n_pairs=9, window=16)
+    with pytest.raises(ValueError, match="length"):
+        RecallConfig(n_pairs=8, length=40)
+    with pytest.raises(ValueError, match="kind"):
+        recall_batch(rng(0), 4, TASK, "medium")
+
+
+def _models(seed=0, omega=None):
+    teacher = init_teacher(jax.random.PRNGKey(seed), CFG)
+    student = init_student(jax.random.PRNGKey(seed + 1), CFG)
+    if omega is not None:
+        student = {**student, "omega": jnp.full_like(student["omega"], omega)}
+    return teacher, student
+
+
+def test_swa_only_reach_is_layers_times_window_minus_one():
+    # derived: L layers of SWA see positions >= n - L(w-1) only, so the long set is at chance by construction
+    teacher, student = _models(1)
+    tok = jnp.asarray(recall_batch(rng(1), 2, TASK, "long").tokens)
+    n = TASK.length - 1
+    out = lambda t: np.asarray(toy_forward(teacher, t, CFG, student=student, components=("swa", "swa"))[:, n])  # noqa: E731
+    base = out(tok)
+    far = tok.at[:, n - TASK.reach - 1].set((tok[:, n - TASK.reach - 1] + 1) % TASK.vocab)
+    near = tok.at[:, n - TASK.reach].set((tok[:, n - TASK.reach] + 1) % TASK.vocab)
+    assert_close(out(far), base, rtol=0, atol=0, what="beyond the reach")
+    assert np.max(np.abs(out(near) - base)) > 1e-6  # inside the reach the output does change
+
+
+def test_student_with_full_window_is_the_teacher_and_lora_starts_at_zero():
+    # C2 at model level: w >= T makes the hybrid exact causal softmax, whatever phi and gamma; B_0 = 0
+    teacher, student = _models(2, omega=0.3)
+    tok = jnp.asarray(recall_batch(rng(2), 2, TASK, "mixed").tokens)
+    wide = ToyConfig(**{**CFG.__dict__, "window": TASK.length})
+    assert_close(toy_forward(teacher, tok, wide, student=student), toy_forward(teacher, tok, CFG), rtol=1e-5, atol=1e-5)
+    assert all(float(jnp.max(jnp.abs(student["lora"][p]["B"]))) == 0.0 for p in "qkvo")
+
+
+def test_none_and_la_only_ablations_differ_from_hybrid():
+    teacher, student = _models(3)
+    tok = jnp.asarray(recall_batch(rng(3), 2, TASK, "long").tokens)
+    outs = {c: np.asarray(toy_forward(teacher, tok, CFG, student=student, components=(c, c))) for c in COMPONENTS}
+    assert all(np.max(np.abs(outs[c] - outs["hybrid"])) > 1e-4 for c in COMPONENTS if c != "hybrid")
+
+
+# ----------------------------------------------------------------------------- claims on synthetic caches
+
+
+def _synthetic(la_long: dict[str, list[float]], hybridised_long: list[float], swa_long: float = 1 / 64) -> dict:
+    acc = lambda la, hyb, swa: {"short": {c: 0.99 for c in COMPONENTS}, "long": {**{c: 0.02 for c in COMPONENTS}, "la_full": la, "hybrid": hyb, "swa": swa}}  # noqa: E731
+    rb = {"short": {"0": {"[0,16)": 0.1}}, "long": {"0": {"[31,61)": 0.5}}}
+    arms = {arm: [{"seed": s, "eval": {"accuracy": acc(v, v, swa_long), "r_buckets": rb, "gamma": [[0.1]]}} for s, v in enumerate(vals)]
+            for arm, vals in la_long.items()}
+    arms["linear_only"] = [{"seed": s, "eval": {"accuracy": acc(0.9, 0.9, swa_long), "r_buckets": rb, "gamma": [[0.1]]},
+                            "eval_hybridised": {"accuracy": acc(0.9, h, swa_long), "r_buckets": rb, "gamma": [[1.0]]}}
+                           for s, h in enumerate(hybridised_long)]
+    proto = {"name": "reduced", "eval_sequences": 256, "task": {"length": 64, "n_pairs": 4, "n_values": 64},
+             "model": {"layers": 2, "d": 32, "heads": 2, "window": 16, "d_prime": 16}}
+    return {"protocol": proto, "chance": 1 / 64, "teacher": {"accuracy": {"short": 1.0, "long": 1.0}}, "arms": arms}
+
+
+def _run(monkeypatch, tmp_path, cache, claim_id):
+    monkeypatch.setattr(hs, "CACHE_DIR", tmp_path)
+    if cache is not None:
+        (tmp_path / "collapse_reduced.json").write_text(json.dumps(cache))
+    return pn.run_claim(pn.get_claim(claim_id))
+
+
+def test_c9_c10_verdicts_follow_the_interval(monkeypatch, tmp_path):
+    good = _synthetic({"mse": [0.05, 0.10, 0.08], "hedgecats": [0.60, 0.70, 0.65], "ssd": [0.50, 0.62, 0.55]}, [0.8, 0.85, 0.9])
+    assert _run(monkeypatch, tmp_path, good, "hybrid.collapse_toy").verdict is pn.Verdict.VERIFIED
+    assert _run(monkeypatch, tmp_path, good, "hybrid.inference_time_hybridisation").verdict is pn.Verdict.VERIFIED
+    bad = _synthetic({"mse": [0.60, 0.70, 0.65], "hedgecats": [0.05, 0.10, 0.08], "ssd": [0.10, 0.12, 0.05]}, [0.05, 0.1, 0.08])
+    assert _run(monkeypatch, tmp_path, bad, "hybrid.collapse_toy").verdict is pn.Verdict.NOT_REPRODUCED
+    assert _run(monkeypatch, tmp_path, bad, "hybrid.inference_time_hybridisation").verdict is pn.Verdict.NOT_REPRODUCED
+
+
+def test_claims_without_cache_are_inconclusive_and_a_corrupt_cache_fails(monkeypatch, tmp_path):
+    r = _run(monkeypatch, tmp_path, None, "hybrid.collapse_toy")
+    assert r.verdict is pn.Verdict.INCONCLUSIVE and "attnverify experiment hybrid" in r.evidence.details["message"]
+    corrupt = _synthetic({"mse": [0.05, 0.1, 0.08], "hedgecats": [0.6, 0.7, 0.65], "ssd": [0.5, 0.6, 0.55]}, [0.8, 0.85, 0.9], swa_long=0.5)
+    assert _run(monkeypatch, tmp_path, corrupt, "hybrid.collapse_toy").verdict is pn.Verdict.FAILED  # SWA-only cannot see the long set
