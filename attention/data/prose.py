@@ -111,7 +111,7 @@ _STREAMS: dict[tuple[str, str], dict[str, Any]] = {}
 def _stream(model: Any, source: str, n_needed: int) -> dict[str, Any]:
     st = _STREAMS.setdefault((str(model.path), source), {"ids": [], "ends": [], "texts": [], "it": PROSE_SOURCES[source]()})
     while len(st["ids"]) < n_needed and st["it"] is not None:
-        batch = list(itertools.islice(st["it"], 64))
+        batch = list(itertools.islice(st["it"], 16))
         if not batch:
             st["it"] = None
             break

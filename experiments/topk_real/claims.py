@@ -1,147 +1,207 @@
-r"""Empirical claims ``topk.real_*``: the paper's Top-k figures re-measured on MiniLM-L6 attention.
+r"""Claims ``topk.real_*``: the paper's Top-k figures (``topk_tv`` §4) re-measured on real attention.
 
-All five claims read one cached run of the reduced protocol (:func:`.topk_real.verify_summary`:
-one sequence of standard-library docstrings at each of $n=128$ and $n=256$, every row of every
-layer and head, 384 sampled rows per $(n,\varepsilon)$ for the output bounds; the same at every
-``ctx.scale``). The full protocol is ``attnverify experiment topk-real``. Each check has an independent
-part that can fail (direct TV sums, a minimality test, closed forms), and the comparison with
-the paper sets ``statement_holds``.
+Data:
+
+- **MiniLM-L6**: :func:`.study.verify_real` runs :data:`.protocol.REAL_VERIFY` once per process
+  (16 prose sequences at each of $n=128, 256$; certified-selection soundness on 1 + 1 sequences;
+  MC-Search on 8 query rows per head of one sequence at $n=128$), the same at every ``ctx.scale``.
+- **MPNet-base**: the cached full run :data:`.study.MPNET_CACHE` (``REAL_FULL``: 64 sequences per
+  $n$), written by ``attnverify experiment topk-real`` and checked against the recorded SHA-256 of the
+  model zip. Loading MPNet alone takes about 30 s, more than ``verify`` can spend.
+
+Empirical claims state their protocol before the data: effect, units (**sequences**), $n$, rule, and a
+95 % BCa bootstrap interval over sequences (:mod:`proofs_numeric` ``Decision``). The paper measured
+MC-Search scored keys on bert-base; we measure the oracle $k_\varepsilon$ (a lower bound on any
+certified method's scored keys) on other models and data, so a figure that disagrees is
+``not reproduced``, with both figures side by side.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim
+from proofs_numeric import Context, Evidence, claim, decide_direction, decide_equivalence
 
-from .protocol import PAPER, TV_SLACK
-from .study import _cell, _summary
+from .protocol import MODELS, PAPER, TV_SLACK
+from .study import MPNET_CACHE, verify_real
 
-PAPER_SLACK = 0.9  #: "reproduced" means our oracle reduction reaches 90% of the paper's figure
+PAPER_SETTING = "bert-base-uncased attention, MC-Search scored keys, data unstated (topk_tv §4)"
 
 
-def _rows(s: dict[str, Any]) -> int:
-    return sum(c["rows"] for c in s["per_n_eps"])
+def _minilm(ctx: Context) -> dict[str, Any]:
+    return verify_real(ctx.seed)["models"]["minilm"]
+
+
+def _mpnet(ctx: Context) -> dict[str, Any]:
+    from attention import MPNET_ZIP_SHA256
+
+    run = json.loads(MPNET_CACHE.read_text())["mpnet"]
+    if run.get("zip_sha256") != MPNET_ZIP_SHA256:
+        raise ValueError(f"{MPNET_CACHE.name} was measured on another MPNet zip ({run.get('zip_sha256')}); "
+                         "re-run `attnverify experiment topk-real` and copy its mpnet_full.json here")
+    return run
+
+
+LOADERS = {"minilm": _minilm, "mpnet": _mpnet}
+
+
+def _our_setting(name: str, r: dict[str, Any]) -> str:
+    src = ", ".join(f"{s} ({v['rows']})" for s, v in r["corpus"]["sources"].items())
+    return f"{MODELS[name]}; oracle k_eps of every row; prose sequences: {src}"
+
+
+def _soundness_cells(ctx: Context) -> list[dict[str, Any]]:
+    return _minilm(ctx)["soundness"]["per_n_eps"]
 
 
 @claim(
     "topk.real_certified_tv",
     paper="topk_tv", equation="C15, §3.1 (Thm 7.2)",
-    statement=r"\mathrm{TV}(P,\widehat P^{\,\rm cert})\le\varepsilon\ \text{on 100\% of MiniLM-L6 attention rows},\ \varepsilon\in\{10^{-3},10^{-2},0.05,0.1\}",
-    provenance="paper", tolerance=TV_SLACK, error="violation", empirical=True,
+    statement=r"\mathrm{TV}(P,\widehat P^{\,\rm cert})\le\varepsilon\ \text{on every MiniLM-L6 attention row},\ \varepsilon\in\{10^{-3},10^{-2},0.05,0.1\}",
+    provenance="paper", tolerance=TV_SLACK, error="TV - eps (direct half-l1 sum)",
 )
 def _(ctx: Context) -> Evidence:
-    """Certified selection meets its TV budget on every real attention row: TV is recomputed
-    directly as half the l1 distance between P and the renormalised kept set and counted against
-    eps (allowance 1e-12 for the float64 sum)."""
-    s = _summary(ctx)
-    cells = s["per_n_eps"]
-    ok, rows = sum(c["tv_ok"] for c in cells), sum(c["tv_rows"] for c in cells)
-    worst = max(0.0, max(c["max_tv_minus_eps"] for c in cells))
+    """Certified selection meets its TV budget on every real attention row: TV is recomputed directly
+    as half the l1 distance between P and the renormalised kept set (allowance 1e-12 for that sum)."""
+    cells = _soundness_cells(ctx)
     per = {f"n={c['n']}, eps={c['eps']}": f"{c['tv_ok']}/{c['tv_rows']}" for c in cells}
-    return Evidence(worst, n_random=rows, statement_holds=ok == rows,
-                    details={"rows_tv_le_eps": ok, "rows": rows, "per_n_eps": per, "protocol": s["protocol"]})
-
-
-def _minimal_k_errors(s: dict[str, Any]) -> int:
-    return sum(c["minimality_violations"] for c in s["per_n_eps"])
-
-
-@claim(
-    "topk.real_reduction_vs_paper",
-    paper="topk_tv", equation="§4 (bert-base, eps=0.01)",
-    statement=r"n/\overline{k_{0.01}}\approx2.18\ (n=128),\ 2.38\ (n=256)\ \text{(paper: 58.8 and 107.8 scored keys)}",
-    provenance="paper", tolerance=0.0, error="count", empirical=True,
-)
-def _(ctx: Context) -> Evidence:
-    """The paper's BERT reduction at eps=0.01 (2.18x at n=128, 2.38x at n=256) is not reached on
-    MiniLM-L6: the minimal certified k_eps of every row, which bounds any certified method from
-    below, gives only about 1.5-1.6x on average (layers 1-2 alone reach about 2.1-2.3x). Reproduced
-    would mean our reduction reaches 90% of the paper's; the check counts rows whose certified-minimal k is not minimal (dropping the lowest
-    kept key must break TV <= eps)."""
-    s = _summary(ctx)
-    ours = {n: _cell(s, n, 0.01)["reduction_n_over_mean_k"] for n in (128, 256)}
-    table = {n: {"paper_scored_keys": PAPER["scored_keys"][n], "paper_reduction": PAPER["reduction"][n],
-                 "ours_mean_k": _cell(s, n, 0.01)["mean_k"], "ours_reduction": ours[n],
-                 "ours_mean_n_over_k": _cell(s, n, 0.01)["mean_n_over_k"]} for n in ours}
-    holds = all(ours[n] >= PAPER_SLACK * PAPER["reduction"][n] for n in ours)
-    per_layer = {f"n={n}": {layer: len(hs) / sum(h["mean_k_over_n"] for h in hs) for layer in sorted({h["layer"] for h in s["per_head"]})
-                            for hs in [[h for h in s["per_head"] if (h["n"], h["eps"], h["layer"]) == (n, 0.01, layer)]]}
-                 for n in ours}
-    return Evidence(float(_minimal_k_errors(s)), n_random=_rows(s), statement_holds=holds,
-                    details={"eps": 0.01, "table": table, "paper_model": PAPER["model"], "ours_model": "MiniLM-L6 (oracle k_eps)",
-                             "increases_with_n": ours[256] > ours[128], "per_layer_reduction": per_layer})
-
-
-@claim(
-    "topk.real_headline_2_4x",
-    paper="topk_tv", equation="§4 headline",
-    statement=r"2\le n/\overline{k_{\varepsilon}}\le4\ \text{averaged over layers and heads at}\ \varepsilon=0.01",
-    provenance="paper", tolerance=0.0, error="count", empirical=True,
-)
-def _(ctx: Context) -> Evidence:
-    """"2-4x fewer scored keys on average" at eps=0.01 does not hold on MiniLM-L6 with the paper's
-    own averaging (n over the mean number of keys); it does for eps in {0.05, 0.1}, and the mean of
-    per-row speed-ups n/k_eps (dominated by peaked rows) exceeds 4x, so the headline depends on
-    which average is meant."""
-    s = _summary(ctx)
-    red = {f"n={c['n']}, eps={c['eps']}": (c["reduction_n_over_mean_k"], c["mean_n_over_k"]) for c in s["per_n_eps"]}
-    at01 = [c["reduction_n_over_mean_k"] for c in s["per_n_eps"] if c["eps"] == 0.01]
-    band = sorted({c["eps"] for c in s["per_n_eps"] if 2.0 <= c["reduction_n_over_mean_k"] <= 4.0})
-    return Evidence(float(_minimal_k_errors(s)), n_random=_rows(s), statement_holds=all(2.0 <= r <= 4.0 for r in at01),
-                    details={"n_over_mean_k, mean_n_over_k": red, "eps_in_2_4_band": band})
-
-
-@claim(
-    "topk.real_rule_vs_predictor",
-    paper="topk_tv", equation="C13, C14",
-    statement=r"\text{per head: }|\overline{k}_{\rm finite\text{-}n}-\overline{k_\varepsilon}|<|n\Phi_c(\hat\sigma+z_\varepsilon)-\overline{k_\varepsilon}|\ \text{on average}",
-    provenance="derived", tolerance=1e-12, error="abs", empirical=True,
-)
-def _(ctx: Context) -> Evidence:
-    """On real attention the finite-n Gaussian predictor is not consistently closer to k_eps than
-    the asymptotic rule: both miss the per-head mean k_eps/n by about 0.02-0.05, and the predictor
-    wins only some (n, eps) cells (see details), because real rows are not i.i.d. Gaussian (heavy
-    upper tails, attention sinks), so the finite-n correction of C14 does not transfer. Both are evaluated at
-    each row's logit spread and averaged per head; the numeric part checks bounds.keps_rule
-    against the closed form Phi_c(sigma + z_eps) (scipy) at the measured spreads."""
-    from scipy.stats import norm
-
-    from bounds import keps_rule
-
-    s = _summary(ctx)
-    heads = s["per_head"]
-    sig = np.array([h["mean_sigma"] for h in heads])
-    eps = np.array([h["eps"] for h in heads])
-    err = np.abs(np.asarray(keps_rule(sig, eps), np.float64) - norm.sf(sig + norm.ppf(eps)))
-    mae = {}
-    for key in ("rule_k_over_n", "predictor_k_over_n"):
-        mae[key] = {f"n={n}, eps={e}": float(np.mean([abs(h[key] - h["mean_k_over_n"]) for h in heads if h["n"] == n and h["eps"] == e]))
-                    for n, e in sorted({(h["n"], h["eps"]) for h in heads})}
-    wins = {k: mae["predictor_k_over_n"][k] < mae["rule_k_over_n"][k] for k in mae["rule_k_over_n"]}
-    bias = {f"n={c['n']}, eps={c['eps']}": {"k_eps": c["mean_k"], "rule": c["rule_mean_k"], "finite_n": c["predictor_mean_k"]}
-            for c in s["per_n_eps"]}
-    return Evidence.from_errors(err, details={"mean_abs_error_k_over_n": mae, "predictor_closer": wins, "mean_k": bias},
-                                statement_holds=sum(wins.values()) > len(wins) / 2)
+    worst = max(c["max_tv_minus_eps"] for c in cells)
+    return Evidence(max(worst, 0.0) if all(c["tv_ok"] == c["tv_rows"] for c in cells) else max(worst, 1.0),
+                    n_random=sum(c["tv_rows"] for c in cells), details={"rows_tv_le_eps": per})
 
 
 @claim(
     "topk.real_output_bounds",
     paper="topk_tv", equation="C11 (Thm 5.6)",
-    statement=r"\|\mathrm{Attn}-\mathrm{Attn}_k\|_2\le\min\{\tau\,\mathrm{diam}_{H,T},\sqrt{D_{\chi^2}\mathrm{Var}_P(V)},2C\tau\}\ \text{on real values}",
-    provenance="paper", tolerance=1e-9, error="rel violation", empirical=True,
+    statement=r"\|\mathrm{Attn}-\mathrm{Attn}_k\|_2\le\min\{\tau\,\mathrm{diam}_{H,T},\sqrt{D_{\chi^2}\mathrm{Var}_P(V)},2C\tau\}\ \text{on MiniLM-L6 rows and values}",
+    provenance="paper", tolerance=1e-9, error="rel violation",
 )
 def _(ctx: Context) -> Evidence:
-    """Each output bound holds on sampled MiniLM-L6 rows with the model's own value vectors; the
-    actual error is computed directly. Details give the distribution of bound / actual per eps and
-    how often each bound is the tightest."""
-    s = _summary(ctx)
-    cells = s["per_n_eps"]
+    """Each output bound holds on sampled MiniLM-L6 rows with the model's own value vectors (the
+    actual error computed directly); details give the median bound / actual and the active bound."""
+    cells = _soundness_cells(ctx)
     worst = max(max(c["max_relative_violation"].values()) for c in cells)
-    viol = sum(sum(c["bound_violations"].values()) for c in cells)
     ratios = {f"n={c['n']}, eps={c['eps']}": {b: q.get("median") for b, q in c["ratio_bound_over_actual"].items()} for c in cells}
-    active = {f"n={c['n']}, eps={c['eps']}": c["active_fraction"] for c in cells}
-    return Evidence(worst, n_random=sum(c["bound_rows"] for c in cells), statement_holds=viol == 0,
-                    details={"median_ratio_bound_over_actual": ratios, "active_fraction": active, "violations": viol})
+    return Evidence(worst, n_random=sum(c["bound_rows"] for c in cells),
+                    details={"median_ratio_bound_over_actual": ratios,
+                             "active_fraction": {f"n={c['n']}, eps={c['eps']}": c["active_fraction"] for c in cells}})
+
+
+def _reduction(name: str, n: int):
+    paper = PAPER["reduction"][n]
+
+    def check(ctx: Context) -> Evidence:
+        m = LOADERS[name](ctx)
+        r = m["reduction"][str(n)]
+        j = r["eps"].index(PAPER["eps"])
+        seq_k = np.asarray(r["per_sequence"]["mean_k"])[:, j]
+        d = decide_direction(
+            seq_k, boundary=paper, direction="greater", statistic=lambda x, axis=-1: n / np.mean(x, axis=axis),
+            units="sequences", effect=f"n / mean k_0.01 (n = {n})", seed=ctx.seed,
+            rule=(f"verified if the 95 % CI of n / mean k_eps lies above the paper's {paper:.3f} (the oracle admits the "
+                  "paper's reduction); not reproduced if it lies below (no certified method reaches it here); else inconclusive"),
+            setting_differs=True, paper_figure=f"{PAPER['scored_keys'][n]} scored keys of {n} = {paper:.3f}x",
+            paper_setting=PAPER_SETTING, our_setting=_our_setting(name, r))
+        c = r["per_eps"][j]
+        minimal = sum(x["minimality_violations"] for x in m["soundness"]["per_n_eps"])
+        return Evidence(float(minimal), n_random=c["rows"], decision=d,
+                        details={"paper": {"scored_keys": PAPER["scored_keys"][n], "n_over_keys": paper},
+                                 "ours": {"mean_k_eps": c["mean_k"], "n_over_mean_k": c["n_over_mean_k"],
+                                          "ci95": c["n_over_mean_k_ci95"], "mean_n_over_k": c["mean_n_over_k"],
+                                          "mean_n_over_k_ci95": c["mean_n_over_k_ci95"], "mc_search": r["mc_search"]},
+                                 "sequences": r["sequences"], "corpus": r["corpus"]})
+    return check
+
+
+for _name in ("minilm", "mpnet"):
+    for _n in (128, 256):
+        claim(
+            f"topk.real_reduction_{_name}_n{_n}",
+            paper="topk_tv", equation="§4 (bert-base, eps = 0.01)",
+            statement=(rf"n/\overline{{k_{{0.01}}}}\ \text{{on {_name}}},\ n={_n}\ \text{{against the paper's }}"
+                       rf"{_n}/{PAPER['scored_keys'][_n]}={PAPER['reduction'][_n]:.2f}\ \text{{(bert-base)}}"),
+            provenance="paper", tolerance=0.0, error="minimality violations (count)", empirical=True,
+        )(_reduction(_name, _n))
+
+
+def _headline(name: str):
+    def check(ctx: Context) -> Evidence:
+        m = LOADERS[name](ctx)
+        per_seq = []
+        for n, r in m["reduction"].items():
+            j = r["eps"].index(PAPER["eps"])
+            per_seq += list(int(n) / np.asarray(r["per_sequence"]["mean_k"])[:, j])
+        x = np.asarray(per_seq) - 3.0
+        d = decide_equivalence(
+            x, margin=1.0, method="bootstrap", units="sequences", seed=ctx.seed,
+            effect="per-sequence n / mean k_0.01 minus 3 (n = 128 and 256 pooled)",
+            rule="verified if the 95 % CI of the per-sequence reduction lies inside (2, 4); not reproduced if entirely outside; else inconclusive",
+            setting_differs=True, paper_figure="2-4x fewer scored keys on average", paper_setting=PAPER_SETTING,
+            our_setting=_our_setting(name, next(iter(m["reduction"].values()))))
+        return Evidence(0.0, n_random=len(per_seq), decision=d, details={"mean_reduction": float(np.mean(per_seq))})
+    return check
+
+
+for _name in ("minilm", "mpnet"):
+    claim(
+        f"topk.real_headline_2_4x_{_name}",
+        paper="topk_tv", equation="§4 headline",
+        statement=rf"2<n/\overline{{k_{{0.01}}}}<4\ \text{{per sequence on {_name}, averaged over sequences}}",
+        provenance="paper", tolerance=0.0, error="none", empirical=True,
+    )(_headline(_name))
+
+
+@claim(
+    "topk.real_rule_vs_predictor",
+    paper="topk_tv", equation="C13, C14",
+    statement=r"\text{per head: }|\overline{k}_{\rm finite\text{-}n}-\overline{k_\varepsilon}|<|n\Phi_c(\hat\sigma+z_\varepsilon)-\overline{k_\varepsilon}|\ \text{on MiniLM-L6},\ \varepsilon=0.01",
+    provenance="derived", tolerance=1e-12, error="abs (keps_rule vs closed form)", empirical=True,
+)
+def _(ctx: Context) -> Evidence:
+    """Is the finite-n predictor (C14) closer than the asymptotic rule (C13) to the per-head mean
+    k_eps on real rows? Effect per sequence: mean over heads of |predictor - k| - |rule - k| (in k/n);
+    the numeric part checks bounds.keps_rule against Phi_c(sigma + z_eps) (scipy)."""
+    from scipy.stats import norm
+
+    from bounds import keps_rule
+
+    m = _minilm(ctx)
+    gaps, sig = [], []
+    for r in m["reduction"].values():
+        j = r["eps"].index(0.01)
+        gaps += list(np.asarray(r["per_sequence"]["predictor_minus_rule_abs_error"])[:, j])
+        sig += r["per_sequence"]["mean_sigma"]
+    d = decide_direction(np.asarray(gaps), boundary=0.0, direction="less", units="sequences", seed=ctx.seed,
+                         effect="mean over heads of |finite-n - k| - |rule - k| (k/n units), eps = 0.01",
+                         rule="verified if the 95 % CI lies below 0; not reproduced if above 0; else inconclusive",
+                         setting_differs=True, paper_setting="i.i.d. Gaussian logits (the setting of C13 and C14)",
+                         our_setting="MiniLM-L6 attention rows of prose (heavy upper tails, attention sinks)")
+    s = np.asarray(sig)
+    err = np.abs(np.asarray(keps_rule(s, 0.01), np.float64) - norm.sf(s + norm.ppf(0.01)))
+    return Evidence.from_errors(err, decision=d)
+
+
+@claim(
+    "topk.real_mc_search_sound",
+    paper="topk_tv", equation="§3.6, C15 (Thm 7.2)",
+    statement=r"\text{MC-Search on real rows: }\tau^{\rm up}\le\varepsilon,\ |H|\ge k_\varepsilon,\ \text{scored}\ge k_\varepsilon",
+    provenance="derived", tolerance=0.0, error="violating rows (count)",
+)
+def _(ctx: Context) -> Evidence:
+    """MC-Search (bounds.mc_search with ball cells plus MPNet's relative bias) on sampled real rows
+    certifies its budget and never scores fewer than k_eps keys (k_eps bounds every certified method
+    from below). Details report its scored-key count next to k_eps for MiniLM (live) and MPNet (cached)."""
+    out, bad, rows = {}, 0, 0
+    for name, load in LOADERS.items():
+        if name == "mpnet" and not MPNET_CACHE.exists():
+            continue  # the MPNet sample is reported once a full run is cached
+        for n, r in load(ctx)["reduction"].items():
+            mc = r["mc_search"]
+            if mc["rows"]:
+                bad += mc["scored_below_k_eps"] + mc["kept_below_k_eps"] + mc["tau_upper_above_eps"]
+                rows += mc["rows"] if name == "minilm" else 0
+                out[f"{name}, n={n}"] = {k: mc[k] for k in ("rows", "mean_scored", "mean_kept", "mean_k_eps")}
+    return Evidence(float(bad), n_random=rows, details={"scored_vs_k_eps": out})

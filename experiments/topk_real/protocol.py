@@ -62,11 +62,11 @@ VERIFY = Protocol("verify (reduced)", {128: 1, 256: 1}, batch=2, bound_rows=64, 
 def attention_layers(model: Any, n: int, count: int, batch: int):
     """Yield ``(layer, logits, values)`` per forward batch of ``count`` corpus chunks of ``n``
     tokens: ``logits`` ``[B,H,n,n]`` and ``values`` ``[B,H,n,d_h]`` as float64 numpy arrays."""
-    from attention import bert_forward, text_corpus
+    from attention import encoder_forward, prose_corpus
 
-    ids = text_corpus(model, n, count)
+    ids = prose_corpus(model, n, count).input_ids
     for b0 in range(0, count, batch):
-        out = bert_forward(model, ids[b0: b0 + batch])
+        out = encoder_forward(model, ids[b0: b0 + batch])
         logits, values = jax.device_get((out.logits, out.v))
         for layer in range(logits.shape[0]):
             yield layer, np.asarray(logits[layer], np.float64), np.asarray(values[layer], np.float64)
@@ -178,3 +178,28 @@ def _summarise(cells: dict, protocol: Protocol) -> dict[str, Any]:
                     "reduction": n * r / c.k[layer, h],
                 })
     return {"protocol": dataclasses.asdict(protocol), "paper": PAPER, "per_n_eps": per_n_eps, "per_head": per_head}
+
+
+@dataclasses.dataclass(frozen=True)
+class RealProtocol:
+    """The paper-comparison protocol: models, sequences per n for the k_eps reduction (units of the
+    bootstrap), the certified-selection soundness protocol per model, and the MC-Search sample."""
+
+    name: str
+    models: tuple[str, ...]  #: keys of :data:`MODELS`
+    sequences: dict[int, int]  #: n -> sequences of the prose corpus
+    soundness: dict[str, Protocol]  #: model -> certified Top-k / TV / output-bound protocol
+    batch: int = 4
+    mc_sequences: int = 2  #: sequences per n whose heads run MC-Search
+    mc_rows: int = 32  #: query rows per head for MC-Search (seeded sample)
+    mc_lengths: tuple[int, ...] = (128, 256)
+
+
+MODELS = {"minilm": "MiniLM-L6 (all-MiniLM-L6-v2: 6 layers x 12 heads, d = 384)",
+          "mpnet": "MPNet-base (all-mpnet-base-v2: 12 layers x 12 heads, d = 768, relative position bias)"}
+REAL_FULL = RealProtocol("full", ("minilm", "mpnet"), {128: 64, 256: 64},
+                         {"minilm": Protocol("full", {128: 4, 256: 2}, batch=2, bound_rows=96, predictor_grid=17, width=256),
+                          "mpnet": Protocol("full", {128: 2, 256: 1}, batch=1, bound_rows=96, predictor_grid=17, width=256)})
+REAL_QUICK = RealProtocol("quick", ("minilm",), {128: 4}, {"minilm": QUICK}, batch=4, mc_sequences=1, mc_rows=4, mc_lengths=(128,))
+REAL_VERIFY = RealProtocol("verify (reduced)", ("minilm",), {128: 16, 256: 16}, {"minilm": VERIFY}, batch=8,
+                           mc_sequences=1, mc_rows=8, mc_lengths=(128,))

@@ -2,18 +2,19 @@ r"""Certified Top-k on real attention (``topk_tv`` §4): experiment ``topk-real`
 
 The paper reports, on ``bert-base-uncased`` attention at $\varepsilon=0.01$, MC-Search scoring
 ≈58.8 of 128 keys (2.18×) and ≈107.8 of 256 (2.38×), "2–4× fewer scored keys on average". No
-bert-base checkpoint is available offline, so we measure MiniLM-L6 (the same BERT architecture,
-6 layers × 12 heads, ``attention.load_bert()``) on standard-library docstrings. Our $k_\varepsilon$
-is the *minimal* certified Top-k of every row, which no certified selection can beat (MC-Search
-scores at least $k_\varepsilon$ keys), so $n/\overline{k_\varepsilon}$ is an upper bound on any
-certified reduction on the same rows.
+bert-base checkpoint is available offline; the closest is MPNet-base (``all-mpnet-base-v2``,
+12 layers × 12 heads, d = 768, :func:`attention.load_mpnet`), next to MiniLM-L6 (6 × 12, d = 384,
+:func:`attention.load_bert`), both on the multi-source prose corpus (:func:`attention.prose_corpus`).
+Our $k_\varepsilon$ is the *minimal* Top-k of every row, which no certified selection can beat
+(MC-Search scores at least $k_\varepsilon$ keys), so $n/\overline{k_\varepsilon}$ bounds any certified
+reduction on the same rows from above.
 
-Protocols (:mod:`._topk_real`): ``full`` = 16/8/4 sequences at $n=128/256/512$ (every row of
-every layer and head: 147 456 rows per $n$ and $\varepsilon$), output bounds on 96 sampled rows
-per (forward batch, layer, $\varepsilon$); ``quick`` = 2 sequences at $n=128$ and 1 at $n=256$;
-the claims' reduced protocol ``VERIFY`` = 1 sequence at each of $n=128$ and $256$ (27 648 rows per
-$\varepsilon$, 384 sampled rows per $(n,\varepsilon)$), computed once per process (≈20–40 s on
-2 shared cores, mostly compilation).
+Protocols (:mod:`.protocol`): ``REAL_FULL`` = both models, 64 sequences at each of $n=128, 256$
+(every row of every layer and head), certified-selection soundness on 4+2 (MiniLM) and 2+1 (MPNet)
+sequences, MC-Search on 32 query rows per head of 2 sequences per $n$; ``REAL_QUICK`` (tests);
+``REAL_VERIFY`` = MiniLM, 16 sequences per $n$, what the MiniLM claims run. The MPNet claims read
+the full run recorded in ``experiments/topk_real/mpnet_full.json`` (loading MPNet alone takes
+≈30 s, more than ``verify`` can afford).
 """
 
 from __future__ import annotations
@@ -26,28 +27,52 @@ import numpy as np
 
 from proofs_numeric import Context, Evidence, claim, experiment, plot
 
-from .protocol import FULL, PAPER, QUICK, VERIFY, Protocol, finite_n_predictor, measure
+from .protocol import MODELS, PAPER, QUICK, REAL_FULL, REAL_QUICK, REAL_VERIFY, Protocol, RealProtocol, finite_n_predictor, measure
+from .reduction import measure_reduction
 
-__all__ = ["topk_real_experiment", "keps_real_plot", "verify_summary"]
+__all__ = ["topk_real_experiment", "keps_real_plot", "verify_real", "run_real", "load_model", "MPNET_CACHE"]
+
+MPNET_CACHE = Path(__file__).with_name("mpnet_full.json")  #: the MPNet part of a REAL_FULL run (written by the experiment)
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=2)
+def load_model(name: str) -> Any:
+    """``"minilm"`` (:func:`attention.load_bert`) or ``"mpnet"`` (:func:`attention.load_mpnet`), cached."""
+    from attention import load_bert, load_mpnet
+
+    if name not in MODELS:
+        raise ValueError(f"model must be one of {list(MODELS)}, got {name!r}")
+    return load_bert() if name == "minilm" else load_mpnet()
+
+
 def _model() -> Any:
-    from attention import load_bert
+    return load_model("minilm")
 
-    return load_bert()
+
+def run_real(protocol: RealProtocol, seed: int = 0, devices: int = 1) -> dict[str, Any]:
+    """Run ``protocol``: per model the soundness summary (:func:`.protocol.measure`) and per n the
+    reduction summary (:func:`.reduction.measure_reduction`)."""
+    import dataclasses
+
+    out: dict[str, Any] = {"protocol": dataclasses.asdict(protocol), "paper": PAPER, "devices": devices, "models": {}}
+    for name in protocol.models:
+        model = load_model(name)
+        red = {str(n): measure_reduction(model, name, n, count, batch=protocol.batch, devices=devices, seed=seed,
+                                         mc_sequences=protocol.mc_sequences if n in protocol.mc_lengths else 0,
+                                         mc_rows=protocol.mc_rows) for n, count in protocol.sequences.items()}
+        out["models"][name] = {"description": MODELS[name], "soundness": measure(model, protocol.soundness[name], seed=seed),
+                               "reduction": red}
+        if name == "mpnet":
+            from attention import MPNET_ZIP_SHA256
+
+            out["models"][name]["zip_sha256"] = MPNET_ZIP_SHA256
+    return out
 
 
 @functools.lru_cache(maxsize=4)
-def verify_summary(seed: int) -> dict[str, Any]:
-    """The reduced protocol behind the ``topk.real_*`` claims (cached: the claims share one run)."""
-    return measure(_model(), VERIFY, seed=seed)
-
-
-def _summary(ctx: Context) -> dict[str, Any]:
-    """The claims' data: :data:`VERIFY` at every ``ctx.scale`` (it is already the smallest protocol
-    that has both of the paper's sequence lengths)."""
-    return verify_summary(ctx.seed)
+def verify_real(seed: int) -> dict[str, Any]:
+    """The reduced protocol behind the MiniLM ``topk.real_*`` claims (cached: the claims share one run)."""
+    return run_real(REAL_VERIFY, seed)
 
 
 def _cell(summary: dict[str, Any], n: int, eps: float) -> dict[str, Any]:
@@ -126,23 +151,6 @@ def _keps_figure(summary: dict[str, Any], out_dir: Path, stem: str = "keps_real"
     return save_figure(fig, out_dir, stem)
 
 
-def _reduction_figure(summary: dict[str, Any], out_dir: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
-    from proofs_numeric import save_figure
-
-    fig, ax = plt.subplots(figsize=(5, 3.8))
-    for j, n in enumerate(sorted({c["n"] for c in summary["per_n_eps"]})):
-        cs = [c for c in summary["per_n_eps"] if c["n"] == n]
-        ax.plot([c["eps"] for c in cs], [c["reduction_n_over_mean_k"] for c in cs], "o-", color=f"C{j}", label=f"MiniLM-L6 oracle, n={n}")
-        if n in PAPER["reduction"]:
-            ax.plot([0.01], [PAPER["reduction"][n]], "*", ms=12, color=f"C{j}", label=f"paper (bert-base, MC-Search), n={n}")
-    ax.axhspan(2, 4, color="0.9", label="paper headline 2–4×")
-    ax.set(xscale="log", xlabel=r"TV budget $\varepsilon$", ylabel=r"reduction $n/\overline{k_\varepsilon}$")
-    ax.legend(fontsize=7)
-    return save_figure(fig, out_dir, "reduction_vs_eps")
-
-
 def _ratio_figure(summary: dict[str, Any], out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
@@ -167,15 +175,27 @@ def _ratio_figure(summary: dict[str, Any], out_dir: Path) -> list[Path]:
     return save_figure(fig, out_dir, "output_bound_ratios")
 
 
-@experiment("topk-real", help="certified Top-k, k_eps and output bounds on MiniLM-L6 attention vs the paper (topk_tv §4)")
-def topk_real_experiment(out_dir: Path, *, quick: bool, seed: int) -> dict[str, Any]:
+@experiment("topk-real", help="k_eps and certified Top-k on MiniLM-L6 and MPNet-base attention vs the paper's bert-base figures (topk_tv §4)")
+def topk_real_experiment(out_dir: Path, *, quick: bool, seed: int, devices: int = 1) -> dict[str, Any]:
+    """``attnverify experiment topk-real [--quick] [--devices N]``: rows of the k_eps pass are sharded over
+    ``N`` devices (:func:`.keps.keps_rows`). Writes ``topk_real.json``/``.md`` (all models),
+    ``mpnet_full.json`` (the MPNet part, which the MPNet claims read once copied to :data:`MPNET_CACHE`)
+    and figures."""
     from proofs_numeric import atomic_write_json, atomic_write_text
 
-    summary = measure(_model(), QUICK if quick else FULL, seed=seed)
-    files = [atomic_write_json(Path(out_dir) / "topk_real.json", summary),
-             atomic_write_text(Path(out_dir) / "topk_real.md", _markdown(summary))]
-    files += _keps_figure(summary, out_dir) + _reduction_figure(summary, out_dir) + _ratio_figure(summary, out_dir)
-    return {"files": files, "summary": summary}
+    from .report import reduction_figure, reduction_markdown
+
+    run = run_real(REAL_QUICK if quick else REAL_FULL, seed, devices)
+    out = Path(out_dir)
+    md = [reduction_markdown(run)] + [_markdown(m["soundness"]).replace("(MiniLM-L6, stdlib docstrings)", f"({name}, prose corpus)")
+                                      for name, m in run["models"].items()]
+    files = [atomic_write_json(out / "topk_real.json", run), atomic_write_text(out / "topk_real.md", "\n".join(md))]
+    if "mpnet" in run["models"]:
+        files.append(atomic_write_json(out / MPNET_CACHE.name, {"protocol": run["protocol"], "paper": run["paper"],
+                                                                 "mpnet": run["models"]["mpnet"]}))
+    first = next(iter(run["models"].values()))["soundness"]
+    files += reduction_figure(run, out) + _keps_figure(first, out) + _ratio_figure(first, out)
+    return {"files": files, "summary": run}
 
 
 @plot("keps-real", help="k_eps/n against the logit spread per head of MiniLM-L6, with the rule and the finite-n predictor")
