@@ -120,3 +120,10 @@ def test_claims_without_cache_are_inconclusive_and_a_corrupt_cache_fails(monkeyp
     assert r.verdict is pn.Verdict.INCONCLUSIVE and "attnverify experiment hybrid" in r.evidence.details["message"]
     corrupt = _synthetic({"mse": [0.05, 0.1, 0.08], "hedgecats": [0.6, 0.7, 0.65], "ssd": [0.5, 0.6, 0.55]}, [0.8, 0.85, 0.9], swa_long=0.5)
     assert _run(monkeypatch, tmp_path, corrupt, "hybrid.collapse_toy").verdict is pn.Verdict.FAILED  # SWA-only cannot see the long set
+
+
+def test_claims_are_inconclusive_when_the_teacher_missed_99_percent(monkeypatch, tmp_path):
+    res = _synthetic({"mse": [0.05, 0.1, 0.08], "hedgecats": [0.6, 0.7, 0.65], "ssd": [0.5, 0.6, 0.55]}, [0.8, 0.85, 0.9])
+    res["teacher"]["accuracy"]["long"] = 0.9
+    r = _run(monkeypatch, tmp_path, res, "hybrid.collapse_toy")
+    assert r.verdict is pn.Verdict.INCONCLUSIVE and r.evidence.details["measured_decision"]["outcome"] == "verified"

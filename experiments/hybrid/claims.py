@@ -18,7 +18,7 @@ import numpy as np
 
 from proofs_numeric import Context, Evidence, claim
 
-from .decisions import C10_BOUNDARY, c9_decision, c10_decision, no_data_decision
+from .decisions import C10_BOUNDARY, TEACHER_MIN, c9_decision, c10_decision, no_data_decision, teacher_ready
 from .study import cache_path
 
 _HOW = "run `attnverify experiment hybrid` (or ATTNVERIFY_HYBRID_PROTOCOL=reduced) to create the cache"
@@ -62,6 +62,11 @@ def _evidence(decide, effect: str, boundary: float) -> Evidence:
                         decision=no_data_decision(effect, boundary, "no cached run; " + _HOW))
     worst, units = _consistency(res)
     d, figures = decide(res)
+    if not teacher_ready(res):  # the figures are reported, but the spec's protocol was not met: no decision
+        msg = (f"teacher accuracy {res['teacher']['accuracy']} is below the spec's {TEACHER_MIN:.0%} on a set "
+               f"({res['protocol']['name']} protocol); the measured decision would be {d.outcome.value} ({d.summary()}); {_HOW}")
+        return Evidence(worst, n_random=units, decision=no_data_decision(effect, boundary, msg),
+                        details={"message": msg, "measured_decision": d.to_dict(), "figures": figures, "teacher_accuracy": res["teacher"]["accuracy"]})
     return Evidence(worst, n_random=units, decision=d,
                     details={"protocol": res["protocol"]["name"], "teacher_accuracy": res["teacher"]["accuracy"],
                              "chance": res["chance"], "figures": figures, "cache": str(cache_path(res["protocol"]["name"]))})

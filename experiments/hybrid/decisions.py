@@ -19,10 +19,16 @@ import numpy as np
 
 from proofs_numeric import Decision, Verdict, decide_direction, t_ci
 
-__all__ = ["c9_decision", "c10_decision", "no_data_decision", "PAPER_SETTING", "C10_BOUNDARY"]
+__all__ = ["c9_decision", "c10_decision", "no_data_decision", "teacher_ready", "PAPER_SETTING", "C10_BOUNDARY", "TEACHER_MIN"]
 
 PAPER_SETTING = "LoLCATs-style conversions of Mistral-7B, Llama-3-8B and Llama-3.1-8B (paper, arXiv 2510.05901)"
 C10_BOUNDARY = 0.5
+TEACHER_MIN = 0.99  #: spec C9: the teacher is trained to >= 99 % on both sets before any student is judged
+
+
+def teacher_ready(res: dict[str, Any]) -> bool:
+    """The spec's precondition: teacher accuracy >= 99 % on the short and the long set."""
+    return min(res["teacher"]["accuracy"].values()) >= TEACHER_MIN
 
 
 def _our_setting(res: dict[str, Any]) -> str:
@@ -75,6 +81,7 @@ def _ci(x: np.ndarray) -> dict[str, float]:
 
 
 def no_data_decision(effect: str, boundary: float, reason: str) -> Decision:
-    """An ``inconclusive`` decision when no cached run exists: the interval is the effect's whole range."""
+    """An ``inconclusive`` decision when no valid run exists (no cache, or a teacher below 99 %): the
+    interval is the effect's whole range."""
     return Decision(effect=effect, units="seeds", n_units=1, rule=reason, boundary=boundary, estimate=boundary,
                     ci=(-1.0, 1.0), method="no cached run: the interval is the effect's whole range", outcome=Verdict.INCONCLUSIVE)

@@ -47,8 +47,8 @@ def _protocol(name, task, d, heads, d_ff, train, seeds, eval_sequences) -> Proto
 PROTOCOLS = {
     "full": _protocol("full", RecallConfig(), 64, 4, 256, TrainConfig(), 3, 512),
     "reduced": _protocol("reduced", RecallConfig(n_pairs=4, length=64), 32, 2, 64,
-                         TrainConfig(batch=32, teacher_steps=1500, teacher_lr=3e-3, stage1_steps=150, stage2_steps=150, eval_every=15),
-                         3, 256),
+                         TrainConfig(batch=32, teacher_steps=6000, teacher_lr=3e-3, stage1_steps=60, stage2_steps=60, eval_every=10),
+                         3, 128),
     "quick": _protocol("quick", RecallConfig(n_pairs=4, length=64), 32, 2, 64,
                        TrainConfig(batch=16, teacher_steps=30, stage1_steps=6, stage2_steps=6, eval_every=2), 2, 32),
 }

@@ -25,11 +25,11 @@ import proofs_numeric as pn
 from attention.hybrid import attention_transfer, finetune_lora, recall_batch, train_teacher
 from attention.hybrid.toy_model import COMPONENTS
 
-from .decisions import c9_decision, c10_decision
+from .decisions import TEACHER_MIN, c9_decision, c10_decision, teacher_ready
 from .evaluate import distance_buckets, evaluate_student, evaluate_teacher
 from .protocol import ARMS, PROTOCOLS, Protocol
 
-__all__ = ["run_collapse", "hybrid_experiment", "CACHE_DIR", "cache_path"]
+__all__ = ["run_collapse", "hybrid_experiment", "write_report", "CACHE_DIR", "cache_path"]
 
 CACHE_DIR = Path(__file__).resolve().parent / "results"
 
@@ -39,17 +39,22 @@ def cache_path(protocol: str) -> Path:
     return CACHE_DIR / f"collapse_{protocol}.json"
 
 
-def run_collapse(protocol: Protocol, seed: int = 0) -> dict[str, Any]:
-    """Teacher, then every arm for ``protocol.seeds`` seeds; a JSON-serialisable result."""
+def run_collapse(protocol: Protocol, seed: int = 0, teacher: dict | None = None,
+                 teacher_note: str = "") -> dict[str, Any]:
+    """Teacher (trained here unless ``teacher`` is given; ``teacher_note`` says how it was trained), then
+    every arm for ``protocol.seeds`` seeds; a JSON-serialisable result."""
     t0 = time.perf_counter()
     task, cfg, train = protocol.task, protocol.model, protocol.train
     rng = np.random.default_rng(99_000 + seed)
     sets = {k: recall_batch(rng, protocol.eval_sequences, task, k) for k in ("short", "long")}
-    teacher, t_hist = train_teacher(task, cfg, train, seed)
+    t_hist = {"loss": [], "note": teacher_note}
+    if teacher is None:
+        teacher, t_hist = train_teacher(task, cfg, train, seed)
     res: dict[str, Any] = {"protocol": protocol.to_dict(), "seed": seed, "chance": task.chance,
                            "buckets": [f"[{a},{b})" for a, b in distance_buckets(task)],
                            "distances": {k: [int(b.distance[b.distance >= 0].min()), int(b.distance[b.distance >= 0].max())] for k, b in sets.items()},
-                           "teacher": {"accuracy": evaluate_teacher(teacher, cfg, sets), "loss": t_hist["loss"]}, "arms": {}}
+                           "teacher": {"accuracy": evaluate_teacher(teacher, cfg, sets), "loss": t_hist["loss"],
+                                       "note": t_hist.get("note", "")}, "arms": {}}
     for arm, (objective, mode, early) in ARMS.items():
         runs = []
         for s in pn.progress(range(protocol.seeds), desc=f"hybrid: {arm}"):
@@ -148,18 +153,24 @@ def hybrid_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0) -> d
     name = "quick" if quick else os.environ.get("ATTNVERIFY_HYBRID_PROTOCOL", "full")
     if name not in PROTOCOLS:
         raise ValueError(f"ATTNVERIFY_HYBRID_PROTOCOL must be one of {sorted(PROTOCOLS)}, got {name!r}")
-    out_dir = Path(out_dir)
-    res = run_collapse(PROTOCOLS[name], seed)
+    return write_report(run_collapse(PROTOCOLS[name], seed), Path(out_dir), cache=not quick)
+
+
+def write_report(res: dict[str, Any], out_dir: Path, *, cache: bool) -> dict[str, Any]:
+    """Decisions, ``collapse.{json,md}``, the two figures, and (``cache``) the claims' cache of this protocol."""
+    name = res["protocol"]["name"]
     decisions = {}
     for cid, fn in (("hybrid.collapse_toy", c9_decision), ("hybrid.inference_time_hybridisation", c10_decision)):
         d, fig = fn(res)
         decisions[cid] = {"decision": d.to_dict(), "figures": fig}
     res["decisions"] = decisions
-    md = f"# Hybrid SWA + LA: component collapse on MQAR ({name} protocol, {res['seconds']:.0f} s)\n\n" + _table(res) + "\n" + "\n".join(
-        f"- `{cid}`: {v['decision']['effect']} = {v['decision']['estimate']:.3f} [{v['decision']['ci'][0]:.3f}, {v['decision']['ci'][1]:.3f}] "
-        f"-> **{v['decision']['outcome']}**" for cid, v in decisions.items()) + "\n"
+    ready = "" if teacher_ready(res) else (f"\n**The teacher is below {TEACHER_MIN:.0%} on a set, so the claims report `inconclusive`; "
+                                           "the decisions below are what the rules give on these figures.**\n")
+    md = (f"# Hybrid SWA + LA: component collapse on MQAR ({name} protocol, {res['seconds']:.0f} s)\n\n" + _table(res) + ready + "\n"
+          + "\n".join(f"- `{cid}`: {v['decision']['effect']} = {v['decision']['estimate']:.3f} [{v['decision']['ci'][0]:.3f}, "
+                      f"{v['decision']['ci'][1]:.3f}] -> **{v['decision']['outcome']}**" for cid, v in decisions.items()) + "\n")
     files = [pn.atomic_write_json(out_dir / "collapse.json", res), pn.atomic_write_text(out_dir / "collapse.md", md)]
-    if not quick:
+    if cache:
         files.append(pn.atomic_write_json(cache_path(name), res))
     files += _plots(res, out_dir)
     return {"protocol": name, "decisions": decisions, "files": [str(f) for f in files], "table": md}
