@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from proofs_numeric.precision import is_concrete, require_x64
+from proofs_numeric.precision import check_real, is_concrete, require_x64
 
 from ._extrinsic import gaussian_curvature_extrinsic, scalar_curvature_extrinsic
 from ._intrinsic import gaussian_curvature, scalar_curvature
@@ -121,6 +121,7 @@ def curvature_field(
     require_x64("curvature")
     kind = check_choice(kind, KINDS, "kind")
     route = check_choice(route, ROUTES, "route")
+    max_cond = check_real(max_cond, "max_cond", positive=True, allow_inf=True)
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     grouped = params is not None and np.ndim(points) == 3
