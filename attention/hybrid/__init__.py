@@ -33,15 +33,17 @@ from .toy_model import ToyConfig as ToyConfig
 from .toy_model import init_student as init_student
 from .toy_model import init_teacher as init_teacher
 from .toy_model import toy_forward as toy_forward
+from .convert import HybridSettings as HybridSettings
+from .convert import hybrid_override as hybrid_override
 from .distill import TrainConfig as TrainConfig
 from .distill import attention_transfer as attention_transfer
 from .distill import finetune_lora as finetune_lora
 from .distill import train_teacher as train_teacher
 
-__all__ = ['HybridParts', 'HybridState', 'LinearState', 'RecallBatch', 'RecallConfig', 'ToyConfig', 'TrainConfig',
+__all__ = ['HybridParts', 'HybridSettings', 'HybridState', 'LinearState', 'RecallBatch', 'RecallConfig', 'ToyConfig', 'TrainConfig',
            'attention_transfer', 'causal_linear_attention', 'causal_linear_attention_recurrent', 'empty_linear_state',
            'finetune_lora', 'hedgehog_features', 'hedgehog_init', 'hybrid_attention', 'hybrid_attention_chunked',
            'hybrid_attention_decode', 'hybrid_attention_recurrent', 'hybrid_decode_init', 'hybrid_decode_step',
-           'hybrid_from_parts', 'hybrid_parts', 'init_student', 'init_teacher', 'linear_attention_chunked',
+           'hybrid_from_parts', 'hybrid_override', 'hybrid_parts', 'init_student', 'init_teacher', 'linear_attention_chunked',
            'linear_attention_parallel', 'linear_attention_recurrent', 'query_accuracy', 'recall_batch', 'ssd_draws',
            'ssd_schedule', 'toy_forward', 'train_teacher', 'window_weight']

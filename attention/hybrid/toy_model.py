@@ -1,6 +1,6 @@
 r"""A small pre-norm decoder (the C9 teacher) and its hybrid student (spec ``hybrid_linear.md`` C9, §2).
 
-**Teacher**: token + learned position embeddings, $L$ blocks of causal softmax attention ($H$ heads,
+**Teacher**: token embeddings with rotary $q,k$ (or learned absolute positions), $L$ blocks of causal softmax attention ($H$ heads,
 $d_h=d/H$) and a GELU MLP, final RMS norm, untied read-out. **Student**: the teacher's weights with each
 head's attention replaced by the hybrid of :mod:`.operators` (window $w$, Hedgehog $\phi_q,\phi_k$ with
 $d'$, $\gamma_h=\sigma(\omega_h)$, $\lambda$), and LoRA adapters $W+\frac\alpha rA B$ ($B_0=0$, spec §2
@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from .features import hedgehog_features, hedgehog_init
+from ..models.gemma import rope
 from .operators import _component
 
 __all__ = ["ToyConfig", "init_teacher", "init_student", "toy_forward", "softmax_heads", "student_heads", "causal_mask", "COMPONENTS"]
@@ -44,6 +45,7 @@ class ToyConfig:
     omega0: float = -2.1972  #: gamma = 0.1
     lora_rank: int = 8
     lora_alpha: float = 16.0
+    rope: bool = True  #: rotary q/k (base 10 000) instead of learned absolute positions
 
     @property
     def d_h(self) -> int:
@@ -104,7 +106,8 @@ def softmax_heads(q: jax.Array, k: jax.Array, v: jax.Array) -> tuple[jax.Array, 
 
 def student_heads(q, k, v, fq_w, fk_w, gamma, cfg: ToyConfig, component: str = "hybrid"):
     """Hybrid (or one ablation) per head for ``q, k, v`` ``[B, H, T, d_h]``, feature weights
-    ``[H, d_h, d']`` and ``gamma`` ``[H]``: ``(y [B, H, T, d_h], r [B, H, T])``."""
+    ``[H, d_h, d']`` and ``gamma`` ``[H]``: ``(y [B, H, T, d_h], r [B, H, T])``. ``cfg`` is any object
+    with ``window``, ``lam`` and ``sinks`` (a :class:`ToyConfig` or :class:`.convert.HybridSettings`)."""
     if component not in COMPONENTS:
         raise ValueError(f"component must be one of {COMPONENTS}, got {component!r}")
     fq = jax.vmap(hedgehog_features, (1, 0), 1)(q, fq_w)
@@ -127,13 +130,15 @@ def toy_forward(teacher: dict, tokens: jax.Array, cfg: ToyConfig, *, student: di
     hybridisation, spec O8). With ``collect`` also returns per layer ``{"q","k","v","y","r"}``.
     """
     B, T = tokens.shape
-    x = teacher["embed"][tokens] + teacher["pos"][:T][None]
+    x = teacher["embed"][tokens] + (0.0 if cfg.rope else teacher["pos"][:T][None])
     comps = tuple(components) if components is not None else ("hybrid",) * cfg.layers
     aux = []
     for l, blk in enumerate(teacher["blocks"]):
         h = _rms(x, blk["n1"])
         split = lambda z: z.reshape(B, T, cfg.heads, cfg.d_h).transpose(0, 2, 1, 3)  # noqa: E731
         q, k, v = (split(h @ _weight(blk, student, cfg, l, p)) for p in "qkv")
+        if cfg.rope:
+            q, k = (rope(z.transpose(0, 2, 1, 3), jnp.arange(T), 10_000.0).transpose(0, 2, 1, 3) for z in (q, k))
         if student is None:
             y, r = softmax_heads(q, k, v)[0], jnp.zeros((B, cfg.heads, T), q.dtype)
         else:
