@@ -76,6 +76,28 @@ def test_forward_matches_independent_reference(model):
     assert_close(gemma_forward(model, ids, jit=False).logits, _reference_logits(model, ids), rtol=1e-10, atol=1e-12)
 
 
+def _interleaved_rope(model):
+    """Interleaved ("NORM") RoPE is half-split RoPE on q/k features permuted evens-first."""
+    perm = np.concatenate([np.arange(0, TINY.head_dim, 2), np.arange(1, TINY.head_dim, 2)])
+    layers = [{**p, "wq": p["wq"][..., perm], "wk": p["wk"][..., perm], "q_norm": p["q_norm"][perm],
+               "k_norm": p["k_norm"][perm]} for p in model.params["layers"]]
+    return dataclasses.replace(model, params={**model.params, "layers": layers})
+
+
+def _norms_plus_one(model):
+    """The (1 + w) convention applied twice: every stored norm scale gets another + 1."""
+    layers = [{k: v + 1.0 if k.endswith("norm") else v for k, v in p.items()} for p in model.params["layers"]]
+    params = {**model.params, "layers": layers, "final_norm": model.params["final_norm"] + 1.0}
+    return dataclasses.replace(model, params=params)
+
+
+@pytest.mark.parametrize("wrong", [_interleaved_rope, _norms_plus_one])
+def test_reference_check_fails_on_a_wrong_convention(model, wrong):
+    ids = _ids(6)
+    with pytest.raises(AssertionError, match="not close"):
+        assert_close(gemma_forward(wrong(model), ids, jit=False).logits, _reference_logits(model, ids), rtol=1e-6)
+
+
 def test_norm_scale_is_stored_one_plus_w():
     """The stored scale multiplies as is: scale 1 gives unit RMS, scale s gives RMS |s| (no extra +1)."""
     x = jnp.asarray(rng(2).normal(size=(3, 5, 16)))

@@ -44,27 +44,16 @@ def _vocab() -> tuple[list[str], list[float], list[int]]:
 def _write_gguf(path: Path, tensors: dict[str, np.ndarray], quant: dict[str, tuple[np.ndarray, object]]) -> None:
     pieces, scores, types = _vocab()
     w = gguf.GGUFWriter(str(path), "gemma3")
-    w.add_context_length(TINY.context_length)
-    w.add_embedding_length(TINY.hidden_size)
-    w.add_block_count(TINY.num_layers)
-    w.add_feed_forward_length(TINY.intermediate_size)
-    w.add_head_count(TINY.num_heads)
-    w.add_head_count_kv(TINY.num_kv_heads)
-    w.add_key_length(TINY.head_dim)
-    w.add_value_length(TINY.head_dim)
-    w.add_layer_norm_rms_eps(TINY.rms_eps)
-    w.add_rope_freq_base(TINY.rope_global_base)
-    w.add_rope_freq_base_swa(TINY.rope_local_base)
-    w.add_sliding_window(TINY.sliding_window)
-    w.add_sliding_window_pattern([(i + 1) % TINY.global_every != 0 for i in range(TINY.num_layers)])
-    w.add_tokenizer_model("llama")
-    w.add_token_list(pieces)
-    w.add_token_scores(scores)
-    w.add_token_types(types)
-    w.add_bos_token_id(2)
-    w.add_eos_token_id(1)
-    w.add_unk_token_id(3)
-    w.add_add_bos_token(True)
+    fields = {"context_length": TINY.context_length, "embedding_length": TINY.hidden_size,
+              "block_count": TINY.num_layers, "feed_forward_length": TINY.intermediate_size,
+              "head_count": TINY.num_heads, "head_count_kv": TINY.num_kv_heads, "key_length": TINY.head_dim,
+              "value_length": TINY.head_dim, "layer_norm_rms_eps": TINY.rms_eps, "rope_freq_base": TINY.rope_global_base,
+              "rope_freq_base_swa": TINY.rope_local_base, "sliding_window": TINY.sliding_window,
+              "sliding_window_pattern": [(i + 1) % TINY.global_every != 0 for i in range(TINY.num_layers)],
+              "tokenizer_model": "llama", "token_list": pieces, "token_scores": scores, "token_types": types,
+              "bos_token_id": 2, "eos_token_id": 1, "unk_token_id": 3, "add_bos_token": True}
+    for key, value in fields.items():
+        getattr(w, f"add_{key}")(value)
     for name, a in tensors.items():
         if name in quant:
             data, qtype = quant[name]
