@@ -13,6 +13,10 @@ Workload (issue 5): 64 sequences x 256 tokens of the stdlib-docstring corpus, fl
 
 ``--experiment`` also times ``attnverify experiment topk-real`` in quick and full mode;
 ``--experiment-runs DIR...`` instead records the times of earlier CLI runs (their ``run.json``).
+``--devices-scaling`` instead times the topk-real row pass (:func:`experiments.topk_real.keps.keps_rows`,
+36 864 rows x 256 keys, 4 budgets) on 1 and 2 devices and writes ``benchmarks/results/topk_real_devices.json``;
+on CPU run it with ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` (emulated devices share the cores).
+
 Writes ``benchmarks/results/minilm.json`` and prints a table. Timings on a shared machine.
 """
 
@@ -35,6 +39,27 @@ def _best(fn, repeats: int) -> float:
     return best_of(fn, repeats, warmup=False)
 
 
+def devices_scaling(repeats: int, rows: int = 36864, keys: int = 256) -> dict:
+    """Best-of-``repeats`` wall time of the same k_eps row pass sharded over 1 and 2 devices (identical results)."""
+    from proofs_numeric import atomic_write_json, enable_x64
+
+    enable_x64()
+    from experiments.topk_real.keps import keps_rows
+
+    s = np.random.default_rng(0).normal(size=(rows, keys)) * 2.0
+    eps, times, ref = [0.001, 0.01, 0.05, 0.1], {}, None
+    for d in (1, 2):
+        k = keps_rows(s, eps, devices=d)[0]  # compile
+        ref = k if ref is None else ref
+        assert np.array_equal(k, ref), "sharded result differs from one device"
+        times[d] = _best(lambda d=d: keps_rows(s, eps, devices=d)[0], repeats)
+    out = {"workload": f"{rows} rows x {keys} keys, 4 eps", "seconds": times, "speedup_1_to_2": times[1] / times[2],
+           "devices": [str(x) for x in jax.devices()[:2]], "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
+           "machine": platform.platform()}
+    atomic_write_json(Path(__file__).resolve().parent / "results" / "topk_real_devices.json", out)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
@@ -43,7 +68,11 @@ def main() -> None:
     ap.add_argument("--experiment", action="store_true", help="also time the topk-real experiment (quick and full)")
     ap.add_argument("--experiment-runs", nargs="*", default=[], metavar="DIR",
                     help="record the wall time of earlier `attnverify experiment topk-real --out DIR` runs (their run.json)")
+    ap.add_argument("--devices-scaling", action="store_true", help="time the topk-real row pass on 1 and 2 devices")
     args = ap.parse_args()
+    if args.devices_scaling:
+        print(devices_scaling(args.repeats))
+        return
 
     from attention import bert_forward, load_bert, text_corpus
     from proofs_numeric.io import atomic_write_json

@@ -200,11 +200,16 @@ def _read_tokenizer(path: Path) -> tuple[Any, int, int, int]:
         tok = Tokenizer.from_file(str(f))
     except Exception as e:
         raise ModelLoadError(f"{f}: cannot read tokenizer ({type(e).__name__}: {e})") from e
+    return _special_ids(tok, f, ("[CLS]", "[SEP]", "[PAD]"))
+
+
+def _special_ids(tok: Any, where: Any, specials: tuple[str, str, str]) -> tuple[Any, int, int, int]:
+    """Switch padding and truncation off; return ``tok`` and the ids of ``specials`` (cls, sep, pad)."""
     tok.no_padding()
     tok.no_truncation()
-    ids = [tok.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]")]
+    ids = [tok.token_to_id(t) for t in specials]
     if any(i is None for i in ids):
-        raise ModelLoadError(f"{f}: the vocabulary lacks one of [CLS], [SEP], [PAD] (not a BERT WordPiece tokenizer)")
+        raise ModelLoadError(f"{where}: the vocabulary lacks one of {', '.join(specials)} (not this model's tokenizer)")
     return tok, ids[0], ids[1], ids[2]
 
 

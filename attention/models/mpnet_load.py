@@ -32,7 +32,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from .bert_load import BertConfig, BertModel, ModelLoadError, _layout
+from .bert_load import BertConfig, BertModel, ModelLoadError, _layout, _special_ids
 
 __all__ = ["MPNET_PACKAGES", "MPNET_PART_SHA256", "MPNET_ZIP_SHA256", "MPNetConfig", "load_mpnet", "mpnet_zip_parts",
            "read_mpnet_zip"]
@@ -156,12 +156,7 @@ def _tokenizer(text: str, where: str) -> tuple[Any, int, int, int]:
         tok = Tokenizer.from_str(text)
     except Exception as e:
         raise ModelLoadError(f"{where}: cannot read tokenizer ({type(e).__name__}: {e})") from e
-    tok.no_padding()
-    tok.no_truncation()
-    ids = [tok.token_to_id(t) for t in ("<s>", "</s>", "<pad>")]
-    if any(i is None for i in ids):
-        raise ModelLoadError(f"{where}: the vocabulary lacks one of <s>, </s>, <pad>")
-    return tok, ids[0], ids[1], ids[2]
+    return _special_ids(tok, where, ("<s>", "</s>", "<pad>"))
 
 
 def load_mpnet(*, dtype: Any = jnp.float32, parts: list[Path] | None = None) -> BertModel:
