@@ -8,6 +8,9 @@ import dataclasses
 import jax.numpy as jnp
 import pytest
 
+import attention.fal.claims  # noqa: F401  (registers the claims the new ones link to)
+import attention.fal.claims_counts  # noqa: F401
+import attention.fal.claims_training  # noqa: F401
 import attention.fal.tp_step as tps
 import proofs_numeric as pn
 from attention.fal import FALConfig, QUICK_PROTOCOL, allreduce_counts, allreduce_law, char_corpus
