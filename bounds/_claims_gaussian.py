@@ -63,7 +63,7 @@ def _quad_tail(u: jax.Array, sig: jax.Array) -> tuple[jax.Array, jax.Array]:
 @claim("topk.gaussian_truncated_moment", paper="topk_tv", equation="C12 (closed form derived)",
        statement=r"E[e^s\mathbf 1\{s<t\}]=e^{\mu+\sigma^2/2}\Phi\big(\tfrac{t-\mu-\sigma^2}\sigma\big);\ "
                  r"\text{tail share }\Phi(u-\sigma),\ \text{kept fraction }\Phi_c(u)",
-       provenance="paper", tolerance=1e-10, error="abs", symbolic=_c12_symbolic)
+       provenance="paper", tolerance=1e-10, error="abs", symbolic=_c12_symbolic, symbolic_kind="derivation")
 def truncated_moment(ctx: Context) -> Evidence:
     """The Gaussian tilting identity: numeric quadrature of the defining integrals matches the closed
     forms (random mu, sigma in [0.05, 5], t; adversarial far tails and extreme sigma)."""
@@ -99,7 +99,7 @@ def _c13_symbolic():
        statement=r"k_\varepsilon/n\approx\Phi_c(\sigma+z_\varepsilon);\ \partial_\sigma=-\varphi(\sigma+z_\varepsilon),\ "
                  r"\partial_\varepsilon=-e^{-\sigma z_\varepsilon-\sigma^2/2}",
        provenance="paper", tolerance=1e-9, error="rel (grads) / excess over 4-digit rounding (tables)",
-       symbolic=_c13_symbolic)
+       symbolic=_c13_symbolic, symbolic_kind="derivation")
 def keps_asymptotic(ctx: Context) -> Evidence:
     """The rule reproduces the spec's table (4 digits) and its 2x/3x/4x speed-up sigmas; autodiff of the
     rule matches the closed-form sensitivities; k/n = 1/2 exactly at sigma = Phi^{-1}(1-eps)."""
@@ -138,13 +138,14 @@ def _reps(n: int, scale: float) -> int:
 @claim("topk.keps_finite_n_underprediction", paper="topk_tv", equation="C14 (finite-n behaviour)",
        statement=r"E[k_\varepsilon]/n>\Phi_c(\sigma+z_\varepsilon)\ \text{for }\sigma\ge2,\ n\le1024"
                  r"\ (\text{LLN needs }e^{\sigma^2}\ll n)",
-       provenance="derived", tolerance=1.0, error="MC z-ratio |ours-spec|/(5 sd sqrt(2/R)) (>1 fails)",
-       empirical=True)
+       provenance="derived", tolerance=1.0,
+       error="MC z-ratio |ours-spec|/(5 sd sqrt(2/R)); inf unless the rule under-predicts by > 2 s.e. (>1 fails)")
 def finite_n(ctx: Context) -> Evidence:
     """Monte Carlo of the oracle k_eps reproduces the spec's table within 5 sd sqrt(2/R), and the asymptotic
-    rule under-predicts k wherever sigma >= 2 and n <= 1024 (the statement; refuted if it ever over-predicts)."""
+    rule under-predicts k wherever sigma >= 2 and n <= 1024, each such cell by more than 2 Monte Carlo standard
+    errors (a Monte Carlo check of a mathematical statement, with its error budget; not an experiment)."""
     ns = (128, 256, 1024, 4096, 65536) if ctx.scale >= 0.5 else (128, 1024)
-    table, z, under_ok, rows = [], [], True, 0
+    table, z, under_z, rows = [], [], [], 0
     for n in ns:
         for (s, e), spec in zip(MC_COLUMNS, MC_TABLE[n]):
             r = _reps(n, ctx.scale)
@@ -152,16 +153,17 @@ def finite_n(ctx: Context) -> Evidence:
             rule = float(keps_rule(s, e))
             z.append(abs(mc.mean - spec) / (5 * mc.sd * np.sqrt(2 / r)))
             if s >= 2 and n <= 1024:
-                under_ok &= mc.mean > rule
+                under_z.append((mc.mean - rule) / mc.se)
             rows += r
             table.append({"n": n, "sigma": s, "eps": e, "rule": rule, "mc": mc.mean, "spec_mc": spec, "sd": mc.sd, "R": r})
-    return Evidence(float(max(z)), rows, 0, details={"table": table}, statement_holds=bool(under_ok))
+    worst = float(max(z)) if min(under_z) > 2 else float("inf")
+    return Evidence(worst, rows, 0, details={"table": table, "min_underprediction_z (sigma>=2, n<=1024)": float(min(under_z))})
 
 
 @claim("topk.keps_finite_n_predictor", paper="topk_tv", equation="C14 / issue 2 (finite-n predictor, ours)",
        statement=r"\Big|\widehat{E[k_\varepsilon]}/E_{MC}[k_\varepsilon]-1\Big|\le3\%\ \text{wherever}\ "
                  r"|\Phi_c(\sigma+z_\varepsilon)/E_{MC}[k_\varepsilon/n]-1|>5\%",
-       provenance="derived", tolerance=0.03, error="rel (cells where the rule is off by > 5%)", empirical=True)
+       provenance="derived", tolerance=0.03, error="rel (cells where the rule is off by > 5%)")
 def finite_n_predictor(ctx: Context) -> Evidence:
     """Our exchangeability + FFT predictor of E[k_eps]/n (bounds.keps_finite_n) against Monte Carlo on
     n in {128, 256, 1024, 65536}, sigma in {1, 2, 2.5, 3}, eps in {0.01, 0.05}; the table is in details."""
@@ -182,5 +184,4 @@ def finite_n_predictor(ctx: Context) -> Evidence:
                 rows += r
                 table.append({"n": n, "sigma": s, "eps": e, "mc": mc.mean, "mc_se": mc.se, "rule": rule,
                               "predictor": pred, "rule_rel_err": rule_off, "predictor_rel_err": pred_off})
-    return Evidence(worst, rows, 0, details={"table": table, "worst_predictor_rel_err_all_cells": max(all_err)},
-                    statement_holds=True)
+    return Evidence(worst, rows, 0, details={"table": table, "worst_predictor_rel_err_all_cells": max(all_err)})

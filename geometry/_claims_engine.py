@@ -98,7 +98,7 @@ def _jac_fn():
 @claim(
     "geometry.fisher_is_pullback", paper=PAPER, equation="C1",
     statement=r"\mathbb E\big[\nabla_\theta\log p\,\nabla_\theta\log p^\top\big]=J^\top\Sigma^{-1}J\ \text{for}\ \mathcal N(\mu(\theta),\Sigma)",
-    provenance="derived", tolerance=10.0, error="rel*sqrt(N)", symbolic=_fisher_symbolic,
+    provenance="derived", tolerance=10.0, error="rel*sqrt(N)", symbolic=_fisher_symbolic, symbolic_kind="derivation",
 )
 def _(ctx: Context) -> Evidence:
     """Monte Carlo mean of score x score matches the pullback metric at relative error O(N^-1/2).

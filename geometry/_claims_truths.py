@@ -165,7 +165,7 @@ def _surface_fn(name: str):
 @claim(
     "geometry.symbolic_curvature", paper=PAPER, equation="§3 symbolic check",
     statement=r"K_{\text{engine}}(\theta)=K_{\text{sympy}}(\theta)\ \text{for torus, Enneper, monkey saddle, sphere}",
-    provenance="derived", tolerance=1e-10, error="abs", symbolic=_symbolic_derivation,
+    provenance="derived", tolerance=1e-10, error="abs", symbolic=_symbolic_derivation, symbolic_kind="derivation",
 )
 def _(ctx: Context) -> Evidence:
     """Sympy curvature (textbook Christoffel route, same conventions) of four parametrisations matches both engine methods.

@@ -67,8 +67,6 @@ class Evidence:
       ``expect="refuted"``) or shows an erratum's boundary case.
     - ``decision``: for empirical claims, the :class:`~proofs_numeric.Decision` (protocol, effect,
       95 % CI, outcome) that gives the verdict; an empirical claim without one fails.
-    - ``statement_holds``: deprecated and ignored by the runner (the verdict of an empirical claim
-      is ``decision.outcome``); kept so that old checks still construct.
     """
 
     worst_error: float
@@ -76,7 +74,6 @@ class Evidence:
     n_adversarial: int = 0
     details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     counterexample: Mapping[str, Any] | None = None
-    statement_holds: bool | None = None
     decision: Any = None  # proofs_numeric.Decision | None (typed Any: _decision imports this module)
 
     @property

@@ -25,7 +25,8 @@ A "no difference" claim is an **equivalence** claim: it needs a margin ``m`` sta
 difference that fails to reject is *not* evidence of no difference.
 
 Public helpers: :class:`Decision`, :func:`bootstrap_ci`, :func:`t_ci`, :func:`paired_differences`,
-:func:`decide_interval`, :func:`decide_direction`, :func:`decide_equivalence`.
+:func:`proportion_ci`, :func:`decide_interval`, :func:`decide_direction`, :func:`decide_proportion`,
+:func:`decide_equivalence`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ __all__ = [
     "bootstrap_ci",
     "t_ci",
     "paired_differences",
+    "proportion_ci",
     "decide_interval",
+    "decide_proportion",
     "decide_direction",
     "decide_equivalence",
     "DECISION_OUTCOMES",
@@ -269,6 +272,19 @@ def t_ci(samples: Any, *, level: float = 0.95) -> tuple[float, float, float, flo
     return m, float(ci.low), float(ci.high), float(res.pvalue)
 
 
+def proportion_ci(successes: int, n: int, *, level: float = 0.95) -> tuple[float, float, float]:
+    """``(fraction, lo, hi)``: the Clopper-Pearson (exact binomial) interval of ``successes / n``."""
+    from scipy import stats
+
+    for name, v in (("successes", successes), ("n", n)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {v!r}")
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need n >= 1 and 0 <= successes <= n, got successes={successes}, n={n}")
+    ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=_level(level), method="exact")
+    return successes / n, float(ci.low), float(ci.high)
+
+
 def paired_differences(a: Any, b: Any, *, name_a: str = "a", name_b: str = "b") -> np.ndarray:
     """``a - b`` per independent unit (seed, sequence), checking that the two are paired."""
     xa, xb = _samples(a, name_a, minimum=1), _samples(b, name_b, minimum=1)
@@ -380,6 +396,30 @@ def decide_direction(
         m, (lo, hi), boundary=boundary, direction=direction, effect=effect, units=units, n_units=int(x.size),
         rule=rule, method=how, level=level, setting_differs=setting_differs, paper_figure=paper_figure,
         paper_setting=paper_setting, our_setting=our_setting, p_value=p,
+    )
+
+
+def decide_proportion(
+    successes: int,
+    n: int,
+    *,
+    boundary: float,
+    direction: Direction = "greater",
+    units: str,
+    rule: str,
+    effect: str = "fraction",
+    level: float = 0.95,
+    setting_differs: bool = False,
+    paper_figure: str | None = None,
+    paper_setting: str | None = None,
+    our_setting: str | None = None,
+) -> Decision:
+    """Decide a claim about a fraction of ``n`` independent units from its Clopper-Pearson interval."""
+    p, lo, hi = proportion_ci(successes, n, level=level)
+    return decide_interval(
+        p, (lo, hi), boundary=boundary, direction=direction, effect=effect, units=units, n_units=n, rule=rule,
+        method="Clopper-Pearson (exact binomial)", level=level, setting_differs=setting_differs,
+        paper_figure=paper_figure, paper_setting=paper_setting, our_setting=our_setting,
     )
 
 

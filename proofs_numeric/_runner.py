@@ -136,7 +136,7 @@ def _verdict(c: Claim, evidence: Evidence) -> tuple[Verdict, str]:
         if d is None:
             return Verdict.FAILED, (
                 "empirical claim returned no Decision: state its effect, units, sample size and decision rule "
-                "(proofs_numeric.decide_direction / decide_equivalence); statement_holds no longer gives a verdict"
+                "(proofs_numeric.decide_direction / decide_equivalence)"
             )
         if not isinstance(d, Decision):
             return Verdict.FAILED, f"Evidence.decision must be a Decision, got {type(d).__name__}"

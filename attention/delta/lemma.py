@@ -64,7 +64,7 @@ def _sym_lemma_identity() -> bool:
 @claim(
     "delta.lemma1_identity", paper="delta_attention", equation="Lemma 1 (C6)",
     statement=r"a^\top v-a^{*\top}v=\sum_{j\notin\mathcal S}a_jv_j+R,\ R=-\tfrac{H}{H+T}a^{*\top}v\ \text{for any kept set }\mathcal S",
-    provenance="paper", tolerance=1e-14, error="abs / (max|v| (1 + max|Z|))", symbolic=_sym_lemma_identity,
+    provenance="paper", tolerance=1e-14, error="abs / (max|v| (1 + max|Z|))", symbolic=_sym_lemma_identity, symbolic_kind="derivation",
 )
 def _lemma_identity(ctx: Context) -> Evidence:
     """Lemma 1 is an exact identity for any kept set, not only exact top-k: on S, a_j - a*_j = -a*_j H/(H+T).
@@ -120,7 +120,7 @@ def _sym_cost() -> bool:
     "delta.cost_fraction", paper="delta_attention", equation="App. F, §2.4 (C7)",
     statement=r"\frac{\sum_{k<m}(k\gamma+1)+\sum_i|\mathcal S_i|}{N(N+1)/2}=\frac{2(w+n_{\rm sink})}{N}+\frac1\gamma-\frac{u(u+1)/N+1-1/\gamma}{N+1},\ u=w+n_{\rm sink},\ \gamma\mid N\ge u",
     provenance="derived", tolerance=1e-12, error="rel",
-    symbolic=_sym_cost,
+    symbolic=_sym_cost, symbolic_kind="derivation",
 )
 def _cost(ctx: Context) -> Evidence:
     """The spec's cost formula 2(w+n_sink)/N + 1/γ is exact up to an O(1/N) term that we give in closed form; entry counts of the masks the operators actually use equal the closed forms, and the spec's figures (31,776 of 2,098,176 at N=2048, γ=64; 1.5617 % at N=2^17; w_eff = 3072) are reproduced."""
@@ -146,20 +146,43 @@ def _cost(ctx: Context) -> Evidence:
     return Evidence.from_errors(errs, np.asarray(spec, float), details={"anchor fraction N=2^17, gamma=64": delta_cost(2**17, 64).anchor_fraction})
 
 
+_TAIL_TABLE = {(2048, 64): (128, 1920, 30, True), (5000, 64): (136, 4864, 76, True), (2048, 48): (160, 1888, None, False), (100, 64): (164, -64, None, False)}
+
+
 @claim(
     "delta.released_tail_rule", paper="delta_attention", equation="§2.2 code, pitfall 3 (C8)",
-    statement=r"\texttt{cut\_n}=s\bmod\gamma+\max(128,\gamma)\ \Rightarrow\ \gamma\mid s_p=s-\texttt{cut\_n}\ \text{and}\ s_p\ge0",
-    provenance="finding", tolerance=0.0, error="count", expect="refuted",
+    statement=r"\texttt{cut\_n}=s\bmod\gamma+\max(128,\gamma)\ \text{(released code)}:\ \gamma\nmid s_p\ \text{when }\gamma<128,\ \gamma\nmid128;\ s_p<0\ \text{when }s\le\texttt{cut\_n}",
+    provenance="finding", tolerance=0.0, error="count", expect="erratum", corrected_by="delta.corrected_tail_rule",
 )
 def _tail(ctx: Context) -> Evidence:
-    """The released code's tail rule breaks when γ does not divide 128 and γ < 128 (s_p is then not a multiple of γ, e.g. s = 2048, γ = 48) and when s ≤ cut_n (s = 100, γ = 64 gives s_p = -64); the corrected rule cut_n = s mod γ + γ⌈128/γ⌉ always gives γ | s_p, and our operator falls back to fully dense rows when s_p ≤ 0."""
+    """Erratum in the released code's tail rule: cut_n = s mod γ + max(128, γ) leaves s_p = s - cut_n off the γ grid when γ < 128 does not divide 128 (s = 2048, γ = 48 gives s_p = 1888, not a multiple of 48), and negative when s <= cut_n (s = 100, γ = 64 gives s_p = -64). It is right whenever γ | 128 or γ >= 128, the configurations the paper runs (γ = 64); the corrected rule is delta.corrected_tail_rule.
+
+    The check predicts exactly where the released rule is valid, on random (s, γ) and the spec's table."""
+    rng = ctx.rng
+    wrong = []
+    for _ in range(ctx.count(2000, minimum=50)):
+        s, g = int(rng.integers(1, 10_000)), int(rng.integers(1, 300))
+        rel = delta_tail_split(s, g, released=True)
+        predicted = (128 % g == 0 or g >= 128) and rel.s_p >= 0
+        wrong.append(float(rel.valid != predicted))
+    adv = [sum(a != b for a, b in zip(delta_tail_split(s, g, released=True)[:2], row[:2])) + (delta_tail_split(s, g, released=True).valid != row[3]) for (s, g), row in _TAIL_TABLE.items()]
+    return Evidence.from_errors(wrong, adv, counterexample={"s": 2048, "gamma": 48, "cut_n": 160, "s_p": 1888, "s_p mod gamma": 1888 % 48,
+                                                            "s=100, gamma=64: s_p": -64})
+
+
+@claim(
+    "delta.corrected_tail_rule", paper="delta_attention", equation="§2.2 code, pitfall 3 (C8, corrected)",
+    statement=r"\texttt{cut\_n}=s\bmod\gamma+\gamma\lceil128/\gamma\rceil\ \Rightarrow\ \gamma\mid s_p=s-\texttt{cut\_n},\ \texttt{cut\_n}\ge128,\ \text{equal to the released rule where that is valid}",
+    provenance="derived", tolerance=0.0, error="count",
+)
+def _tail_corrected(ctx: Context) -> Evidence:
+    """Corrected tail rule: cut_n = s mod γ + γ⌈128/γ⌉ always puts s_p on the γ grid with a dense tail of at least 128 rows and agrees with the released rule wherever that one is valid (our operator falls back to fully dense rows when s_p <= 0)."""
     rng = ctx.rng
     wrong = []
     for _ in range(ctx.count(2000, minimum=50)):
         s, g = int(rng.integers(1, 10_000)), int(rng.integers(1, 300))
         rel, fix = delta_tail_split(s, g, released=True), delta_tail_split(s, g)
-        predicted = (128 % g == 0 or g >= 128) and rel.s_p >= 0
-        wrong.append((rel.valid != predicted) + (fix.s_p % g != 0) + (fix.cut_n < 128))
-    table = {(2048, 64): (128, 1920, 30, True), (5000, 64): (136, 4864, 76, True), (2048, 48): (160, 1888, None, False), (100, 64): (164, -64, None, False)}
-    adv = [sum(a != b for a, b in zip(delta_tail_split(s, g, released=True)[:2], row[:2])) + (delta_tail_split(s, g, released=True).valid != row[3]) for (s, g), row in table.items()]
-    return Evidence.from_errors(wrong, adv, counterexample={"s": 2048, "gamma": 48, "cut_n": 160, "s_p": 1888, "s_p mod gamma": 1888 % 48})
+        agrees = (not rel.valid) or (fix.cut_n == rel.cut_n and fix.s_p == rel.s_p)
+        wrong.append((fix.s_p % g != 0) + (fix.cut_n < 128) + (not agrees))
+    adv = [float(delta_tail_split(s, g).s_p % g != 0) for (s, g) in _TAIL_TABLE]
+    return Evidence.from_errors(wrong, adv)

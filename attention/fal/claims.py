@@ -16,7 +16,6 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import sympy as sp
 
 from proofs_numeric import Context, Evidence, claim, require_x64
 
@@ -79,8 +78,7 @@ def _depends_on_mha(params, x, cfg: FALConfig, i: int) -> bool:
 
 @claim("fal.mha_mlp_independence", paper="fal", equation="C1",
        statement=r"i\ge2:\ \frac{\partial\,[\mathrm{LN}^{(2)}_i(X_i)+\bar A_1]}{\partial(W^i_{qkv},W^i_O,A_i)}=0",
-       provenance="paper", tolerance=0.0, error="abs",
-       symbolic=lambda: sp.diff(sp.Function("LN")(sp.Symbol("X")) + sp.Symbol("Abar1"), sp.Symbol("A_i")) == 0)
+       provenance="paper", tolerance=0.0, error="abs")
 def _c1(ctx: Context) -> Evidence:
     """In FAL blocks i >= 2 the MLP input depends on neither A_i nor the block's MHA weights (Jacobian exactly 0, and no MHA op in its jaxpr slice).
 
@@ -132,8 +130,7 @@ def _degenerate_pairs():
 
 @claim("fal.degenerate_reductions", paper="fal", equation="C2",
        statement=r"\bar A_1\equiv0:\ \mathrm{FAL}=\text{parallel block},\ \ \mathrm{FAL{+}}_{A,B}=\text{baseline}\ \ (\text{bit-exact})",
-       provenance="derived", tolerance=0.0, error="abs",
-       symbolic=lambda: sp.simplify((sp.Symbol("u") + 0) - sp.Symbol("u")) == 0)
+       provenance="derived", tolerance=0.0, error="abs")
 def _c2(ctx: Context) -> Evidence:
     """With the first-attention signal zeroed and identical parameters, FAL is the GPT-J parallel block and both FAL+ readings are the baseline, bit for bit (float32 and float64, jit-compiled)."""
     require_x64("FAL degenerate reductions")
@@ -210,8 +207,7 @@ def _sharded_errors_anywhere(seed: int, repeats: int) -> dict:
 
 @claim("fal.sharded_equals_unsharded", paper="fal", equation="C3",
        statement=r"\mathrm{shard\_map}_{p=4}=\text{unsharded}:\ \text{fp32}\le10^{-5}\ (\text{out abs, grad rel}),\ \text{fp64}\le10^{-12}",
-       provenance="derived", tolerance=1.0, error="fraction of the spec's budget",
-       symbolic=lambda: sp.simplify(sum(sp.symbols("h0:4")) - (sp.Symbol("h0") + sp.Symbol("h1")) - (sp.Symbol("h2") + sp.Symbol("h3"))) == 0)
+       provenance="derived", tolerance=1.0, error="fraction of the spec's budget")
 def _c3(ctx: Context) -> Evidence:
     """Tensor-parallel shard_map runs (p = 4 of the emulated CPU devices) of baseline, FAL (three f placements) and FAL+ A/B match the unsharded model in output and gradients.
 

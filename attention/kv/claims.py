@@ -124,7 +124,7 @@ def _symbolic_exact_forms():
 @pn.claim(
     "obcache.value_score_exact", paper="obcache", equation="§2.2-2.3, C2",
     statement=r"S^V_p=\|v_p\|^2\sum_{i\in\mathcal W}a_i^2=\sum_{i\in\mathcal W}\|\hat o_i(v_p{=}0)-o_i\|^2",
-    provenance="derived", tolerance=1e-11, error="rel", symbolic=_symbolic_exact_forms,
+    provenance="derived", tolerance=1e-11, error="rel", symbolic=_symbolic_exact_forms, symbolic_kind="derivation",
 )
 def _value_score_exact(ctx: pn.Context) -> pn.Evidence:
     """The value score is the exact value-zeroing error at any magnitude (not only to second order):
@@ -139,7 +139,7 @@ def _value_score_exact(ctx: pn.Context) -> pn.Evidence:
 @pn.claim(
     "obcache.exact_perturbation_closed_forms", paper="obcache", equation="§2.3, C5",
     statement=r"E^K_p=\sum_i\tfrac{(e_i-a_i)^2}{D_i^2}\|r_i\|^2,\ E^{VK}_p=\sum_i\|\tfrac{o_i-a_iv_p}{D_i}-o_i\|^2,\ E^{\rm rm}_p=\sum_i\tfrac{a_i^2}{(1-a_i)^2}\|r_i\|^2",
-    provenance="derived", tolerance=1e-9, error="rel", symbolic=_symbolic_exact_forms,
+    provenance="derived", tolerance=1e-9, error="rel", symbolic=_symbolic_exact_forms, symbolic_kind="derivation",
 )
 def _exact_closed_forms(ctx: pn.Context) -> pn.Evidence:
     """The exact errors of zeroing the key (logit 0, the key stays in the softmax), zeroing key and
@@ -172,7 +172,7 @@ def _second_order_check(ctx: pn.Context, kinds: tuple[str, ...]) -> pn.Evidence:
 @pn.claim(
     "obcache.key_score_second_order", paper="obcache", equation="§2.1-2.2, C1, C3",
     statement=r"S^K_p=\sum_ia_i^2z_i^2\|v_p-o_i\|^2=\tfrac12\delta^\top\nabla^2_{k_p}\mathcal L\,\delta,\ \delta=-k_p",
-    provenance="derived", tolerance=1e-8, error="rel", symbolic=lambda: _symbolic_second_order(False),
+    provenance="derived", tolerance=1e-8, error="rel", symbolic=lambda: _symbolic_second_order(False), symbolic_kind="derivation",
 )
 def _key_second_order(ctx: pn.Context) -> pn.Evidence:
     r"""The key score is the second-order (OBD) term of the exact key-zeroing error: ``jax.hessian`` of
@@ -183,7 +183,7 @@ def _key_second_order(ctx: pn.Context) -> pn.Evidence:
 @pn.claim(
     "obcache.joint_score_second_order", paper="obcache", equation="§2.1-2.2, C4",
     statement=r"S^{VK}_p=S^V_p+S^K_p+S^\times_p=\tfrac12\delta^\top\nabla^2_{(v_p,k_p)}\mathcal L\,\delta\ge0,\ \delta=-(v_p,k_p)",
-    provenance="derived", tolerance=1e-8, error="rel", symbolic=lambda: _symbolic_second_order(True),
+    provenance="derived", tolerance=1e-8, error="rel", symbolic=lambda: _symbolic_second_order(True), symbolic_kind="derivation",
 )
 def _joint_second_order(ctx: pn.Context) -> pn.Evidence:
     r"""The joint score (with the cross term, which can be negative) is the second-order term of zeroing

@@ -74,7 +74,7 @@ def _trials(rng: np.random.Generator, count: int, adversarial: bool) -> dict:
 @claim("sae.planted_recovery", paper="sae_steering", equation="C5",
        statement=r"x_L=x_{\rm En}+4d_{j^\star},\ W_{\rm enc}=W_{\rm dec}^\top:\ \operatorname{rank}_{\rm meandiff}(j^\star)=\operatorname{rank}_{\rm welch}(j^\star)=1,\ "
                  r"\mathbb E\Delta_{j^\star}=4(1-\Phi(\theta-4))+\varphi(\theta-4)-\varphi(\theta)",
-       provenance="derived", tolerance=0.0, error="count", symbolic=_sym_truncated_mean)
+       provenance="derived", tolerance=0.0, error="count", symbolic=_sym_truncated_mean, symbolic_kind="derivation")
 def _c5(ctx: Context) -> Evidence:
     """A planted language feature is ranked first by both meandiff and welch, and its Delta matches the closed form within 5 standard errors.
 

@@ -39,7 +39,7 @@ def _fmt_p(p: float) -> str:
     return f"{p:.2g}" if np.isfinite(p) else "n/a"
 
 
-def results_markdown(res: StudyResult, st: dict[str, Any]) -> str:
+def results_markdown(res: StudyResult, st: dict[str, Any], decisions: dict[str, Any] | None = None) -> str:
     """The results table of the study as Markdown (accuracy, curvature, tests, correlations)."""
     cfg = res.config
     lines = [f"# Gating study ({'quick' if cfg.fuse_depths else 'full'} protocol, seed {res.seed})", "",
@@ -70,9 +70,12 @@ def results_markdown(res: StudyResult, st: dict[str, Any]) -> str:
             vals = " | ".join(f"{st['depth_growth']['means'][g][m][int(D)]:.4g}" for D in cfg.depths)
             cc = st["depth_growth"][g][key]
             lines.append(f"| {g} | {m} | {vals} | {cc['spearman_rho']:.3f} | {_fmt_p(cc['spearman_p'])} |")
-    lines += ["", "## Claims (primary gate: elementwise)", ""]
+    lines += ["", "## Claims (primary gate: elementwise; units: seeds; 95 % CIs)", ""]
     for k in ("nonlinear_advantage", "linear_no_difference", "curvature_accuracy_correlation", "depth_growth"):
-        lines.append(f"- `gating.empirical_{k}`: statement {'holds' if st[k]['holds'] else 'does NOT hold'} in this run")
+        if decisions and k in decisions:
+            lines.append(f"- `gating.empirical_{k}`: **{decisions[k].outcome.value}**: {decisions[k].summary()}")
+        else:
+            lines.append(f"- `gating.empirical_{k}`: statement {'holds' if st[k]['holds'] else 'does NOT hold'} in this run")
     return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,8 @@ import proofs_numeric as pn
 
 __all__ = [
     "BUDGETS", "WINDOW", "N_SINKS", "RECENT_FRAC", "synthetic_qkv", "minilm_qkv", "evaluate_policies", "keep_all_error",
-    "rank_agreement", "compare_to_host", "verdict_output_aware", "run_dataset",
+    "rank_agreement", "rank_agreement_per_head", "output_aware_log_ratio", "compare_to_host", "verdict_output_aware",
+    "run_dataset",
 ]
 
 BUDGETS = (0.05, 0.10, 0.20, 0.40)
@@ -136,7 +137,18 @@ def keep_all_error(q, k, v, n: int) -> float:
 
 
 def rank_agreement(q, k, v, n: int, budgets=BUDGETS, window: int = WINDOW) -> dict[str, dict[str, float]]:
-    r"""Spearman and top-$B$ recall of $S^A,S^V,S^K,S^{VK}$ against $E^{\rm rm}$ on the last ``window`` prompt rows."""
+    r"""Spearman and top-$B$ recall of $S^A,S^V,S^K,S^{VK}$ against $E^{\rm rm}$ on the last ``window`` prompt rows
+    (means over heads; ``spearman_min`` the worst head)."""
+    per = rank_agreement_per_head(q, k, v, n, budgets, window)
+    out: dict[str, dict[str, float]] = {}
+    for name, row in per.items():
+        out[name] = {"spearman": float(np.mean(row["spearman"])), "spearman_min": float(np.min(row["spearman"]))}
+        out[name].update({key: float(np.mean(val)) for key, val in row.items() if key.startswith("recall@")})
+    return out
+
+
+def rank_agreement_per_head(q, k, v, n: int, budgets=BUDGETS, window: int = WINDOW) -> dict[str, dict[str, np.ndarray]]:
+    r"""Per head: Spearman and top-$B$ recall of each score against $E^{\rm rm}$ (arrays ``[heads]``)."""
     import jax.numpy as jnp
     from scipy.stats import rankdata
 
@@ -148,18 +160,25 @@ def rank_agreement(q, k, v, n: int, budgets=BUDGETS, window: int = WINDOW) -> di
     scores = {"attn": np.asarray(jnp.sum(att.probs, -2)), "obc-v": np.asarray(sc.value), "obc-k": np.asarray(sc.key), "obc-vk": np.asarray(sc.joint)}
     ro = rankdata(oracle, axis=-1)
     top_o = np.argsort(-oracle, axis=-1, kind="stable")
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, np.ndarray]] = {}
     for name, s in scores.items():
         rs = rankdata(s, axis=-1)
-        rho = [np.corrcoef(a, b)[0, 1] for a, b in zip(rs, ro)]
-        row = {"spearman": float(np.mean(rho)), "spearman_min": float(np.min(rho))}
+        row = {"spearman": np.array([np.corrcoef(a, b)[0, 1] for a, b in zip(rs, ro)])}
         top_s = np.argsort(-s, axis=-1, kind="stable")
         for b in budgets:
             nb = max(1, round(b * n))
-            rec = [len(np.intersect1d(x[:nb], y[:nb])) / nb for x, y in zip(top_s, top_o)]
-            row[f"recall@{int(round(100 * b))}%"] = float(np.mean(rec))
+            row[f"recall@{int(round(100 * b))}%"] = np.array([len(np.intersect1d(x[:nb], y[:nb])) / nb for x, y in zip(top_s, top_o)])
         out[name] = row
     return out
+
+
+def output_aware_log_ratio(errors: dict[str, np.ndarray]) -> np.ndarray:
+    r"""Per head: the mean over the hosts H2O, TOVA, SnapKV, the key and joint scores and the budgets of
+    $\log(e_{\rm host+S}/e_{\rm host})$, the log ratio of the relative future-query errors (negative: the
+    OBCache score evicts better than the host's accumulated attention). ``[heads]``."""
+    tiny = 1e-12  # both errors ~0 (nothing relevant evicted): ratio 1
+    logs = [np.log((errors[f"{h}+{lab}"] + tiny) / (errors[h] + tiny)) for h in ("h2o", "tova", "snapkv") for lab in ("obc-k", "obc-vk")]
+    return np.mean(np.stack(logs), axis=(0, 1))
 
 
 def compare_to_host(errors: dict[str, np.ndarray], budgets=BUDGETS) -> dict[str, Any]:
@@ -229,6 +248,8 @@ def run_dataset(name: str, qkv, n: int, out_dir: Path | None, budgets=BUDGETS) -
         "errors_mean": {p: e.mean(1).tolist() for p, e in errors.items()},
         "window_errors_mean": {p: e.mean(1).tolist() for p, e in window_errors.items()},
         "rank_agreement": rank_agreement(q, k, v, n, budgets), "vs_host": compare_to_host(errors, budgets),
+        "log_ratio_per_head": output_aware_log_ratio(errors),
+        "recall10_per_head": {s: r["recall@10%"] for s, r in rank_agreement_per_head(q, k, v, n, (0.10,)).items() if s in ("obc-k", "obc-vk")},
         "vs_host_window": compare_to_host(window_errors, budgets),
     }
     res["claim_holds"], res["rel_change_by_score"] = verdict_output_aware(res["vs_host"])
