@@ -24,6 +24,7 @@ from attention.sae.miniature import sample_documents, word_validity
 from attention.sae.selection import head_attribution, matched_random_feature, mu_plus, rank_of, select_feature
 from attention.sae.steering import Steer, make_steer, no_steer
 
+from .blocks import ablation_masks, padded_blocks
 from .fast_track import FastTrack
 
 __all__ = ["TARGETS", "run_sweep", "lid_gate"]
@@ -32,24 +33,14 @@ TARGETS = ("fr", "es", "zh", "ja")
 _TOP_K_HEADS, _RANDOM_DRAWS, _BLOCK = 2, 5, 10
 
 
-def _stack(steers: list[Steer]) -> Steer:
-    return Steer(*(jnp.stack(xs) for xs in zip(*steers)))
-
-
 def _generate(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], masks: np.ndarray | None, seed: int) -> list[list[str]]:
     """Continuations ``[config][prompt]`` of every steer (and head mask) for one sampling seed."""
     cfg = ft["cfg"]
-    n = len(steers)
-    masks = np.ones((n, cfg.layers, cfg.heads), np.float32) if masks is None else np.asarray(masks, np.float32)
-    pad = -n % _BLOCK  # a fixed number of configurations per call: one compiled program for the sweep
-    steers = list(steers) + [no_steer(cfg.d)] * pad
-    masks = np.concatenate([masks, np.ones((pad, cfg.layers, cfg.heads), np.float32)])
+    keys = jnp.stack([jax.random.PRNGKey(seed)] * _BLOCK)  # the same sampling noise for every configuration
     out = []
-    for i in range(0, len(steers), _BLOCK):
-        keys = jnp.stack([jax.random.PRNGKey(seed)] * _BLOCK)  # the same sampling noise for every configuration
-        out += list(np.asarray(charlm_generate_many(ft["params"], cfg, jnp.asarray(prompts), ft["settings"]["new"], keys, 0.5,
-                                                    _stack(steers[i:i + _BLOCK]), jnp.asarray(masks[i:i + _BLOCK]))))
-    return [[ft["tok"].decode(row) for row in block] for block in out[:n]]
+    for st, hm in padded_blocks(steers, masks, cfg.d, (cfg.layers, cfg.heads), _BLOCK):
+        out += list(np.asarray(charlm_generate_many(ft["params"], cfg, jnp.asarray(prompts), ft["settings"]["new"], keys, 0.5, st, hm)))
+    return [[ft["tok"].decode(row) for row in block] for block in out[:len(steers)]]
 
 
 def _score(ft: FastTrack, texts: list[str], target: str) -> tuple[np.ndarray, np.ndarray]:
@@ -142,14 +133,8 @@ def _heads(ft: FastTrack, prompts, target: str, res) -> dict[str, Any]:
     docs = np.asarray([[0] + ft["tok"].encode(t) for t in sample_documents(ft["lists"], target, 64, cfg.context - 1, rng)], np.int32)
     contrib = np.asarray(head_contributions(ft["params"], cfg, jnp.asarray(docs)))[: layer + 1, :, ft["settings"]["t0"]:]
     attr = head_attribution(contrib.reshape(layer + 1, -1, cfg.heads, cfg.d), np.asarray(ft["saes"][layer].w_enc[:, feat["j"]]))
-    eligible = (layer + 1) * cfg.heads
-    k = min(_TOP_K_HEADS, eligible - 1)
-    top = np.argsort(-attr.ravel())[:k]
-    masks = []
-    for chosen in [top] + [rng.choice(eligible, k, replace=False) for _ in range(_RANDOM_DRAWS)]:
-        m = np.ones((cfg.layers, cfg.heads), np.float32)
-        m.reshape(-1)[chosen] = 0.0
-        masks.append(m)
+    k = min(_TOP_K_HEADS, attr.size - 1)
+    masks, top = ablation_masks(attr, k, _RANDOM_DRAWS, (cfg.layers, cfg.heads), rng)
     steer = make_steer(ft["saes"][layer], layer, feat["j"], res["kappas"][ki] * feat["mu_plus"])
     succ, _ = _run(ft, prompts, [steer] * (len(masks) + 1), target, np.stack([np.ones_like(masks[0])] + masks))
     base = succ[0].mean(0)
