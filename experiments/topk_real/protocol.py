@@ -198,7 +198,7 @@ class RealProtocol:
 MODELS = {"minilm": "MiniLM-L6 (all-MiniLM-L6-v2: 6 layers x 12 heads, d = 384)",
           "mpnet": "MPNet-base (all-mpnet-base-v2: 12 layers x 12 heads, d = 768, relative position bias)"}
 REAL_FULL = RealProtocol("full", ("minilm", "mpnet"), {128: 64, 256: 64},
-                         {"minilm": Protocol("full", {128: 2, 256: 1}, batch=2, bound_rows=96, predictor_grid=17, width=256),
+                         {"minilm": Protocol("full", {128: 4, 256: 2}, batch=2, bound_rows=96, predictor_grid=17, width=256),
                           "mpnet": Protocol("full", {128: 2, 256: 1}, batch=1, bound_rows=96, predictor_grid=17, width=256)})
 REAL_QUICK = RealProtocol("quick", ("minilm",), {128: 4}, {"minilm": QUICK}, batch=4, mc_sequences=1, mc_rows=4, mc_lengths=(128,))
 REAL_VERIFY = RealProtocol("verify (reduced)", ("minilm",), {128: 16, 256: 16}, {"minilm": VERIFY}, batch=8,

@@ -10,7 +10,8 @@ Our $k_\varepsilon$ is the *minimal* Top-k of every row, which no certified sele
 reduction on the same rows from above.
 
 Protocols (:mod:`.protocol`): ``REAL_FULL`` = both models, 64 sequences at each of $n=128, 256$
-(every row of every layer and head), certified-selection soundness on 2+1 sequences per model, MC-Search on 32 query rows per head of 2 sequences per $n$; ``REAL_QUICK`` (tests);
+(every row of every layer and head), certified-selection soundness on 4+2 (MiniLM) and 2+1 (MPNet)
+sequences, MC-Search on 32 query rows per head of 2 sequences per $n$; ``REAL_QUICK`` (tests);
 ``REAL_VERIFY`` = MiniLM, 16 sequences per $n$, what the MiniLM claims run. The MPNet claims read
 the full run recorded in ``experiments/topk_real/mpnet_full.json`` (loading MPNet alone takes
 ≈30 s, more than ``verify`` can afford).
