@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["U", "E_DEEP", "D_DEEP", "CertifiedTopK", "tau_bounds", "guarded_exp", "guard_rho", "check_c_exp"]
+__all__ = ["U", "E_DEEP", "D_DEEP", "CertifiedTopK", "tau_bounds", "guarded_exp", "guarded_terms", "guard_rho", "check_c_exp"]
 
 U = 2.0**-53
 D_DEEP = -700.0  #: shifted logits below this are "deep": left out of the sums, bounded by E_DEEP each
@@ -64,13 +64,19 @@ class CertifiedTopK(NamedTuple):
     valid: Any = True  #: bool ``B``: the row has no NaN / +inf logit (always True on concrete input)
 
 
+def guarded_terms(x: Any, m: Any, fin: Any, xp: Any = jnp) -> tuple[Any, Any, Any]:
+    r"""Elementwise ``(e, |d| if normal else 0, deep)``: :math:`\hat e_i` with deep and masked entries set
+    to 0 (``m`` has keepdims shape)."""
+    d = xp.where(fin, x - m, 0.0)
+    normal = fin & (d >= D_DEEP)
+    return xp.where(normal, xp.exp(xp.where(normal, d, 0.0)), 0.0), xp.where(normal, -d, 0.0), fin & ~normal
+
+
 def guarded_exp(x: Any, m: Any, fin: Any, xp: Any = jnp) -> tuple[Any, Any, Any]:
     r"""``(e, rho_d, n_sub)``: :math:`\hat e_i` with deep and masked entries set to 0, the argument term
     :math:`\max_{\rm normal}|d_i|` and the deep count :math:`n_{\rm sub}` (``m`` has keepdims shape)."""
-    d = xp.where(fin, x - m, 0.0)
-    normal = fin & (d >= D_DEEP)
-    e = xp.where(normal, xp.exp(xp.where(normal, d, 0.0)), 0.0)
-    return e, xp.max(xp.where(normal, -d, 0.0), axis=-1), xp.sum(fin & ~normal, axis=-1)
+    e, absd, deep = guarded_terms(x, m, fin, xp)
+    return e, xp.max(absd, axis=-1), xp.sum(deep, axis=-1)
 
 
 def guard_rho(n: Any, max_abs_d: Any, c_exp: float) -> Any:

@@ -37,8 +37,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from proofs_numeric import require_x64
-from ._certificate import CertifiedTopK, check_c_exp, guard_rho, guarded_exp, tau_bounds
-from ._validate import check_eps, check_logits
+from ._certificate import CertifiedTopK, check_c_exp, guard_rho, guarded_terms, tau_bounds
+from ._validate import check_eps, check_logits, is_concrete
 
 __all__ = ["CertifiedTopK", "certified_topk", "tau_bounds"]
 
@@ -59,17 +59,32 @@ def _unkey(k: jax.Array) -> jax.Array:
     return jax.lax.bitcast_convert_type(jnp.where(k < 0, k ^ _SIGN, k), jnp.float64)
 
 
+def _sum_max_min(a: tuple, b: tuple) -> tuple:
+    return a[0] + b[0], jnp.maximum(a[1], b[1]), jnp.minimum(a[2], b[2])
+
+
+def _sum_max_sum(a: tuple, b: tuple) -> tuple:
+    return a[0] + b[0], jnp.maximum(a[1], b[1]), a[2] + b[2]
+
+
+def _sum_sum_min_max(a: tuple, b: tuple) -> tuple:
+    return a[0] + b[0], a[1] + b[1], jnp.minimum(a[2], b[2]), jnp.maximum(a[3], b[3])
+
+
 def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> CertifiedTopK:
     fin = jnp.isfinite(x)
-    valid = ~jnp.any(jnp.isnan(x) | (x == jnp.inf), axis=-1)  # under jit nothing raises: flag the row
-    nf = jnp.sum(fin, axis=-1)
+    ax = (x.ndim - 1,)
     # every comparison in the int64 key domain: XLA CPU flushes subnormal floats in float comparisons
     kx = jnp.where(fin, _key(x), _KMAX)  # masked keys never enter a tail
-    lo0 = jnp.min(kx, axis=-1)
-    kmax0 = jnp.max(jnp.where(fin, kx, _KMIN), axis=-1)
+    one, zero = jnp.ones_like(kx), jnp.zeros_like(kx)
+    # variadic reductions: one pass each (separate reductions are not fused on XLA CPU)
+    nf, n_bad, lo0, kmax0 = jax.lax.reduce(
+        (jnp.where(fin, one, zero), jnp.where(jnp.isnan(x) | (x == jnp.inf), one, zero), kx, jnp.where(fin, kx, _KMIN)),
+        (np.int64(0), np.int64(0), _KMAX, _KMIN), _sum_sum_min_max, ax)
+    valid = n_bad == 0  # under jit nothing raises: flag the row
     m = jnp.where(nf > 0, _unkey(kmax0), 0.0)[..., None]
-    e, dmax, n_sub = guarded_exp(x, m, fin)
-    z = jnp.sum(e, axis=-1)
+    e, absd, deep = guarded_terms(x, m, fin)
+    z, dmax, n_sub = jax.lax.reduce((e, absd, jnp.where(deep, one, zero)), (0.0, 0.0, np.int64(0)), _sum_max_sum, ax)
     z = jnp.where(nf > 0, z, 1.0)
     rho = guard_rho(nf, dmax, c_exp)
 
@@ -80,9 +95,9 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> Certi
     # P(lo) true (lo0 = min key: empty tail), P(kmax + 1) false (lo0 .. kmax hold every finite key, and
     # dropping all of them leaves tau = 1 > eps), and lo, kmax are keys of data ("snapped"). Each step
     # tries a mid in (lo, kmax] and, in the same pass, finds the nearest data keys on either side of
-    # it, so the bracket shrinks to data at once. Mids alternate between interpolation of log B (the
-    # tail mass, ~linear in the logit for exponential-tailed rows; even steps), the value midpoint, and,
-    # every 4th step, the key midpoint (at least halving the key range: <= 4 * 64 steps). A row is done when
+    # it, so the bracket shrinks to data at once. Mids interpolate log B (the tail mass, ~linear in the
+    # logit for exponential-tailed rows; the value midpoint where that is undefined) and, every 8th
+    # step, take the key midpoint (at least halving the key range: <= 8 * 64 steps). A row is done when
     # its bracket holds one distinct value (lo == kmax).
     target = jnp.log(eps * z)
 
@@ -91,15 +106,17 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> Certi
         active = lo < kmax
         lo_v, hi_v = _unkey(lo), _unkey(kmax)
         f_log = (target - jnp.log(b_lo)) / (jnp.log(b_hi) - jnp.log(b_lo))
-        interp = (i % 2 == 0) & (b_lo > 0) & jnp.isfinite(f_log)
+        interp = (i % 8 != 7) & (b_lo > 0) & jnp.isfinite(f_log)
         f = jnp.where(interp, jnp.clip(f_log, 0.0, 1.0), 0.5)
         mid_v = lo_v * (1.0 - f) + hi_v * f  # no overflow for spans up to 2 * 1.79e308
-        mid = jnp.where(i % 4 == 3, (lo >> 1) + (kmax >> 1) + (lo & kmax & 1) + 1, _key(mid_v))
-        mid = jnp.clip(jnp.where(jnp.isnan(mid_v) & (i % 4 != 3), kmax, mid), lo + 1, jnp.maximum(kmax, lo + 1))
+        mid = jnp.where(i % 8 == 7, (lo >> 1) + (kmax >> 1) + (lo & kmax & 1) + 1, _key(mid_v))
+        mid = jnp.clip(jnp.where(jnp.isnan(mid_v) & (i % 8 != 7), kmax, mid), lo + 1, jnp.maximum(kmax, lo + 1))
         below = kx < mid[..., None]
-        b_mid = jnp.sum(jnp.where(below, e, 0.0), axis=-1)
-        k_left = jnp.max(jnp.where(below, kx, _KMIN), axis=-1)  # nearest data key below mid
-        k_right = jnp.min(jnp.where(below, _KMAX, kx), axis=-1)  # nearest data key at or above mid
+        # one variadic reduction (a single pass; three separate ones are not fused on XLA CPU): the
+        # tail mass below mid and the nearest data keys below and at-or-above mid
+        b_mid, k_left, k_right = jax.lax.reduce(
+            (jnp.where(below, e, 0.0), jnp.where(below, kx, _KMIN), jnp.where(below, _KMAX, kx)),
+            (0.0, _KMIN, _KMAX), _sum_max_min, (x.ndim - 1,))
         good = ok(b_mid, jnp.ones_like(active))
         return (i + 1, jnp.where(active & good, k_right, lo), jnp.where(active & ~good, k_left, kmax),
                 jnp.where(active & good, b_mid, b_lo), jnp.where(active & ~good, b_mid, b_hi))
@@ -109,19 +126,19 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> Certi
     nonempty0 = lo > lo0
     # the cut group: the finite keys equal to lo -- one distinct value (all with the same e_v)
     grp = fin & (kx == lo[..., None])
-    g = jnp.sum(grp, axis=-1)
-    e_v = jnp.max(jnp.where(grp, e, 0.0), axis=-1)
     above = fin & (kx > lo[..., None])
+    g, e_v, n_above = jax.lax.reduce((jnp.where(grp, one, zero), jnp.where(grp, e, 0.0), jnp.where(above, one, zero)),
+                                     (np.int64(0), 0.0, np.int64(0)), _sum_max_sum, ax)
 
     # largest j in [0, g-1] with ok(b0 + j e_v): monotone, bisect on j
-    def jbody(_, s):
+    def jbody(s):
         jl, jh = s
         jm = (jl + jh + 1) // 2
         good = ok(b0 + jm * e_v, nonempty0 | (jm > 0)) & (jm <= jh)
         return jnp.where(good, jm, jl), jnp.where(good, jh, jm - 1)
 
-    j, _ = jax.lax.fori_loop(0, 64, jbody, (jnp.zeros_like(g), jnp.maximum(g - 1, 0)))
-    k = jnp.sum(above, axis=-1) + g - j
+    j, _ = jax.lax.while_loop(lambda s: jnp.any(s[0] < s[1]), jbody, (jnp.zeros_like(g), jnp.maximum(g - 1, 0)))
+    k = n_above + g - j
     _, _, lo_prev = tau_bounds(b0 + j * e_v + e_v, z, jnp.ones_like(j), rho, n_sub)
     jk = jnp.where(group, 0, j)  # group: keep the whole tied group, the kept set's tail is b0
 
@@ -131,7 +148,7 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> Certi
 
     kept = jax.lax.cond(jnp.any(jk > 0), drop_highest, lambda _: above | grp, None)
     tau, up, _ = tau_bounds(b0 + jk * e_v, z, (nonempty0 | (jk > 0)).astype(jnp.int32), rho, n_sub)
-    n_kept = jnp.sum(kept, axis=-1)
+    n_kept = n_above + g - jk
     first = k <= 1
     lo_prev = jnp.where(first, 1.0, lo_prev)
     empty = nf == 0
@@ -212,7 +229,8 @@ def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "i
     uniform row ``zeros(4)`` at ``eps=0.5`` where the exact tail equals ``eps``: ``k`` 3 -> 2.
     """
     require_x64("certified_topk")
-    check_logits(logits)
+    if np.ndim(logits) == 0:
+        check_logits(logits)  # raises: a row axis is required
     check_eps(eps, allow_zero=True)
     if tie not in ("index", "group"):
         raise ValueError(f"tie must be 'index' or 'group', got {tie!r}")
@@ -225,6 +243,8 @@ def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "i
         res = _row_sharded(x, eps, group, float(c_exp))
     else:
         res = _chunked_jit(x, eps, group, c_exp=float(c_exp))
+    if is_concrete(logits) and not bool(jnp.all(res.valid)):
+        check_logits(logits)  # NaN / +inf: raise, naming the first bad row and index (no extra pass otherwise)
     if exact_fallback:
         from ._certified_reference import exact_fallback as _fallback
 
