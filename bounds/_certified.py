@@ -2,24 +2,42 @@ r"""Certified Top-k selection: the minimal :math:`k` with discarded mass :math:`
 float64 rounding guard, without sorting the row (spec ``topk_tv`` §3).
 
 **Contract** (spec §3.1). Logits ``[..., n]`` float64, ``-inf`` = masked (probability 0, never
-kept, not counted in :math:`n`); NaN or ``+inf`` raise. :math:`\varepsilon\in[0,1)` (``eps = 0`` is
-allowed, as in the spec, and keeps every finite entry). The target is
+kept, not counted in :math:`n`). :math:`\varepsilon\in[0,1)` (``eps = 0`` is allowed, as in the spec,
+and keeps every finite entry). The target is
 :math:`k^*=\min\{k\ge1:\sum_{i>k}e^{s_i}\le\varepsilon\sum_ie^{s_i}\}`.
 
-**Rounding guard** (§3.2). :math:`m=\max s`, :math:`d_i=\mathrm{fl}(s_i-m)`, :math:`\hat e_i=\mathrm{fl}(e^{d_i})`,
-:math:`\rho=(n+1)u+u\max|d_i|+c_{\exp}u` (:math:`u=2^{-53}`), :math:`n_{\rm sub}=\#\{d_i<-700\}`,
+**Invalid rows.** On concrete input a NaN or ``+inf`` logit raises ``ValueError`` naming the row
+and index. Under ``jit`` nothing can raise: such a row comes back with ``valid = False``,
+``minimal_certified = False``, ``k = n_kept = 0``, nothing kept and NaN ``tau``, ``tau_upper``,
+``tau_lower_prev``, ``kl`` -- never certified.
+
+**Rounding guard** (§3.2, details and domain in :mod:`._certificate`). :math:`m=\max s`,
+:math:`d_i=\mathrm{fl}(s_i-m)`; entries with :math:`d_i<-700` ("deep", including :math:`s_i-m` overflowing
+to :math:`-\infty` at spans up to :math:`\pm1.79\cdot10^{308}`, or ``finfo.min`` masks) are left out of
+the sums and bounded by :math:`E_{\rm deep}=e^{-699}` each; for the rest
+:math:`\rho=(n+1)u+u\max_{\rm normal}|d_i|+c_{\exp}u\le(n+701+c_{\exp})u` (:math:`u=2^{-53}`), and with
 :math:`r=\mathrm{fl}(\hat T/\hat Z)`:
-:math:`\tau^{\rm up}=r\frac{1+\rho}{1-\rho}(1+4u)+n_{\rm sub}e^{-700}`,
-:math:`\tau^{\rm lo}=r\frac{1-\rho}{1+\rho}(1-4u)-n_{\rm sub}e^{-700}` (an empty tail has
-:math:`\tau^{\rm up}=\tau^{\rm lo}=0` exactly). The returned set has :math:`\tau^{\rm up}\le\varepsilon`, so its
-true tail never exceeds :math:`\varepsilon`; minimality is certified iff :math:`\tau^{\rm lo}_{k-1}>\varepsilon`.
+:math:`\tau^{\rm up}=r\frac{1+\rho}{1-\rho}(1+4u)+n_{\rm sub}E_{\rm deep}`,
+:math:`\tau^{\rm lo}=\max(0,\,r\frac{1-\rho}{1+\rho}(1-4u)-n_{\rm sub}E_{\rm deep})` (an empty tail has
+:math:`\tau^{\rm up}=\tau^{\rm lo}=0` exactly). **Domain:** rigorous whenever :math:`\rho\le\frac12`, i.e.
+:math:`n+c_{\exp}\le2^{51}`, at any logit range (``ValueError`` outside). The returned set has
+:math:`\tau^{\rm up}\le\varepsilon`, so its true tail never exceeds :math:`\varepsilon`; minimality is
+certified iff :math:`\tau^{\rm lo}_{k-1}>\varepsilon` (or :math:`\varepsilon=0`, where every exact
+:math:`e^{s_i}>0`).
 
 **Tie rule** (§3.3). ``tie="index"``: among equal logits the lower index is kept first (stable
 sort on :math:`(-s_i,i)`); ``tie="group"`` keeps the whole tied group at the cut (``n_kept`` may
 then exceed ``k``; ``tau`` and the bounds refer to the kept set). ``k`` never depends on the rule.
 
-**Subnormal logits** compare as zero on XLA CPU (denormals are flushed); the bisection compares
-int64 keys, so only logits that are themselves subnormal are affected.
+**Subnormal logits** compare as zero in XLA CPU float comparisons (denormals are flushed), so every
+comparison is made on the order-preserving int64 image of the float64 bits: distinct subnormal logits
+stay distinct and ordered.
+
+**Sharding.** A row-sharded input (``NamedSharding``, key axis not split) runs the same program on
+every device's rows (``shard_map``, no communication); results are bitwise identical to one device,
+because both run fixed-size row chunks. For several hosts, call ``jax.distributed.initialize()`` on
+each, build the mesh over ``jax.devices()`` and pass a globally sharded array (see
+``docs/certified_topk.md``).
 
 **Fully masked rows** (no finite logit): ``k = 0``, nothing kept, ``tau = tau_upper = 0``,
 ``tau_lower_prev = 1``, ``minimal_certified = True``, ``kl = 0`` (no distribution, nothing discarded).
@@ -216,10 +234,13 @@ def _sharded_program(mesh: Any, spec: tuple, c_exp: float) -> Any:
 
 def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "index",
                    c_exp: float = 2.0, exact_fallback: bool = False) -> CertifiedTopK:
-    r"""Certified minimal Top-k per row (spec §3): threshold bisection on the int64 image of the
-    float64 logits (at most 64 masked :math:`O(n)` reductions, stopping once every row's bracket holds
-    one distinct value), no sort. Jit-able (validation runs only on concrete inputs) and works on
-    sharded batches. ``eps`` is a scalar or per-row array in ``[0, 1)``.
+    r"""Certified minimal Top-k per row (spec §3.5, threshold search): no sort. Every step is one pass
+    over the row (a variadic reduction) that returns the tail mass :math:`B(t)=\sum_{s_i<t}\hat e_i` and
+    the nearest data keys on both sides of :math:`t`, so the bracket snaps to data; the next :math:`t`
+    interpolates :math:`\log B` (key midpoint every 8th step: at most :math:`8\cdot64` steps; ~10 for
+    Gaussian rows of 16384). The same jit-able program serves concrete, traced and sharded inputs
+    (validation of concrete inputs reads the per-row ``valid`` flag; see the module docstring for
+    invalid rows under ``jit``). ``eps`` is a scalar or per-row array in ``[0, 1)``.
 
     Example: ``certified_topk(jnp.array([3., 3, 1, 1, 1]), 0.1)`` gives ``k=4`` keeping indices
     ``0..3`` (spec §3.3); with ``tie="group"`` ``n_kept=5``.
