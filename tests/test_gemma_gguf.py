@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-import gguf
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -18,6 +17,8 @@ from attention.models.gguf_file import assemble_chunks
 from helpers import assert_close, rng
 
 from test_gemma import TINY
+
+gguf = pytest.importorskip("gguf")  # the `data` extra
 
 SP = "\u2581"
 WORDS = ["the", "then", "there", "in", "ing", "thing", "is", "a", "at", "at", "on", "one", "to", "tea", "he", "her"]
