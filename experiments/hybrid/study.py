@@ -14,6 +14,7 @@ refreshes the cache that the claims read (``experiments/hybrid/results/collapse_
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -48,7 +49,9 @@ def run_collapse(protocol: Protocol, seed: int = 0, teacher: dict | None = None,
     rng = np.random.default_rng(99_000 + seed)
     sets = {k: recall_batch(rng, protocol.eval_sequences, task, k) for k in ("short", "long")}
     t_hist = {"loss": [], "note": teacher_note}
-    if teacher is None:
+    if teacher is None and protocol.teacher_cycle:
+        teacher, t_hist = train_teacher_in_cycles(protocol, seed)
+    elif teacher is None:
         teacher, t_hist = train_teacher(task, cfg, train, seed)
     res: dict[str, Any] = {"protocol": protocol.to_dict(), "seed": seed, "chance": task.chance,
                            "buckets": [f"[{a},{b})" for a, b in distance_buckets(task)],
@@ -69,6 +72,24 @@ def run_collapse(protocol: Protocol, seed: int = 0, teacher: dict | None = None,
         res["arms"][arm] = runs
     res["seconds"] = time.perf_counter() - t0
     return res
+
+
+def train_teacher_in_cycles(protocol: Protocol, seed: int = 0, target: float = 0.995) -> tuple[dict, dict]:
+    """The teacher, in cosine cycles of ``protocol.teacher_cycle`` steps (data seed ``200 + cycle``) until
+    its accuracy on 256 fresh sequences per set reaches ``target`` or ``train.teacher_steps`` are spent."""
+    cyc = dataclasses.replace(protocol.train, teacher_steps=protocol.teacher_cycle)
+    rng = np.random.default_rng(123 + seed)
+    sets = {k: recall_batch(rng, 256, protocol.task, k) for k in ("short", "long")}
+    teacher, hist = None, {"loss": [], "cycles": []}
+    for c in range(max(1, protocol.train.teacher_steps // protocol.teacher_cycle)):
+        teacher, h = train_teacher(protocol.task, protocol.model, cyc, 200 + c + 1000 * seed, init=teacher)
+        acc = evaluate_teacher(teacher, protocol.model, sets)
+        hist["loss"] += [(t + c * protocol.teacher_cycle, v) for t, v in h["loss"]]
+        hist["cycles"].append({"steps": (c + 1) * protocol.teacher_cycle, "accuracy": acc})
+        if min(acc.values()) >= target:
+            break
+    hist["note"] = f"{hist['cycles'][-1]['steps']} steps in cosine cycles of {protocol.teacher_cycle}"
+    return teacher, hist
 
 
 def _mean_ci(x: list[float]) -> str:
