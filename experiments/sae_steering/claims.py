@@ -31,19 +31,25 @@ def _nonfinite(res: dict[str, Any]) -> float:
     return float(np.mean(~np.isfinite(vals)))
 
 
-def _missing(effect: str, lo: float) -> Decision:
+def _missing(effect: str, lo: float, why: str = "") -> Decision:
     paths = ", ".join(str(p) for p in gemma_result_paths())
-    return decide_interval(0.5 * (lo + 1.0), (lo, 1.0), boundary=0.9 if lo == 0 else 0.0, effect=effect + " -- NO CACHED GEMMA RUN",
-                           units="none (no cached run)", n_units=1,
-                           rule=f"no cached Gemma results in {paths}: the interval is the whole range, so inconclusive; "
-                                "run `attnverify experiment sae-steering` (full) to produce them",
+    label = " -- NOT MEASURED IN THE CACHED GEMMA RUN" if why else " -- NO CACHED GEMMA RUN"
+    why = why or (f"no cached Gemma results in {paths}: the interval is the whole range, so inconclusive; "
+                  "run `attnverify experiment sae-steering` (full) to produce them")
+    return decide_interval(0.5 * (lo + 1.0), (lo, 1.0), boundary=0.9 if lo == 0 else 0.0,
+                           effect=effect + label,
+                           units="none (no data)", n_units=1, rule=why,
                            method="none (no data)", setting_differs=True, paper_setting=dc.PAPER_SETTING, our_setting=_GEMMA)
 
 
-def _gemma(effect: str, lo: float, fn: Callable[[dict], Decision]) -> Evidence:
+def _gemma(effect: str, lo: float, fn: Callable[[dict], Decision], needs: str = "") -> Evidence:
     res = gemma_results()
     if res is None:
         return Evidence(0.0, details={"cached_run": None}, decision=_missing(effect, lo))
+    if needs and any(res[needs].get(t) is None for t in res["targets"]):
+        why = (f"the cached Gemma run did not measure '{needs}' (a reduced run for the CPU budget; settings in the details); "
+               "the interval is the whole range, so inconclusive")
+        return Evidence(0.0, details={"settings": res["settings"]}, decision=_missing(effect, lo, why))
     return Evidence(_nonfinite(res), n_random=int(res["n_prompts"]), decision=fn(res),
                     details={"cached_run": "Gemma results file (written by attnverify experiment sae-steering)", "sae": res["sae_stats"]})
 
@@ -103,7 +109,7 @@ def _c7_gemma(ctx: Context) -> Evidence:
 @claim("sae.steering_heads_gemma", equation="C8", statement=r"\Delta s(\text{top-}k)>\overline{\Delta s(\text{random }k)}\ \text{(Gemma 3 270M)}", **_KW)
 def _c8_gemma(ctx: Context) -> Evidence:
     """On Gemma 3 270M, ablating the top attributed heads lowers success more than random heads (cached run)."""
-    return _gemma("drop(top) - drop(random)", -1.0, lambda r: dc.c8_heads(r, _GEMMA, ctx.seed))
+    return _gemma("drop(top) - drop(random)", -1.0, lambda r: dc.c8_heads(r, _GEMMA, ctx.seed), needs="heads")
 
 
 @claim("sae.meaning_kept_gemma", equation="C9", statement=r"\mathrm{chrF}(\text{steered},\text{ref})>\max\{\mathrm{chrF}(\text{unsteered}),\mathrm{chrF}(\text{random})\}", **_KW)

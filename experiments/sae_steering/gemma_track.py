@@ -42,7 +42,7 @@ __all__ = ["GEMMA", "run_gemma_track"]
 
 GEMMA = dict(layers=(3, 9, 14), n_select=64, max_tokens=24, width=1024, lam=8e-3, sae_eps=0.05, theta0=0.1, sae_steps=300, sae_batch=256, prompts=4,
              new=32, kappas=(0.0, 2.0, 8.0), temperature=0.5, gate_n=60, heads_k=2, random_draws=5, block=7,
-             targets=("zh", "es"))
+             targets=("zh", "es"), steer_layers=None, controls=True)
 _ISO = tuple(LANGUAGES.values())
 
 
@@ -168,39 +168,46 @@ def run_gemma_track(model, settings: dict | None = None, seed: int = 0, targets:
         saes.append(JumpReLUSAE(jnp.asarray(w_enc.reshape(d, m)), jnp.asarray(b_enc), jnp.asarray(w_dec.reshape(m, d)), jnp.asarray(b_dec), jnp.asarray(theta)))
         stats.append(dict(sae_stats(saes[-1], x)._asdict(), layer=layer))
     feats = {lang: [np.asarray(sae_encode(saes[i], jnp.asarray(acts[lang][i]))) for i in range(len(layers))] for lang in acts}
+    steer_layers = tuple(s.get("steer_layers") or layers)
+    sidx = [layers.index(layer) for layer in steer_layers]
     prompts = _prompts(model, pairs, s["n_select"], s["prompts"])
     lists = word_lists(5000)
     res: dict[str, Any] = {"track": "gemma", "model": "Gemma 3 270M (GGUF Q4_K_M, dequantised to float32)", "model_sha256": model.sha256,
-                           "corpus_sha256": corpus, "settings": s, "layers": list(layers), "kappas": list(s["kappas"]),
+                           "corpus_sha256": corpus, "settings": s, "layers": list(steer_layers), "kappas": list(s["kappas"]),
                            "targets": list(targets), "n_prompts": len(prompts), "prompts": [p for p, _ in prompts], "sae_stats": stats,
                            "n_pairs": {iso: len(pairs[iso]) for iso in _ISO}, "gate": _gate(pairs, s["n_select"], s["gate_n"], seed)}
-    unsteered = _generate(model, prompts, [no_steer(cfg.hidden_size)], None, s, seed)[0]
-    res["unsteered_texts"] = unsteered
     for key in ("features", "success", "fluency", "meaning", "success_random", "fluency_random", "meaning_random",
                 "unsteered", "unsteered_fluency", "unsteered_meaning", "additive", "heads", "examples"):
-        res[key] = {}
-    for target in pn.progress(targets, desc="gemma: steering"):
-        base = _score(unsteered, target, prompts, lists)
-        res["unsteered"][target], res["unsteered_fluency"][target], res["unsteered_meaning"][target] = base["success"], base["fluency"], base["meaning"]
-        for key in ("features", "success", "fluency", "meaning", "success_random", "fluency_random", "meaning_random"):
-            res[key][target] = [None] * len(layers)
-        for li, layer in enumerate(layers):
+        res[key] = {t: [None] * len(sidx) for t in targets}
+    configs, slots, n = [no_steer(cfg.hidden_size)], {}, len(s["kappas"])
+    for target in targets:  # every configuration of every target and layer in one batched generation
+        for pos, li in enumerate(sidx):
             f_t, f_e = feats[target][li], feats["en"][li]
             j, scores = select_feature(f_t, f_e)
-            k = matched_random_feature(np.concatenate([f_t, f_e]), j, scores, np.random.default_rng([seed, 5, layer, len(target)]))
+            k = matched_random_feature(np.concatenate([f_t, f_e]), j, scores, np.random.default_rng([seed, 5, layers[li], len(target)]))
             mu_j, mu_k = mu_plus(f_t, j), mu_plus(f_t, k)
-            res["features"][target][li] = {"layer": layer, "j": j, "delta": float(scores[j]), "next_delta": float(np.sort(scores)[-2]),
-                                           "rank_welch": rank_of(select_feature(f_t, f_e, "welch")[1], j), "rate": float(select_feature(f_t, f_e, "rate")[1][j]),
-                                           "mu_plus": mu_j, "random_j": k, "random_mu_plus": mu_k, "dec_norm": float(np.linalg.norm(saes[li].w_dec[j]))}
-            steers = [make_steer(saes[li], layer, j, kap * mu_j) for kap in s["kappas"]] + [make_steer(saes[li], layer, k, kap * mu_k) for kap in s["kappas"]]
-            texts = _generate(model, prompts, steers, None, s, seed)
-            sc = [_score(t, target, prompts, lists) for t in texts]
-            n = len(s["kappas"])
+            res["features"][target][pos] = {"layer": layers[li], "j": j, "delta": float(scores[j]), "next_delta": float(np.sort(scores)[-2]),
+                                            "rank_welch": rank_of(select_feature(f_t, f_e, "welch")[1], j), "rate": float(select_feature(f_t, f_e, "rate")[1][j]),
+                                            "mu_plus": mu_j, "random_j": k, "random_mu_plus": mu_k, "dec_norm": float(np.linalg.norm(saes[li].w_dec[j]))}
+            slots[target, pos] = len(configs)
+            configs += [make_steer(saes[li], layers[li], j, kap * mu_j) for kap in s["kappas"]]
+            configs += [make_steer(saes[li], layers[li], k, kap * mu_k) for kap in s["kappas"]]
+    texts = _generate(model, prompts, configs, None, s, seed)
+    res["unsteered_texts"] = texts[0]
+    for target in targets:
+        base = _score(texts[0], target, prompts, lists)
+        res["unsteered"][target], res["unsteered_fluency"][target], res["unsteered_meaning"][target] = base["success"], base["fluency"], base["meaning"]
+        for pos in range(len(sidx)):
+            start = slots[target, pos]
+            sc = [_score(texts[start + c], target, prompts, lists) for c in range(2 * n)]
             for name, part in (("", sc[:n]), ("_random", sc[n:])):
                 for metric in ("success", "fluency", "meaning"):
-                    res[metric + name][target][li] = np.stack([c[metric] for c in part])
-            res["examples"].setdefault(target, []).append([t[0] for t in texts[:n]])
-        res["additive"][target], res["heads"][target] = _additive_and_heads(model, saes, res, target, prompts, lists, s, seed, sel)
+                    res[metric + name][target][pos] = np.stack([c[metric] for c in part])
+            res["examples"][target][pos] = [texts[start + c][0] for c in range(n)]
+        if s["controls"]:
+            res["additive"][target], res["heads"][target] = _additive_and_heads(model, [saes[i] for i in sidx], res, target, prompts, lists, s, seed, sel)
+        else:
+            res["additive"][target] = res["heads"][target] = None
     return res
 
 

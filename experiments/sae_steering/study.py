@@ -37,7 +37,8 @@ def plot_strength(res: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
         mean = lambda a: np.nanmean(np.asarray(a, np.float64), axis=-1)  # noqa: E731
         ax.plot(k, mean(res["success"][t][li]), "o-", label="clamp j*")
         ax.plot(k, mean(res["success_random"][t][li]), "s--", label="clamp random (rate-matched)")
-        ax.plot(k, mean(res["additive"][t]["success"]), "^-", label="additive j*")
+        if res["additive"].get(t) is not None:
+            ax.plot(k, mean(res["additive"][t]["success"]), "^-", label="additive j*")
         ax.plot(k, mean(res["fluency"][t][li]), ":", color="grey", label="fluency (clamp j*)")
         ax.axhline(float(np.mean(res["unsteered"][t])), color="k", lw=0.8, label="unsteered")
         ax.set(title=f"{t}, layer {res['layers'][li]}", xlabel="κ (c = κ μ⁺)", xscale="symlog")
@@ -68,7 +69,9 @@ def summary_markdown(res: dict[str, Any], setting: str) -> str:
     for i, st in enumerate(res["sae_stats"]):
         lines.append(f"| {st.get('layer', i)} | {st['width']} | {st['l0']:.1f} | {st['fvu']:.3f} | {st['dead']} |")
     decisions = [("C6 controls", dc.c6_controls(res, setting)[0]), ("C6 vs paper 90 %", dc.c6_paper(res, setting)),
-                 ("C7 layers", dc.c7_layers(res, setting)[0]), ("C8 heads", dc.c8_heads(res, setting)), ("C10 gate", dc.c10_gate(res["gate"], setting))]
+                 ("C7 layers", dc.c7_layers(res, setting)[0]), ("C10 gate", dc.c10_gate(res["gate"], setting))]
+    if all(res["heads"].get(t) is not None for t in res["targets"]):
+        decisions.append(("C8 heads", dc.c8_heads(res, setting)))
     if "meaning" in res:
         decisions.append(("C9 meaning", dc.c9_meaning(res, setting)))
     lines += ["", "| claim | decision |", "|---|---|"] + [f"| {n} | {d.summary()} |" for n, d in decisions]
