@@ -55,7 +55,7 @@ def reduction_markdown(run: dict[str, Any]) -> str:
                       _t(["layer", "mean σ", *[f"ε = {e}" for e in eps]],
                          [[la, by[(la, eps[0])]["mean_sigma"],
                            *[f"{by[(la, e)]['n_over_mean_k']:.3f}; {by[(la, e)]['mean_n_over_k']:.3f}" for e in eps]] for la in layers]),
-                      f"Per-head n / mean k_ε, quantiles over the {len(layers)} × heads heads:",
+                      f"Per-head n / mean k_ε, quantiles over the {len(layers)} × {r['architecture']['heads']} heads:",
                       _t(["ε", "min", "p05", "p25", "median", "p75", "p95", "max"],
                          [[float(e), *q.values()] for e, q in r["per_head_reduction_quantiles"].items()])]
     mc = [[name, int(n), x["mc_search"]["sequences"], x["mc_search"]["rows"], x["mc_search"].get("mean_scored", "-"),
