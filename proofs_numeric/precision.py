@@ -19,7 +19,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["enable_x64", "require_x64", "x64_enabled", "is_concrete", "check_choice", "check_int", "check_real"]
+__all__ = ["enable_x64", "require_x64", "x64_enabled", "is_concrete", "check_choice", "check_int", "check_real", "ArgumentTypeError"]
 
 
 def enable_x64() -> None:
@@ -53,6 +53,11 @@ def is_concrete(*xs: object) -> bool:
     return not any(isinstance(x, jax.core.Tracer) for x in xs)
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """A value of the wrong type (``2.0`` where an integer is needed). Both a ``TypeError`` and, for callers
+    that catch bad input as ``ValueError`` (the CLI, older code), a ``ValueError``."""
+
+
 def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
     """``value`` must be one of ``choices`` (strings); ``ValueError`` naming ``name`` and the choices."""
     if not isinstance(value, str) or value not in choices:
@@ -63,7 +68,8 @@ def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
 def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """A Python or NumPy integer (not ``bool``, not a float such as ``2.0``) in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        rng = "" if minimum is None and maximum is None else (f" >= {minimum}" if maximum is None else f" in [{minimum}, {maximum}]")
+        raise ArgumentTypeError(f"{name} must be an integer{rng}, got {value!r} ({type(value).__name__})")
     v = int(value)
     if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
         if maximum is None:
@@ -84,7 +90,7 @@ def check_real(value: Any, name: str, *, positive: bool = False, nonnegative: bo
                 raise TypeError
             value = float(arr)
         except TypeError:
-            raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})") from None
+            raise ArgumentTypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})") from None
     v = float(value)
     if math.isnan(v) or (math.isinf(v) and not allow_inf):
         raise ValueError(f"{name} must be finite, got {v}")
