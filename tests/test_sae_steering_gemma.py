@@ -32,12 +32,12 @@ def _stack(steers):
 def test_steered_generation_matches_the_models_generate():
     model = random_gemma(TINY, seed=2)
     ids = jnp.asarray([[2, 7, 11, 5, 9]], jnp.int32)
-    steers = [no_steer(16), make_steer(_sae(), 1, 3, 6.0), make_steer(_sae(), 2, 5, 4.0, mode="additive")]
-    masks = jnp.ones((3, TINY.num_layers, TINY.num_heads))
-    keys = jnp.stack([jax.random.PRNGKey(0)] * 3)
-    ours = np.asarray(gemma_steered_generate(model.params, ids, _stack(steers), keys, masks, 1e-6, cfg=TINY, new=12))
+    steers = [no_steer(16), make_steer(_sae(), 1, 3, 6.0)]  # additive = clamp algebra: sae.steer_hook_is_clamp
+    masks = jnp.ones((2, TINY.num_layers, TINY.num_heads))
+    keys = jnp.stack([jax.random.PRNGKey(0)] * 2)
+    ours = np.asarray(gemma_steered_generate(model.params, ids, _stack(steers), keys, masks, 1e-6, cfg=TINY, new=8))
     for row, st in zip(ours, steers):
-        ref = generate(model, np.asarray(ids), 12, greedy=True, residual_hook=residual_hook(st))
+        ref = generate(model, np.asarray(ids), 8, greedy=True, residual_hook=residual_hook(st))
         assert np.array_equal(row, ref[0]), (row, ref)
     assert not np.array_equal(ours[0], ours[1])  # steering changed the continuation
 
@@ -53,5 +53,5 @@ def test_head_mask_ablates_and_head_shares_add_up():
     keys = jnp.stack([jax.random.PRNGKey(0)] * 2)
     mask = np.ones((2, TINY.num_layers, TINY.num_heads), np.float32)
     mask[1, :, :] = 0.0  # every head off
-    gen = np.asarray(gemma_steered_generate(model.params, ids, _stack([no_steer(16)] * 2), keys, jnp.asarray(mask), 1e-6, cfg=TINY, new=6))
+    gen = np.asarray(gemma_steered_generate(model.params, ids, _stack([no_steer(16)] * 2), keys, jnp.asarray(mask), 1e-6, cfg=TINY, new=4))
     assert not np.array_equal(gen[0], gen[1])
