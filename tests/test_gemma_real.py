@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from attention import default_gguf_path, gemma_forward, generate, load_gemma, spm_encode_reference, stdlib_docstrings
-from attention.models.gemma_eval import perplexity_report
+from attention import gguf_tokenizer
+from attention.models.gemma_eval import perplexity_report, token_nll
 from attention.models.gemma_load import read_gguf_cached
 from attention.models.gguf_file import sha256_file
 
@@ -79,6 +80,18 @@ def test_perplexity_far_below_unigram_and_rope_layout(model, prose):
     rep_other = perplexity_report(other, prose, max_tokens=128)
     print("interleaved RoPE:", rep_other)
     assert rep_other.model_ppl > 2 * rep.model_ppl
+
+
+def test_no_dummy_prefix_scores_better(model):
+    """This GGUF sets add_space_prefix, but Gemma's tokenizer adds none: the model prefers no prefix."""
+    meta, _ = read_gguf_cached(model.path, model.sha256, True)
+    texts = [t[:400] for _, t in islice(stdlib_docstrings(400), 6, 10)]
+    nats = {}
+    for prefix in (False, True):
+        tok = gguf_tokenizer(meta, add_space_prefix=prefix)
+        nats[prefix] = sum(float(token_nll(model, tok.encode(t).ids).sum()) for t in texts)
+    print("nats per char without / with prefix:", [nats[p] / sum(map(len, texts)) for p in (False, True)])
+    assert nats[False] < nats[True]
 
 
 @pytest.mark.reference

@@ -86,8 +86,8 @@ def gguf_tokenizer(meta: dict[str, Any], *, add_space_prefix: bool = False, cach
     ``decode(ids)`` drops it and inverts the text exactly (``▁`` to space, byte pieces fused).
     ``add_space_prefix``: prepend a space (SentencePiece's dummy prefix). Off by default for Gemma:
     this GGUF sets ``tokenizer.ggml.add_space_prefix`` but Gemma's own tokenizer (HF ``tokenizer.json``,
-    transformers' ``GGUFGemmaConverter``) adds no prefix; ``tests/test_gemma_real.py`` compares both
-    by perplexity. With ``cache_key`` the serialised tokenizer is kept in the cache dir
+    transformers' ``GGUFGemmaConverter``) adds no prefix, and the model scores text better without it
+    (``tests/test_gemma_real.py::test_no_dummy_prefix_scores_better``). With ``cache_key`` the serialised tokenizer is kept in the cache dir
     (``<cache>/gemma3/<key>.tokenizer.json``): building the 262 144 merges takes a few seconds.
     """
     from tokenizers import Tokenizer
