@@ -16,6 +16,15 @@ import pytest
 
 from bounds import certified_topk
 
+W = 16  # every small row is padded with masked (-inf) keys to one width: one compiled program
+
+
+def _row(vals) -> np.ndarray:
+    """``[1, W]`` row: ``vals`` then masked keys (not counted in n, never kept)."""
+    out = np.full((1, W), -np.inf)
+    out[0, : len(vals)] = vals
+    return out
+
 
 def _exact_kstar(n: int, eps: Fraction) -> int:
     """Uniform row of ``n`` equal logits: tau_k = (n - k) / n exactly, k* = min{k >= 1: (n-k)/n <= eps}."""
@@ -30,12 +39,12 @@ def test_boundary_token_kept_when_the_kept_mass_lands_exactly_on_one_minus_eps(n
     inside the rounding band, so minimality is then not certified -- and the 50-digit fallback
     resolves it to exactly k*."""
     kstar = _exact_kstar(n, Fraction(float(eps)))  # the float eps, read as an exact real
-    r = certified_topk(np.zeros(n), float(eps))
-    assert kstar <= int(r.k) <= kstar + 1  # never drops the boundary token; at most one extra
-    assert not bool(r.minimal_certified) or int(r.k) == kstar
-    exact = certified_topk(np.zeros(n), float(eps), exact_fallback=True)
-    assert int(exact.k) == kstar and bool(exact.minimal_certified)
-    assert np.asarray(exact.kept)[:kstar].all()  # index tie rule: the lowest indices
+    r = certified_topk(_row(np.zeros(n)), float(eps))
+    assert kstar <= int(r.k[0]) <= kstar + 1  # never drops the boundary token; at most one extra
+    assert not bool(r.minimal_certified[0]) or int(r.k[0]) == kstar
+    exact = certified_topk(_row(np.zeros(n)), float(eps), exact_fallback=True)
+    assert int(exact.k[0]) == kstar and bool(exact.minimal_certified[0])
+    assert np.asarray(exact.kept)[0].tolist() == [True] * kstar + [False] * (W - kstar)  # index tie rule
 
 
 def test_token_tied_with_the_boundary_is_treated_consistently():
@@ -45,7 +54,7 @@ def test_token_tied_with_the_boundary_is_treated_consistently():
     tail3 = 2 * np.exp(1.0) / (2 * np.exp(3.0) + 3 * np.exp(1.0))  # tau_3 = 2e/(2e^3+3e) = .1125 > .1
     assert tail3 > 0.1 and np.exp(1.0) / (2 * np.exp(3.0) + 3 * np.exp(1.0)) <= 0.1
     perms = np.array(list(itertools.permutations(range(5))))
-    rows = base[perms]
+    rows = np.concatenate([base[perms], np.full((len(perms), W - 5), -np.inf)], axis=1)
     r = certified_topk(rows, 0.1)
     g = certified_topk(rows, 0.1, tie="group")
     assert (np.asarray(r.k) == 4).all() and (np.asarray(g.k) == 4).all() and (np.asarray(g.n_kept) == 5).all()
@@ -75,8 +84,8 @@ def test_p_close_to_one(eps, kstar):
     assert 1.0 - eps == 1.0
     t1, t2 = 2 * np.exp(-40) / (1 + 2 * np.exp(-40)), np.exp(-40) / (1 + 2 * np.exp(-40))
     assert (t1 > eps) and ((t2 <= eps) == (kstar == 2))
-    r = certified_topk(np.array([0.0, -40.0, -40.0]), eps)
-    assert int(r.k) == kstar and bool(r.minimal_certified)
+    r = certified_topk(_row([0.0, -40.0, -40.0]), eps)
+    assert int(r.k[0]) == kstar and bool(r.minimal_certified[0])
 
 
 def test_search_does_not_stall_on_subnormal_pivots():
@@ -88,6 +97,7 @@ def test_search_does_not_stall_on_subnormal_pivots():
     x = np.arange(-7, 9) * tiny
     assert len(np.unique(x)) == 16 and (np.abs(x[x != 0]) < np.finfo(np.float64).tiny).all()
     perm = np.random.default_rng(0).permutation(16)
-    for r in (certified_topk(x[perm], 0.45), jax.jit(lambda a: certified_topk(a, 0.45))(x[perm])):
-        assert int(r.k) == 9 and bool(r.minimal_certified)
-        assert set(np.flatnonzero(np.asarray(r.kept))) == set(np.argsort(-x[perm], kind="stable")[:9])
+    row = _row(x[perm])
+    for r in (certified_topk(row, 0.45), jax.jit(lambda a: certified_topk(a, 0.45))(row)):
+        assert int(r.k[0]) == 9 and bool(r.minimal_certified[0])
+        assert set(np.flatnonzero(np.asarray(r.kept)[0])) == set(np.argsort(-x[perm], kind="stable")[:9])
