@@ -1,4 +1,4 @@
-"""Top-k / total-variation theory (spec ``topk_tv``, Tzachristas et al., arXiv:2512.07647).
+r"""Top-k / total-variation theory (spec ``topk_tv``, Tzachristas et al., arXiv:2512.07647).
 
 Tail mass = TV = 1 - exp(-KL), gap and blockwise bounds from ordered logits, output-error
 certificates, the Gaussian score model with the asymptotic and a finite-n k_eps predictor, and
