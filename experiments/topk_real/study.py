@@ -14,7 +14,8 @@ Protocols (:mod:`.protocol`): ``REAL_FULL`` = both models, 64 sequences at each 
 sequences, MC-Search on 32 query rows per head of 2 sequences per $n$; ``REAL_QUICK`` (tests);
 ``REAL_VERIFY`` = MiniLM, 16 sequences per $n$, what the MiniLM claims run. The MPNet claims read
 the full run recorded in ``experiments/topk_real/mpnet_full.json`` (loading MPNet alone takes
-≈30 s, more than ``verify`` can afford).
+≈30 s, more than ``verify`` can afford); ``topk.real_rule_vs_predictor``, whose effect is too small
+for 16 sequences to decide, reads ``minilm_full.json``.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from proofs_numeric import Context, Evidence, claim, experiment, plot
 from .protocol import MODELS, PAPER, QUICK, REAL_FULL, REAL_QUICK, REAL_VERIFY, Protocol, RealProtocol, finite_n_predictor, measure
 from .reduction import measure_reduction
 
-__all__ = ["topk_real_experiment", "keps_real_plot", "verify_real", "run_real", "load_model", "MPNET_CACHE"]
+__all__ = ["topk_real_experiment", "keps_real_plot", "verify_real", "run_real", "load_model", "MPNET_CACHE", "MINILM_CACHE"]
 
 MPNET_CACHE = Path(__file__).with_name("mpnet_full.json")  #: the MPNet part of a REAL_FULL run (written by the experiment)
+MINILM_CACHE = Path(__file__).with_name("minilm_full.json")  #: the MiniLM part (read by topk.real_rule_vs_predictor)
 
 
 @functools.lru_cache(maxsize=2)
@@ -178,9 +180,9 @@ def _ratio_figure(summary: dict[str, Any], out_dir: Path) -> list[Path]:
 @experiment("topk-real", help="k_eps and certified Top-k on MiniLM-L6 and MPNet-base attention vs the paper's bert-base figures (topk_tv §4)")
 def topk_real_experiment(out_dir: Path, *, quick: bool, seed: int, devices: int = 1) -> dict[str, Any]:
     """``attnverify experiment topk-real [--quick] [--devices N]``: rows of the k_eps pass are sharded over
-    ``N`` devices (:func:`.keps.keps_rows`). Writes ``topk_real.json``/``.md`` (all models),
-    ``mpnet_full.json`` (the MPNet part, which the MPNet claims read once copied to :data:`MPNET_CACHE`)
-    and figures."""
+    ``N`` devices (:func:`.keps.keps_rows`). Writes ``topk_real.json``/``.md`` (all models), and in
+    full mode ``mpnet_full.json``/``minilm_full.json`` (per model, which the claims read once copied to
+    :data:`MPNET_CACHE`/:data:`MINILM_CACHE`), and figures."""
     from proofs_numeric import atomic_write_json, atomic_write_text
 
     from .report import reduction_figure, reduction_markdown
@@ -190,9 +192,10 @@ def topk_real_experiment(out_dir: Path, *, quick: bool, seed: int, devices: int 
     md = [reduction_markdown(run)] + [_markdown(m["soundness"]).replace("(MiniLM-L6, stdlib docstrings)", f"({name}, prose corpus)")
                                       for name, m in run["models"].items()]
     files = [atomic_write_json(out / "topk_real.json", run), atomic_write_text(out / "topk_real.md", "\n".join(md))]
-    if "mpnet" in run["models"]:
-        files.append(atomic_write_json(out / MPNET_CACHE.name, {"protocol": run["protocol"], "paper": run["paper"],
-                                                                 "mpnet": run["models"]["mpnet"]}))
+    for name, cache in (("mpnet", MPNET_CACHE), ("minilm", MINILM_CACHE)):
+        if name in run["models"] and not quick:
+            files.append(atomic_write_json(out / cache.name, {"protocol": run["protocol"], "paper": run["paper"],
+                                                               name: run["models"][name]}))
     first = next(iter(run["models"].values()))["soundness"]
     files += reduction_figure(run, out) + _keps_figure(first, out) + _ratio_figure(first, out)
     return {"files": files, "summary": run}
