@@ -72,5 +72,8 @@ def test_step_claims_verify_and_fail_on_a_wrong_law(monkeypatch) -> None:
 @pytest.mark.slow
 def test_sharded_training_float64_matches_unsharded() -> None:
     pr = dataclasses.replace(QUICK_PROTOCOL, steps=3)
-    r = tps.sharded_training_losses(tps.step_config("fal_block_input", pr), pr, char_corpus(), 4, dtype=jnp.float64)
+    cfg = tps.step_config("fal_block_input", pr)
+    with pytest.raises(ValueError, match="must divide n_heads"):
+        tps.sharded_training_losses(cfg, pr, char_corpus(), 4)  # 2 heads do not split over 4 devices
+    r = tps.sharded_training_losses(cfg, pr, char_corpus(), 2, dtype=jnp.float64)
     assert r["max_loss_diff"] <= 1e-12 and r["max_param_rel"] <= 1e-12, r

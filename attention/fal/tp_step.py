@@ -84,6 +84,11 @@ def tp_mesh(tp: int) -> Mesh:
     return Mesh(np.array(jax.devices()[:tp]), ("tp",))
 
 
+def _check_divisible(cfg: GPTConfig, tp: int) -> None:
+    if cfg.blocks.n_heads % tp or cfg.blocks.d_mlp % tp:
+        raise ValueError(f"tp={tp} must divide n_heads={cfg.blocks.n_heads} and d_mlp={cfg.blocks.d_mlp} (Megatron split)")
+
+
 def _specs(params: Any, opt: optax.GradientTransformation) -> tuple[Any, Any]:
     pspec = gpt_param_specs(params)
     state = jax.eval_shape(opt.init, params)
@@ -94,6 +99,7 @@ def _specs(params: Any, opt: optax.GradientTransformation) -> tuple[Any, Any]:
 
 def tp_train_step(cfg: GPTConfig, opt: optax.GradientTransformation, params: Any, mesh: Mesh) -> Any:
     """The jitted tensor-parallel step ``(params, opt_state, batch) -> (params, opt_state, loss)``."""
+    _check_divisible(cfg, mesh.size)
     pspec, ospec = _specs(params, opt)
     body = make_train_step(cfg, opt, axis_name="tp")
     return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(pspec, ospec, P()), out_specs=(pspec, ospec, P())))
@@ -133,6 +139,7 @@ def step_allreduce_counts(cfg: GPTConfig, protocol: TrainProtocol, tp: int, with
     Keys ``fwd_*``, ``bwd_*`` (grad program $-$ forward) and ``opt_*`` (step $-$ grad program),
     each for ``ops``, ``act`` and ``vec`` as in :func:`hlo_allreduces`; ``opt_*`` only ``with_step``."""
     mesh = tp_mesh(tp)
+    _check_divisible(cfg, tp)
     opt = make_optimizer(protocol)
     params = jax.eval_shape(lambda: gpt_init(jax.random.PRNGKey(0), cfg))
     batch = jax.ShapeDtypeStruct((protocol.batch, cfg.seq_len + 1), jnp.int32)
