@@ -3,7 +3,10 @@ r"""Empirical claims of the FAL study (spec ``fal.md`` C8, C9, C10 and §4), rea
 ``attnverify verify`` does not train: each claim reads ``fal_results.json`` from, in order,
 ``$ATTNVERIFY_FAL_RESULTS``, ``results/fal/`` (the default output of ``attnverify experiment fal``)
 and the committed record ``experiments/fal/reference/`` (a non-quick run; its protocol is in the
-evidence). Without any such file the verdict is ``inconclusive`` and says how to produce one.
+evidence). The committed record is the *reduced* protocol (``REDUCED_PROTOCOL``: the C9 depth and
+heads at a quarter of the width and context, 300 steps), not the spec's full C9 shape; a full run
+(``fal_experiment(out, protocol="full")`` into ``results/fal/``) takes precedence once it exists.
+Without any such file the verdict is ``inconclusive`` and says how to produce one.
 
 Protocol, stated before the data: effect per seed (the unit of independence; C8: per
 interleaved timing block), Student-$t$ 95 % interval of the mean, boundary 0; the interval on
