@@ -120,6 +120,31 @@ from .hybrid import hedgehog_features as hedgehog_features
 from .hybrid import hedgehog_init as hedgehog_init
 from .hybrid import ssd_draws as ssd_draws
 from .hybrid import ssd_schedule as ssd_schedule
+# hybrid (issue 15): three forms with explicit state, decode, the MQAR collapse toy, the Gemma override
+from .hybrid import LinearState as LinearState
+from .hybrid import HybridState as HybridState
+from .hybrid import HybridSettings as HybridSettings
+from .hybrid import RecallBatch as RecallBatch
+from .hybrid import RecallConfig as RecallConfig
+from .hybrid import ToyConfig as ToyConfig
+from .hybrid import TrainConfig as TrainConfig
+from .hybrid import attention_transfer as attention_transfer
+from .hybrid import empty_linear_state as empty_linear_state
+from .hybrid import finetune_lora as finetune_lora
+from .hybrid import hybrid_attention_chunked as hybrid_attention_chunked
+from .hybrid import hybrid_attention_decode as hybrid_attention_decode
+from .hybrid import hybrid_decode_init as hybrid_decode_init
+from .hybrid import hybrid_decode_step as hybrid_decode_step
+from .hybrid import hybrid_override as hybrid_override
+from .hybrid import init_student as init_student
+from .hybrid import init_teacher as init_teacher
+from .hybrid import linear_attention_chunked as linear_attention_chunked
+from .hybrid import linear_attention_parallel as linear_attention_parallel
+from .hybrid import linear_attention_recurrent as linear_attention_recurrent
+from .hybrid import query_accuracy as query_accuracy
+from .hybrid import recall_batch as recall_batch
+from .hybrid import toy_forward as toy_forward
+from .hybrid import train_teacher as train_teacher
 
 # SAE steering (sae_steering.md): JumpReLU SAE, clamp / additive steering, feature selection
 from .sae import JumpReLUSAE as JumpReLUSAE
