@@ -1,7 +1,8 @@
 r"""Protocols of the collapse experiment (spec ``hybrid_linear.md`` C9, C10, O9).
 
 ``full`` is the spec's toy: MQAR with $K=8$ pairs, 64 value tokens, $T=128$; a 2-layer softmax teacher
-with $d=64$ and 4 heads; students with $w=16$, $d'=16$; 3 seeds per arm, equal stage-2 budgets.
+with $d=64$ and 4 heads (cosine cycles of 500 steps until 99.5 % on both sets, at most 12 000 steps);
+students with $w=16$, $d'=16$, 300 + 300 steps; 3 seeds per arm, equal stage-2 budgets. Not yet run.
 ``reduced`` keeps every mechanism (two layers, $w=16$, $d'=16$, long distances beyond $L(w-1)=30$)
 at a quarter of the compute ($T=64$, $K=4$, $d=32$, 2 heads), for a shared 2-core machine; its teacher
 trains in cosine cycles of 400 steps until it reaches 99.5 % on both sets (at most 12 000 steps).
@@ -49,7 +50,8 @@ def _protocol(name, task, d, heads, d_ff, train, seeds, eval_sequences, teacher_
 
 
 PROTOCOLS = {
-    "full": _protocol("full", RecallConfig(), 64, 4, 256, TrainConfig(), 3, 512),
+    "full": _protocol("full", RecallConfig(), 64, 4, 256, TrainConfig(teacher_steps=12_000, teacher_lr=3e-3), 3, 512,
+                      teacher_cycle=500),
     "reduced": _protocol("reduced", RecallConfig(n_pairs=4, length=64), 32, 2, 64,
                          TrainConfig(batch=32, teacher_steps=12_000, teacher_lr=3e-3, stage1_steps=60, stage2_steps=60, eval_every=10),
                          3, 128, teacher_cycle=400),
