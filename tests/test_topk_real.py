@@ -96,6 +96,8 @@ def test_prose_corpus_is_deterministic_mixed_and_hashed(model):
     assert st["ends"][used - 1] >= a.tokens["django-msgids"] > (st["ends"][used - 2] if used > 1 else 0)
     rec = a.record()
     assert set(rec["sources"]) == set(PROSE_SOURCES) and "django" in rec["versions"]
+    one = prose_corpus(model, 64, 1, sources=("django-msgids", "stdlib-docstrings"))  # the second source is not reached
+    assert one.source == ("django-msgids",) and one.texts["stdlib-docstrings"] == 0
     with pytest.raises(ValueError, match="sources"):
         prose_corpus(model, 64, 2, sources=("nowhere",))
     with pytest.raises(ValueError, match="n_tokens"):

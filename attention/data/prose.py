@@ -160,7 +160,7 @@ def prose_corpus(model: Any, n_tokens: int, count: int, sources: Sequence[str] =
         turn = live.index(src) + 1
     sha, texts = {}, {}
     for src in sources:
-        st = _STREAMS[(str(model.path), src)]
+        st = _STREAMS.get((str(model.path), src), {"ends": [], "texts": []})  # a source not reached by `count` rows
         n_texts = bisect.bisect_left(st["ends"], used[src] * body) + 1 if used[src] else 0
         sha[src] = hashlib.sha256("\n\n".join(st["texts"][:n_texts]).encode("utf-8")).hexdigest()
         texts[src] = n_texts
