@@ -79,7 +79,7 @@ def _evidence(decide, effect: str, boundary: float) -> Evidence:
        depends_on=("hybrid.swa_only", "hybrid.output_structure"))
 def _c9(ctx: Context) -> Evidence:
     """Component collapse on the MQAR toy: the weight-transfer (HedgeCATs) and SSD arms use LA more than MSE transfer."""
-    return _evidence(lambda r: c9_decision(r), "long-set LA-only accuracy, mean of (HedgeCATs - MSE) and (SSD - MSE)", 0.0)
+    return _evidence(c9_decision, "long-set LA-only accuracy, mean of (HedgeCATs - MSE) and (SSD - MSE)", 0.0)
 
 
 @claim("hybrid.inference_time_hybridisation", paper="hybrid_linear", equation="C10 (inference-time hybridisation, toy)",
@@ -88,4 +88,4 @@ def _c9(ctx: Context) -> Evidence:
        depends_on=("hybrid.parallel_equals_recurrent",))
 def _c10(ctx: Context) -> Evidence:
     """A linear-only conversion run with the hybrid formula at inference keeps its long-range recall."""
-    return _evidence(lambda r: c10_decision(r), "long-set accuracy of the hybridised linear-only student", C10_BOUNDARY)
+    return _evidence(c10_decision, "long-set accuracy of the hybridised linear-only student", C10_BOUNDARY)
