@@ -74,7 +74,8 @@ def tp_checks(protocol: TrainProtocol, devices: int, quick: bool) -> dict[str, A
     FAL, FAL with one f per block), and sharded vs
     unsharded training losses; runs where ``devices`` JAX devices exist, else in a 4-device subprocess."""
     need = max(4, devices)
-    small = protocol_record(protocol) | {"batch": 2, "steps": 3 if quick else 5, "seeds": [0]}
+    # 4 heads at least, so that p = 4 splits them (the quick GPT has 2)
+    small = protocol_record(protocol) | {"batch": 2, "steps": 3 if quick else 5, "seeds": [0], "n_heads": max(protocol.n_heads, 4)}
     names = list(STEP_VARIANTS if not quick else ("baseline", "fal", "fal_block_input"))
     counts = call_with_devices("attention.fal.tp_step:step_count_table",
                                dict(protocol=small, tps=[4], names=names, opt_names=["baseline", "fal_block_input"]), need)
