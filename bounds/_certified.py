@@ -250,8 +250,8 @@ def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "i
     uniform row ``zeros(4)`` at ``eps=0.5`` where the exact tail equals ``eps``: ``k`` 3 -> 2.
     """
     require_x64("certified_topk")
-    if np.ndim(logits) == 0:
-        check_logits(logits)  # raises: a row axis is required
+    if np.ndim(logits) == 0 or np.shape(logits)[-1] == 0:
+        check_logits(logits)  # raises: a row axis with n >= 1 keys is required (shape only, no data pass)
     check_eps(eps, allow_zero=True)
     if tie not in ("index", "group"):
         raise ValueError(f"tie must be 'index' or 'group', got {tie!r}")

@@ -78,8 +78,6 @@ def test_logits_and_k_are_validated(x, bad, i, k_bad):
         rejects(lambda: B.certified_topk_reference(empty[None] if empty.ndim == 1 else empty, 0.1), "logits")
 
 
-@pytest.mark.xfail(strict=False, reason="bounds/_certified.py (certified Top-k rewrite, another engineer) validates from its "
-                   "validity flag and no longer calls check_logits: n = 0 keys raises ZeroDivisionError")
 def test_certified_topk_rejects_empty_rows():
     rejects(lambda: B.certified_topk(np.zeros((2, 0)), 0.1), "logits")
 
