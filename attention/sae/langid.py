@@ -68,8 +68,9 @@ def detect_language_lingua(texts: Sequence[str]) -> list[str]:
     return out
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (95 % by default)."""
+def wilson_interval(successes: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (95 % by default); ``successes`` may be
+    fractional (a mean over seeds times ``n``)."""
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     if not 0 <= successes <= n:

@@ -9,7 +9,7 @@ intervals over prompts (:func:`proofs_numeric.decide_direction`), except C10 (Wi
   lies above 0. (The best configuration is chosen on the same prompts: an optimistic choice, shared by
   the controls, which are evaluated at the same configuration.)
 * **C6 vs paper** effect: the best single target's success rate at its best configuration; boundary
-  0.9 (the paper's "up to 90 %"); ``not reproduced`` when the interval lies below it.
+  0.9 (the paper's "up to 90 %"), Wilson interval over prompts; ``not reproduced`` when it lies below.
 * **C7** effect per prompt: $\frac14\sum_L[s_L(\ell^\star_{\ge1})-s_L(\ell_0)]$, each layer at its best
   $\kappa>0$, $\ell^\star_{\ge1}$ the best later layer. Verified if above 0.
 * **C8** effect per prompt: $\frac14\sum_L[\Delta_{\rm top}-\overline{\Delta_{\rm random}}]$, the success
@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from proofs_numeric import Decision, decide_direction, decide_interval
+
+from attention.sae.langid import wilson_interval
 
 from .sweep import best_config
 
@@ -72,10 +74,12 @@ def c6_controls(res: dict[str, Any], our_setting: str, seed: int = 0) -> tuple[D
 def c6_paper(res: dict[str, Any], our_setting: str, seed: int = 0) -> Decision:
     best = max(res["targets"], key=lambda t: float(np.mean(_a(res["success"][t][best_config(res, t)[0]])[best_config(res, t)[1]])))
     li, ki = best_config(res, best)
-    return decide_direction(_a(res["success"][best][li])[ki], boundary=0.9, units=f"prompts (target {best}, layer {res['layers'][li]}, kappa {res['kappas'][ki]})",
-                            rule="verified if the 95 % CI of the best success rate lies above 0.9 (the paper's 'up to 90 %'); not reproduced if below",
-                            effect="best success rate", n_boot=_N_BOOT, seed=seed, setting_differs=True, paper_figure="up to 90 % (FastText LID)",
-                            paper_setting=PAPER_SETTING, our_setting=our_setting)
+    per_prompt = _a(res["success"][best][li])[ki]
+    n, rate = per_prompt.size, float(per_prompt.mean())
+    return decide_interval(rate, wilson_interval(rate * n, n), boundary=0.9, units=f"prompts (target {best}, layer {res['layers'][li]}, kappa {res['kappas'][ki]})",
+                           n_units=n, rule="verified if the Wilson 95 % interval of the best success rate lies above 0.9 (the paper's 'up to 90 %'); not reproduced if below",
+                           effect="best success rate", method="Wilson score interval over prompts", setting_differs=True,
+                           paper_figure="up to 90 % (FastText LID)", paper_setting=PAPER_SETTING, our_setting=our_setting)
 
 
 def _layer_success(res, t, li) -> np.ndarray:
