@@ -139,12 +139,10 @@ def _cmd_task(args: argparse.Namespace, kind: str) -> int:
 
 
 def _devices(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--devices must be an integer >= 1, got {text!r}") from None
+    """argparse type of ``--devices``: an integer >= 1."""
+    n = _seed(text)  # an integer >= 0
     if n < 1:
-        raise argparse.ArgumentTypeError(f"--devices must be an integer >= 1, got {n}")
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {n}")
     return n
 
 

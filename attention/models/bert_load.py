@@ -213,6 +213,18 @@ def _special_ids(tok: Any, where: Any, specials: tuple[str, str, str]) -> tuple[
     return tok, ids[0], ids[1], ids[2]
 
 
+def _check_dtype(dtype: Any, who: str) -> Any:
+    """A parameter dtype (float32, float64 with ``jax_enable_x64``, bfloat16, float16), else ``ValueError``."""
+    dtype = jnp.dtype(dtype)
+    if dtype == jnp.float64:
+        from proofs_numeric import require_x64
+
+        require_x64(f"{who}(dtype=float64)")
+    if dtype not in (jnp.float32, jnp.float64, jnp.bfloat16, jnp.float16):
+        raise ValueError(f"dtype must be a floating dtype (float32, float64, bfloat16, float16), got {dtype}")
+    return dtype
+
+
 def load_bert(path: str | Path | None = None, *, dtype: Any = jnp.float32) -> BertModel:
     r"""Load a BERT-family encoder from a local Hugging Face directory.
 
@@ -236,13 +248,7 @@ def load_bert(path: str | Path | None = None, *, dtype: Any = jnp.float32) -> Be
     for name in _FILES:
         if not (p / name).is_file():
             raise ModelLoadError(f"{p / name}: file not found (a BERT model directory needs {', '.join(_FILES)})")
-    dtype = jnp.dtype(dtype)
-    if dtype == jnp.float64:
-        from proofs_numeric import require_x64
-
-        require_x64("load_bert(dtype=float64)")
-    if dtype not in (jnp.float32, jnp.float64, jnp.bfloat16, jnp.float16):
-        raise ValueError(f"dtype must be a floating dtype (float32, float64, bfloat16, float16), got {dtype}")
+    dtype = _check_dtype(dtype, "load_bert")
     cfg = _read_config(p)
     params = _layout(_read_weights(p, cfg), cfg, dtype)
     tok, cls_id, sep_id, pad_id = _read_tokenizer(p)

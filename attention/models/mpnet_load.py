@@ -32,7 +32,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from .bert_load import BertConfig, BertModel, ModelLoadError, _layout, _special_ids
+from .bert_load import BertConfig, BertModel, ModelLoadError, _check_dtype, _layout, _special_ids
 
 __all__ = ["MPNET_PACKAGES", "MPNET_PART_SHA256", "MPNET_ZIP_SHA256", "MPNetConfig", "load_mpnet", "mpnet_zip_parts",
            "read_mpnet_zip"]
@@ -179,13 +179,7 @@ def load_mpnet(*, dtype: Any = jnp.float32, parts: list[Path] | None = None) -> 
     """
     from safetensors.numpy import load as load_safetensors
 
-    dtype = jnp.dtype(dtype)
-    if dtype == jnp.float64:
-        from proofs_numeric import require_x64
-
-        require_x64("load_mpnet(dtype=float64)")
-    if dtype not in (jnp.float32, jnp.float64, jnp.bfloat16, jnp.float16):
-        raise ValueError(f"dtype must be a floating dtype (float32, float64, bfloat16, float16), got {dtype}")
+    dtype = _check_dtype(dtype, "load_mpnet")
     blob = read_mpnet_zip(parts)
     zpath = (mpnet_zip_parts()[0] if parts is None else Path(parts[0])).with_suffix("")
     try:
