@@ -8,7 +8,8 @@ $$k_\varepsilon=\min\{k\ge1:\ T_k\le\varepsilon Z\}=1+\#\{1\le k<n:\ T_k>\vareps
 
 since $T_k$ is non-increasing. This is the sort-based reference of §3.1 evaluated in float64; it
 equals :func:`bounds.certified_topk`'s exact $k^*$ except for rows whose $\tau_{k^*}$ lies within
-rounding of $\varepsilon$ (the experiment counts disagreements on the rows it certifies).
+rounding of $\varepsilon$ (``tests/test_topk_real.py`` checks equality on every row that
+``certified_topk`` certifies minimal).
 
 :func:`keps_rows` shards the rows over ``devices`` (``jax.sharding.Mesh`` with one axis ``"rows"``,
 ``PartitionSpec("rows", None)``): each device sorts and sums its own rows, nothing is communicated,
