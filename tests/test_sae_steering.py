@@ -124,9 +124,9 @@ def test_selection_planted_and_attribution():
 def test_wilson_closed_forms_and_language_id():
     z2 = 1.959963984540054**2
     lo, hi = wilson_interval(0, 50)
-    assert lo == pytest.approx(0.0, abs=1e-15) and hi == pytest.approx((z2 / 50) / (1 + z2 / 50), rel=1e-12)
+    assert lo == 0.0 and hi == pytest.approx((z2 / 50) / (1 + z2 / 50), rel=1e-12)
     lo, hi = wilson_interval(50, 50)
-    assert hi == pytest.approx(1.0, abs=1e-15) and lo == pytest.approx(1 / (1 + z2 / 50), rel=1e-12)
+    assert hi == 1.0 and lo == pytest.approx(1 / (1 + z2 / 50), rel=1e-12)
     with pytest.raises(ValueError, match="successes"):
         wilson_interval(3, 2)
     texts = ["Ceci est une phrase écrite en français pour le test.", "Esta es una frase escrita en español para la prueba.",

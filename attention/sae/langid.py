@@ -78,7 +78,8 @@ def wilson_interval(successes: float, n: int, z: float = 1.959963984540054) -> t
     a = successes / n
     centre = (a + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(a * (1 - a) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo, hi = max(0.0, centre - half), min(1.0, centre + half)
+    return (0.0 if successes <= 0 else lo), (1.0 if successes >= n else hi)  # exact ends (no rounding inside [0, 1])
 
 
 def gate_accuracy(texts_by_lang: dict[str, Sequence[str]], detector=detect_language) -> dict[str, dict]:
