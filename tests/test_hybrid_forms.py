@@ -41,7 +41,7 @@ def _rel(a, b) -> float:
     return float(jnp.max(jnp.abs(a - b)) / jnp.maximum(1.0, jnp.max(jnp.abs(b))))
 
 
-@pytest.mark.parametrize("T,d_h", [(64, 16), (128, 128), (1000, 64)])
+@pytest.mark.parametrize("T,d_h", [(64, 16), (128, 128), pytest.param(1000, 64, marks=pytest.mark.slow)])
 def test_linear_attention_forms_agree_values_states_and_gradients(T, d_h):
     _, _, v, fq, fk, state = _features(T + d_h, T, d_h)
     ref_y, ref_state = linear_attention_parallel(fq, fk, v, state)
@@ -84,7 +84,7 @@ def test_dropping_the_inter_chunk_state_is_caught():
     assert _rel(wrong, ref) > 1e-3
 
 
-@pytest.mark.parametrize("T,d_h,C", [(64, 16, 16), (128, 32, 64), (1000, 64, 64)])
+@pytest.mark.parametrize("T,d_h,C", [(64, 16, 16), (128, 32, 64), pytest.param(1000, 64, 64, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("w", [1, 16, "T", "T+1"])
 def test_hybrid_forms_agree_values_and_gradients(T, d_h, C, w):
     w = {"T": T, "T+1": T + 1}.get(w, w)
