@@ -20,21 +20,27 @@ README_END = "<!-- claims-table:end -->"
 VERDICT_ORDER = ("verified", "refuted", "not reproduced", "inconclusive", "erratum", "failed")
 
 HOW_TO_READ = """\
-**How to read a verdict.** `verified`: the statement holds within tolerance (mathematics), or its
-decision rule, stated before the data, accepts (empirical). `refuted`: the paper's own statement fails in a
-setting the statement covers, shown by a registered counterexample or by an effect whose 95 % confidence
-interval lies entirely on the side opposite to the paper's. `not reproduced`: an empirical figure measured
-in a setting that differs from the paper's (model, data, scale or metric); the report shows it next to the
-paper's figure and names the difference. It says nothing about the paper's own setting. `inconclusive`: the
-data cannot decide, because the confidence interval touches or straddles the decision boundary (a tie never
-decides). `erratum`: a slip at a boundary case of a spec's or a released code's arithmetic; the corrected
-statement is registered as its own claim and verifies. `failed`: a bug in this toolkit, the only verdict that
-makes `attnverify verify` exit non-zero. Provenance `paper` marks the paper's statements, `derived` what
-we derived consistently with them, and `finding` our own results, stated positively (they verify when they
-hold). Every empirical claim names its effect measure, its units of independence (seeds, sequences; never
-rows of one sequence), its sample size and its decision rule, and reports the effect with a 95 % CI. A
-"no difference" claim needs an equivalence test with a stated margin. The `sympy` column says `proved` only
-for a derivation from the model's definitions, `identity` for an algebraic identity between closed forms.
+**How to read a verdict.**
+
+- `verified`: the statement holds within tolerance (mathematics), or its decision rule, stated before the
+  data, accepts (empirical).
+- `refuted`: the paper's own statement fails in a setting the statement covers, shown by a registered
+  counterexample or by an effect whose 95 % CI lies entirely on the side opposite to the paper's.
+- `not reproduced`: an empirical figure measured in a setting that differs from the paper's (model, data,
+  scale or metric), shown next to the paper's figure with the difference named. It says nothing about the
+  paper's own setting.
+- `inconclusive`: the data cannot decide; the CI touches or straddles the decision boundary (a tie never
+  decides).
+- `erratum`: a slip at a boundary case of a spec's or a released code's arithmetic; the corrected statement
+  is registered as its own claim and verifies.
+- `failed`: a bug in this toolkit, the only verdict that makes `attnverify verify` exit non-zero.
+
+Provenance `paper` marks the paper's statements, `derived` what we derived consistently with them, `finding`
+our own results, stated positively (verified when they hold). Every empirical claim names its effect
+measure, its units of independence (seeds, sequences; never rows of one sequence), its sample size and its
+decision rule, and reports the effect with a 95 % CI; a "no difference" claim needs an equivalence test with
+a stated margin. The `sympy` column says `proved` only for a derivation from the model's definitions and
+`identity` for an algebraic identity between closed forms.
 """
 
 

@@ -100,12 +100,31 @@ def _window_error_fn():
     return window_error
 
 
+@functools.lru_cache(maxsize=16)
+def _host_scores_fn(policies: tuple):
+    """Compiled scores ``[len(policies), ..., n]`` of one host's policies (same window), computed once for
+    every budget (``keep_masks`` would rescore per budget; the selection is the same ``select_tokens``)."""
+    import jax
+    import jax.numpy as jnp
+
+    from attention.kv.perturbation import causal_mask, window_attention
+
+    @jax.jit
+    def scores(q, k, v):
+        n = k.shape[-2]
+        w = n if policies[0].window is None else policies[0].window
+        att = window_attention(q[..., n - w :, :], k, v, causal_mask(n, jnp.arange(n - w, n)))
+        return jnp.stack([p.score(att, v) for p in policies])
+
+    return scores
+
+
 def evaluate_policies(q, k, v, n: int, budgets=BUDGETS, *, chunk: int = 24, desc: str = "") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Relative error [len(budgets), heads] per policy name of the future queries and of the scoring
     window (last :data:`WINDOW` prompt rows, the objective the scores approximate); ``q, k, v`` [heads, n+f, d]."""
     import jax.numpy as jnp
 
-    from attention.kv.eviction import budget_count, eviction_error, keep_masks
+    from attention.kv.eviction import budget_count, eviction_error, select_tokens
 
     pols = _policies()
     hosts: dict[str, list] = {}
@@ -116,10 +135,13 @@ def evaluate_policies(q, k, v, n: int, budgets=BUDGETS, *, chunk: int = 24, desc
     for s in pn.progress(range(0, q.shape[0], chunk), desc=desc or "kv-eviction"):
         qc, kc, vc = (jnp.asarray(x[s : s + chunk]) for x in (q, k, v))
         for host, group in hosts.items():
+            if len({(p.window, p.pool) for p in group}) != 1:
+                raise ValueError(f"host {host}: policies with different windows or pooling")
+            scores = _host_scores_fn(tuple(group))(qc[:, :n], kc[:, :n], vc[:, :n])
             for bi, b in enumerate(budgets):
                 nb = budget_count(b, n)
                 recent = 0 if host == "tova" else max(1, round(RECENT_FRAC * nb))
-                keep = keep_masks(tuple(group), qc[:, :n], kc[:, :n], vc[:, :n], nb, n_recent=recent, n_sinks=min(N_SINKS, nb - recent))
+                keep = select_tokens(scores, nb, n_recent=recent, n_sinks=min(N_SINKS, nb - recent), pool=int(group[0].pool))
                 err = np.asarray(eviction_error(qc[:, n:], kc, vc, keep))
                 werr = np.asarray(_window_error_fn()(qc[:, n - WINDOW : n], kc[:, :n], vc[:, :n], keep))
                 for p, e, we in zip(group, err, werr):

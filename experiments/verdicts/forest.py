@@ -21,7 +21,7 @@ DEFAULT_REPORT = Path("reports/verify.json")
 COLOURS = {"verified": "tab:green", "refuted": "tab:red", "not reproduced": "tab:orange", "inconclusive": "tab:gray",
            "erratum": "tab:purple", "failed": "black"}
 #: empirical claims cheap enough for the quick (test-suite) version of the plot
-QUICK_PATTERNS = ("delta.helps_*", "delta.needs_locality", "obcache.output_aware_*", "obcache.scores_rank_removal_error")
+QUICK_PATTERNS = ("delta.helps_local_queries", "delta.needs_locality", "obcache.output_aware_beats_attention_synthetic")
 
 Row = tuple[str, str, dict[str, Any]]
 
