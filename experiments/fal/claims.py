@@ -90,7 +90,7 @@ def _falplus_vs_fal(ctx: Context) -> Evidence:
     return _nll_claim("falplus_A", "fal", "less", "FAL+ perplexity below FAL's")
 
 
-@pn.claim("fal.quality_falplus_B_vs_fal", equation="C9, §4 (reading B)", statement=r"\mathrm{NLL}_{\rm val}(\mathrm{FAL{+}}_B)<\mathrm{NLL}_{\rm val}(\mathrm{FAL})", **_C9)
+@pn.claim("fal.quality_falplus_b_vs_fal", equation="C9, §4 (reading B)", statement=r"\mathrm{NLL}_{\rm val}(\mathrm{FAL{+}}_B)<\mathrm{NLL}_{\rm val}(\mathrm{FAL})", **_C9)
 def _falplus_b_vs_fal(ctx: Context) -> Evidence:
     """FAL+ in the literal reading B (A-bar_1 written into the residual stream) against FAL, paired by seed."""
     return _nll_claim("falplus_B", "fal", "less", "FAL+ perplexity below FAL's")
