@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 verify: setup
-	$(BIN)/attnverify verify --json reports/verify.json --markdown reports/verify.md
+	$(BIN)/attnverify verify --jobs 2 --json reports/verify.json --markdown reports/verify.md
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)

@@ -190,11 +190,17 @@ def run_claims(
     scale: float = 1.0,
     on_result: Callable[[ClaimResult], None] | None = None,
     wrap: Callable[[Sequence[Claim]], Any] | None = None,
+    jobs: int = 1,
 ) -> Report:
     """Run every registered claim whose id matches ``pattern`` (a glob; all when ``None``).
 
-    ``wrap`` may wrap the claim list (e.g. in a progress bar); ``on_result`` sees each result.
+    ``wrap`` may wrap the claim list (e.g. in a progress bar; it is advanced once per finished
+    claim); ``on_result`` sees each result. ``jobs > 1`` runs the claims in that many worker
+    processes (:mod:`proofs_numeric._parallel`), with the same verdicts as ``jobs=1``.
     """
+    from .precision import check_int
+
+    check_int(jobs, "jobs", minimum=1)
     discover()
     selected = _claims(pattern)
     if not selected:
@@ -202,9 +208,25 @@ def run_claims(
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
     results = []
-    for c in wrap(selected) if wrap else selected:
-        r = run_claim(c, seed=seed, scale=scale)
-        results.append(r)
-        if on_result:
-            on_result(r)
+    if jobs > 1 and len(selected) > 1:
+        from ._parallel import run_parallel
+
+        ticks = iter(wrap(selected)) if wrap else None
+
+        def seen(r: ClaimResult) -> None:
+            if ticks is not None:
+                next(ticks, None)
+            if on_result:
+                on_result(r)
+
+        results = run_parallel(selected, seed=seed, scale=scale, jobs=jobs, on_result=seen)
+        if ticks is not None:
+            for _ in ticks:  # close the bar
+                pass
+    else:
+        for c in wrap(selected) if wrap else selected:
+            r = run_claim(c, seed=seed, scale=scale)
+            results.append(r)
+            if on_result:
+                on_result(r)
     return Report(tuple(results), seed, scale, pattern, time.perf_counter() - t0, started)

@@ -2,7 +2,7 @@
 
 ::
 
-    attnverify verify [--only GLOB] [--seed N] [--scale F] [--json PATH] [--markdown PATH] [--update-readme PATH]
+    attnverify verify [--only GLOB] [--seed N] [--scale F] [--jobs N] [--json PATH] [--markdown PATH] [--update-readme PATH]
     attnverify list [--only GLOB]
     attnverify plot NAME [--out DIR] [--quick] [--seed N]
     attnverify experiment NAME [--out DIR] [--quick] [--seed N] [--devices N]
@@ -85,6 +85,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         seed=args.seed,
         scale=args.scale,
         wrap=lambda cs: progress(cs, desc="verifying claims", total=len(cs)),
+        jobs=args.jobs,
     )
     print(summary_table(report))
     written = write_reports(report, args.json, args.markdown)
@@ -138,8 +139,8 @@ def _cmd_task(args: argparse.Namespace, kind: str) -> int:
     return 0
 
 
-def _devices(text: str) -> int:
-    """argparse type of ``--devices``: an integer >= 1."""
+def _positive(text: str) -> int:
+    """argparse type of ``--devices`` and ``--jobs``: an integer >= 1."""
     n = _seed(text)  # an integer >= 0
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {n}")
@@ -154,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--only", metavar="GLOB", default=None, help="claim-id glob, e.g. 'topk*' or 'geometry.*'")
     v.add_argument("--seed", type=_seed, default=0, help="integer >= 0")
     v.add_argument("--scale", type=_scale, default=1.0, help="instance-count multiplier, finite and > 0 (1.0 = full)")
+    v.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                   help="run the claims in N worker processes, one area at a time each (same verdicts; default 1)")
     v.add_argument("--json", metavar="PATH", default="reports/verify.json")
     v.add_argument("--markdown", metavar="PATH", default="reports/verify.md")
     v.add_argument("--update-readme", metavar="PATH", default=None, help="rewrite the claims table in this README")
@@ -170,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--quick", action="store_true", help="reduced version (what the test suite runs)")
         t.add_argument("--seed", type=_seed, default=0, help="integer >= 0")
         if kind == "experiment":
-            t.add_argument("--devices", type=_devices, default=1, metavar="N",
+            t.add_argument("--devices", type=_positive, default=1, metavar="N",
                            help="shard attention rows over N devices (experiments that accept it; default 1)")
         t.set_defaults(func=lambda a, kind=kind: _cmd_task(a, kind))
     return p

@@ -40,7 +40,7 @@ def test_readme_table_lists_exactly_the_registered_claims():
 def test_bad_seed_and_scale_exit_2_before_any_work(capsys):
     import pytest
 
-    for argv in (["verify", "--seed", "-1"], ["verify", "--scale", "nan"], ["verify", "--scale", "inf"], ["verify", "--scale", "0"]):
+    for argv in (["verify", "--seed", "-1"], ["verify", "--jobs", "0"], ["verify", "--jobs", "two"], ["verify", "--scale", "nan"], ["verify", "--scale", "inf"], ["verify", "--scale", "0"]):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2
