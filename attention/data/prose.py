@@ -20,7 +20,6 @@ texts that were tokenized (UTF-8, joined by a blank line), their count and the p
 
 from __future__ import annotations
 
-import ast
 import bisect
 import dataclasses
 import hashlib
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .corpus import stdlib_docstrings
+from .po_catalogues import parse_po
 
 __all__ = ["PROSE_SOURCES", "ProseCorpus", "django_msgids", "prose_corpus"]
 
@@ -45,27 +45,12 @@ def _django_root() -> Path:
     return Path(django.__file__).parent
 
 
-def _po_msgids(text: str) -> Iterator[str]:
-    """The ``msgid`` strings of a .po file (continuation lines joined, C escapes undone)."""
-    cur: list[str] | None = None
-    for line in text.splitlines() + [""]:
-        s = line.strip()
-        if cur is not None and s.startswith('"'):
-            cur.append(s)
-            continue
-        if cur is not None:
-            yield "".join(ast.literal_eval(part) for part in cur)
-            cur = None
-        if s.startswith("msgid "):
-            cur = [s[len("msgid "):]]
-
-
 def django_msgids(min_words: int = 3) -> Iterator[str]:
     """One paragraph per English Django catalogue: its distinct msgids of at least ``min_words`` words."""
     root, seen = _django_root(), set()
     for f in sorted(root.rglob("locale/en/LC_MESSAGES/*.po"), key=lambda p: p.relative_to(root).as_posix()):
         keep = []
-        for m in _po_msgids(f.read_text(encoding="utf-8")):
+        for m in (e.msgid for e in parse_po(f.read_text(encoding="utf-8"), str(f))):
             m = " ".join(m.split())
             if len(m.split()) >= min_words and m not in seen:
                 seen.add(m)
