@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from .toy_model import COMPONENTS, student_heads
 
-__all__ = ["HybridSettings", "hybrid_override"]
+__all__ = ["HybridSettings", "hybrid_heads", "hybrid_override"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,14 +51,22 @@ def hybrid_override(feat_q: jax.Array, feat_k: jax.Array, omega: jax.Array, sett
                          f"{feat_q.shape}, {feat_k.shape}, {omega.shape}")
 
     def fn(a: Any) -> jax.Array:
-        B, T, H, dh = a.q.shape
-        if a.k.shape[1] != T:
-            raise ValueError(f"hybrid_override handles the uncached forward only (keys {a.k.shape[1]} != queries {T})")
-        G = H // a.k.shape[2]
-        heads = lambda x: jnp.repeat(x, G, axis=2).transpose(0, 2, 1, 3)  # noqa: E731  [B, H, T, d_h]
-        q = (a.q * (a.scale * math.sqrt(dh))).transpose(0, 2, 1, 3)
-        y, _ = student_heads(q, heads(a.k), heads(a.v), feat_q, jnp.repeat(feat_k, G, axis=0), jax.nn.sigmoid(omega),
-                             settings, component)
-        return y.transpose(0, 2, 1, 3).astype(a.q.dtype)
+        if a.k.shape[1] != a.q.shape[1]:
+            raise ValueError(f"hybrid_override handles the uncached forward only (keys {a.k.shape[1]} != queries {a.q.shape[1]})")
+        return hybrid_heads(a.q, a.k, a.v, a.scale, feat_q, feat_k, omega, settings, component)[0]
 
     return fn
+
+
+def hybrid_heads(q: jax.Array, k: jax.Array, v: jax.Array, scale: float, feat_q: jax.Array, feat_k: jax.Array,
+                 omega: jax.Array, settings: HybridSettings, component: str = "hybrid") -> tuple[jax.Array, jax.Array]:
+    r"""The hybrid (or one ablation) on one layer's ``q`` ``[B, T, H, d_h]``, ``k, v`` ``[B, T, H_kv, d_h]``
+    with scores ``scale`` $\cdot q^\top k$: ``(y [B, T, H, d_h], r [B, H, T])`` ($r_n$ per head). Pure,
+    ``jit``-able, differentiable in the feature weights and ``omega`` (the body of :func:`hybrid_override`)."""
+    B, T, H, dh = q.shape
+    G = H // k.shape[2]
+    heads = lambda x: jnp.repeat(x, G, axis=2).transpose(0, 2, 1, 3)  # noqa: E731  [B, H, T, d_h]
+    qs = (q * (scale * math.sqrt(dh))).transpose(0, 2, 1, 3)
+    y, r = student_heads(qs, heads(k), heads(v), feat_q, jnp.repeat(feat_k, G, axis=0), jax.nn.sigmoid(omega),
+                         settings, component)
+    return y.transpose(0, 2, 1, 3).astype(q.dtype), r

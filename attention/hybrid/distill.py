@@ -30,7 +30,7 @@ from .features import hedgehog_features, ssd_draws
 from .recall_task import RecallConfig, recall_batch
 from .toy_model import ToyConfig, causal_mask, init_student, init_teacher, softmax_heads, student_heads, toy_forward
 
-__all__ = ["TrainConfig", "train_teacher", "attention_transfer", "finetune_lora", "query_nll"]
+__all__ = ["TrainConfig", "train_teacher", "attention_transfer", "finetune_lora", "query_nll", "weight_transfer_loss"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,16 +132,23 @@ def _stage1_loss(cfg: ToyConfig, objective: str) -> Callable:
                 y, _ = student_heads(q, k, v, p["feat_q"][l], p["feat_k"][l], jax.nn.sigmoid(p["omega"][l]), cfg)
                 total = total + 1000.0 * jnp.mean((y - jax.lax.stop_gradient(a["y"])) ** 2)
             else:
-                att = jax.lax.stop_gradient(softmax_heads(q, k, v)[1])
-                fq = jax.vmap(hedgehog_features, (1, 0), 1)(q, p["feat_q"][l])
-                fk = jax.vmap(hedgehog_features, (1, 0), 1)(k, p["feat_k"][l])
-                m = causal_mask(q.shape[-2], 4)
-                kap = jnp.where(m, fq @ jnp.swapaxes(fk, -1, -2), 1.0)
-                log_a = jnp.log(kap) - jnp.log(jnp.sum(jnp.where(m, kap, 0.0), -1, keepdims=True))
-                total = total - jnp.mean(jnp.sum(att * log_a, -1))
+                total = total + weight_transfer_loss(q, k, p["feat_q"][l], p["feat_k"][l])
         return total / len(acts)
 
     return loss
+
+
+def weight_transfer_loss(q: jax.Array, k: jax.Array, fq_w: jax.Array, fk_w: jax.Array) -> jax.Array:
+    r"""Hedgehog weight transfer (``xent_target="la_full"``): $-\frac1R\sum_{\rm rows}\sum_i a^{\rm soft}_{ni}
+    \log\tilde a_{ni}$, $\tilde a_{ni}=\kappa_{ni}/\sum_{i'\le n}\kappa_{ni'}$, for ``q, k`` ``[B, H, T, d_h]``
+    (scores $q^\top k/\sqrt{d_h}$) and feature weights ``[H, d_h, d']``; the teacher rows carry no gradient."""
+    att = jax.lax.stop_gradient(softmax_heads(q, k, k)[1])
+    fq = jax.vmap(hedgehog_features, (1, 0), 1)(q, fq_w)
+    fk = jax.vmap(hedgehog_features, (1, 0), 1)(k, fk_w)
+    m = causal_mask(q.shape[-2], 4)
+    kap = jnp.where(m, fq @ jnp.swapaxes(fk, -1, -2), 1.0)
+    log_a = jnp.log(kap) - jnp.log(jnp.sum(jnp.where(m, kap, 0.0), -1, keepdims=True))
+    return -jnp.mean(jnp.sum(att * log_a, -1))
 
 
 def attention_transfer(teacher: dict, task: RecallConfig, cfg: ToyConfig, train: TrainConfig, *,

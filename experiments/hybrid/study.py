@@ -9,7 +9,10 @@ evaluated under every component ablation on both sets, with $r_n$ by distance bu
 
 Writes ``collapse.json`` / ``collapse.md`` and two figures to ``out_dir``; a non-quick run also
 refreshes the cache that the claims read (``experiments/hybrid/results/collapse_<protocol>.json``).
-``ATTNVERIFY_HYBRID_PROTOCOL=reduced`` picks the reduced protocol instead of the full one.
+The toy runs the ``reduced`` protocol by default (the spec-scale ``full`` one does not fit the 30-minute
+budget on 2 cores; ``ATTNVERIFY_HYBRID_PROTOCOL=full`` runs it); then the real-model part
+(:mod:`.real_model`, Gemma 3 270M; a tiny random Gemma with ``--quick``; ``ATTNVERIFY_HYBRID_REAL=0``
+skips it).
 """
 
 from __future__ import annotations
@@ -171,10 +174,19 @@ def _plots(res: dict[str, Any], out_dir: Path) -> list[Path]:
 @pn.experiment("hybrid", help="hybrid SWA + LA collapse toy: MQAR teacher, MSE / HedgeCATs / SSD / linear-only students, ablations, r_n")
 def hybrid_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     """Run the protocol (``quick``, else ``full`` or ``$ATTNVERIFY_HYBRID_PROTOCOL``); write tables, figures, the cache."""
-    name = "quick" if quick else os.environ.get("ATTNVERIFY_HYBRID_PROTOCOL", "full")
+    name = "quick" if quick else os.environ.get("ATTNVERIFY_HYBRID_PROTOCOL", "reduced")
     if name not in PROTOCOLS:
         raise ValueError(f"ATTNVERIFY_HYBRID_PROTOCOL must be one of {sorted(PROTOCOLS)}, got {name!r}")
-    return write_report(run_collapse(PROTOCOLS[name], seed), Path(out_dir), cache=not quick)
+    out = write_report(run_collapse(PROTOCOLS[name], seed), Path(out_dir), cache=not quick)
+    if os.environ.get("ATTNVERIFY_HYBRID_REAL", "1") != "0":
+        from .real_model import REAL_PROTOCOLS, run_real
+        from .real_report import write_real_report
+
+        real = write_real_report(run_real(REAL_PROTOCOLS["quick" if quick else "full"]), Path(out_dir), cache=not quick)
+        out["files"] += real["files"]
+        out["table"] += "\n\n" + real["table"]
+        out["decisions"]["hybrid.collapse_real_gemma"] = real["decision"]
+    return out
 
 
 def write_report(res: dict[str, Any], out_dir: Path, *, cache: bool) -> dict[str, Any]:
