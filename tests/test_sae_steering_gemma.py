@@ -1,6 +1,7 @@
 """The Gemma pieces of the steering study on a tiny random Gemma 3 (no weights loaded): the compiled
 steered generation equals the model's own KV-cached ``generate`` with the same hook, head masks
-ablate, and the per-head shares add up to the attention block's output."""
+ablate, the per-head shares add up to the attention block's output, and the batched generation
+(traced hook parameters, one compiled loop) equals ``generate`` row by row."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import pytest
+
 from attention.models import GemmaConfig, gemma_forward, generate, random_gemma
+from attention.models.gemma_generate import generate_batch
 from attention.sae.jumprelu import JumpReLUSAE
 from attention.sae.steering import make_steer, no_steer, residual_hook
 from experiments.sae_steering.gemma_lm import gemma_head_contributions, gemma_residuals, gemma_steered_generate
@@ -35,7 +39,7 @@ def test_steered_generation_matches_the_models_generate():
     steers = [no_steer(16), make_steer(_sae(), 1, 3, 6.0)]  # additive = clamp algebra: sae.steer_hook_is_clamp
     masks = jnp.ones((2, TINY.num_layers, TINY.num_heads))
     keys = jnp.stack([jax.random.PRNGKey(0)] * 2)
-    ours = np.asarray(gemma_steered_generate(model.params, ids, _stack(steers), keys, masks, 1e-6, cfg=TINY, new=8))
+    ours = gemma_steered_generate(model, jnp.concatenate([ids, ids]), _stack(steers), keys, masks, 1e-6, new=8)
     for row, st in zip(ours, steers):
         ref = generate(model, np.asarray(ids), 8, greedy=True, residual_hook=residual_hook(st))
         assert np.array_equal(row, ref[0]), (row, ref)
@@ -53,5 +57,38 @@ def test_head_mask_ablates_and_head_shares_add_up():
     keys = jnp.stack([jax.random.PRNGKey(0)] * 2)
     mask = np.ones((2, TINY.num_layers, TINY.num_heads), np.float32)
     mask[1, :, :] = 0.0  # every head off
-    gen = np.asarray(gemma_steered_generate(model.params, ids, _stack([no_steer(16)] * 2), keys, jnp.asarray(mask), 1e-6, cfg=TINY, new=4))
+    gen = gemma_steered_generate(model, jnp.concatenate([ids, ids]), _stack([no_steer(16)] * 2), keys, jnp.asarray(mask), 1e-6, new=4)
     assert not np.array_equal(gen[0], gen[1])
+
+
+def _shift(args, layer, h):
+    return h + jnp.where(layer == 0, args[:, None, None], 0.0).astype(h.dtype)
+
+
+def test_generate_batch_bad_input_is_named():
+    model = random_gemma(TINY, seed=4)
+    ids = jnp.asarray(rng(1).integers(0, TINY.vocab_size, (3, 5)), jnp.int32)
+    with pytest.raises(ValueError, match="prompt_ids"):
+        generate_batch(model, ids[0], 4)
+    with pytest.raises(ValueError, match="keys"):
+        generate_batch(model, ids, 4, keys=jnp.zeros((2, 2), jnp.uint32))
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        generate_batch(model, ids, 0)
+    with pytest.raises(ValueError, match="temperature"):
+        generate_batch(model, ids, 2, temperature=0.0)
+
+
+@pytest.mark.slow
+def test_generate_batch_equals_generate_row_by_row():
+    model = random_gemma(TINY, seed=4)
+    ids = jnp.asarray(rng(1).integers(0, TINY.vocab_size, (3, 5)), jnp.int32)
+    greedy = generate_batch(model, ids, 6, greedy=True)
+    assert np.array_equal(greedy, generate(model, np.asarray(ids), 6, jit=False))
+    shifts = jnp.asarray([0.0, 3.0, -3.0], jnp.float32)
+    steered = generate_batch(model, ids, 6, greedy=True, hook=_shift, hook_args=shifts)
+    for b in range(3):  # per-row traced hook parameters = the static hook of generate
+        hook = lambda layer, h, c=float(shifts[b]): h + (c if layer == 0 else 0.0)  # noqa: E731
+        assert np.array_equal(steered[b], generate(model, np.asarray(ids[b]), 6, residual_hook=hook, jit=False))
+    keys = jnp.stack([jax.random.PRNGKey(7)] * 3)
+    same = generate_batch(model, jnp.stack([ids[0]] * 3), 6, temperature=1.0, keys=keys, hook=_shift, hook_args=shifts * 0)
+    assert (same == same[0]).all()  # equal keys: equal sampling noise

@@ -8,6 +8,13 @@ so unwritten slots $j > p$ are never read. Both equal the full forward (``tests/
 
 ``residual_hook(layer, h) -> h`` runs after every layer in prefill ($h$: $[B, T, D]$) and in every
 decode step ($[B, 1, D]$); ``attention_override`` as in :func:`gemma_forward`, fed the cache.
+
+:func:`generate_batch` is the sweep form: prefill and all $N-1$ decode steps in **one** compiled
+program (``lax.fori_loop``), $B$ rows sampled with their own PRNG keys, and a hook whose parameters
+are *traced* arrays (``hook(hook_args, layer, h)``, ``override(hook_args) -> {layer: fn}``), so one
+compilation serves every steering value, feature and head mask of a sweep; rows may carry different
+``hook_args`` (leading axis $B$). On a CPU one decode step costs about the same for $B=1$ and
+$B\approx 64$ (per-op overhead dominates), so a sweep batches prompts x configurations.
 """
 
 from __future__ import annotations
@@ -18,11 +25,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from .gemma import AttentionFn, ResidualHook, check_ids, freeze_override, output_logits, run_layers
 from .gemma_config import GemmaConfig
 
-__all__ = ["gemma_decode_step", "gemma_prefill", "generate", "init_kv_cache"]
+__all__ = ["gemma_decode_step", "gemma_prefill", "generate", "generate_batch", "init_kv_cache"]
 
 KVCache = tuple[tuple[jax.Array, jax.Array], ...]
 
@@ -109,3 +117,66 @@ def generate(model: Any, prompt_ids: Any, max_new_tokens: int, *, greedy: bool =
             logits, cache = gemma_decode_step(model, token, T + i, cache, **kw)
     new = np.asarray(jnp.stack(out, axis=1))
     return new[0] if np.ndim(prompt_ids) == 1 else new
+
+
+def _sample(logits: jax.Array, keys: jax.Array, temperature: jax.Array, greedy: bool) -> jax.Array:
+    if greedy:
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    draw = lambda k, lg: jax.random.categorical(k, lg / temperature)  # noqa: E731
+    return jax.vmap(draw)(keys, logits).astype(jnp.int32)
+
+
+def _batch_loop(params: Any, ids: jax.Array, keys: jax.Array, hook_args: Any, temperature: jax.Array, *,
+                cfg: GemmaConfig, new: int, hook: Any, override: Any, greedy: bool) -> jax.Array:
+    B, T = ids.shape
+    hk = None if hook is None else (lambda layer, h: hook(hook_args, layer, h))
+    ov = freeze_override(None if override is None else override(hook_args), cfg.num_layers)
+    cache = init_kv_cache(cfg, B, T + new, params["embed"].dtype)
+    h, cache, _ = run_layers(cfg, params, ids, 0, cache, hk, ov, False)
+    split = jax.vmap(jax.random.split)(keys)
+    first = _sample(output_logits(cfg, params, h[:, -1:])[:, 0], split[:, 1], temperature, greedy)
+    out = jnp.zeros((B, new), jnp.int32).at[:, 0].set(first)
+
+    def body(i, carry):
+        tok, cache, keys, out = carry
+        h, cache, _ = run_layers(cfg, params, tok[:, None], T + i, cache, hk, ov, False)
+        split = jax.vmap(jax.random.split)(keys)
+        nxt = _sample(output_logits(cfg, params, h)[:, 0], split[:, 1], temperature, greedy)
+        return nxt, cache, split[:, 0], out.at[:, i + 1].set(nxt)
+
+    return lax.fori_loop(0, new - 1, body, (first, cache, split[:, 0], out))[3]
+
+
+_batch_jit = jax.jit(_batch_loop, static_argnames=("cfg", "new", "hook", "override", "greedy"))
+
+
+def generate_batch(model: Any, prompt_ids: Any, max_new_tokens: int, *, greedy: bool = False, temperature: float = 1.0,
+                   keys: Any = None, seed: int = 0, hook: Any = None, hook_args: Any = None, override: Any = None,
+                   jit: bool = True) -> np.ndarray:
+    r"""Continue the rows of ``prompt_ids`` $[B, T]$ (one length; pad or group prompts by length) by
+    ``max_new_tokens`` tokens in one compiled prefill + decode loop (module docstring).
+
+    **Arguments:** ``greedy`` argmax, else sampling at ``temperature``; ``keys`` $[B, 2]$ PRNG keys,
+    one per row (default: split from ``seed``; equal keys give two rows the same sampling noise);
+    ``hook(hook_args, layer, h) -> h`` a residual hook whose parameters ``hook_args`` (a pytree of
+    arrays) are traced, not static; ``override(hook_args) -> {layer: fn}`` attention overrides built
+    from them; ``hook`` and ``override`` themselves are static (reuse the same objects).
+
+    **Returns:** ``int32`` numpy $[B, N]$. **Raises:** ValueError for a bad argument (named) or a
+    prompt plus ``max_new_tokens`` beyond the context length.
+    """
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+    if not greedy and not temperature > 0:
+        raise ValueError(f"temperature must be > 0 for sampling, got {temperature!r}")
+    if np.ndim(prompt_ids) != 2:
+        raise ValueError(f"prompt_ids must be [B, T], got shape {np.shape(prompt_ids)}")
+    cfg = model.config
+    ids = check_ids(prompt_ids, cfg, name="prompt_ids", extra=max_new_tokens)
+    B = ids.shape[0]
+    keys = jax.random.split(jax.random.PRNGKey(seed), B) if keys is None else jnp.asarray(keys)
+    if keys.shape != (B, 2):
+        raise ValueError(f"keys must be [B={B}, 2] PRNG keys, got shape {tuple(keys.shape)}")
+    kw = dict(cfg=cfg, new=max_new_tokens, hook=hook, override=override, greedy=bool(greedy))
+    fn = _batch_jit if jit else _batch_loop
+    return np.asarray(fn(model.params, ids, keys, hook_args, jnp.asarray(temperature, jnp.float32), **kw))

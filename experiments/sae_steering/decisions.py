@@ -112,8 +112,10 @@ def c9_meaning(res: dict[str, Any], our_setting: str, seed: int = 0) -> Decision
     return _decide(_per_target(res, eff), "verified if the 95 % CI lies above 0", "chrF(steered) - max(chrF unsteered, chrF random feature)", our_setting, seed)
 
 
-def c10_gate(gate: dict[str, Any], our_setting: str, languages=("en", "fr", "es", "zh", "ja")) -> Decision:
+def c10_gate(gate: dict[str, Any], our_setting: str, languages=None) -> Decision:
+    """``languages``: default every language the gate measured (Gemma: English and the targets)."""
     at32 = gate["32"]["fasttext_lite"]
+    languages = tuple(at32) if languages is None else tuple(languages)
     ci = {lang: wilson_interval(at32[lang]["accuracy"] * at32[lang]["n"], int(at32[lang]["n"])) for lang in languages}
     worst = min(languages, key=lambda lang: ci[lang][0])
     w = at32[worst]

@@ -1,12 +1,12 @@
 r"""Gemma 3 pieces the steering study needs, compiled once for every feature, value and head mask.
 
 :func:`attention.models.generate` takes the residual hook as a static argument, so each new hook
-recompiles. Here the hook is built *inside* the traced function from a
-:class:`~attention.sae.steering.Steer` of arrays, and the head ablation from a mask array, so one
-program serves a whole sweep; the configurations of one prompt are ``vmap``-ed.
+recompiles. Here the hook reads a :class:`~attention.sae.steering.Steer` of arrays and a head-mask
+array, both traced (:func:`~attention.models.gemma_generate.generate_batch`), so one program serves
+a whole sweep; every row of the batch is one (prompt, configuration) pair.
 
 * :func:`gemma_residuals`: ``resid_post`` of chosen layers, no output layer;
-* :func:`gemma_steered_generate`: prefill + KV-cached decode (all positions steered, spec O4);
+* :func:`gemma_steered_generate`: batched prefill + KV-cached decode (all positions steered, spec O4);
 * :func:`gemma_head_contributions`: the exact per-head share of the attention block's output,
   $\mathrm{RMS}_{a'}(\sum_h o_hW^O_h)=\sum_h (o_hW^O_h)\,r\odot s$ with the shared factor
   $r=(\overline{(\sum_h o_hW^O_h)^2}+\epsilon)^{-1/2}$, for the C8 attribution.
@@ -18,9 +18,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from attention.models.gemma import gemma_attention, output_logits, run_layers
-from attention.models.gemma_generate import init_kv_cache
+from attention.models.gemma import gemma_attention, run_layers
+from attention.models.gemma_generate import generate_batch
 from attention.sae.steering import Steer, steer_residual
 
 __all__ = ["gemma_residuals", "gemma_steered_generate", "gemma_head_contributions"]
@@ -28,42 +29,34 @@ __all__ = ["gemma_residuals", "gemma_steered_generate", "gemma_head_contribution
 
 @functools.partial(jax.jit, static_argnames=("cfg", "layers"))
 def gemma_residuals(params, ids, *, cfg, layers: tuple[int, ...]) -> jax.Array:
-    """``[len(layers), B, T, D]``: the residual stream after each chosen layer."""
-    _, _, (_, per_layer) = run_layers(cfg, params, ids, 0, None, None, (), True)
+    """``[len(layers), B, T, D]``: the residual stream after each chosen layer (layers past the last
+    chosen one and the output layer are not run)."""
+    upto = dict(params, layers=params["layers"][: max(layers) + 1])
+    _, _, (_, per_layer) = run_layers(cfg, upto, ids, 0, None, None, (), True)
     return jnp.stack([per_layer[layer][0] for layer in layers])
 
 
-def _override(cfg, mask):
+def _row_hook(args, layer, h):
+    """Row $b$ of ``h [B, T, D]`` gets its own :class:`Steer` (``args[0]``, stacked along axis 0)."""
+    return jax.vmap(lambda st, x: steer_residual(st, layer, x))(args[0], h)
+
+
+def _row_override(args):
+    """Head masks ``args[1] [B, layers, heads]``: zero the masked heads' outputs $o_h$ row by row."""
+    mask = args[1]
+
     def masked(layer):
-        return lambda a: gemma_attention(a) * mask[layer][None, None, :, None].astype(a.q.dtype)
+        return lambda a: gemma_attention(a) * mask[:, layer][:, None, :, None].astype(a.q.dtype)
 
-    return tuple((layer, masked(layer)) for layer in range(cfg.num_layers))
+    return {layer: masked(layer) for layer in range(mask.shape[1])}
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "new"))
-def gemma_steered_generate(params, ids, steers: Steer, keys, head_masks, temperature, *, cfg, new: int) -> jax.Array:
-    """``[n, new]`` sampled tokens after ``ids [1, T]``, one row per configuration ``(steer, key, mask)``
-    (``steers`` stacked along axis 0, ``head_masks [n, layers, heads]``)."""
-    T = ids.shape[1]
-
-    def one(steer, key, mask):
-        hook = lambda layer, h: steer_residual(steer, layer, h)  # noqa: E731
-        override = _override(cfg, mask)
-        cache = init_kv_cache(cfg, 1, T + new, params["embed"].dtype)
-        h, cache, _ = run_layers(cfg, params, ids, 0, cache, hook, override, False)
-        logits = output_logits(cfg, params, h[:, -1:])[:, 0]
-
-        def body(i, carry):
-            logits, cache, key, out = carry
-            key, sub = jax.random.split(key)
-            tok = jax.random.categorical(sub, logits / temperature, axis=-1).astype(jnp.int32)
-            out = out.at[i].set(tok[0])
-            h, cache, _ = run_layers(cfg, params, tok[:, None], T + i, cache, hook, override, False)
-            return output_logits(cfg, params, h)[:, 0], cache, key, out
-
-        return jax.lax.fori_loop(0, new, body, (logits, cache, key, jnp.zeros(new, jnp.int32)))[3]
-
-    return jax.vmap(one)(steers, keys, head_masks)
+def gemma_steered_generate(model, ids, steers: Steer, keys, head_masks, temperature: float, *, new: int) -> np.ndarray:
+    """``[B, new]`` sampled tokens, one row per (prompt ``ids[b]``, configuration ``steers[b]``, key
+    ``keys[b]``, head mask ``head_masks[b] [layers, heads]``), all rows in one compiled prefill +
+    decode loop (:func:`attention.models.gemma_generate.generate_batch`)."""
+    return generate_batch(model, ids, new, temperature=temperature, keys=keys, hook=_row_hook,
+                          hook_args=(steers, jnp.asarray(head_masks, jnp.float32)), override=_row_override)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "upto"))
