@@ -51,10 +51,9 @@ def _init_worker(x64: bool) -> None:
     discover()
 
 
-def _run_group(ids: list[str], seed: int, scale: float, out: Any) -> int:
-    """Worker side: run each claim of ``ids`` and put its result on the ``out`` queue."""
+def _run_group(ids: list[str], seed: int, scale: float, out: Any, run_claim: Callable[..., Any]) -> int:
+    """Worker side: run each claim of ``ids`` with ``run_claim`` and put its result on the ``out`` queue."""
     from ._registry import _CLAIMS
-    from ._runner import run_claim
 
     for cid in ids:
         c = _CLAIMS.get(cid)
@@ -71,22 +70,23 @@ def _run_group(ids: list[str], seed: int, scale: float, out: Any) -> int:
 
 
 def run_parallel(selected: Sequence[Claim], *, seed: int, scale: float, jobs: int,
+                 run_claim: Callable[..., Any], make_result: Callable[..., Any],
                  on_result: Callable[[Any], None] | None = None) -> list[Any]:
     """Run ``selected`` in ``jobs`` worker processes; results in the order of ``selected``.
 
-    ``on_result`` is called in the parent with each :class:`~proofs_numeric.ClaimResult` as it
-    arrives (the CLI's progress bar)."""
+    ``run_claim`` (a module-level function, sent to the workers by name) runs one claim there;
+    ``make_result(claim, verdict, evidence, symbolic, seconds, message)`` rebuilds its result in the
+    parent; ``on_result`` is called with each result as it arrives (the CLI's progress bar). The
+    runner passes its own ``run_claim`` and ``ClaimResult`` (this module does not import it)."""
     import jax
 
-    from ._runner import ClaimResult
-
     by_id = {c.id: c for c in selected}
-    results: dict[str, ClaimResult] = {}
+    results: dict[str, Any] = {}
     ctx = mp.get_context("spawn")
 
     def receive(p: _Payload) -> None:
         cid, verdict, evidence, sym, seconds, message = p
-        r = ClaimResult(by_id[cid], Verdict(verdict), evidence, sym, seconds, message)
+        r = make_result(by_id[cid], Verdict(verdict), evidence, sym, seconds, message)
         results[cid] = r
         if on_result:
             on_result(r)
@@ -95,7 +95,7 @@ def run_parallel(selected: Sequence[Claim], *, seed: int, scale: float, jobs: in
         out = manager.Queue()
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(bool(jax.config.jax_enable_x64),)) as pool:
-            futures = [pool.submit(_run_group, g, seed, scale, out) for g in claim_groups(selected)]
+            futures = [pool.submit(_run_group, g, seed, scale, out, run_claim) for g in claim_groups(selected)]
             pending = set(futures)
             while pending:
                 try:

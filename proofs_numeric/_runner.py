@@ -16,6 +16,7 @@ from ._decision import Decision
 from ._registry import _CLAIMS
 from ._registry import claims as _claims
 from ._registry import discover
+from ._parallel import run_parallel
 
 __all__ = ["ClaimResult", "Report", "run_claim", "run_claims", "package_versions"]
 
@@ -209,7 +210,6 @@ def run_claims(
     t0 = time.perf_counter()
     results = []
     if jobs > 1 and len(selected) > 1:
-        from ._parallel import run_parallel
 
         ticks = iter(wrap(selected)) if wrap else None
 
@@ -219,7 +219,8 @@ def run_claims(
             if on_result:
                 on_result(r)
 
-        results = run_parallel(selected, seed=seed, scale=scale, jobs=jobs, on_result=seen)
+        results = run_parallel(selected, seed=seed, scale=scale, jobs=jobs, run_claim=run_claim,
+                               make_result=ClaimResult, on_result=seen)
         if ticks is not None:
             for _ in ticks:  # close the bar
                 pass

@@ -28,7 +28,8 @@ def test_workers_match_the_serial_runner_and_flag_unimportable_claims():
     try:
         claims = [pn.get_claim(i) for i in CHEAP] + [pn.get_claim("topk.test_runtime_only")]
         seen = []
-        par = run_parallel(claims, seed=3, scale=0.01, jobs=2, on_result=seen.append)
+        par = run_parallel(claims, seed=3, scale=0.01, jobs=2, run_claim=pn.run_claim, make_result=pn.ClaimResult,
+                           on_result=seen.append)
     finally:
         pn.unregister("topk.test_runtime_only")
     assert [r.claim.id for r in par] == [c.id for c in claims] and len(seen) == len(claims)
