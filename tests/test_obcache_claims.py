@@ -95,3 +95,18 @@ def test_synthetic_verdict_is_stable_between_reduced_and_verify_protocols():
     small, full = (pn.run_claim(pn.get_claim(cid), scale=s) for s in (0.01, 1.0))
     assert small.verdict is full.verdict is pn.Verdict.VERIFIED, (small.evidence.decision, full.evidence.decision)
     assert full.evidence.decision.n_units > small.evidence.decision.n_units
+
+
+def test_minilm_claim_decides_from_the_committed_full_run():
+    """Issue 10, item 3: the MiniLM verdict changes with the prompt length, so the claim recomputes its decision
+    from the committed full run (8 sequences of 448 + 64 tokens) and records where it came from."""
+    import hashlib
+
+    from experiments.kv_eviction.study import REFERENCE
+
+    r = pn.run_claim(pn.get_claim("obcache.output_aware_beats_attention_minilm"))
+    assert r.verdict is not pn.Verdict.FAILED, r.message
+    d, det = r.evidence.decision, r.evidence.details
+    assert d.n_units == 8 and d.units == "sequences" and det["n_prompt"] == 448 and det["n_future"] == 64
+    assert det["reference_run"]["sha256"] == hashlib.sha256(REFERENCE.read_bytes()).hexdigest()
+    assert det["reference_run"]["quick"] is False and "kv-eviction" in det["reference_run"]["reproduce"]
