@@ -105,10 +105,12 @@ def test_prose_corpus_is_deterministic_mixed_and_hashed(model):
 
 
 def test_po_msgids_parser():
-    from attention.data.prose import _po_msgids
+    """The prose source reads msgids with the catalogue parser: continuation lines joined, escapes undone,
+    the header entry dropped."""
+    from attention.data.po_catalogues import parse_po
 
     po = 'msgid ""\nmsgstr ""\n\nmsgid "Enter a valid "\n"value, \\"please\\"."\nmsgstr ""\nmsgid_plural "x"\n'
-    assert list(_po_msgids(po)) == ["", 'Enter a valid value, "please".']
+    assert [e.msgid for e in parse_po(po)] == ['Enter a valid value, "please".']
 
 
 # ------------------------------------------------------------------------------------ measurements

@@ -20,12 +20,12 @@ certified method's scored keys) on other models and data, so a figure that disag
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
 from proofs_numeric import Context, Evidence, claim, decide_direction, decide_equivalence
+from proofs_numeric.reference import load_reference_run
 
 from .protocol import MODELS, PAPER, TV_SLACK
 from .study import MINILM_CACHE, MPNET_CACHE, verify_real
@@ -37,10 +37,19 @@ def _minilm(ctx: Context) -> dict[str, Any]:
     return verify_real(ctx.seed)["models"]["minilm"]
 
 
+REFERENCE_COMMAND = "attnverify experiment topk-real --out DIR, then copy DIR/{name} to experiments/topk_real/"
+
+
+def _reference(path: Any, name: str) -> dict[str, Any]:
+    """One model's part of a committed full run, with its provenance under ``"reference_run"``."""
+    ref = load_reference_run(path, command=REFERENCE_COMMAND.format(name=path.name))
+    return {**ref.data[name], "reference_run": ref.provenance()}
+
+
 def _mpnet(ctx: Context) -> dict[str, Any]:
     from attention import MPNET_ZIP_SHA256
 
-    run = json.loads(MPNET_CACHE.read_text())["mpnet"]
+    run = _reference(MPNET_CACHE, "mpnet")
     if run.get("zip_sha256") != MPNET_ZIP_SHA256:
         raise ValueError(f"{MPNET_CACHE.name} was measured on another MPNet zip ({run.get('zip_sha256')}); "
                          "re-run `attnverify experiment topk-real` and copy its mpnet_full.json here")
@@ -114,7 +123,8 @@ def _reduction(name: str, n: int):
                                  "ours": {"mean_k_eps": c["mean_k"], "n_over_mean_k": c["n_over_mean_k"],
                                           "ci95": c["n_over_mean_k_ci95"], "mean_n_over_k": c["mean_n_over_k"],
                                           "mean_n_over_k_ci95": c["mean_n_over_k_ci95"], "mc_search": r["mc_search"]},
-                                 "sequences": r["sequences"], "corpus": r["corpus"]})
+                                 "sequences": r["sequences"], "corpus": r["corpus"],
+                                 "source": m.get("reference_run", "live: the verify protocol (experiments.topk_real.protocol.REAL_VERIFY)")})
     return check
 
 
@@ -170,7 +180,7 @@ def _(ctx: Context) -> Evidence:
 
     from bounds import keps_rule
 
-    m = json.loads(MINILM_CACHE.read_text())["minilm"]  # 16 sequences per n cannot decide an effect this small
+    m = _reference(MINILM_CACHE, "minilm")  # 16 sequences per n cannot decide an effect this small
     gaps, sig = [], []
     for r in m["reduction"].values():
         j = r["eps"].index(0.01)
@@ -183,7 +193,7 @@ def _(ctx: Context) -> Evidence:
                          our_setting="MiniLM-L6 attention rows of prose (heavy upper tails, attention sinks)")
     s = np.asarray(sig)
     err = np.abs(np.asarray(keps_rule(s, 0.01), np.float64) - norm.sf(s + norm.ppf(0.01)))
-    return Evidence.from_errors(err, decision=d)
+    return Evidence.from_errors(err, decision=d, details={"reference_run": m["reference_run"]})
 
 
 @claim(
