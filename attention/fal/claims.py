@@ -1,17 +1,13 @@
 """Registered claims C1-C3 of ``fal.md``: MHA/MLP independence, degenerate reductions, sharded = unsharded.
 
 C3 needs 4 devices. The test suite has 8 emulated CPU devices; ``attnverify verify`` may have one,
-and then the check runs itself in a subprocess with
-``XLA_FLAGS=--xla_force_host_platform_device_count=4`` (set before JAX starts there).
+and then the check reads the shared 4-device subprocess of :func:`~attention.fal.device_checks.device_checks`
+(one run for the three device claims).
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,21 +15,11 @@ import numpy as np
 
 from proofs_numeric import Context, Evidence, claim, require_x64
 
-from .model import FALConfig, fal_forward, fal_init
-from .counts import tp_forward
+from .device_checks import device_checks, random_params, sharded_errors, shared_seed  # noqa: F401  (sharded_errors: tests)
+from .model import FALConfig, fal_forward
 
 _SMALL = dict(n_blocks=2, d_model=16, n_heads=2, d_mlp=32)  # C1, C2: block 1 (baseline) + one FAL block
-_TP = dict(n_blocks=3, d_model=16, n_heads=4, d_mlp=32)  # C3: compile-bound, so smaller than the spec's N=4, d=32
-_FP32_VARIANTS = ("baseline", "fal", "falplus_A")
 _B, _T = 2, 8
-
-
-def random_params(cfg: FALConfig, seed: int, dtype, weight_scale: float = 1.0) -> dict:
-    """:func:`fal_init` with LN gains/biases and MLP biases randomised (so no gradient is trivially 0)."""
-    params = fal_init(jax.random.PRNGKey(seed), cfg, dtype)
-    rng = np.random.default_rng(seed)
-    noisy = lambda path, a: (a * weight_scale if a.ndim > 1 else a + jnp.asarray(0.1 * rng.standard_normal(a.shape), dtype))
-    return jax.tree_util.tree_map_with_path(noisy, params)
 
 
 def _with_block(params: dict, i: int, **arrays) -> dict:
@@ -148,63 +134,6 @@ def _c2(ctx: Context) -> Evidence:
     return Evidence.from_errors(errs[False], errs[True], details={"pairs": [n for n, _, _ in _degenerate_pairs()]})
 
 
-def _c3_variants() -> list[tuple[str, FALConfig]]:
-    return [("baseline", FALConfig(**_TP, variant="baseline")), ("fal", FALConfig(**_TP, variant="fal")),
-            ("fal_block_input", FALConfig(**_TP, variant="fal", f_placement="block_input")),
-            ("fal_shared_ln_output", FALConfig(**_TP, variant="fal", shared_ln=True, f_placement="ln_output")),
-            ("falplus_A", FALConfig(**_TP, variant="falplus")), ("falplus_B", FALConfig(**_TP, variant="falplus", falplus="residual"))]
-
-
-@functools.partial(jax.jit, static_argnames=("cfg", "mesh"))
-def _sharded_and_reference(params, x, r, cfg: FALConfig, mesh):
-    loss_s = lambda p, x: jnp.sum(tp_forward(p, x, cfg, mesh) * r)
-    loss_u = lambda p, x: jnp.sum(fal_forward(p, x, cfg) * r)
-    return (tp_forward(params, x, cfg, mesh), jax.grad(loss_s, (0, 1))(params, x),
-            fal_forward(params, x, cfg), jax.grad(loss_u, (0, 1))(params, x))
-
-
-def sharded_errors(seed: int, repeats: int, only: tuple[str, ...] | None = None) -> dict:
-    """Max abs output error and max per-leaf relative gradient error of the ``shard_map`` run on
-    4 devices against the unsharded run, per variant and dtype (needs >= 4 JAX devices).
-    float64: every variant; float32: baseline, FAL, FAL+ A (each pair is one XLA compilation).
-    ``only`` restricts the variants (tests)."""
-    mesh = jax.sharding.Mesh(np.array(jax.devices()[:4]), ("tp",))
-    rng = np.random.default_rng(seed)
-    out: dict[str, dict[str, float]] = {}
-    for rep in range(repeats + 1):  # the last repeat is adversarial: weights x10, activations x100
-        adv = rep == repeats
-        for dtype in (jnp.float32, jnp.float64):
-            for name, cfg in _c3_variants():
-                if (only and name not in only) or (dtype == jnp.float32 and name not in _FP32_VARIANTS):
-                    continue
-                params = random_params(cfg, int(rng.integers(2**31)), dtype, 10.0 if adv else 1.0)
-                x = jnp.asarray(rng.standard_normal((_B, _T, cfg.d_model)) * (100.0 if adv else 1.0), dtype)
-                r = jnp.asarray(rng.standard_normal((_B, _T, cfg.d_model)), dtype)
-                ys, gs, yu, gu = _sharded_and_reference(params, x, r, cfg, mesh)
-                rel = [float(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(b)), 1e-30)) for a, b in
-                       zip(jax.tree.leaves(gs), jax.tree.leaves(gu))]
-                key = f"{'adv' if adv else 'rand'}:{jnp.dtype(dtype).name}:{name}"
-                prev = out.get(key, {"out": 0.0, "grad": 0.0})
-                out[key] = {"out": max(prev["out"], float(jnp.max(jnp.abs(ys - yu)))), "grad": max(prev["grad"], max(rel))}
-    return out
-
-
-def _sharded_errors_anywhere(seed: int, repeats: int) -> dict:
-    if len(jax.devices()) >= 4:
-        return sharded_errors(seed, repeats)
-    code = ("import json; from proofs_numeric import enable_x64; enable_x64(); "
-            f"from attention.fal.claims import sharded_errors; print(json.dumps(sharded_errors({seed}, {repeats})))")
-    # compile-bound: XLA's backend optimisation level 0 cuts compile time (numerics are unchanged in kind:
-    # the budget 1e-5 / 1e-12 still applies)
-    flags = " --xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0"
-    env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + flags).strip(),
-           "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
-    if done.returncode:
-        raise RuntimeError(f"4-device subprocess failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 @claim("fal.sharded_equals_unsharded", paper="fal", equation="C3",
        statement=r"\mathrm{shard\_map}_{p=4}=\text{unsharded}:\ \text{fp32}\le10^{-5}\ (\text{out abs, grad rel}),\ \text{fp64}\le10^{-12}",
        provenance="derived", tolerance=1.0, error="fraction of the spec's budget")
@@ -215,9 +144,9 @@ def _c3(ctx: Context) -> Evidence:
     (max per-leaf relative), so 1.0 is exactly the spec's budget.
     """
     require_x64("FAL sharded check")
-    res = _sharded_errors_anywhere(int(ctx.rng.integers(2**31)), ctx.count(2, minimum=1))
+    res = device_checks(shared_seed(ctx.seed), ctx.count(2, minimum=1), ctx.scale >= 0.5)["c3"]
     score = lambda k, v: max(v["out"], v["grad"]) / (1e-5 if ":float32:" in k else 1e-12)
     rand = [score(k, v) for k, v in res.items() if k.startswith("rand")]
     adv = [score(k, v) for k, v in res.items() if k.startswith("adv")]
     worst = {dt: {m: max(v[m] for k, v in res.items() if f":{dt}:" in k) for m in ("out", "grad")} for dt in ("float32", "float64")}
-    return Evidence.from_errors(rand, adv, details={"worst": worst, "devices_in_process": len(jax.devices())})
+    return Evidence.from_errors(rand, adv, details={"worst": worst, "devices_in_process": len(jax.devices()), "shared_seed": shared_seed(ctx.seed)})

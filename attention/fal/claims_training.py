@@ -8,11 +8,13 @@ r"""Claims on the real training step (spec ``fal.md`` C3-C5 under AdamW training
   (:mod:`attention.fal.comm_model`) FAL's saving is $S=\varphi\,c(N)$, so 44 % needs a baseline
   communication fraction $\varphi\ge0.44/c(N)$; $c(12)=7/16<0.44$.
 
-Both device checks need 4 JAX devices; ``attnverify verify`` has one, so they run themselves in a
-subprocess with emulated CPU devices (:func:`~attention.fal.tp_step.call_with_devices`).
+Both device checks need 4 JAX devices; ``attnverify verify`` has one, so they read the one shared
+4-device subprocess of :func:`~attention.fal.device_checks.device_checks` (with C3's check).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -20,10 +22,17 @@ import sympy as sp
 from proofs_numeric import Context, Evidence, claim
 
 from .comm_model import LINKS, PAPER_SAVING, comm_counts, predicted_saving, required_comm_fraction, savings_grid
-from .tp_step import STEP_VARIANTS, call_with_devices
+from . import tp_step
+from .device_checks import STEP_PROTOCOL, device_checks, shared_seed
 
-#: the counted step: GPT of the C9 family, compile-bound so small (counts depend on N only)
-_PROTOCOL = dict(n_blocks=3, d_model=16, n_heads=4, d_mlp=32, seq_len=8, batch=2, steps=3, warmup=1, seeds=[0])
+
+def _law_error(row: dict[str, Any], name: str, n_blocks: int) -> tuple[float, dict[str, int]]:
+    """|fwd - law| + fwd d-sized + |bwd act - law| + |bwd d-sized - law| + optimiser all-reduces,
+    with the law of the tensor-parallel step module (looked up at call time, so a patched law counts)."""
+    law = tp_step.allreduce_law(name, n_blocks)
+    err = (abs(row["fwd_act"] - law["fwd"]) + row["fwd_vec"] + abs(row["bwd_act"] - law["bwd_act"])
+           + abs(row["bwd_vec"] - law["bwd_vec"]) + row.get("opt_ops", 0))
+    return float(err), law
 
 
 @claim("fal.training_step_allreduces", paper="fal", equation="C4, C5 (training step)",
@@ -34,17 +43,18 @@ def _step_counts(ctx: Context) -> Evidence:
 
     p = 4: every variant (baseline, FAL, FAL+ A/B, no connection, FAL with one f per block, with and
     without shared LN) at N = 3; p = 2 (edge case: N = 2, the smallest depth with a FAL block):
-    baseline and FAL with one f per block.
+    baseline and FAL with one f per block. Counts come from the shared device run
+    (:func:`~attention.fal.device_checks.device_checks`); the laws are applied here.
     """
-    names = list(STEP_VARIANTS) if ctx.scale >= 0.5 else ["baseline", "fal", "fal_block_input"]
-    rows = call_with_devices("attention.fal.tp_step:step_count_table",
-                             dict(protocol=_PROTOCOL, tps=[4], names=names, opt_names=["baseline", "fal_block_input"]), 4)
-    adv = call_with_devices("attention.fal.tp_step:step_count_table",
-                            dict(protocol=_PROTOCOL | {"n_blocks": 2}, tps=[2], names=["baseline", "fal_block_input"], opt_names=[]), 4)
-    table = {k: f"{v['fwd_act']} / {v['bwd_act']} / {v['bwd_vec']} (law {v['law']['fwd']} / {v['law']['bwd_act']} / {v['law']['bwd_vec']})"
-             for k, v in {**rows, **adv}.items()}
-    return Evidence.from_errors([v["err"] for v in rows.values()], [v["err"] for v in adv.values()],
-                                details={"fwd / bwd act / bwd d-sized": table, "protocol": _PROTOCOL})
+    run = device_checks(shared_seed(ctx.seed), ctx.count(2, minimum=1), ctx.scale >= 0.5)
+    errs: dict[str, list[float]] = {"counts": [], "counts_p2": []}
+    table = {}
+    for part, n_blocks in (("counts", STEP_PROTOCOL["n_blocks"]), ("counts_p2", 2)):
+        for key, row in run[part].items():
+            err, law = _law_error(row, key.split(":", 1)[1], n_blocks)
+            errs[part].append(err)
+            table[key] = f"{row['fwd_act']} / {row['bwd_act']} / {row['bwd_vec']} (law {law['fwd']} / {law['bwd_act']} / {law['bwd_vec']})"
+    return Evidence.from_errors(errs["counts"], errs["counts_p2"], details={"fwd / bwd act / bwd d-sized": table, "protocol": STEP_PROTOCOL})
 
 
 _BUDGET = {"float32": 1e-5, "float64": 1e-12}
@@ -59,8 +69,7 @@ def _sharded_training(ctx: Context) -> Evidence:
     Cases: baseline at p = 4 and FAL with one f per block at p = 2 in float32; FAL at p = 4 in
     float64 (full scale only). The error is max(loss diff, param diff) / budget, so 1.0 is the spec's budget.
     """
-    cases = [["baseline", 4, "float32"], ["fal_block_input", 2, "float32"]] + ([["fal", 4, "float64"]] if ctx.scale >= 0.5 else [])
-    res = call_with_devices("attention.fal.tp_step:sharded_loss_table", dict(protocol=_PROTOCOL | {"n_blocks": 2}, cases=cases), 4)
+    res = device_checks(shared_seed(ctx.seed), ctx.count(2, minimum=1), ctx.scale >= 0.5)["training"]
     score = {k: max(v["max_loss_diff"], v["max_param_rel"]) / _BUDGET[k.split(":")[1]] for k, v in res.items()}
     return Evidence.from_errors(list(score.values()), details={"per_case": {k: {"loss": v["max_loss_diff"], "params": v["max_param_rel"]}
                                                                           for k, v in res.items()}})
