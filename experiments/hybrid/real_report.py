@@ -70,7 +70,8 @@ def _plots(res: dict[str, Any], out_dir: Path) -> list[Path]:
     b = res["buckets"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     for k, v in res["agreement"].items():
-        axes[0].plot(range(len(b)), [np.mean(v[x]) for x in b], marker="o", label=k)
+        axes[0].plot(range(len(b)), [np.mean(v[x]) for x in b], marker="o",
+                     label="SWA-only (no trained weights)" if k.endswith("/swa") else k)
     axes[0].set_xticks(range(len(b)), b, fontsize=8)
     axes[0].set(xlabel="query position n", ylabel="next-token agreement", title="Gemma: agreement with the original")
     axes[0].legend(fontsize=7)
