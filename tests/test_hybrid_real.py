@@ -94,3 +94,17 @@ def test_real_claim_verdicts(monkeypatch, tmp_path):
     full = [1.0, 0.99, 1.0, 1.0, 0.995]  # SWA-only already matches the model: collapse cannot be seen
     assert _run(monkeypatch, tmp_path, _cache(full, full)).verdict is pn.Verdict.INCONCLUSIVE
     assert _run(monkeypatch, tmp_path, None).verdict is pn.Verdict.INCONCLUSIVE
+
+
+@pytest.mark.slow
+def test_quick_experiment_end_to_end(tmp_path):
+    # the command's quick path: toy (quick protocol) then the tiny random Gemma; writes no cache
+    import experiments.hybrid.study as hs
+
+    before = {p: p.stat().st_mtime for p in hs.CACHE_DIR.glob("*.json")}
+    out = hs.hybrid_experiment(tmp_path, quick=True)
+    assert {"hybrid.collapse_toy", "hybrid.collapse_real_gemma"} <= set(out["decisions"])
+    assert (tmp_path / "gemma_real.md").is_file() and (tmp_path / "hybrid_gemma_agreement_rn.png").is_file()
+    real = json.loads((tmp_path / "gemma_real.json").read_text())
+    assert all(x == 1.0 for k in ("mse/swa", "mse/hybrid") for x in real["agreement"][k]["[0,8)"])  # exact below w
+    assert {p: p.stat().st_mtime for p in hs.CACHE_DIR.glob("*.json")} == before

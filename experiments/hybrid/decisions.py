@@ -116,10 +116,11 @@ def real_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
                               f"else inconclusive; inconclusive too if SWA-only's disagreement interval reaches below {REAL_HEADROOM}",
                          setting_differs=True, paper_setting=PAPER_SETTING, our_setting=our,
                          paper_figure="SWA-only matches or slightly beats the full hybrid of LoLCATs conversions (7-8B)")
-    headroom = _ci(1.0 - ab["mse/swa"])
-    figures = {"headroom_1_minus_swa": headroom, "hybrid_minus_swa": _ci(gain),
-               **{f"agreement_{k.replace('/', '_')}": _ci(v) for k, v in ab.items()},
-               "xent_hybrid_minus_swa": _ci(ab["xent/hybrid"] - ab["mse/swa"])}
+    per_seq = lambda x: {("per_sequence" if k == "per_seed" else k): v for k, v in _ci(x).items()}  # noqa: E731
+    headroom = per_seq(1.0 - ab["mse/swa"])
+    figures = {"headroom_1_minus_swa": headroom, "hybrid_minus_swa": per_seq(gain),
+               **{f"agreement_{k.replace('/', '_')}": per_seq(v) for k, v in ab.items()},
+               "xent_hybrid_minus_swa": per_seq(ab["xent/hybrid"] - ab["mse/swa"])}
     if headroom["lo"] < REAL_HEADROOM:
         d = dataclasses.replace(d, outcome=Verdict.INCONCLUSIVE,
                                 rule=d.rule + f" [precondition failed: 1 - SWA-only agreement CI reaches {headroom['lo']:.3f}]")
