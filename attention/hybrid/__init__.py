@@ -1,6 +1,7 @@
 """Hybrid linear + sliding-window attention (hybrid_linear.md): operators, recurrent decode, Hedgehog
 features, SSD schedules; causal linear attention and the hybrid in parallel, chunked and recurrent
-forms with explicit state; the MQAR collapse toy (task, model, attention transfer, LoRA stage 2).
+forms with explicit state; the MQAR collapse toy (task, model, attention transfer, LoRA stage 2); layers of a
+real Gemma 3 converted into the hybrid by attention transfer on cached activations (:mod:`.gemma_convert`).
 """
 
 from .operators import HybridParts as HybridParts
@@ -39,9 +40,12 @@ from .distill import TrainConfig as TrainConfig
 from .distill import attention_transfer as attention_transfer
 from .distill import finetune_lora as finetune_lora
 from .distill import train_teacher as train_teacher
+from .gemma_convert import ConvertConfig as ConvertConfig
+from .gemma_convert import collect_activations as collect_activations
+from .gemma_convert import convert_layers as convert_layers
 
-__all__ = ['HybridParts', 'HybridSettings', 'HybridState', 'LinearState', 'RecallBatch', 'RecallConfig', 'ToyConfig', 'TrainConfig',
-           'attention_transfer', 'causal_linear_attention', 'causal_linear_attention_recurrent', 'empty_linear_state',
+__all__ = ['ConvertConfig', 'HybridParts', 'HybridSettings', 'HybridState', 'LinearState', 'RecallBatch', 'RecallConfig', 'ToyConfig', 'TrainConfig',
+           'attention_transfer', 'causal_linear_attention', 'collect_activations', 'convert_layers', 'causal_linear_attention_recurrent', 'empty_linear_state',
            'finetune_lora', 'hedgehog_features', 'hedgehog_init', 'hybrid_attention', 'hybrid_attention_chunked',
            'hybrid_attention_decode', 'hybrid_attention_recurrent', 'hybrid_decode_init', 'hybrid_decode_step',
            'hybrid_from_parts', 'hybrid_override', 'hybrid_parts', 'init_student', 'init_teacher', 'linear_attention_chunked',
