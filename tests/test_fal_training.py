@@ -137,3 +137,5 @@ def test_empirical_claims_follow_the_interval(monkeypatch, tmp_path) -> None:
         monkeypatch.setenv("ATTNVERIFY_FAL_RESULTS", str(tmp_path / "r.json"))
         r = pn.run_claim(pn.get_claim("fal.quality_fal_vs_baseline"), scale=0.01)
         assert r.verdict is want, (want, r.message, r.evidence.decision)
+        sha = hashlib.sha256((tmp_path / "r.json").read_bytes()).hexdigest()
+        assert (r.evidence.details["source_sha256"], r.evidence.details["protocol_name"]) == (sha, "synthetic")

@@ -2,10 +2,10 @@ r"""Empirical claims of the FAL study (spec ``fal.md`` C8, C9, C10 and §4), rea
 
 ``attnverify verify`` does not train: each claim reads ``fal_results.json`` from, in order,
 ``$ATTNVERIFY_FAL_RESULTS``, ``results/fal/`` (the default output of ``attnverify experiment fal``)
-and the committed record ``experiments/fal/reference/`` (a non-quick run; its protocol is in the
-evidence). The committed record is the *reduced* protocol (``REDUCED_PROTOCOL``: the C9 depth and
-heads at a quarter of the width and context, 300 steps), not the spec's full C9 shape; a full run
-(``fal_experiment(out, protocol="full")`` into ``results/fal/``) takes precedence once it exists.
+and the committed record ``experiments/fal/reference/`` (a non-quick run). The evidence records
+the file read, its SHA-256, the protocol and the corpus hash. The committed record is the *full*
+protocol (``FULL_PROTOCOL``: the spec's C9 shape, 3 seeds, 120 steps x batch 8 per seed); the
+earlier reduced run is kept in ``experiments/fal/reference_reduced/`` and is not read by the claims.
 Without any such file the verdict is ``inconclusive`` and says how to produce one.
 
 Protocol, stated before the data: effect per seed (the unit of independence; C8: per
@@ -16,6 +16,7 @@ character-level model, not the paper's GPT-2 on OpenWebText), straddling 0 -> in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -62,7 +63,9 @@ def _decide(samples, effect: str, units: str, direction: str, paper_figure: str,
     d = pn.decide_direction(np.asarray(samples, float), boundary=0.0, direction=direction, units=units, rule=rule,
                             effect=effect, method="t", setting_differs=True, paper_figure=paper_figure,
                             paper_setting=PAPER_SETTING, our_setting=_our_setting(rec))
-    return Evidence(0.0, n_random=len(samples), details={"source": source, "per_unit": list(map(float, samples)), **details}, decision=d)
+    prov = {"source": source, "source_sha256": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
+            "protocol_name": rec["protocol_name"], "protocol": rec["protocol"], "corpus_sha256": rec["corpus"]["sha256"]}
+    return Evidence(0.0, n_random=len(samples), details={**prov, "per_unit": list(map(float, samples)), **details}, decision=d)
 
 
 def _nll_claim(a: str, b: str, direction: str, paper_figure: str) -> Evidence:
@@ -100,6 +103,12 @@ def _falplus_b_vs_fal(ctx: Context) -> Evidence:
 def _falplus_vs_base(ctx: Context) -> Evidence:
     """FAL+ (reading A) reaches a lower validation NLL than the baseline GPT, paired by seed."""
     return _nll_claim("falplus_A", "baseline", "less", "FAL+ perplexity below GPT's")
+
+
+@pn.claim("fal.quality_falplus_b_vs_baseline", equation="C9, §4 (reading B)", statement=r"\mathrm{NLL}_{\rm val}(\mathrm{FAL{+}}_B)<\mathrm{NLL}_{\rm val}(\text{baseline})", **_C9)
+def _falplus_b_vs_base(ctx: Context) -> Evidence:
+    """FAL+ in the literal reading B (A-bar_1 written into the residual stream) against the baseline GPT, paired by seed."""
+    return _nll_claim("falplus_B", "baseline", "less", "FAL+ perplexity below GPT's")
 
 
 @pn.claim("fal.no_connection_worse_than_fal", equation="C9, §4 motivation", paper="fal", provenance="paper", tolerance=0.0,

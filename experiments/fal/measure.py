@@ -72,16 +72,13 @@ def c8_timing(protocol: TrainProtocol, corpus: CharCorpus, blocks: int = 5, step
 def tp_checks(protocol: TrainProtocol, devices: int, quick: bool) -> dict[str, Any]:
     """All-reduces of the real step at p = 4 (every :data:`STEP_VARIANTS` entry) and p = 2 (baseline,
     FAL, FAL with one f per block), and sharded vs
-    unsharded training losses; runs where ``devices`` JAX devices exist, else in a 4-device subprocess."""
+    unsharded training losses; runs where ``devices`` JAX devices exist, else in one 4-device subprocess."""
     need = max(4, devices)
     # 4 heads at least, so that p = 4 splits them (the quick GPT has 2)
     small = protocol_record(protocol) | {"batch": 2, "steps": 3 if quick else 5, "seeds": [0], "n_heads": max(protocol.n_heads, 4)}
     names = list(STEP_VARIANTS if not quick else ("baseline", "fal", "fal_block_input"))
-    counts = call_with_devices("attention.fal.tp_step:step_count_table",
-                               dict(protocol=small, tps=[4], names=names, opt_names=["baseline", "fal_block_input"]), need)
-    counts |= call_with_devices("attention.fal.tp_step:step_count_table",
-                                dict(protocol=small, tps=[2], names=["baseline", "fal", "fal_block_input"], opt_names=["fal"]), need)
     cases = [["baseline", 4, "float32"], ["fal_block_input", 2, "float32"], ["fal", 4, "float64"]]
     tiny = small | {"n_blocks": 2, "d_model": 16, "d_mlp": 32, "seq_len": 16}  # compile-bound: a small GPT of the same code
-    losses = call_with_devices("attention.fal.tp_step:sharded_loss_table", dict(protocol=tiny, cases=cases[:2] if quick else cases), need)
-    return {"counts": counts, "counted_protocol": small, "losses": losses, "loss_protocol": tiny}
+    run = call_with_devices("attention.fal.device_checks:study_device_checks",
+                            dict(counted=small, trained=tiny, names=names, cases=cases[:1] if quick else cases), need)
+    return {"counts": run["counts"], "counted_protocol": small, "losses": run["losses"], "loss_protocol": tiny}

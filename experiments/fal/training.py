@@ -71,7 +71,7 @@ def run_training(out_dir: Path, protocol: TrainProtocol, corpus: CharCorpus, *, 
         runs[name] = {"val_nll": [float(v) for v in r["val_nll"]],
                       "train_loss": np.asarray(r["train_loss"]).T.tolist(),
                       "val_curve": {"steps": [s for s, _ in r["val_curve"]], "nll": np.stack([v for _, v in r["val_curve"]]).T.tolist()},
-                      "tokens_per_s": r["tokens_per_s"], "compile_s": r["compile_s"]}
+                      "tokens_per_s": r["tokens_per_s"], "compile_s": r["compile_s"], "cpu_s": r["cpu_s"], "wall_s": r["wall_s"]}
     rec = {"protocol": protocol_record(protocol), "corpus": corpus.record(), "variants": runs,
            "load": _load_average()}
     pn.atomic_write_json(out_dir / TRAINING_JSON, rec)
