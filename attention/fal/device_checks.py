@@ -25,7 +25,8 @@ from .counts import tp_forward
 from .model import FALConfig, fal_forward, fal_init
 from .tp_step import STEP_VARIANTS, call_with_devices, sharded_loss_table, step_count_table
 
-__all__ = ["random_params", "c3_variants", "sharded_errors", "STEP_PROTOCOL", "training_cases", "all_device_checks", "device_checks", "shared_seed"]
+__all__ = ["random_params", "c3_variants", "sharded_errors", "STEP_PROTOCOL", "training_cases", "all_device_checks", "device_checks", "shared_seed",
+           "study_device_checks"]
 
 #: C3 block stack: N = 3 (two FAL blocks share A-bar_1), compile-bound so smaller than the spec's N = 4, d = 32
 _TP = dict(n_blocks=3, d_model=16, n_heads=4, d_mlp=32)
@@ -117,6 +118,16 @@ def all_device_checks(seed: int, repeats: int, full: bool) -> dict[str, Any]:
             "counts": step_count_table(STEP_PROTOCOL, [4], names, ["baseline", "fal_block_input"]),
             "counts_p2": step_count_table(two, [2], ["baseline", "fal_block_input"], []),
             "training": sharded_loss_table(two, training_cases(full)), "devices": len(jax.devices())}
+
+
+def study_device_checks(counted: dict[str, Any], trained: dict[str, Any], names: list[str], cases: list[list]) -> dict[str, Any]:
+    """The study's tensor-parallel stage (JSON, one process): all-reduces of the real step at p = 4
+    (``names``; AdamW lowered for baseline and FAL with one f per block) and p = 2 (baseline, FAL,
+    FAL with one f per block; AdamW for FAL) at the ``counted`` protocol, and sharded-training
+    ``cases`` at the ``trained`` protocol."""
+    counts = step_count_table(counted, [4], names, ["baseline", "fal_block_input"])
+    counts |= step_count_table(counted, [2], ["baseline", "fal", "fal_block_input"], ["fal"])
+    return {"counts": counts, "losses": sharded_loss_table(trained, cases)}
 
 
 @functools.lru_cache(maxsize=4)
