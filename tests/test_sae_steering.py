@@ -217,3 +217,27 @@ def test_gemma_claims_without_a_cached_run_are_inconclusive(monkeypatch, tmp_pat
         r = pn.run_claim(pn.get_claim(cid), scale=0.01)
         assert r.verdict is pn.Verdict.INCONCLUSIVE, (cid, r.message)
         assert "NO CACHED GEMMA RUN" in r.evidence.decision.effect
+
+
+def test_gemma_claims_read_the_committed_full_run(monkeypatch):
+    """The committed snapshot is the full protocol (no model is loaded here): zh and es, three layers,
+    >= 16 prompts, >= 32 new tokens, additive steering and head ablation with >= 5 random draws; every
+    Gemma claim decides from it and records its SHA-256 and settings."""
+    import hashlib
+
+    import experiments.sae_steering.claims  # noqa: F401
+    import experiments.sae_steering.results as rs
+
+    monkeypatch.setattr(rs, "gemma_result_paths", lambda: [rs.SNAPSHOT])
+    res = rs.gemma_results()
+    s = res["settings"]
+    assert set(res["targets"]) == {"zh", "es"} and len(res["layers"]) == 3 and res["n_prompts"] >= 16 and s["new"] >= 32
+    assert len(res["model_sha256"]) == 64 and all(len(h) == 64 for h in res["corpus_sha256"].values())
+    for t in res["targets"]:
+        assert res["additive"][t] is not None and len(res["heads"][t]["drop_random"]) >= s["random_draws"] >= 5
+    sha = hashlib.sha256(rs.SNAPSHOT.read_bytes()).hexdigest()
+    for cid in ("sae.steering_success_gemma", "sae.steering_beats_controls_gemma", "sae.steering_layer_profile_gemma",
+                "sae.steering_heads_gemma", "sae.meaning_kept_gemma", "sae.lid_gate_gemma"):
+        r = pn.run_claim(pn.get_claim(cid), scale=0.01)
+        assert r.verdict in (pn.Verdict.VERIFIED, pn.Verdict.NOT_REPRODUCED, pn.Verdict.INCONCLUSIVE), (cid, r.message)
+        assert r.evidence.details["results_sha256"] == sha and r.evidence.details["settings"]["prompts"] == s["prompts"]

@@ -11,6 +11,7 @@ Units, sample sizes, rules and intervals: :mod:`experiments.sae_steering.decisio
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 from proofs_numeric import Context, Decision, Evidence, claim, decide_interval
 
 from . import decisions as dc
-from .results import fast_results, gemma_result_paths, gemma_results
+from .results import fast_results, gemma_result_paths, gemma_results, gemma_results_path
 
 _TOY = "character LM miniature (spec §5: wordfreq word documents, d=32, 3 layers), own JumpReLU SAEs, fastText-lite LID"
 _GEMMA = "Gemma 3 270M (Q4_K_M dequantised), own JumpReLU SAEs on Django-catalogue activations, fastText-lite LID, chrF meaning proxy"
@@ -50,8 +51,12 @@ def _gemma(effect: str, lo: float, fn: Callable[[dict], Decision], needs: str = 
         why = (f"the cached Gemma run did not measure '{needs}' (a reduced run for the CPU budget; settings in the details); "
                "the interval is the whole range, so inconclusive")
         return Evidence(0.0, details={"settings": res["settings"]}, decision=_missing(effect, lo, why))
-    return Evidence(_nonfinite(res), n_random=int(res["n_prompts"]), decision=fn(res),
-                    details={"cached_run": "Gemma results file (written by attnverify experiment sae-steering)", "sae": res["sae_stats"]})
+    path = gemma_results_path()
+    details = {"cached_run": f"{path} (written by attnverify experiment sae-steering, full mode)",
+               "results_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "model_sha256": res.get("model_sha256"),
+               "corpus_sha256": res.get("corpus_sha256"), "settings": res.get("settings"), "seconds": res.get("seconds"),
+               "sae": res["sae_stats"]}
+    return Evidence(_nonfinite(res), n_random=int(res["n_prompts"]), decision=fn(res), details=details)
 
 
 def _toy(ctx: Context, fn: Callable[[dict], tuple[Decision, Any] | Decision]) -> Evidence:

@@ -19,7 +19,7 @@ from typing import Any
 
 from proofs_numeric import atomic_write_json
 
-__all__ = ["fast_results", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "gemma_result_paths"]
+__all__ = ["fast_results", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "gemma_result_paths", "gemma_results_path"]
 
 SNAPSHOT = Path(__file__).resolve().parent / "gemma_results.json"
 _MEMO: dict[str, dict] = {}
@@ -80,9 +80,12 @@ def gemma_result_paths() -> list[Path]:
     return ([Path(env)] if env else []) + [Path("results") / "sae-steering" / "gemma_results.json", SNAPSHOT]
 
 
+def gemma_results_path() -> Path | None:
+    """The first Gemma results file that exists (see the module docstring), or ``None``."""
+    return next((p for p in gemma_result_paths() if p.is_file()), None)
+
+
 def gemma_results() -> dict[str, Any] | None:
     """The first Gemma results file found (see the module docstring), or ``None``."""
-    for p in gemma_result_paths():
-        if p.is_file():
-            return json.loads(p.read_text())
-    return None
+    p = gemma_results_path()
+    return None if p is None else json.loads(p.read_text())
