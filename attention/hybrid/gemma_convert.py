@@ -11,7 +11,7 @@ from the teacher's own inputs (LoLCATs trains the layers in parallel), with
 - ``"xent"`` Hedgehog weight transfer to the full causal softmax rows (:func:`.distill.weight_transfer_loss`),
 
 averaged over the converted layers. :func:`run_blocks` runs a contiguous range of Gemma's decoder
-blocks (:func:`attention.models.gemma._layer`) from a residual stream, with per-layer components
+blocks (:func:`attention.models.gemma.gemma_block`) from a residual stream, with per-layer components
 (``hybrid``, ``swa``, ``la_full``, ...; :func:`.convert.hybrid_heads`) and captures $q,k,v,o$;
 :func:`next_token_argmax` reads the tied unembedding at chosen positions only (the vocabulary is 262k).
 
@@ -37,7 +37,7 @@ import numpy as np
 from proofs_numeric import progress
 
 from ..models.gemma import gemma_attention, output_logits, rms_norm
-from ..models.gemma import _layer as gemma_block
+from ..models.gemma import gemma_block
 from .convert import HybridSettings, hybrid_heads
 from .distill import _fit, _optimizer, weight_transfer_loss
 from .features import hedgehog_init

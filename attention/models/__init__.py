@@ -32,6 +32,7 @@ from .gated_classifier import init_classifier as init_classifier
 from .gemma import AttentionInputs as AttentionInputs
 from .gemma import GemmaOutputs as GemmaOutputs
 from .gemma import gemma_attention as gemma_attention
+from .gemma import gemma_block as gemma_block
 from .gemma import gemma_forward as gemma_forward
 from .gemma import rms_norm as rms_norm
 from .gemma import rope as rope
@@ -49,6 +50,6 @@ from .tokenizer_gguf import gguf_tokenizer as gguf_tokenizer
 from .tokenizer_gguf import spm_encode_reference as spm_encode_reference
 
 __all__ = ['AttentionInputs', 'GemmaConfig', 'GemmaModel', 'GemmaOutputs', 'cache_dir', 'default_gguf_path',
-           'gemma_attention', 'gemma_decode_step', 'gemma_forward', 'gemma_prefill', 'generate', 'gguf_tokenizer',
+           'gemma_attention', 'gemma_block', 'gemma_decode_step', 'gemma_forward', 'gemma_prefill', 'generate', 'gguf_tokenizer',
            'init_kv_cache', 'load_gemma', 'random_gemma', 'rms_norm', 'rope', 'spm_encode_reference',
            'BertConfig', 'BertModel', 'BertOutputs', 'ClassifierConfig', 'GATES', 'ModelLoadError', 'bert_forward', 'cast_params', 'classifier_logits', 'classifier_representation', 'default_model_dir', 'init_classifier', 'load_bert', 'mean_pool', 'sentence_embedding', 'tokenize', 'encoder_forward', 'mpnet_forward', 'mpnet_position_ids', 'mpnet_sentence_embedding', 'relative_position_bucket', 'MPNET_PACKAGES', 'MPNET_ZIP_SHA256', 'MPNetConfig', 'load_mpnet', 'mpnet_zip_parts', 'read_mpnet_zip']

@@ -32,7 +32,7 @@ from jax import lax
 
 from .gemma_config import GemmaConfig
 
-__all__ = ["AttentionInputs", "GemmaOutputs", "gemma_attention", "gemma_forward", "rms_norm", "rope"]
+__all__ = ["AttentionInputs", "GemmaOutputs", "gemma_attention", "gemma_block", "gemma_forward", "rms_norm", "rope"]
 
 Array = jax.Array
 ResidualHook = Callable[[int, Array], Array]
@@ -118,8 +118,8 @@ def gemma_attention(a: AttentionInputs) -> Array:
     return jnp.einsum("bkgts,bskd->btkgd", p, a.v).reshape(B, T, H, dh)
 
 
-def _layer(cfg: GemmaConfig, p: Mapping[str, Array], layer: int, h: Array, offset: Any,
-           cache: tuple[Array, Array] | None, attend: AttentionFn) -> tuple[Array, tuple[Array, Array], tuple]:
+def gemma_block(cfg: GemmaConfig, p: Mapping[str, Array], layer: int, h: Array, offset: Any,
+                cache: tuple[Array, Array] | None, attend: AttentionFn) -> tuple[Array, tuple[Array, Array], tuple]:
     """One decoder layer on ``h`` $[B, T, D]$ at positions ``offset + arange(T)``; with ``cache``
     (k, v of shape $[B, S, H_{kv}, d_h]$) the new keys/values are written at ``offset`` and the
     queries attend the whole cache. Returns (h, (k, v), (x, heads, attn_out))."""
@@ -164,7 +164,7 @@ def run_layers(cfg: GemmaConfig, params: Mapping[str, Any], ids: Array, offset: 
     h0, per_layer, new_caches = h, [], []
     overrides = dict(override)
     for layer, p in enumerate(params["layers"]):
-        h, kv, rec = _layer(cfg, p, layer, h, offset, None if caches is None else caches[layer],
+        h, kv, rec = gemma_block(cfg, p, layer, h, offset, None if caches is None else caches[layer],
                             overrides.get(layer, gemma_attention))
         if hook is not None:
             h = hook(layer, h)
