@@ -39,7 +39,7 @@ from attention.sae.training import sae_stats, train_sae
 from .blocks import ablation_masks
 from .gemma_lm import gemma_head_contributions, gemma_residuals, gemma_steered_generate
 
-__all__ = ["GEMMA", "run_gemma_track"]
+__all__ = ["GEMMA", "build_saes", "run_gemma_track"]
 
 GEMMA = dict(layers=(3, 9, 14), n_select=160, max_tokens=24, width=1024, lam=1e-2, sae_eps=0.05, theta0=0.2, sae_lr=3e-3, sae_steps=600,
              sae_batch=256, prompts=16, new=32, kappas=(0.0, 4.0, 16.0), temperature=0.5, gate_n=200, heads_k=2, random_draws=5,
@@ -153,14 +153,10 @@ def _score(texts, target, prompts, lists) -> dict[str, np.ndarray]:
     return {"success": ok, "fluency": flu, "meaning": mean, "lid": lid}
 
 
-def run_gemma_track(model, settings: dict | None = None, seed: int = 0, targets: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Run the whole Gemma track (see the module docstring) for ``targets`` (default ``settings["targets"]``:
-    zh and es, one CJK and one Latin-script target, to fit the CPU budget); returns a JSON-ready dictionary."""
-    s = dict(GEMMA, **(settings or {}))
-    targets = tuple(targets or s["targets"])
-    if not set(targets) <= set(s["sae_languages"]) or not targets or not set(s["sae_languages"]) <= set(_ISO):
-        raise ValueError(f"targets must be a non-empty subset of sae_languages {tuple(s['sae_languages'])} (a subset of {_ISO}), got {targets!r}")
-    cfg, clock = model.config, {"start": time.perf_counter()}
+def build_saes(model, s: dict, seed: int, clock: dict | None = None):
+    """The cached front half of the track: the catalogue split and hashes, activations (cached), one
+    JumpReLU SAE per layer (cached) with its statistics, and the SAE features of every language."""
+    clock = {} if clock is None else clock
     layers = tuple(s["layers"])
     pairs, shas = _split(seed)
     sel, english = _texts(pairs, s["n_select"])
@@ -181,6 +177,19 @@ def run_gemma_track(model, settings: dict | None = None, seed: int = 0, targets:
         saes.append(JumpReLUSAE(jnp.asarray(w_enc.reshape(d, m)), jnp.asarray(b_enc), jnp.asarray(w_dec.reshape(m, d)), jnp.asarray(b_dec), jnp.asarray(theta)))
         stats.append(dict(sae_stats(saes[-1], x)._asdict(), layer=layer))
     feats = {lang: [np.asarray(sae_encode(saes[i], jnp.asarray(acts[lang][i]))) for i in range(len(layers))] for lang in acts}
+    return pairs, shas, corpus, sel, acts, saes, stats, feats
+
+
+def run_gemma_track(model, settings: dict | None = None, seed: int = 0, targets: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Run the whole Gemma track (see the module docstring) for ``targets`` (default ``settings["targets"]``:
+    zh and es, one CJK and one Latin-script target, to fit the CPU budget); returns a JSON-ready dictionary."""
+    s = dict(GEMMA, **(settings or {}))
+    targets = tuple(targets or s["targets"])
+    if not set(targets) <= set(s["sae_languages"]) or not targets or not set(s["sae_languages"]) <= set(_ISO):
+        raise ValueError(f"targets must be a non-empty subset of sae_languages {tuple(s['sae_languages'])} (a subset of {_ISO}), got {targets!r}")
+    cfg, clock = model.config, {"start": time.perf_counter()}
+    layers = tuple(s["layers"])
+    pairs, shas, corpus, sel, acts, saes, stats, feats = build_saes(model, s, seed, clock)
     steer_layers = tuple(s.get("steer_layers") or layers)
     sidx = [layers.index(layer) for layer in steer_layers]
     prompts = _prompts(model, pairs, s["n_select"], s["prompts"])
@@ -208,7 +217,7 @@ def run_gemma_track(model, settings: dict | None = None, seed: int = 0, targets:
     clock["saes_and_selection"] = time.perf_counter()
     texts = _generate(model, prompts, configs, None, s, seed)
     clock["generation_sweep"] = time.perf_counter()
-    res["unsteered_texts"] = texts[0]
+    res["unsteered_texts"], res["sweep_texts"] = texts[0], texts
     for target in targets:
         base = _score(texts[0], target, prompts, lists)
         res["unsteered"][target], res["unsteered_fluency"][target], res["unsteered_meaning"][target] = base["success"], base["fluency"], base["meaning"]
