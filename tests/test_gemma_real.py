@@ -101,9 +101,17 @@ def test_logits_match_transformers_gguf_loader(model):
     pytest.importorskip("accelerate")
     path = default_gguf_path()
     ref = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
-                                                            torch_dtype=torch.float32).eval()
+                                                            dtype=torch.float32).eval()
     cfg = ref.config
-    assert cfg.rope_local_base_freq == model.config.rope_local_base
+    ours = model.config
+    if hasattr(cfg, "rope_parameters") and isinstance(cfg.rope_parameters, dict) and "sliding_attention" in cfg.rope_parameters:
+        # transformers >= 5: one RoPE entry per layer type, and the type of every layer
+        assert cfg.rope_parameters["sliding_attention"]["rope_theta"] == ours.rope_local_base
+        assert cfg.rope_parameters["full_attention"]["rope_theta"] == ours.rope_global_base
+        assert [t == "full_attention" for t in cfg.layer_types] == [ours.is_global(i) for i in range(ours.num_layers)]
+    else:  # transformers 4.x
+        assert cfg.rope_local_base_freq == ours.rope_local_base
+    assert cfg.sliding_window == ours.sliding_window
     assert cfg.query_pre_attn_scalar ** -0.5 == pytest.approx(model.config.query_scale)
     assert cfg.final_logit_softcapping is None and cfg.attn_logit_softcapping is None
     ids = model.tokenizer.encode(PROMPTS[0]).ids
