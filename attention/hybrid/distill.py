@@ -28,7 +28,8 @@ from proofs_numeric import progress
 
 from .features import hedgehog_features, ssd_draws
 from .recall_task import RecallConfig, recall_batch
-from .toy_model import ToyConfig, causal_mask, init_student, init_teacher, softmax_heads, student_heads, toy_forward
+from .toy_model import (COMPONENTS, ToyConfig, causal_mask, init_student, init_teacher, softmax_heads, student_heads,
+                         student_outputs, toy_forward)
 
 __all__ = ["TrainConfig", "train_teacher", "attention_transfer", "finetune_lora", "query_nll", "weight_transfer_loss"]
 
@@ -120,19 +121,26 @@ def _teacher_loss(cfg: ToyConfig) -> Callable:
 
 
 @functools.lru_cache(maxsize=None)
-def _stage1_loss(cfg: ToyConfig, objective: str) -> Callable:
-    """Stage-1 loss ``(trainable, teacher, tokens, targets)`` on the teacher's own per-layer q, k, v."""
+def _stage1_loss(cfg: ToyConfig) -> Callable:
+    """Stage-1 loss ``(trainable, (teacher, xent), tokens, targets)`` on the teacher's own per-layer q, k, v;
+    the objective is the traced bool ``xent`` (``lax.cond``), so both arms share one compiled step."""
 
-    def loss(p, teacher, tok, _tgt):
+    def loss(p, consts, tok, _tgt):
+        teacher, xent = consts
         _, acts = toy_forward(teacher, tok, cfg, collect=True)
         total = 0.0
         for l, a in enumerate(acts):
-            q, k, v = (jax.lax.stop_gradient(a[x]) for x in "qkv")
-            if objective == "mse":
-                y, _ = student_heads(q, k, v, p["feat_q"][l], p["feat_k"][l], jax.nn.sigmoid(p["omega"][l]), cfg)
-                total = total + 1000.0 * jnp.mean((y - jax.lax.stop_gradient(a["y"])) ** 2)
-            else:
-                total = total + weight_transfer_loss(q, k, p["feat_q"][l], p["feat_k"][l])
+            q, k, v, y_t = (jax.lax.stop_gradient(a[x]) for x in "qkvy")
+            fq, fk, om = p["feat_q"][l], p["feat_k"][l], p["omega"][l]
+
+            def mse(q, k, v, y_t, fq, fk, om):
+                y, _ = student_heads(q, k, v, fq, fk, jax.nn.sigmoid(om), cfg)
+                return 1000.0 * jnp.mean((y - y_t) ** 2)
+
+            def wt(q, k, v, y_t, fq, fk, om):
+                return weight_transfer_loss(q, k, fq, fk)
+
+            total = total + jax.lax.cond(xent, wt, mse, q, k, v, y_t, fq, fk, om)
         return total / len(acts)
 
     return loss
@@ -159,29 +167,25 @@ def attention_transfer(teacher: dict, task: RecallConfig, cfg: ToyConfig, train:
     student = init_student(jax.random.PRNGKey(10_000 + seed), cfg)
     trainable = {k: student[k] for k in ("feat_q", "feat_k", "omega")}
     trace = lambda p: np.asarray(jax.nn.sigmoid(p["omega"])).tolist()  # noqa: E731
-    trained, hist = _fit(trainable, teacher, _stage1_loss(cfg, objective), _optimizer(train.stage1_lr, 0.0, 0),
+    trained, hist = _fit(trainable, (teacher, np.bool_(objective == "xent")), _stage1_loss(cfg), _optimizer(train.stage1_lr, 0.0, 0),
                          train.stage1_steps, _data(task, train.batch, 20_000 + seed), f"stage 1 ({objective})", trace=trace)
     return {**student, **trained}, hist
 
 
 @functools.lru_cache(maxsize=None)
-def _stage2_loss(cfg: ToyConfig, mode: str) -> Callable:
-    """Stage-2 next-token loss ``(lora, (teacher, frozen student), tokens, targets, xi)``."""
-    comps = ("la_full",) * cfg.layers if mode == "la_full" else None
+def _stage2_loss(cfg: ToyConfig) -> Callable:
+    """Stage-2 next-token loss ``(lora, (teacher, frozen student), tokens, targets, xi)``; LA-only in the
+    layers where ``xi`` is true, the hybrid elsewhere, so one compiled step serves every mode (``hybrid``:
+    ``xi`` all false, ``la_full``: all true, ``ssd``: the draws)."""
 
     def loss(lora, consts, tok, tgt, xi):
         teacher, frozen = consts
-        logits = toy_forward(teacher, tok, cfg, student={**frozen, "lora": lora}, components=comps,
-                             ssd=xi if mode == "ssd" else None)
-        return query_nll(logits, tgt)
+        return query_nll(toy_forward(teacher, tok, cfg, student={**frozen, "lora": lora}, ssd=xi), tgt)
 
     return loss
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "mode"))
-def _validation_nll(lora, teacher, frozen, tok, tgt, *, cfg, mode):
-    comps = ("la_full",) * cfg.layers if mode == "la_full" else None
-    return query_nll(toy_forward(teacher, tok, cfg, student={**frozen, "lora": lora}, components=comps), tgt)
+_nll = jax.jit(query_nll)
 
 
 def finetune_lora(teacher: dict, student: dict, task: RecallConfig, cfg: ToyConfig, train: TrainConfig, *,
@@ -192,11 +196,14 @@ def finetune_lora(teacher: dict, student: dict, task: RecallConfig, cfg: ToyConf
         raise ValueError(f"mode must be 'hybrid', 'ssd' or 'la_full', got {mode!r}")
     frozen = {k: v for k, v in student.items() if k != "lora"}
     draws = ssd_draws(jax.random.PRNGKey(30_000 + seed), train.stage2_steps, cfg.layers, train.ssd_probabilities)
+    xi = np.asarray(draws) if mode == "ssd" else np.full(draws.shape, mode == "la_full")
     data = _data(task, train.batch, 40_000 + seed)
     val_tok, val_tgt = (jnp.asarray(x) for x in recall_batch(np.random.default_rng(50_000 + seed), 4 * train.batch, task, "mixed")[:2])
-    validate = lambda lora: _validation_nll(lora, teacher, frozen, val_tok, val_tgt, cfg=cfg, mode=mode)  # noqa: E731
-    lora, hist = _fit(student["lora"], (teacher, frozen), _stage2_loss(cfg, mode), _optimizer(train.stage2_lr, 0.0, 0),
-                      train.stage2_steps, lambda t: (*data(t), draws[t]), f"stage 2 ({mode})", validate=validate,
+    comps = jnp.full((cfg.layers,), COMPONENTS.index("la_full" if mode == "la_full" else "hybrid"), jnp.int32)
+    gamma = jax.nn.sigmoid(frozen["omega"])
+    validate = lambda lora: _nll(student_outputs(teacher, {**frozen, "lora": lora}, val_tok, comps, gamma, cfg=cfg)[0], val_tgt)  # noqa: E731
+    lora, hist = _fit(student["lora"], (teacher, frozen), _stage2_loss(cfg), _optimizer(train.stage2_lr, 0.0, 0),
+                      train.stage2_steps, lambda t: (*data(t), xi[t]), f"stage 2 ({mode})", validate=validate,
                       every=train.eval_every, patience=train.patience if early_stopping else 0)
     hist["ssd_draw_rate"] = float(np.asarray(draws).mean()) if mode == "ssd" else None
     return {**frozen, "lora": lora}, hist

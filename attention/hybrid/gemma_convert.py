@@ -72,18 +72,23 @@ def embed(model: Any, ids: Any) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("cfg", "start", "stop", "components", "settings", "capture"))
 def run_blocks(params: Any, h: jax.Array, converted: dict, *, cfg: Any, start: int, stop: int,
-               components: tuple = (), settings: HybridSettings = HybridSettings(), capture: tuple = ()):
+               components: tuple = (), settings: HybridSettings = HybridSettings(), capture: tuple = (),
+               which: jax.Array | None = None):
     r"""Blocks ``start..stop-1`` on the residual ``h`` ``[B, T, D]`` (positions $0..T-1$, no cache).
 
     ``components``: ``((layer, component), ...)`` runs :func:`.convert.hybrid_heads` with
-    ``converted[str(layer)]`` (``feat_q``, ``feat_k``, ``omega``) on those layers, softmax elsewhere.
-    Returns ``(h, {layer: (q, k, v, o)})`` for the layers in ``capture``."""
+    ``converted[str(layer)]`` (``feat_q``, ``feat_k``, ``omega``) on those layers, softmax elsewhere; a
+    component may be a tuple of names, and then the traced int ``which`` picks one of them
+    (``lax.switch``: one compiled program for every ablation). Returns ``(h, {layer: (q, k, v, o)})`` for
+    the layers in ``capture``."""
     comps, store = dict(components), {}
     for layer in range(start, stop):
         def attend(a, layer=layer):
             if layer in comps:
-                p = converted[str(layer)]
-                y = hybrid_heads(a.q, a.k, a.v, a.scale, p["feat_q"], p["feat_k"], p["omega"], settings, comps[layer])[0]
+                p, c = converted[str(layer)], comps[layer]
+                heads = lambda c: lambda a: hybrid_heads(a.q, a.k, a.v, a.scale, p["feat_q"], p["feat_k"], p["omega"],  # noqa: E731
+                                                         settings, c)[0]
+                y = heads(c)(a) if isinstance(c, str) else jax.lax.switch(which, [heads(x) for x in c], a)
             else:
                 y = gemma_attention(a)
             if layer in capture:
@@ -128,18 +133,24 @@ def init_converted(key: jax.Array, cfg: Any, conv: ConvertConfig) -> dict[str, d
 
 
 @functools.lru_cache(maxsize=None)
-def _loss(objective: str, settings: HybridSettings, scale: float, keys: tuple[str, ...]):
-    def loss(p, _consts, *acts):
+def _loss(settings: HybridSettings, scale: float, keys: tuple[str, ...]):
+    """``loss(params, xent, *acts)``: the objective is the traced bool ``xent`` (``lax.cond``), so the
+    ``mse`` and ``xent`` arms share one compiled step."""
+
+    def mse(q, k, v, o, pl):
+        y = hybrid_heads(q, k, v, scale, pl["feat_q"], pl["feat_k"], pl["omega"], settings)[0]
+        return 1000.0 * jnp.mean((y - o) ** 2)
+
+    def wt(q, k, v, o, pl):
+        G, dh = q.shape[2] // k.shape[2], q.shape[-1]
+        qh = (q * (scale * math.sqrt(dh))).transpose(0, 2, 1, 3)
+        kh = jnp.repeat(k, G, axis=2).transpose(0, 2, 1, 3)
+        return weight_transfer_loss(qh, kh, pl["feat_q"], jnp.repeat(pl["feat_k"], G, axis=0))
+
+    def loss(p, xent, *acts):
         total = 0.0
         for pl, (q, k, v, o) in zip((p[key] for key in keys), acts):
-            if objective == "mse":
-                y = hybrid_heads(q, k, v, scale, pl["feat_q"], pl["feat_k"], pl["omega"], settings)[0]
-                total = total + 1000.0 * jnp.mean((y - o) ** 2)
-            else:
-                G, dh = q.shape[2] // k.shape[2], q.shape[-1]
-                qh = (q * (scale * math.sqrt(dh))).transpose(0, 2, 1, 3)
-                kh = jnp.repeat(k, G, axis=2).transpose(0, 2, 1, 3)
-                total = total + weight_transfer_loss(qh, kh, pl["feat_q"], jnp.repeat(pl["feat_k"], G, axis=0))
+            total = total + jax.lax.cond(xent, wt, mse, q, k, v, o, pl)
         return total / len(p)
 
     return loss
@@ -164,7 +175,7 @@ def convert_layers(acts: dict[int, dict[str, np.ndarray]], cfg: Any, conv: Conve
         return tuple(tuple(jnp.asarray(acts[l][x][idx]) for x in "qkvo") for l in conv.layers)
 
     params = init_converted(jax.random.PRNGKey(70_000 + seed), cfg, conv)
-    trained, hist = _fit(params, (), _loss(objective, conv.settings, float(cfg.query_scale), tuple(str(l) for l in conv.layers)), _optimizer(conv.lr, 0.0, 0),
+    trained, hist = _fit(params, np.bool_(objective == "xent"), _loss(conv.settings, float(cfg.query_scale), tuple(str(l) for l in conv.layers)), _optimizer(conv.lr, 0.0, 0),
                          conv.steps, batch, f"convert ({objective})")
     hist["gamma"] = {l: np.asarray(jax.nn.sigmoid(p["omega"])).tolist() for l, p in trained.items()}
     return trained, hist

@@ -14,6 +14,7 @@ Parameters are plain dicts of arrays (pytrees), so ``optax`` trains any subset.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -23,7 +24,8 @@ from .features import hedgehog_features, hedgehog_init
 from ..models.gemma import rope
 from .operators import _component
 
-__all__ = ["ToyConfig", "init_teacher", "init_student", "toy_forward", "softmax_heads", "student_heads", "causal_mask", "COMPONENTS"]
+__all__ = ["ToyConfig", "init_teacher", "init_student", "toy_forward", "softmax_heads", "student_heads", "causal_mask", "COMPONENTS",
+           "student_outputs"]
 
 COMPONENTS = ("hybrid", "swa", "la_full", "sinks", "none")
 
@@ -57,7 +59,8 @@ def _dense(key, n_in, n_out):
 
 
 def init_teacher(key: jax.Array, cfg: ToyConfig) -> dict:
-    """Teacher parameters (float32)."""
+    """Teacher parameters (float32). Eager on purpose: compiling the random draws as one program costs
+    more (about 10 s of XLA time) than running them op by op."""
     ks = iter(jax.random.split(key, 3 + 6 * cfg.layers))
     blocks = [{"wq": _dense(next(ks), cfg.d, cfg.d), "wk": _dense(next(ks), cfg.d, cfg.d), "wv": _dense(next(ks), cfg.d, cfg.d),
                "wo": _dense(next(ks), cfg.d, cfg.d) / jnp.sqrt(2.0 * cfg.layers), "w1": _dense(next(ks), cfg.d, cfg.d_ff),
@@ -120,18 +123,36 @@ def student_heads(q, k, v, fq_w, fk_w, gamma, cfg: ToyConfig, component: str = "
     return jax.vmap(jax.vmap(one, (0, 0, 0, 0, 0, 0)), (0, 0, 0, 0, 0, None))(q, k, v, fq, fk, gamma)
 
 
+def _student_layer(q, k, v, student, l, g, cfg: ToyConfig, comp, la):
+    """One student layer's heads: ``comp`` a component name (static) or an index into :data:`COMPONENTS`
+    (traced; ``lax.switch``, so one compiled program serves every component); ``la`` (traced bool, SSD)
+    runs LA-only instead (``lax.cond``: only the taken branch runs)."""
+    fq_w, fk_w = student["feat_q"][l], student["feat_k"][l]
+    branch = lambda c: lambda q, k, v: student_heads(q, k, v, fq_w, fk_w, g, cfg, c)  # noqa: E731
+    if isinstance(comp, str):
+        run = branch(comp)
+    else:
+        run = lambda q, k, v: jax.lax.switch(comp, [branch(c) for c in COMPONENTS], q, k, v)  # noqa: E731
+    if la is None:
+        return run(q, k, v)
+    return jax.lax.cond(la, branch("la_full"), run, q, k, v)
+
+
 def toy_forward(teacher: dict, tokens: jax.Array, cfg: ToyConfig, *, student: dict | None = None,
-                components: Sequence[str] | None = None, ssd: jax.Array | None = None, gamma: float | None = None,
-                collect: bool = False):
+                components: Sequence[str] | jax.Array | None = None, ssd: jax.Array | None = None,
+                gamma: float | jax.Array | None = None, collect: bool = False):
     r"""Logits ``[B, T, V]`` of the teacher (``student=None``) or of the student.
 
-    ``components``: one per layer (default all ``hybrid``); ``ssd``: bool ``[L]`` draws (LA-only where
-    true); ``gamma``: a fixed $\gamma$ for every head instead of $\sigma(\omega)$ (inference-time
-    hybridisation, spec O8). With ``collect`` also returns per layer ``{"q","k","v","y","r"}``.
+    ``components``: one per layer (default all ``hybrid``), names or an int array ``[L]`` of indices
+    into :data:`COMPONENTS` (then traced: one compiled program for every ablation); ``ssd``: bool ``[L]``
+    draws (LA-only where true; all false is the hybrid, all true LA-only); ``gamma``: a fixed $\gamma$
+    instead of $\sigma(\omega)$, a scalar for every head (inference-time hybridisation, spec O8) or an
+    array ``[L, H]``. With ``collect`` also returns per layer ``{"q","k","v","y","r"}``.
     """
     B, T = tokens.shape
     x = teacher["embed"][tokens] + (0.0 if cfg.rope else teacher["pos"][:T][None])
-    comps = tuple(components) if components is not None else ("hybrid",) * cfg.layers
+    comps = components if components is not None else ("hybrid",) * cfg.layers
+    comps = tuple(comps) if not isinstance(comps, jax.Array) else comps
     aux = []
     for l, blk in enumerate(teacher["blocks"]):
         h = _rms(x, blk["n1"])
@@ -142,14 +163,22 @@ def toy_forward(teacher: dict, tokens: jax.Array, cfg: ToyConfig, *, student: di
         if student is None:
             y, r = softmax_heads(q, k, v)[0], jnp.zeros((B, cfg.heads, T), q.dtype)
         else:
-            g = jax.nn.sigmoid(student["omega"][l]) if gamma is None else jnp.full((cfg.heads,), gamma, q.dtype)
-            y, r = student_heads(q, k, v, student["feat_q"][l], student["feat_k"][l], g, cfg, comps[l])
-            if ssd is not None:
-                y_la, _ = student_heads(q, k, v, student["feat_q"][l], student["feat_k"][l], g, cfg, "la_full")
-                y = jnp.where(ssd[l], y_la, y)
+            g = (jax.nn.sigmoid(student["omega"][l]) if gamma is None
+                 else jnp.broadcast_to(jnp.asarray(gamma, q.dtype), (cfg.layers, cfg.heads))[l])
+            y, r = _student_layer(q, k, v, student, l, g, cfg, comps[l], None if ssd is None else ssd[l])
         if collect:
             aux.append({"q": q, "k": k, "v": v, "y": y, "r": r})
         x = x + y.transpose(0, 2, 1, 3).reshape(B, T, cfg.d) @ _weight(blk, student, cfg, l, "o")
         x = x + jax.nn.gelu(_rms(x, blk["n2"]) @ blk["w1"]) @ blk["w2"]
     logits = _rms(x, teacher["norm"]) @ teacher["out"]
     return (logits, aux) if collect else logits
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def student_outputs(teacher: dict, student: dict, tokens: jax.Array, components: jax.Array, gamma: jax.Array, *,
+                    cfg: ToyConfig) -> tuple[jax.Array, jax.Array]:
+    r"""``(logits [B, T, V], r [L, B, H, T])`` of the student with int ``components`` ``[L]`` (indices into
+    :data:`COMPONENTS`) and ``gamma`` ``[L, H]`` (pass $\sigma(\omega)$ for the trained student): one
+    compiled program for every ablation, fixed $\gamma$ and validation pass of a given shape."""
+    logits, aux = toy_forward(teacher, tokens, cfg, student=student, components=components, gamma=gamma, collect=True)
+    return logits, jnp.stack([a["r"] for a in aux])

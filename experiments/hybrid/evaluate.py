@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from attention.hybrid import RecallBatch, RecallConfig, ToyConfig, query_accuracy, toy_forward
-from attention.hybrid.toy_model import COMPONENTS
+from attention.hybrid.toy_model import COMPONENTS, student_outputs
 
 __all__ = ["evaluate_student", "evaluate_teacher", "distance_buckets"]
 
@@ -29,32 +29,33 @@ def distance_buckets(task: RecallConfig) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "components", "collect"))
-def _forward(teacher, student, tokens, cfg, components, gamma, collect):
-    return toy_forward(teacher, tokens, cfg, student=student, components=components, gamma=gamma, collect=collect)
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _teacher_logits(teacher, tokens, cfg):
+    return toy_forward(teacher, tokens, cfg)
 
 
 def evaluate_teacher(teacher: dict, cfg: ToyConfig, sets: dict[str, RecallBatch]) -> dict[str, float]:
     """The teacher's query accuracy on each set."""
-    return {name: query_accuracy(np.asarray(_forward(teacher, None, jnp.asarray(b.tokens), cfg, None, None, False)), b.targets)
+    return {name: query_accuracy(np.asarray(_teacher_logits(teacher, jnp.asarray(b.tokens), cfg)), b.targets)
             for name, b in sets.items()}
 
 
 def evaluate_student(teacher: dict, student: dict, task: RecallConfig, cfg: ToyConfig, sets: dict[str, RecallBatch], *,
                      gamma: float | None = None) -> dict[str, Any]:
     r"""``{"accuracy": {set: {component: acc}}, "r_buckets": {set: {layer: {bucket: mean r}}},
-    "gamma": [L][H]}`` (with ``gamma`` fixed: inference-time hybridisation, spec O8)."""
+    "gamma": [L][H]}`` (with ``gamma`` fixed: inference-time hybridisation, spec O8). Every ablation and
+    $\gamma$ runs the same compiled program (:func:`attention.hybrid.toy_model.student_outputs`)."""
     acc: dict[str, dict[str, float]] = {}
     r_out: dict[str, dict[str, dict[str, float | None]]] = {}
-    g = None if gamma is None else jnp.asarray(gamma, jnp.float32)
+    g = jax.nn.sigmoid(student["omega"]) if gamma is None else jnp.full((cfg.layers, cfg.heads), gamma, jnp.float32)
+    run = lambda tok, c: student_outputs(teacher, student, tok, jnp.full((cfg.layers,), COMPONENTS.index(c), jnp.int32), g, cfg=cfg)  # noqa: E731
     for name, b in sets.items():
         tok = jnp.asarray(b.tokens)
-        acc[name] = {c: query_accuracy(np.asarray(_forward(teacher, student, tok, cfg, (c,) * cfg.layers, g, False)), b.targets)
-                     for c in COMPONENTS}
-        _, aux = _forward(teacher, student, tok, cfg, ("hybrid",) * cfg.layers, g, True)
+        outs = {c: run(tok, c) for c in COMPONENTS}
+        acc[name] = {c: query_accuracy(np.asarray(outs[c][0]), b.targets) for c in COMPONENTS}
         r_out[name] = {}
-        for l, a in enumerate(aux):
-            r = np.asarray(a["r"]).mean(axis=1)  # [B, T], mean over heads
+        for l, r_l in enumerate(np.asarray(outs["hybrid"][1])):
+            r = r_l.mean(axis=1)  # [B, T], mean over heads
             r_out[name][str(l)] = {f"[{lo},{hi})": (float(r[(b.distance >= lo) & (b.distance < hi)].mean())
                                                      if ((b.distance >= lo) & (b.distance < hi)).any() else None)
                                    for lo, hi in distance_buckets(task)}

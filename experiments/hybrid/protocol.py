@@ -58,5 +58,5 @@ PROTOCOLS = {
                          TrainConfig(batch=32, teacher_steps=12_000, teacher_lr=3e-3, stage1_steps=60, stage2_steps=60, eval_every=10),
                          3, 128, teacher_cycle=400),
     "quick": _protocol("quick", RecallConfig(n_pairs=4, length=64), 32, 2, 64,
-                       TrainConfig(batch=16, teacher_steps=30, stage1_steps=6, stage2_steps=6, eval_every=2), 2, 32),
+                       TrainConfig(batch=16, teacher_steps=30, stage1_steps=6, stage2_steps=6, eval_every=2), 2, 64),
 }

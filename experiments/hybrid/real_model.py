@@ -33,6 +33,7 @@ __all__ = ["RealProtocol", "REAL_PROTOCOLS", "gemma_text", "position_buckets", "
 
 #: evaluated variants: (arm, component); SWA-only has no trained parameter, so it is shared by the arms
 VARIANTS = (("mse", "swa"), ("mse", "hybrid"), ("mse", "la_full"), ("xent", "hybrid"), ("xent", "la_full"))
+_CHOICES = ("swa", "hybrid", "la_full")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +54,7 @@ class RealProtocol:
 
 REAL_PROTOCOLS = {
     "full": RealProtocol("full", ConvertConfig(layers=(11, 14, 17), window=64, d_prime=64, steps=150, batch=4), n_train=32),
-    "quick": RealProtocol("quick", ConvertConfig(layers=(0, 2), window=8, d_prime=4, steps=4, batch=2), length=32,
+    "quick": RealProtocol("quick", ConvertConfig(layers=(0, 1), window=8, d_prime=4, steps=4, batch=2), length=32,
                           n_train=4, n_eval=4, stride=2, batch=2, model="tiny-random"),
 }
 
@@ -96,8 +97,8 @@ def _model(p: RealProtocol):
         from attention import load_gemma
         return load_gemma()
     from attention import GemmaConfig, random_gemma
-    cfg = GemmaConfig(vocab_size=64, hidden_size=32, num_layers=3, num_heads=4, num_kv_heads=2, head_dim=8,
-                      intermediate_size=64, context_length=p.length, sliding_window=p.length, global_every=3,
+    cfg = GemmaConfig(vocab_size=64, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8,
+                      intermediate_size=64, context_length=p.length, sliding_window=p.length, global_every=2,
                       query_scale=8 ** -0.5)
     return random_gemma(cfg, seed=0)
 
@@ -135,15 +136,17 @@ def run_real(p: RealProtocol) -> dict[str, Any]:
     agree = {f"{a}/{c}": [] for a, c in VARIANTS}
     held = {l: {x: [] for x in "qkv"} for l in conv.layers}
     for i in pn.progress(range(0, p.n_eval, p.batch), desc="evaluate (held-out)"):
-        h0, _ = run_blocks(model.params, embed(model, eval_ids[i:i + p.batch]), {}, cfg=cfg, start=0, stop=first)
+        h0 = embed(model, eval_ids[i:i + p.batch])
+        if first > 0:
+            h0, _ = run_blocks(model.params, h0, {}, cfg=cfg, start=0, stop=first)
         h, store = run_blocks(model.params, h0, {}, cfg=cfg, start=first, stop=L, capture=tuple(sorted(conv.layers)))
         base = np.asarray(next_token_argmax(model.params, h, pos, cfg=cfg))
         for l in conv.layers:
             for name, a in zip("qkv", store[l]):
                 held[l][name].append(np.asarray(a, np.float32))
-        for arm, comp in VARIANTS:
-            hv, _ = run_blocks(model.params, h0, arms[arm], cfg=cfg, start=first, stop=L,
-                               components=tuple((l, comp) for l in sorted(conv.layers)), settings=conv.settings)
+        for arm, comp in VARIANTS:  # one compiled program for every variant: the component is a traced index
+            hv, _ = run_blocks(model.params, h0, arms[arm], cfg=cfg, start=first, stop=L, which=jnp.int32(_CHOICES.index(comp)),
+                               components=tuple((l, _CHOICES) for l in sorted(conv.layers)), settings=conv.settings)
             agree[f"{arm}/{comp}"].append(np.asarray(next_token_argmax(model.params, hv, pos, cfg=cfg)) == base)
     buckets = position_buckets(conv.window, p.length)
     agreement = {k: _bucket_means(np.concatenate(v).astype(float), positions, buckets) for k, v in agree.items()}
