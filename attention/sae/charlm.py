@@ -50,7 +50,7 @@ def init_charlm(cfg: CharLMConfig, seed: int = 0) -> dict:
 
 def _ln(x, g):
     x = x - x.mean(-1, keepdims=True)
-    return x * jax.lax.rsqrt((x * x).mean(-1, keepdims=True) + 1e-5) * g
+    return x * jax.lax.rsqrt((x * x).mean(-1, keepdims=True) + 1e-5) * jnp.broadcast_to(g, x.shape)
 
 
 def _heads(p, cfg: CharLMConfig, layer: int, x, head_mask):
