@@ -40,6 +40,7 @@ from .gemma_config import GemmaConfig as GemmaConfig
 from .gemma_generate import gemma_decode_step as gemma_decode_step
 from .gemma_generate import gemma_prefill as gemma_prefill
 from .gemma_generate import generate as generate
+from .gemma_generate import generate_batch as generate_batch
 from .gemma_generate import init_kv_cache as init_kv_cache
 from .gemma_load import GemmaModel as GemmaModel
 from .gemma_load import default_gguf_path as default_gguf_path
@@ -50,6 +51,6 @@ from .tokenizer_gguf import gguf_tokenizer as gguf_tokenizer
 from .tokenizer_gguf import spm_encode_reference as spm_encode_reference
 
 __all__ = ['AttentionInputs', 'GemmaConfig', 'GemmaModel', 'GemmaOutputs', 'cache_dir', 'default_gguf_path',
-           'gemma_attention', 'gemma_block', 'gemma_decode_step', 'gemma_forward', 'gemma_prefill', 'generate', 'gguf_tokenizer',
+           'gemma_attention', 'gemma_block', 'gemma_decode_step', 'gemma_forward', 'gemma_prefill', 'generate', 'generate_batch', 'gguf_tokenizer',
            'init_kv_cache', 'load_gemma', 'random_gemma', 'rms_norm', 'rope', 'spm_encode_reference',
            'BertConfig', 'BertModel', 'BertOutputs', 'ClassifierConfig', 'GATES', 'ModelLoadError', 'bert_forward', 'cast_params', 'classifier_logits', 'classifier_representation', 'default_model_dir', 'init_classifier', 'load_bert', 'mean_pool', 'sentence_embedding', 'tokenize', 'encoder_forward', 'mpnet_forward', 'mpnet_position_ids', 'mpnet_sentence_embedding', 'relative_position_bucket', 'MPNET_PACKAGES', 'MPNET_ZIP_SHA256', 'MPNetConfig', 'load_mpnet', 'mpnet_zip_parts', 'read_mpnet_zip']
