@@ -17,7 +17,7 @@ import experiments.hybrid.claims  # noqa: F401
 import experiments.hybrid.study as hs
 import proofs_numeric as pn
 from attention.hybrid import RecallConfig, ToyConfig, init_student, init_teacher, recall_batch, toy_forward
-from attention.hybrid.toy_model import COMPONENTS
+from attention.hybrid.toy_model import COMPONENTS, student_outputs
 from helpers import assert_close, rng
 
 TASK = RecallConfig(n_pairs=4, length=64)
@@ -76,11 +76,22 @@ def test_student_with_full_window_is_the_teacher_and_lora_starts_at_zero():
     assert all(float(jnp.max(jnp.abs(student["lora"][p]["B"]))) == 0.0 for p in "qkvo")
 
 
-def test_none_and_la_only_ablations_differ_from_hybrid():
+def test_ablations_differ_from_hybrid_and_share_one_compiled_program():
     teacher, student = _models(3)
     tok = jnp.asarray(recall_batch(rng(3), 2, TASK, "long").tokens)
     outs = {c: np.asarray(toy_forward(teacher, tok, CFG, student=student, components=(c, c))) for c in COMPONENTS}
     assert all(np.max(np.abs(outs[c] - outs["hybrid"])) > 1e-4 for c in COMPONENTS if c != "hybrid")
+    # the quick run's speed rests on this: the component and gamma are traced, so one XLA program serves them all
+    before, gam = student_outputs._cache_size(), jax.nn.sigmoid(student["omega"])
+    for c in COMPONENTS:
+        got = student_outputs(teacher, student, tok, jnp.full((2,), COMPONENTS.index(c), jnp.int32), gam, cfg=CFG)[0]
+        assert_close(got, outs[c], rtol=1e-4, atol=1e-5, what=c)
+    one = student_outputs(teacher, student, tok, jnp.zeros(2, jnp.int32), jnp.ones_like(gam), cfg=CFG)[0]
+    assert_close(one, toy_forward(teacher, tok, CFG, student=student, gamma=1.0), rtol=1e-4, atol=1e-5, what="gamma = 1")
+    assert student_outputs._cache_size() == before + 1
+    mixed = toy_forward(teacher, tok, CFG, student=student, components=("la_full", "hybrid"))
+    assert_close(toy_forward(teacher, tok, CFG, student=student, ssd=jnp.array([True, False])), mixed, rtol=1e-5, atol=1e-6,
+                 what="an SSD draw is LA-only in that layer")
 
 
 # ----------------------------------------------------------------------------- claims on synthetic caches
