@@ -30,6 +30,7 @@ from proofs_numeric import Context, Decision, Evidence, Verdict
 from .study import RESULTS_JSON
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / RESULTS_JSON
+_ROOT = Path(__file__).resolve().parents[2]
 PAPER_SETTING = "GPT-2-style models pre-trained on OpenWebText, validation perplexity (reported, unconfirmed)"
 
 
@@ -63,7 +64,9 @@ def _decide(samples, effect: str, units: str, direction: str, paper_figure: str,
     d = pn.decide_direction(np.asarray(samples, float), boundary=0.0, direction=direction, units=units, rule=rule,
                             effect=effect, method="t", setting_differs=True, paper_figure=paper_figure,
                             paper_setting=PAPER_SETTING, our_setting=_our_setting(rec))
-    prov = {"source": source, "source_sha256": hashlib.sha256(Path(source).read_bytes()).hexdigest(),
+    path = Path(source).resolve()
+    shown = str(path.relative_to(_ROOT)) if path.is_relative_to(_ROOT) else source  # repository-relative where possible
+    prov = {"source": shown, "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "protocol_name": rec["protocol_name"], "protocol": rec["protocol"], "corpus_sha256": rec["corpus"]["sha256"]}
     return Evidence(0.0, n_random=len(samples), details={**prov, "per_unit": list(map(float, samples)), **details}, decision=d)
 
