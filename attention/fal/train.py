@@ -19,6 +19,7 @@ Validation: ``n_val`` fixed windows of the validation split (the same for every 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -133,6 +134,29 @@ def evaluate_nll(params: Any, windows: np.ndarray, cfg: GPTConfig, chunk: int = 
     return np.average(np.stack(losses), axis=0, weights=sizes)
 
 
+@functools.lru_cache(maxsize=8)
+def _jitted_init(cfg: GPTConfig, dtype) -> Callable:
+    return jax.jit(jax.vmap(lambda k: gpt_init(k, cfg, dtype)))
+
+
+def init_seeds(cfg: GPTConfig, seeds: tuple[int, ...], dtype=jnp.float32) -> Any:
+    """:func:`gpt_init` for every seed (leading seed axis), bit-identical to calling it per variant.
+
+    Compiling the random initialisation costs seconds, so it is compiled once per shape: the
+    parameters of a FAL GPT (the superset: it has $\mathrm{LN}_A$) are drawn and pruned to
+    ``cfg``'s structure. The draws do not depend on the variant (same key splits; LN parameters
+    are constants), so e.g. the baseline gets exactly ``gpt_init(key, baseline cfg)``."""
+    blocks = cfg.blocks
+    superset = dataclasses.replace(cfg, blocks=dataclasses.replace(blocks, variant="fal", falplus="mlp_input", f_placement="auto",
+                                                                   zero_first_attention=False))
+    full = _jitted_init(superset, jnp.dtype(dtype))(jnp.stack([jax.random.PRNGKey(r) for r in seeds]))
+    want = jax.eval_shape(lambda: gpt_init(jax.random.PRNGKey(0), cfg, dtype))
+    stack = {k: v for k, v in full["stack"].items() if k in want["stack"]}
+    if jax.tree.structure(want["stack"]) != jax.tree.structure(jax.tree.map(lambda a: a[0], stack)):
+        return jax.jit(jax.vmap(lambda k: gpt_init(k, cfg, dtype)))(jnp.stack([jax.random.PRNGKey(r) for r in seeds]))
+    return {**full, "stack": stack}
+
+
 def _cpu_s() -> float:
     t = os.times()
     return t.user + t.system
@@ -149,8 +173,7 @@ def train_seeds(variant: str, protocol: TrainProtocol, corpus: CharCorpus, dtype
     cfg = protocol.gpt(variant)
     opt = make_optimizer(protocol)
     seeds = protocol.seeds
-    # jitted: one small compilation each instead of one per eager operation
-    params = jax.jit(jax.vmap(lambda k: gpt_init(k, cfg, dtype)))(jnp.stack([jax.random.PRNGKey(r) for r in seeds]))
+    params = init_seeds(cfg, seeds, dtype)
     opt_state = jax.jit(jax.vmap(opt.init))(params)
     step = jax.jit(jax.vmap(make_train_step(cfg, opt)), donate_argnums=(0, 1))
     val = val_windows(corpus, protocol, cfg.seq_len)
