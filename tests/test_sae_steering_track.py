@@ -37,3 +37,37 @@ def test_toy_claims_decide(cid, fast):
     d = r.evidence.decision
     assert d.units.startswith("prompts") or d.units == "held-out strings"
     assert d.ci[0] <= d.estimate <= d.ci[1]
+
+
+def test_a_committed_reference_exists_for_the_current_protocol():
+    """A fresh machine reads the committed fast-track run instead of training for ~580 CPU s; a changed
+    protocol changes the key, and this test then asks for the reference to be regenerated."""
+    from experiments.sae_steering.results import FAST_REFERENCE, fast_key
+
+    ref = FAST_REFERENCE / f"fast_results_{fast_key(True, 0)}.json"
+    assert ref.is_file(), (f"regenerate {ref}: run `ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering --quick` "
+                           "and copy the cache's fast_results_*.json there")
+
+
+@pytest.mark.slow
+def test_committed_reference_is_reproduced(tmp_path, monkeypatch):
+    """Recompute the fast track in an empty cache: the same corpus and word lists, SAEs that meet the same
+    gates, and the same verdict for every toy claim. (float32 training is not bit-stable across code
+    changes and machines, so the numbers themselves may move a little.)"""
+    import json
+
+    import experiments.sae_steering.claims as sc
+    from experiments.sae_steering.results import FAST_REFERENCE, compute_fast_results, fast_key
+
+    monkeypatch.setenv("ATTNVERIFY_CACHE", str(tmp_path))
+    ref = json.loads((FAST_REFERENCE / f"fast_results_{fast_key(True, 0)}.json").read_text())
+    fresh = compute_fast_results(True, 0)
+    for k in ("corpus_hash", "wordlist_sha256", "targets", "kappas", "layers", "n_prompts"):
+        assert fresh[k] == ref[k], k
+    for a, b in zip(fresh["sae_stats"], ref["sae_stats"]):
+        assert a["l0"] == pytest.approx(b["l0"], rel=0.15) and a["fvu"] < 0.1
+    verdicts = {}
+    for res in (ref, fresh):
+        monkeypatch.setattr(sc, "fast_results", lambda quick=True, seed=0, res=res: res)
+        verdicts[id(res)] = [pn.run_claim(pn.get_claim(c)).verdict for c in TOY]
+    assert verdicts[id(ref)] == verdicts[id(fresh)]

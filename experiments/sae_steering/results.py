@@ -1,8 +1,12 @@
 r"""Where the study's results live, and how the claims obtain them without rerunning the 270M model.
 
 * **Fast track** (:func:`fast_results`): the quick character-LM run, cached as JSON under
-  :func:`attention.sae.activations.cache_dir` keyed by its settings and seed; computed on a miss
-  (the trained LM and SAEs are themselves cached, so a miss costs the steering sweep).
+  :func:`attention.sae.activations.cache_dir` keyed by its settings and seed. On a miss it reads the
+  committed reference run of the same key (:data:`FAST_REFERENCE`, written by :func:`compute_fast_results`
+  through ``attnverify experiment sae-steering --quick`` and copied there), so that a fresh machine's
+  ``verify`` and test suite do not train the character LM and SAEs (about 580 CPU s); only without it is
+  the run computed. The key hashes the settings and the seed, so a changed protocol never reads a stale
+  file; a slow test recomputes the reference and compares.
 * **Gemma track** (:func:`gemma_results`): the JSON the full experiment writes. Looked up in
   ``$ATTNVERIFY_SAE_GEMMA_RESULTS``, then ``results/sae-steering/gemma_results.json``, then the
   snapshot committed next to this module (``experiments/sae_steering/gemma_results.json``). ``None``
@@ -19,13 +23,15 @@ from typing import Any
 
 from proofs_numeric import atomic_write_json
 
-__all__ = ["fast_results", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "gemma_result_paths", "gemma_results_path"]
+__all__ = ["fast_results", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "FAST_REFERENCE",
+           "gemma_result_paths", "gemma_results_path", "fast_key"]
 
 SNAPSHOT = Path(__file__).resolve().parent / "gemma_results.json"
+FAST_REFERENCE = Path(__file__).resolve().parent / "reference"  #: committed fast-track runs, ``fast_results_<key>.json``
 _MEMO: dict[str, dict] = {}
 
 
-def _fast_key(quick: bool, seed: int) -> str:
+def fast_key(quick: bool, seed: int) -> str:
     from .fast_track import FULL, QUICK
 
     return hashlib.sha256(json.dumps([QUICK if quick else FULL, seed, "v1"], sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -54,12 +60,15 @@ def fast_results(quick: bool = True, seed: int = 0) -> dict[str, Any]:
     """The cached fast-track results (computed and cached on a miss)."""
     from attention.sae.activations import cache_dir
 
-    key = _fast_key(quick, seed)
+    key = fast_key(quick, seed)
     if key in _MEMO:
         return _MEMO[key]
     path = cache_dir() / f"fast_results_{key}.json"
+    committed = FAST_REFERENCE / path.name
     if path.exists():
         res = json.loads(path.read_text())
+    elif committed.exists():
+        res = json.loads(committed.read_text())
     else:
         res = compute_fast_results(quick, seed)
         atomic_write_json(path, res)
@@ -71,8 +80,8 @@ def store_fast_results(res: dict[str, Any], quick: bool, seed: int) -> Path:
     """Write ``res`` where :func:`fast_results` finds it."""
     from attention.sae.activations import cache_dir
 
-    _MEMO.pop(_fast_key(quick, seed), None)
-    return atomic_write_json(cache_dir() / f"fast_results_{_fast_key(quick, seed)}.json", res)
+    _MEMO.pop(fast_key(quick, seed), None)
+    return atomic_write_json(cache_dir() / f"fast_results_{fast_key(quick, seed)}.json", res)
 
 
 def gemma_result_paths() -> list[Path]:
