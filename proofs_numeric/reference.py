@@ -58,9 +58,10 @@ def _short(path: Path) -> str:
     return str(p)
 
 
-def load_reference_run(path: str | Path, *, command: str) -> ReferenceRun:
+def load_reference_run(path: str | Path, *, command: str, full: bool = True) -> ReferenceRun:
     """Read a committed reference run. ``FileNotFoundError`` names the command that writes it;
-    ``ValueError`` names the file when it is not valid JSON."""
+    ``ValueError`` names the file when it is not valid JSON, or, with ``full`` (the default: claims
+    decide from the full protocol), when it records ``"quick": true``."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"reference run {p} is missing: produce it with `{command}` and commit it")
@@ -69,4 +70,6 @@ def load_reference_run(path: str | Path, *, command: str) -> ReferenceRun:
         data = json.loads(raw)
     except json.JSONDecodeError as e:
         raise ValueError(f"reference run {p} is not valid JSON ({e}); re-create it with `{command}`") from None
+    if full and isinstance(data, dict) and data.get("quick"):
+        raise ValueError(f"reference run {p} holds a quick run; claims decide from the full protocol: `{command}`")
     return ReferenceRun(p, hashlib.sha256(raw).hexdigest(), command, data)

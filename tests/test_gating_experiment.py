@@ -295,3 +295,12 @@ def test_a_failed_study_is_cached_and_not_retrained(monkeypatch):
         assert isinstance(e.value.__cause__, FloatingPointError)
     assert len(calls) == 1
     monkeypatch.delitem(gs._CACHE, (True, 12345))
+
+
+def test_a_quick_run_is_refused_as_reference(monkeypatch, tmp_path):
+    bad = tmp_path / "results.json"
+    bad.write_text(json.dumps({"quick": True, "config": {}, "seed": 0, "runs": {}, "seconds": 0}))
+    monkeypatch.setattr(gs, "REFERENCE", bad)
+    monkeypatch.delitem(gs._CACHE, ("reference", 0), raising=False)
+    with pytest.raises(ValueError, match="quick run"):
+        gs.reference_study()
