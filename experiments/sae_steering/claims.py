@@ -20,7 +20,7 @@ import numpy as np
 from proofs_numeric import Context, Decision, Evidence, claim, decide_interval
 
 from . import decisions as dc
-from .results import fast_results, gemma_result_paths, gemma_results, gemma_results_path
+from .results import fast_results, fast_results_source, gemma_result_paths, gemma_results, gemma_results_path
 
 _TOY = "character LM miniature (spec §5: wordfreq word documents, d=32, 3 layers), own JumpReLU SAEs, fastText-lite LID"
 _GEMMA = "Gemma 3 270M (Q4_K_M dequantised), own JumpReLU SAEs on Django-catalogue activations, fastText-lite LID, chrF meaning proxy"
@@ -63,7 +63,8 @@ def _toy(ctx: Context, fn: Callable[[dict], tuple[Decision, Any] | Decision]) ->
     res = fast_results(quick=True, seed=ctx.seed)
     out = fn(res)
     d, extra = out if isinstance(out, tuple) else (out, {})
-    return Evidence(_nonfinite(res), n_random=int(res["n_prompts"]), decision=d, details={"table": extra, "sae": res["sae_stats"]})
+    return Evidence(_nonfinite(res), n_random=int(res["n_prompts"]), decision=d,
+                    details={"table": extra, "sae": res["sae_stats"], "source": fast_results_source(quick=True, seed=ctx.seed)})
 
 
 _KW = dict(paper="sae_steering", provenance="paper", tolerance=0.0, error="share of non-finite unit values", empirical=True)

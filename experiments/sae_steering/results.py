@@ -23,12 +23,12 @@ from typing import Any
 
 from proofs_numeric import atomic_write_json
 
-__all__ = ["fast_results", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "FAST_REFERENCE",
+__all__ = ["fast_results", "fast_results_source", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "FAST_REFERENCE",
            "gemma_result_paths", "gemma_results_path", "fast_key"]
 
 SNAPSHOT = Path(__file__).resolve().parent / "gemma_results.json"
 FAST_REFERENCE = Path(__file__).resolve().parent / "reference"  #: committed fast-track runs, ``fast_results_<key>.json``
-_MEMO: dict[str, dict] = {}
+_MEMO: dict[str, tuple[dict, dict]] = {}  # key -> (results, where they came from)
 
 
 def fast_key(quick: bool, seed: int) -> str:
@@ -57,23 +57,29 @@ def _jsonable(x):
 
 
 def fast_results(quick: bool = True, seed: int = 0) -> dict[str, Any]:
-    """The cached fast-track results (computed and cached on a miss)."""
+    """The cached fast-track results (local cache, then the committed reference, else computed and cached)."""
+    return _fast_lookup(quick, seed)[0]
+
+
+def fast_results_source(quick: bool = True, seed: int = 0) -> dict[str, Any]:
+    """Where :func:`fast_results` came from: the file and its SHA-256 (for the claims' evidence)."""
+    return _fast_lookup(quick, seed)[1]
+
+
+def _fast_lookup(quick: bool, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     from attention.sae.activations import cache_dir
+    from proofs_numeric.reference import load_reference_run
 
     key = fast_key(quick, seed)
-    if key in _MEMO:
-        return _MEMO[key]
-    path = cache_dir() / f"fast_results_{key}.json"
-    committed = FAST_REFERENCE / path.name
-    if path.exists():
-        res = json.loads(path.read_text())
-    elif committed.exists():
-        res = json.loads(committed.read_text())
-    else:
-        res = compute_fast_results(quick, seed)
-        atomic_write_json(path, res)
-    _MEMO[key] = res
-    return res
+    if key not in _MEMO:
+        path = cache_dir() / f"fast_results_{key}.json"
+        committed = FAST_REFERENCE / path.name
+        if not path.exists() and not committed.exists():
+            atomic_write_json(path, compute_fast_results(quick, seed))
+        run = load_reference_run(path if path.exists() else committed, full=False,
+                                 command="ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering --quick")
+        _MEMO[key] = (run.data, {k: v for k, v in run.provenance().items() if k != "config"})
+    return _MEMO[key]
 
 
 def store_fast_results(res: dict[str, Any], quick: bool, seed: int) -> Path:
