@@ -131,7 +131,10 @@ def _cmd_task(args: argparse.Namespace, kind: str) -> int:
     result = fn(out, quick=args.quick, seed=args.seed, **extra) or {}
     seconds = time.perf_counter() - t0
     if kind == "experiment":
-        atomic_write_json(out / "run.json", {"name": args.name, "quick": args.quick, "seed": args.seed, "seconds": seconds})
+        from .environment import environment
+
+        atomic_write_json(out / "run.json", {"name": args.name, "quick": args.quick, "seed": args.seed, "seconds": seconds,
+                                             "environment": environment()})
     files = result.get("files", []) if isinstance(result, dict) else []
     for f in files:
         print(f"wrote {f}")

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 import proofs_numeric as pn
+from proofs_numeric.environment import environment
 from attention.hybrid import attention_transfer, finetune_lora, recall_batch, train_teacher
 from attention.hybrid.toy_model import COMPONENTS
 
@@ -74,6 +75,7 @@ def run_collapse(protocol: Protocol, seed: int = 0, teacher: dict | None = None,
             runs.append(run)
         res["arms"][arm] = runs
     res["seconds"] = time.perf_counter() - t0
+    res["environment"] = environment()
     return res
 
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The spec-scale collapse toy (hybrid_linear.md C9/C10, protocol ``full``: T=128, K=8, d=64, 4 heads,
+# 300 + 300 student steps, 3 seeds) on a machine with an accelerator: about 20x the reduced toy's compute,
+# roughly 1.5 h on 2 CPU cores. Toy only (the Gemma part needs the cached weights; it runs on the CPU).
+#
+#   OUT=/some/dir experiments/hybrid/run_full_on_device.sh
+#
+# float32 products at full precision (JAX_DEFAULT_MATMUL_PRECISION=highest: no TF32), recorded with the
+# software and device in the result's "environment". Copies collapse.{json,md}, run.json, the two figures
+# and the log to $OUT; commit collapse.json as experiments/hybrid/results/collapse_full.json.
+set -uo pipefail
+OUT=${OUT:-/tmp/hybrid_full_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD" ATTNVERIFY_HYBRID_PROTOCOL=full ATTNVERIFY_HYBRID_REAL=0 \
+       JAX_DEFAULT_MATMUL_PRECISION=highest XLA_PYTHON_CLIENT_PREALLOCATE=false
+nvidia-smi -L || true
+python3 -c "import jax, optax; print('jax', jax.__version__, 'optax', optax.__version__, jax.devices())"
+timeout "${LIMIT:-500}" python3 -m proofs_numeric experiment hybrid --out /tmp/hybrid_full 2>&1 | tee "$OUT/log.txt"
+rc=${PIPESTATUS[0]}
+cp /tmp/hybrid_full/collapse.json /tmp/hybrid_full/collapse.md /tmp/hybrid_full/run.json /tmp/hybrid_full/*.png "$OUT"/ 2>/dev/null
+ls -la "$OUT"
+exit "$rc"
