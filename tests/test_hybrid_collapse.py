@@ -106,14 +106,14 @@ def _synthetic(la_long: dict[str, list[float]], hybridised_long: list[float], sw
                             "eval_hybridised": {"accuracy": acc(0.9, h, swa_long), "r_buckets": rb, "gamma": [[1.0]]}}
                            for s, h in enumerate(hybridised_long)]
     proto = {"name": "reduced", "eval_sequences": 256, "task": {"length": 64, "n_pairs": 4, "n_values": 64},
-             "model": {"layers": 2, "d": 32, "heads": 2, "window": 16, "d_prime": 16}}
+             "model": {"layers": 2, "d": 32, "heads": 2, "window": 16, "d_prime": 16}, "train": {"teacher_steps": 400}}
     return {"protocol": proto, "chance": 1 / 64, "teacher": {"accuracy": {"short": 1.0, "long": 1.0}}, "arms": arms}
 
 
-def _run(monkeypatch, tmp_path, cache, claim_id):
+def _run(monkeypatch, tmp_path, cache, claim_id, name="reduced"):
     monkeypatch.setattr(hs, "CACHE_DIR", tmp_path)
     if cache is not None:
-        (tmp_path / "collapse_reduced.json").write_text(json.dumps(cache))
+        (tmp_path / f"collapse_{name}.json").write_text(json.dumps({**cache, "protocol": {**cache["protocol"], "name": name}}))
     return pn.run_claim(pn.get_claim(claim_id))
 
 
@@ -138,3 +138,56 @@ def test_claims_are_inconclusive_when_the_teacher_missed_99_percent(monkeypatch,
     res["teacher"]["accuracy"]["long"] = 0.9
     r = _run(monkeypatch, tmp_path, res, "hybrid.collapse_toy")
     assert r.verdict is pn.Verdict.INCONCLUSIVE and r.evidence.details["measured_decision"]["outcome"] == "verified"
+
+
+_GOOD = ({"mse": [0.05, 0.10, 0.08], "hedgecats": [0.60, 0.70, 0.65], "ssd": [0.50, 0.62, 0.55]}, [0.8, 0.85, 0.9])
+_BAD = ({"mse": [0.60, 0.70, 0.65], "hedgecats": [0.05, 0.10, 0.08], "ssd": [0.10, 0.12, 0.05]}, [0.05, 0.1, 0.08])
+
+
+def test_the_full_protocol_decides_with_the_reduced_one_beside_it(monkeypatch, tmp_path):
+    import hashlib
+
+    _run(monkeypatch, tmp_path, _synthetic(*_BAD), "hybrid.collapse_toy", name="reduced")
+    r = _run(monkeypatch, tmp_path, _synthetic(*_GOOD), "hybrid.collapse_toy", name="full")
+    assert r.verdict is pn.Verdict.VERIFIED and r.evidence.details["protocol"] == "full"
+    ref = r.evidence.details["reference_run"]
+    assert ref["sha256"] == hashlib.sha256((tmp_path / "collapse_full.json").read_bytes()).hexdigest()
+    assert "ATTNVERIFY_HYBRID_PROTOCOL=full" in ref["reproduce"]
+    (other,) = r.evidence.details["other_protocols"]
+    assert other["protocol"] == "reduced" and other["outcome"] == "not reproduced"
+
+
+def test_teacher_replications_are_reported_and_never_decide(monkeypatch, tmp_path):
+    (tmp_path / "teacher_seeds").mkdir()
+    stuck = _synthetic(*_BAD)
+    stuck["teacher"]["accuracy"]["long"] = 0.17
+    (tmp_path / "teacher_seeds" / "collapse_full_seed1.json").write_text(json.dumps({**stuck, "seed": 1}))
+    r = _run(monkeypatch, tmp_path, _synthetic(*_GOOD), "hybrid.inference_time_hybridisation", name="full")
+    assert r.verdict is pn.Verdict.VERIFIED
+    (rep,) = r.evidence.details["teacher_replications"]
+    assert rep["teacher_seed"] == 1 and not rep["teacher_ready"]
+    assert rep["outcome"].startswith("inconclusive") and rep["measured_outcome"] == "not reproduced"
+
+
+def test_committed_full_run_is_the_spec_protocol_and_names_its_machine():
+    from experiments.hybrid.claims import load_runs
+    from experiments.hybrid.decisions import teacher_ready
+
+    runs = load_runs()
+    if "full" not in runs:
+        pytest.skip("no committed run of the full protocol")
+    res = runs["full"].data
+    p = res["protocol"]
+    assert (p["task"]["length"], p["task"]["n_pairs"], p["model"]["d"], p["model"]["heads"]) == (128, 8, 64, 4)
+    assert (p["train"]["stage1_steps"], p["train"]["stage2_steps"], p["seeds"]) == (300, 300, 3)
+    assert teacher_ready(res) and res["environment"]["backend"] in ("cpu", "gpu", "tpu")
+    assert res["environment"]["matmul_precision"] in ("highest", None)
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "1e4", "many"])
+def test_teacher_budget_override_is_validated(monkeypatch, raw):
+    monkeypatch.setenv("ATTNVERIFY_HYBRID_TEACHER_STEPS", raw)
+    with pytest.raises(ValueError, match="ATTNVERIFY_HYBRID_TEACHER_STEPS"):
+        hs._with_teacher_budget(hs.PROTOCOLS["full"])
+    monkeypatch.setenv("ATTNVERIFY_HYBRID_TEACHER_STEPS", "30000")
+    assert hs._with_teacher_budget(hs.PROTOCOLS["full"]).train.teacher_steps == 30000

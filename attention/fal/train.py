@@ -140,7 +140,7 @@ def _jitted_init(cfg: GPTConfig, dtype) -> Callable:
 
 
 def init_seeds(cfg: GPTConfig, seeds: tuple[int, ...], dtype=jnp.float32) -> Any:
-    """:func:`gpt_init` for every seed (leading seed axis), bit-identical to calling it per variant.
+    r""":func:`gpt_init` for every seed (leading seed axis), bit-identical to calling it per variant.
 
     Compiling the random initialisation costs seconds, so it is compiled once per shape: the
     parameters of a FAL GPT (the superset: it has $\mathrm{LN}_A$) are drawn and pruned to

@@ -17,20 +17,51 @@ from typing import Any
 import numpy as np
 
 from proofs_numeric import Context, Evidence, claim
+from proofs_numeric.reference import ReferenceRun, load_reference_run
 
 from .decisions import C10_BOUNDARY, TEACHER_MIN, c9_decision, c10_decision, no_data_decision, teacher_ready
 from .study import cache_path
 
 _HOW = "run `attnverify experiment hybrid` (or ATTNVERIFY_HYBRID_PROTOCOL=reduced) to create the cache"
+#: how each protocol's committed run is reproduced (the full one ran on an accelerator: ~1.5 h on 2 cores)
+_COMMANDS = {"full": "ATTNVERIFY_HYBRID_PROTOCOL=full ATTNVERIFY_HYBRID_REAL=0 attnverify experiment hybrid "
+                     "(on an accelerator: experiments/hybrid/run_full_on_device.sh)",
+             "reduced": "ATTNVERIFY_HYBRID_REAL=0 attnverify experiment hybrid"}
+#: further runs of the full protocol with other teacher seeds, beside the caches (reported, never deciding)
+REPLICATIONS = "teacher_seeds"
+
+
+def load_runs() -> dict[str, ReferenceRun]:
+    """The committed runs of the collapse toy, by protocol (``full`` and/or ``reduced``), each with its
+    SHA-256 and the command that reproduces it."""
+    return {name: load_reference_run(cache_path(name), command=_COMMANDS[name], full=False)
+            for name in ("full", "reduced") if cache_path(name).is_file()}
 
 
 def load_cached() -> dict[str, Any] | None:
     """The cached run of the full protocol, else of the reduced one, else ``None``."""
-    for name in ("full", "reduced"):
-        p = cache_path(name)
-        if p.is_file():
-            return json.loads(p.read_text())
-    return None
+    runs = load_runs()
+    return next((r.data for r in runs.values()), None)
+
+
+def _summary(decide, res: dict[str, Any]) -> dict[str, Any]:
+    """One run's figures beside the deciding run: its protocol, teacher and the measured decision."""
+    d, _ = decide(res)
+    ready = teacher_ready(res)
+    return {"protocol": res["protocol"]["name"], "teacher_seed": res.get("seed", 0),
+            "teacher_steps": res["protocol"]["train"]["teacher_steps"], "teacher_accuracy": res["teacher"]["accuracy"],
+            "teacher_ready": ready, "outcome": d.outcome.value if ready else "inconclusive (teacher below 99 %)",
+            "measured_outcome": d.outcome.value, "estimate": d.estimate, "ci": list(d.ci), "environment": res.get("environment")}
+
+
+def replications(decide) -> list[dict[str, Any]]:
+    """The full protocol under other teacher seeds (``results/teacher_seeds/*.json``): teacher accuracy and
+    the decision the rule would give. A teacher below 99 % yields no decision (spec C9's precondition)."""
+    out = []
+    for p in sorted((cache_path("full").parent / REPLICATIONS).glob("collapse_*.json")):
+        run = load_reference_run(p, command=_COMMANDS["full"] + " with --seed N", full=False)
+        out.append({"file": run.provenance()["file"], "sha256": run.sha256, **_summary(decide, run.data)})
+    return out
 
 
 def _consistency(res: dict[str, Any]) -> tuple[float, int]:
@@ -56,20 +87,26 @@ def _consistency(res: dict[str, Any]) -> tuple[float, int]:
 
 
 def _evidence(decide, effect: str, boundary: float) -> Evidence:
-    res = load_cached()
-    if res is None:
+    runs = load_runs()
+    if not runs:
         return Evidence(0.0, details={"message": "no cached run of the collapse experiment; " + _HOW},
                         decision=no_data_decision(effect, boundary, "no cached run; " + _HOW))
+    name, run = next(iter(runs.items()))  # the full protocol when it was run
+    res = run.data
     worst, units = _consistency(res)
     d, figures = decide(res)
+    context = {"reference_run": run.provenance(), "environment": res.get("environment"),
+               "other_protocols": [_summary(decide, r.data) for n, r in runs.items() if n != name],
+               "teacher_replications": replications(decide) if name == "full" else []}
     if not teacher_ready(res):  # the figures are reported, but the spec's protocol was not met: no decision
         msg = (f"teacher accuracy {res['teacher']['accuracy']} is below the spec's {TEACHER_MIN:.0%} on a set "
-               f"({res['protocol']['name']} protocol); the measured decision would be {d.outcome.value} ({d.summary()}); {_HOW}")
+               f"({name} protocol); the measured decision would be {d.outcome.value} ({d.summary()}); {_HOW}")
         return Evidence(worst, n_random=units, decision=no_data_decision(effect, boundary, msg),
-                        details={"message": msg, "measured_decision": d.to_dict(), "figures": figures, "teacher_accuracy": res["teacher"]["accuracy"]})
+                        details={"message": msg, "measured_decision": d.to_dict(), "figures": figures,
+                                 "teacher_accuracy": res["teacher"]["accuracy"], **context})
     return Evidence(worst, n_random=units, decision=d,
-                    details={"protocol": res["protocol"]["name"], "teacher_accuracy": res["teacher"]["accuracy"],
-                             "chance": res["chance"], "figures": figures, "cache": str(cache_path(res["protocol"]["name"]))})
+                    details={"protocol": name, "teacher_accuracy": res["teacher"]["accuracy"],
+                             "chance": res["chance"], "figures": figures, "cache": str(cache_path(name)), **context})
 
 
 @claim("hybrid.collapse_toy", paper="hybrid_linear", equation="C9 (collapse, toy)",

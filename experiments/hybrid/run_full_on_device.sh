@@ -3,11 +3,11 @@
 # 300 + 300 student steps, 3 seeds) on a machine with an accelerator: about 20x the reduced toy's compute,
 # roughly 1.5 h on 2 CPU cores. Toy only (the Gemma part needs the cached weights; it runs on the CPU).
 #
-#   OUT=/some/dir experiments/hybrid/run_full_on_device.sh
+#   OUT=/some/dir [SEEDS="0 1 2"] [LIMIT=seconds per seed] experiments/hybrid/run_full_on_device.sh
 #
 # float32 products at full precision (JAX_DEFAULT_MATMUL_PRECISION=highest: no TF32), recorded with the
 # software and device in the result's "environment". Copies collapse.{json,md}, run.json, the two figures
-# and the log to $OUT; commit collapse.json as experiments/hybrid/results/collapse_full.json.
+# and the log to $OUT (names end in _seed<N>); commit collapse_seed0.json as experiments/hybrid/results/collapse_full.json.
 set -uo pipefail
 OUT=${OUT:-/tmp/hybrid_full_out}
 mkdir -p "$OUT"
@@ -15,8 +15,13 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD" ATTNVERIFY_HYBRID_PROTOCOL=full ATTN
        JAX_DEFAULT_MATMUL_PRECISION=highest XLA_PYTHON_CLIENT_PREALLOCATE=false
 nvidia-smi -L || true
 python3 -c "import jax, optax; print('jax', jax.__version__, 'optax', optax.__version__, jax.devices())"
-timeout "${LIMIT:-500}" python3 -m proofs_numeric experiment hybrid --out /tmp/hybrid_full 2>&1 | tee "$OUT/log.txt"
-rc=${PIPESTATUS[0]}
-cp /tmp/hybrid_full/collapse.json /tmp/hybrid_full/collapse.md /tmp/hybrid_full/run.json /tmp/hybrid_full/*.png "$OUT"/ 2>/dev/null
+rc=0
+for seed in ${SEEDS:-0}; do  # one teacher per seed (the students' seeds are 0..2 under each teacher)
+  dir=/tmp/hybrid_full_seed$seed
+  timeout "${LIMIT:-500}" python3 -m proofs_numeric experiment hybrid --seed "$seed" --out "$dir" 2>&1 | tee "$OUT/log_seed$seed.txt" | tail -c 2000
+  rc=$(( rc || PIPESTATUS[0] ))
+  for f in collapse.json collapse.md run.json; do cp "$dir/$f" "$OUT/${f%.*}_seed$seed.${f##*.}" 2>/dev/null; done
+  [ "$seed" = 0 ] && cp "$dir"/*.png "$OUT"/ 2>/dev/null
+done
 ls -la "$OUT"
 exit "$rc"

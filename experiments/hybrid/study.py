@@ -10,7 +10,8 @@ evaluated under every component ablation on both sets, with $r_n$ by distance bu
 Writes ``collapse.json`` / ``collapse.md`` and two figures to ``out_dir``; a non-quick run also
 refreshes the cache that the claims read (``experiments/hybrid/results/collapse_<protocol>.json``).
 The toy runs the ``reduced`` protocol by default (the spec-scale ``full`` one does not fit the 30-minute
-budget on 2 cores; ``ATTNVERIFY_HYBRID_PROTOCOL=full`` runs it); then the real-model part
+budget on 2 cores; ``ATTNVERIFY_HYBRID_PROTOCOL=full`` runs it, on an accelerator in about 2 minutes, and
+``ATTNVERIFY_HYBRID_TEACHER_STEPS`` overrides its teacher budget); then the real-model part
 (:mod:`.real_model`, Gemma 3 270M; a tiny random Gemma with ``--quick``; ``ATTNVERIFY_HYBRID_REAL=0``
 skips it).
 """
@@ -179,7 +180,7 @@ def hybrid_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0) -> d
     name = "quick" if quick else os.environ.get("ATTNVERIFY_HYBRID_PROTOCOL", "reduced")
     if name not in PROTOCOLS:
         raise ValueError(f"ATTNVERIFY_HYBRID_PROTOCOL must be one of {sorted(PROTOCOLS)}, got {name!r}")
-    out = write_report(run_collapse(PROTOCOLS[name], seed), Path(out_dir), cache=not quick)
+    out = write_report(run_collapse(_with_teacher_budget(PROTOCOLS[name]), seed), Path(out_dir), cache=not quick)
     if os.environ.get("ATTNVERIFY_HYBRID_REAL", "1") != "0":
         from .real_model import REAL_PROTOCOLS, run_real
         from .real_report import write_real_report
@@ -189,6 +190,17 @@ def hybrid_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0) -> d
         out["table"] += "\n\n" + real["table"]
         out["decisions"]["hybrid.collapse_real_gemma"] = real["decision"]
     return out
+
+
+def _with_teacher_budget(protocol: Protocol) -> Protocol:
+    """``$ATTNVERIFY_HYBRID_TEACHER_STEPS`` (an integer >= 1) replaces the protocol's teacher budget; the
+    result records the budget it ran with (``protocol.train.teacher_steps``)."""
+    raw = os.environ.get("ATTNVERIFY_HYBRID_TEACHER_STEPS")
+    if raw is None:
+        return protocol
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"ATTNVERIFY_HYBRID_TEACHER_STEPS must be an integer >= 1, got {raw!r}")
+    return dataclasses.replace(protocol, train=dataclasses.replace(protocol.train, teacher_steps=int(raw)))
 
 
 def write_report(res: dict[str, Any], out_dir: Path, *, cache: bool) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def _gate(pairs, n_select: int, n: int, seed: int, targets) -> dict[str, Any]:
 
 
 def _generate(model, prompts, steers, masks, s, seed) -> list[list[str]]:
-    """Decoded continuations ``[config][prompt]``. Every (configuration, prompt) pair is one row; rows
+    r"""Decoded continuations ``[config][prompt]``. Every (configuration, prompt) pair is one row; rows
     run ``s["batch"]`` at a time in one compiled loop (the last batch padded with unsteered rows), and
     prompt $i$ gets the key $1000\,\mathrm{seed}+i$ in every configuration (common sampling noise)."""
     cfg, B, P = model.config, s["batch"], len(prompts)
