@@ -11,7 +11,8 @@ Writes ``collapse.json`` / ``collapse.md`` and two figures to ``out_dir``; a non
 refreshes the cache that the claims read (``experiments/hybrid/results/collapse_<protocol>.json``).
 The toy runs the ``reduced`` protocol by default (the spec-scale ``full`` one does not fit the 30-minute
 budget on 2 cores; ``ATTNVERIFY_HYBRID_PROTOCOL=full`` runs it, on an accelerator in about 2 minutes, and
-``ATTNVERIFY_HYBRID_TEACHER_STEPS`` overrides its teacher budget); then the real-model part
+``ATTNVERIFY_HYBRID_TEACHER_STEPS`` overrides its teacher budget; ``ATTNVERIFY_HYBRID_CACHE=0`` leaves the
+claims' cache alone, for a replication); then the real-model part
 (:mod:`.real_model`, Gemma 3 270M; a tiny random Gemma with ``--quick``; ``ATTNVERIFY_HYBRID_REAL=0``
 skips it).
 """
@@ -180,7 +181,8 @@ def hybrid_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0) -> d
     name = "quick" if quick else os.environ.get("ATTNVERIFY_HYBRID_PROTOCOL", "reduced")
     if name not in PROTOCOLS:
         raise ValueError(f"ATTNVERIFY_HYBRID_PROTOCOL must be one of {sorted(PROTOCOLS)}, got {name!r}")
-    out = write_report(run_collapse(_with_teacher_budget(PROTOCOLS[name]), seed), Path(out_dir), cache=not quick)
+    cache = not quick and os.environ.get("ATTNVERIFY_HYBRID_CACHE", "1") != "0"
+    out = write_report(run_collapse(_with_teacher_budget(PROTOCOLS[name]), seed), Path(out_dir), cache=cache)
     if os.environ.get("ATTNVERIFY_HYBRID_REAL", "1") != "0":
         from .real_model import REAL_PROTOCOLS, run_real
         from .real_report import write_real_report
