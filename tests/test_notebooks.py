@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -30,3 +31,5 @@ def test_notebooks_are_committed_without_outputs() -> None:
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"
+        raw = json.loads(path.read_text())  # nbformat >= 4.5 cells carry ids; a missing one is a warning now, an error later
+        assert all("id" in c for c in raw["cells"]), f"{path.name} has cells without an id: nbformat.validator.normalize"

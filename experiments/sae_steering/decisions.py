@@ -21,6 +21,7 @@ intervals over prompts (:func:`proofs_numeric.decide_direction`), except C10 (Wi
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,14 @@ __all__ = ["c6_controls", "c6_paper", "c7_layers", "c8_heads", "c9_meaning", "c1
 
 PAPER_SETTING = "Gemma-2 2B/9B, Gemma Scope residual SAEs (16k), FastText LID, LaBSE, Tatoeba-like prompts"
 _N_BOOT = 2000
+
+
+def _nanmean(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """Mean over the prompts that have a fluency value: NaN, without a warning, where none has one
+    (:func:`attention.sae.miniature.word_validity` is NaN for a continuation with no scorable unit)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x, axis)
 
 
 def _a(x) -> np.ndarray:
@@ -64,9 +73,9 @@ def c6_controls(res: dict[str, Any], our_setting: str, seed: int = 0) -> tuple[D
     table = {t: {"best_layer": res["layers"][best_config(res, t)[0]], "best_kappa": res["kappas"][best_config(res, t)[1]],
                  "success_by_kappa": _a(res["success"][t][best_config(res, t)[0]]).mean(1).tolist(),
                  "random_by_kappa": _a(res["success_random"][t][best_config(res, t)[0]]).mean(1).tolist(),
-                 "fluency_by_kappa": np.nanmean(_a(res["fluency"][t][best_config(res, t)[0]]), 1).tolist(),
+                 "fluency_by_kappa": _nanmean(_a(res["fluency"][t][best_config(res, t)[0]]), 1).tolist(),
                  "unsteered_success": float(np.mean(res["unsteered"][t])),
-                 "unsteered_fluency": float(np.nanmean(_a(res["unsteered_fluency"][t])))} for t in res["targets"]}
+                 "unsteered_fluency": float(_nanmean(_a(res["unsteered_fluency"][t])))} for t in res["targets"]}
     d = _decide(_per_target(res, eff), "verified if the 95 % CI of the mean lies above 0", "success(j*) - max(random feature, kappa=0)", our_setting, seed)
     return d, table
 
