@@ -164,8 +164,8 @@ def test_teacher_replications_are_reported_and_never_decide(monkeypatch, tmp_pat
     (tmp_path / "teacher_seeds" / "collapse_full_seed1.json").write_text(json.dumps({**stuck, "seed": 1}))
     r = _run(monkeypatch, tmp_path, _synthetic(*_GOOD), "hybrid.inference_time_hybridisation", name="full")
     assert r.verdict is pn.Verdict.VERIFIED
-    (rep,) = r.evidence.details["teacher_replications"]
-    assert rep["teacher_seed"] == 1 and not rep["teacher_ready"]
+    (rep,) = r.evidence.details["replications"]
+    assert rep["kind"] == "teacher_seeds" and rep["teacher_seed"] == 1 and not rep["teacher_ready"]
     assert rep["outcome"].startswith("inconclusive") and rep["measured_outcome"] == "not reproduced"
 
 

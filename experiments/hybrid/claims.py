@@ -27,8 +27,9 @@ _HOW = "run `attnverify experiment hybrid` (or ATTNVERIFY_HYBRID_PROTOCOL=reduce
 _COMMANDS = {"full": "ATTNVERIFY_HYBRID_PROTOCOL=full ATTNVERIFY_HYBRID_REAL=0 attnverify experiment hybrid "
                      "(on an accelerator: experiments/hybrid/run_full_on_device.sh)",
              "reduced": "ATTNVERIFY_HYBRID_REAL=0 attnverify experiment hybrid"}
-#: further runs of the full protocol with other teacher seeds, beside the caches (reported, never deciding)
-REPLICATIONS = "teacher_seeds"
+#: further runs of the full protocol, beside the caches (reported, never deciding): other teacher seeds, and
+#: the same seed on other hardware
+REPLICATIONS = {"teacher_seeds": " --seed N", "platforms": " on a CPU, with ATTNVERIFY_HYBRID_CACHE=0"}
 
 
 def load_runs() -> dict[str, ReferenceRun]:
@@ -55,12 +56,14 @@ def _summary(decide, res: dict[str, Any]) -> dict[str, Any]:
 
 
 def replications(decide) -> list[dict[str, Any]]:
-    """The full protocol under other teacher seeds (``results/teacher_seeds/*.json``): teacher accuracy and
-    the decision the rule would give. A teacher below 99 % yields no decision (spec C9's precondition)."""
+    """The full protocol under other teacher seeds (``results/teacher_seeds/*.json``) and on other hardware
+    (``results/platforms/*.json``): teacher accuracy, machine and the decision the rule would give. A teacher
+    below 99 % yields no decision (spec C9's precondition)."""
     out = []
-    for p in sorted((cache_path("full").parent / REPLICATIONS).glob("collapse_*.json")):
-        run = load_reference_run(p, command=_COMMANDS["full"] + " with --seed N", full=False)
-        out.append({"file": run.provenance()["file"], "sha256": run.sha256, **_summary(decide, run.data)})
+    for kind, how in REPLICATIONS.items():
+        for p in sorted((cache_path("full").parent / kind).glob("collapse_*.json")):
+            run = load_reference_run(p, command=_COMMANDS["full"] + how, full=False)
+            out.append({"kind": kind, "file": run.provenance()["file"], "sha256": run.sha256, **_summary(decide, run.data)})
     return out
 
 
@@ -97,7 +100,7 @@ def _evidence(decide, effect: str, boundary: float) -> Evidence:
     d, figures = decide(res)
     context = {"reference_run": run.provenance(), "environment": res.get("environment"),
                "other_protocols": [_summary(decide, r.data) for n, r in runs.items() if n != name],
-               "teacher_replications": replications(decide) if name == "full" else []}
+               "replications": replications(decide) if name == "full" else []}
     if not teacher_ready(res):  # the figures are reported, but the spec's protocol was not met: no decision
         msg = (f"teacher accuracy {res['teacher']['accuracy']} is below the spec's {TEACHER_MIN:.0%} on a set "
                f"({name} protocol); the measured decision would be {d.outcome.value} ({d.summary()}); {_HOW}")
