@@ -23,7 +23,7 @@ from .decisions import C10_BOUNDARY, TEACHER_MIN, c9_decision, c10_decision, no_
 from .study import cache_path
 
 _HOW = "run `attnverify experiment hybrid` (or ATTNVERIFY_HYBRID_PROTOCOL=reduced) to create the cache"
-#: how each protocol's committed run is reproduced (the full one ran on an accelerator: ~1.5 h on 2 cores)
+#: how each protocol's committed run is reproduced (the full one ran on an accelerator: 132 s there, 64 min on 2 CPU cores)
 _COMMANDS = {"full": "ATTNVERIFY_HYBRID_PROTOCOL=full ATTNVERIFY_HYBRID_REAL=0 attnverify experiment hybrid "
                      "(on an accelerator: experiments/hybrid/run_full_on_device.sh)",
              "reduced": "ATTNVERIFY_HYBRID_REAL=0 attnverify experiment hybrid"}

@@ -2,10 +2,10 @@ r"""Protocols of the collapse experiment (spec ``hybrid_linear.md`` C9, C10, O9)
 
 ``full`` is the spec's toy: MQAR with $K=8$ pairs, 64 value tokens, $T=128$; a 2-layer softmax teacher
 with $d=64$ and 4 heads (cosine cycles of 500 steps until 99.5 % on both sets, at most 12 000 steps);
-students with $w=16$, $d'=16$, 300 + 300 steps; 3 seeds per arm, equal stage-2 budgets. It needs an estimated 20x the
-reduced protocol's compute (about 1.5 h on 2 cores, over the 30-minute budget), so ``attnverify experiment hybrid``
+students with $w=16$, $d'=16$, 300 + 300 steps; 3 seeds per arm, equal stage-2 budgets. It needs about 20x the
+reduced protocol's compute (64 min measured on 2 cores, over the 30-minute budget), so ``attnverify experiment hybrid``
 runs ``reduced`` on a CPU; the committed ``full`` run (``results/collapse_full.json``, which the claims read)
-was made on an accelerator with ``experiments/hybrid/run_full_on_device.sh`` (one H200: 132 s, see ``docs/hybrid.md``).
+was made on an accelerator with ``experiments/hybrid/run_full_on_device.sh`` (one H200: 132 s; a CPU replication is committed too, see ``docs/hybrid.md``).
 ``reduced`` keeps every mechanism (two layers, $w=16$, $d'=16$, long distances beyond $L(w-1)=30$)
 at a quarter of the compute ($T=64$, $K=4$, $d=32$, 2 heads), for a shared 2-core machine; its teacher
 trains in cosine cycles of 400 steps until it reaches 99.5 % on both sets (at most 12 000 steps).
