@@ -167,6 +167,9 @@ def test_teacher_replications_are_reported_and_never_decide(monkeypatch, tmp_pat
     (rep,) = r.evidence.details["replications"]
     assert rep["kind"] == "teacher_seeds" and rep["teacher_seed"] == 1 and not rep["teacher_ready"]
     assert rep["outcome"].startswith("inconclusive") and rep["measured_outcome"] == "not reproduced"
+    corrupt = _synthetic(*_BAD, swa_long=0.5)  # SWA-only cannot see the long set: a replication this wrong fails the claim
+    (tmp_path / "teacher_seeds" / "collapse_full_seed2.json").write_text(json.dumps({**corrupt, "seed": 2}))
+    assert pn.run_claim(pn.get_claim("hybrid.inference_time_hybridisation")).verdict is pn.Verdict.FAILED
 
 
 def test_committed_full_run_is_the_spec_protocol_and_names_its_machine():

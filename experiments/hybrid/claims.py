@@ -58,12 +58,14 @@ def _summary(decide, res: dict[str, Any]) -> dict[str, Any]:
 def replications(decide) -> list[dict[str, Any]]:
     """The full protocol under other teacher seeds (``results/teacher_seeds/*.json``) and on other hardware
     (``results/platforms/*.json``): teacher accuracy, machine and the decision the rule would give. A teacher
-    below 99 % yields no decision (spec C9's precondition)."""
+    below 99 % yields no decision (spec C9's precondition). Each run's cache invariants are checked as the
+    deciding run's are (``invariant_violation``)."""
     out = []
     for kind, how in REPLICATIONS.items():
         for p in sorted((cache_path("full").parent / kind).glob("collapse_*.json")):
             run = load_reference_run(p, command=_COMMANDS["full"] + how, full=False)
-            out.append({"kind": kind, "file": run.provenance()["file"], "sha256": run.sha256, **_summary(decide, run.data)})
+            out.append({"kind": kind, "file": run.provenance()["file"], "sha256": run.sha256, **_summary(decide, run.data),
+                        "invariant_violation": _consistency(run.data)[0]})
     return out
 
 
@@ -101,6 +103,7 @@ def _evidence(decide, effect: str, boundary: float) -> Evidence:
     context = {"reference_run": run.provenance(), "environment": res.get("environment"),
                "other_protocols": [_summary(decide, r.data) for n, r in runs.items() if n != name],
                "replications": replications(decide) if name == "full" else []}
+    worst = max([worst] + [r["invariant_violation"] for r in context["replications"]])  # a corrupt replication fails too
     if not teacher_ready(res):  # the figures are reported, but the spec's protocol was not met: no decision
         msg = (f"teacher accuracy {res['teacher']['accuracy']} is below the spec's {TEACHER_MIN:.0%} on a set "
                f"({name} protocol); the measured decision would be {d.outcome.value} ({d.summary()}); {_HOW}")
