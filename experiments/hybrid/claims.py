@@ -11,7 +11,6 @@ the binomial noise of the evaluation set), so a corrupt or stale cache fails ins
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -23,13 +22,14 @@ from .decisions import C10_BOUNDARY, TEACHER_MIN, c9_decision, c10_decision, no_
 from .study import cache_path
 
 _HOW = "run `attnverify experiment hybrid` (or ATTNVERIFY_HYBRID_PROTOCOL=reduced) to create the cache"
+_FULL = "ATTNVERIFY_HYBRID_PROTOCOL=full ATTNVERIFY_HYBRID_REAL=0 attnverify experiment hybrid"
 #: how each protocol's committed run is reproduced (the full one ran on an accelerator: 132 s there, 64 min on 2 CPU cores)
-_COMMANDS = {"full": "ATTNVERIFY_HYBRID_PROTOCOL=full ATTNVERIFY_HYBRID_REAL=0 attnverify experiment hybrid "
-                     "(on an accelerator: experiments/hybrid/run_full_on_device.sh)",
+_COMMANDS = {"full": _FULL + " (on an accelerator: experiments/hybrid/run_full_on_device.sh)",
              "reduced": "ATTNVERIFY_HYBRID_REAL=0 attnverify experiment hybrid"}
 #: further runs of the full protocol, beside the caches (reported, never deciding): other teacher seeds, and
-#: the same seed on other hardware
-REPLICATIONS = {"teacher_seeds": " --seed N", "platforms": " on a CPU, with ATTNVERIFY_HYBRID_CACHE=0"}
+#: the same seed on other hardware; each with the command that reproduces it
+REPLICATIONS = {"teacher_seeds": "SEEDS='1 2' [ATTNVERIFY_HYBRID_TEACHER_STEPS=30000] experiments/hybrid/run_full_on_device.sh",
+                "platforms": f"ATTNVERIFY_HYBRID_CACHE=0 {_FULL} (on a CPU)"}
 
 
 def load_runs() -> dict[str, ReferenceRun]:
@@ -37,12 +37,6 @@ def load_runs() -> dict[str, ReferenceRun]:
     SHA-256 and the command that reproduces it."""
     return {name: load_reference_run(cache_path(name), command=_COMMANDS[name], full=False)
             for name in ("full", "reduced") if cache_path(name).is_file()}
-
-
-def load_cached() -> dict[str, Any] | None:
-    """The cached run of the full protocol, else of the reduced one, else ``None``."""
-    runs = load_runs()
-    return next((r.data for r in runs.values()), None)
 
 
 def _summary(decide, res: dict[str, Any]) -> dict[str, Any]:
@@ -61,9 +55,9 @@ def replications(decide) -> list[dict[str, Any]]:
     below 99 % yields no decision (spec C9's precondition). Each run's cache invariants are checked as the
     deciding run's are (``invariant_violation``)."""
     out = []
-    for kind, how in REPLICATIONS.items():
+    for kind, command in REPLICATIONS.items():
         for p in sorted((cache_path("full").parent / kind).glob("collapse_*.json")):
-            run = load_reference_run(p, command=_COMMANDS["full"] + how, full=False)
+            run = load_reference_run(p, command=command, full=False)
             out.append({"kind": kind, "file": run.provenance()["file"], "sha256": run.sha256, **_summary(decide, run.data),
                         "invariant_violation": _consistency(run.data)[0]})
     return out

@@ -7,14 +7,13 @@ SHA-256.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import proofs_numeric as pn
+from proofs_numeric.reference import load_reference_run
 
 from .decisions import real_decision
 
@@ -29,12 +28,12 @@ def real_cache_path(protocol: str = "full") -> Path:
 
 
 def load_real(protocol: str = "full") -> tuple[dict[str, Any], str] | None:
-    """The cached result and the SHA-256 of its file, or None."""
+    """The cached result and the SHA-256 of its file (read by :func:`proofs_numeric.reference.load_reference_run`), or None."""
     p = real_cache_path(protocol)
     if not p.is_file():
         return None
-    raw = p.read_bytes()
-    return json.loads(raw), hashlib.sha256(raw).hexdigest()
+    run = load_reference_run(p, command="attnverify experiment hybrid", full=False)
+    return run.data, run.sha256
 
 
 def _cell(x) -> str:
