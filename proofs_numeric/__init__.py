@@ -59,6 +59,7 @@ from ._runner import ClaimResult as ClaimResult
 from ._runner import Report as Report
 from ._runner import run_claim as run_claim
 from ._runner import run_claims as run_claims
+from .environment import environment as environment
 from .io import atomic_write_json as atomic_write_json
 from .io import atomic_write_text as atomic_write_text
 from .io import save_figure as save_figure
@@ -69,7 +70,7 @@ from .progress import progress as progress
 __all__ = [
     "AREAS", "Claim", "ClaimResult", "Context", "DECISION_OUTCOMES", "Decision", "Evidence", "Provenance",
     "Report", "Verdict", "atomic_write_json", "atomic_write_text", "bootstrap_ci", "claim", "claims",
-    "decide_direction", "decide_equivalence", "decide_interval", "decide_proportion", "discover", "enable_x64", "experiment",
+    "decide_direction", "decide_equivalence", "decide_interval", "decide_proportion", "discover", "enable_x64", "environment", "experiment",
     "experiment_tasks", "get_claim", "paired_differences", "plot", "proportion_ci", "plot_tasks", "progress", "register",
     "require_x64", "run_claim", "run_claims", "save_figure", "t_ci", "unregister",
 ]

@@ -45,3 +45,20 @@ def test_bad_seed_and_scale_exit_2_before_any_work(capsys):
             main(argv)
         assert info.value.code == 2
         assert "must be" in capsys.readouterr().err
+
+
+def test_experiment_run_record_names_its_machine(tmp_path, monkeypatch):
+    """``run.json`` of every experiment records where it ran (:func:`proofs_numeric.environment`)."""
+    import json
+
+    import jax
+
+    from proofs_numeric import _registry, environment
+
+    monkeypatch.setitem(_registry._EXPERIMENTS, "env-probe", _registry.Task("env-probe", "", lambda out, *, quick, seed: {}))
+    assert main(["experiment", "env-probe", "--quick", "--out", str(tmp_path)]) == 0
+    rec = json.loads((tmp_path / "run.json").read_text())
+    env = rec["environment"]
+    assert env == environment() and env["backend"] == jax.default_backend()
+    assert env["device_count"] == len(jax.devices()) and env["x64"] == bool(jax.config.jax_enable_x64)
+    assert {"python", "numpy", "jax", "jaxlib", "devices", "matmul_precision", "cpu_count", "xla_flags"} <= set(env)
