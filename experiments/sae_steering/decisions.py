@@ -42,7 +42,7 @@ def _nanmean(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     """Mean over the prompts that have a fluency value: NaN, without a warning, where none has one
     (:func:`attention.sae.miniature.word_validity` is NaN for a continuation with no scorable unit)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
         return np.nanmean(x, axis)
 
 
