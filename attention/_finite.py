@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric.precision import check_choice, check_int, check_real, is_concrete
+from attnverify.proofs_numeric.precision import check_choice, check_int, check_real, is_concrete
 
 __all__ = ["check_finite", "check_ndim", "is_traced", "check_choice", "check_int", "check_real", "check_keep_mask",
            "check_scores", "check_nonempty"]

@@ -22,9 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attention import delta_attention, delta_attention_strides, delta_cost, dense_causal_attention, sink_window_attention
-from attention.delta.sparse import _anchor_core
-from proofs_numeric.io import atomic_write_json
+from attnverify.attention import delta_attention, delta_attention_strides, delta_cost, dense_causal_attention, sink_window_attention
+from attnverify.attention.delta.sparse import _anchor_core
+from attnverify.proofs_numeric.io import atomic_write_json
 from _timing import best_of as _best
 
 GAMMAS = (4, 8, 16, 32, 64)

@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attention.fal import FULL_PROTOCOL, QUICK_PROTOCOL, REDUCED_PROTOCOL, char_corpus, gpt_init, make_optimizer, make_train_step, train_batch
-from proofs_numeric.io import atomic_write_json
+from attnverify.attention.fal import FULL_PROTOCOL, QUICK_PROTOCOL, REDUCED_PROTOCOL, char_corpus, gpt_init, make_optimizer, make_train_step, train_batch
+from attnverify.proofs_numeric.io import atomic_write_json
 
 PROTOCOLS = {"full": FULL_PROTOCOL, "reduced": REDUCED_PROTOCOL, "quick": QUICK_PROTOCOL}
 

@@ -43,8 +43,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
 
-    from attention import gemma_decode_step, gemma_prefill, init_kv_cache, load_gemma, stdlib_docstrings
-    from proofs_numeric.io import atomic_write_json
+    from attnverify.attention import gemma_decode_step, gemma_prefill, init_kv_cache, load_gemma, stdlib_docstrings
+    from attnverify.proofs_numeric.io import atomic_write_json
 
     rss0 = _rss_mib()
     t0 = time.perf_counter()

@@ -21,16 +21,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without reinstalling
 
-from proofs_numeric import atomic_write_json, enable_x64
+from attnverify.proofs_numeric import atomic_write_json, enable_x64
 
 enable_x64()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from geometry import curvature_field, safe_batch_size, pullback_metric, riemann_tensor, riemann_tensor_extrinsic, scalar_curvature, scalar_curvature_extrinsic, sectional_curvature_matrix_free  # noqa: E402
-from geometry._contractions import ricci_from_riemann, scalar_from_ricci  # noqa: E402
-from geometry._random_maps import mlp_mean, random_mlp_params  # noqa: E402
+from attnverify.geometry import curvature_field, safe_batch_size, pullback_metric, riemann_tensor, riemann_tensor_extrinsic, scalar_curvature, scalar_curvature_extrinsic, sectional_curvature_matrix_free  # noqa: E402
+from attnverify.geometry._contractions import ricci_from_riemann, scalar_from_ricci  # noqa: E402
+from attnverify.geometry._random_maps import mlp_mean, random_mlp_params  # noqa: E402
 
 from _timing import best_of as _best_of  # noqa: E402
 

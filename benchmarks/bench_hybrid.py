@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attention.hybrid import (hedgehog_features, hedgehog_init, hybrid_attention_chunked, linear_attention_chunked,
+from attnverify.attention.hybrid import (hedgehog_features, hedgehog_init, hybrid_attention_chunked, linear_attention_chunked,
                               linear_attention_parallel, linear_attention_recurrent)
-from proofs_numeric.io import atomic_write_json
+from attnverify.proofs_numeric.io import atomic_write_json
 from _timing import best_of
 
 

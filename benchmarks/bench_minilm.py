@@ -41,10 +41,10 @@ def _best(fn, repeats: int) -> float:
 
 def devices_scaling(repeats: int, rows: int = 36864, keys: int = 256) -> dict:
     """Best-of-``repeats`` wall time of the same k_eps row pass sharded over 1 and 2 devices (identical results)."""
-    from proofs_numeric import atomic_write_json, enable_x64
+    from attnverify.proofs_numeric import atomic_write_json, enable_x64
 
     enable_x64()
-    from experiments.topk_real.keps import keps_rows
+    from attnverify.experiments.topk_real.keps import keps_rows
 
     s = np.random.default_rng(0).normal(size=(rows, keys)) * 2.0
     eps, times, ref = [0.001, 0.01, 0.05, 0.1], {}, None
@@ -74,8 +74,8 @@ def main() -> None:
         print(devices_scaling(args.repeats))
         return
 
-    from attention import bert_forward, load_bert, text_corpus
-    from proofs_numeric.io import atomic_write_json
+    from attnverify.attention import bert_forward, load_bert, text_corpus
+    from attnverify.proofs_numeric.io import atomic_write_json
 
     model = load_bert()
     ids = text_corpus(model, args.tokens, args.batch)
@@ -94,7 +94,7 @@ def main() -> None:
         import torch  # noqa: F401
         import transformers
 
-        from attention import default_model_dir
+        from attnverify.attention import default_model_dir
 
         ref = transformers.BertModel.from_pretrained(str(default_model_dir())).eval()
         tids = torch.tensor(np.asarray(ids), dtype=torch.long)
@@ -112,8 +112,8 @@ def main() -> None:
                           "devices": str(jax.devices())},
               "note": "best of N wall-clock timings on a shared 2-core CPU machine (other jobs running)"}
     if args.experiment:
-        from proofs_numeric import enable_x64
-        from experiments.topk_real.study import topk_real_experiment
+        from attnverify.proofs_numeric import enable_x64
+        from attnverify.experiments.topk_real.study import topk_real_experiment
 
         enable_x64()
         for quick in (True, False):

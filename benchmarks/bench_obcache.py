@@ -23,8 +23,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from proofs_numeric import enable_x64
-from proofs_numeric.io import atomic_write_json
+from attnverify.proofs_numeric import enable_x64
+from attnverify.proofs_numeric.io import atomic_write_json
 from _timing import best_of as best_of
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "obcache.json"))
     args = ap.parse_args()
     enable_x64()
-    from attention.kv.perturbation import _bruteforce, causal_mask, exact_errors, obcache_scores, window_attention
+    from attnverify.attention.kv.perturbation import _bruteforce, causal_mask, exact_errors, obcache_scores, window_attention
 
     rng = np.random.default_rng(0)
     n, w, d = args.n, args.w, args.d

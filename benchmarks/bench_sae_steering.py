@@ -18,10 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attention.models import load_gemma
-from attention.sae.steering import Steer, no_steer
-from experiments.sae_steering.gemma_lm import gemma_steered_generate
-from proofs_numeric import atomic_write_json
+from attnverify.attention.models import load_gemma
+from attnverify.attention.sae.steering import Steer, no_steer
+from attnverify.experiments.sae_steering.gemma_lm import gemma_steered_generate
+from attnverify.proofs_numeric import atomic_write_json
 
 
 def main(argv=None) -> dict:

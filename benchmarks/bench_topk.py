@@ -45,14 +45,14 @@ def main() -> int:
     ap.add_argument("--eps", type=float, default=0.01)
     args = ap.parse_args()
 
-    from proofs_numeric import atomic_write_json, enable_x64
-    from proofs_numeric._runner import package_versions
+    from attnverify.proofs_numeric import atomic_write_json, enable_x64
+    from attnverify.proofs_numeric._runner import package_versions
 
     enable_x64()
     import jax
     import jax.numpy as jnp
 
-    from bounds import certified_topk, certified_topk_reference
+    from attnverify.bounds import certified_topk, certified_topk_reference
 
     eps = args.eps
 

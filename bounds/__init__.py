@@ -6,9 +6,9 @@ certified Top-k selection. Claims are registered as ``topk.*`` (see ``attnverify
 
 Example::
 
-    from proofs_numeric import enable_x64; enable_x64()
+    from attnverify.proofs_numeric import enable_x64; enable_x64()
     import jax.numpy as jnp
-    from bounds import certified_topk, tail_mass
+    from attnverify.bounds import certified_topk, tail_mass
     r = certified_topk(jnp.array([[3., 3, 1, 1, 1]]), 0.1)   # k = 4, tau = 0.1125...
 
 Errors

@@ -54,7 +54,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from proofs_numeric import require_x64
+from attnverify.proofs_numeric import require_x64
 from ._certificate import CertifiedTopK, check_c_exp, guard_rho, guarded_terms, tau_bounds
 from ._validate import check_eps, check_logits, is_concrete
 

@@ -12,8 +12,8 @@ import functools
 
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim
-from proofs_numeric.instances import adversarial_logit_rows
+from attnverify.proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric.instances import adversarial_logit_rows
 
 from ._certified import certified_topk
 from ._certified_reference import certified_topk_reference

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric import Context, Evidence, claim
 
 from ._claims_support import adversarial_all_k, rel, sorted_batches, violation
 from ._gaps import blockwise_bounds, multi_gap_bound, single_gap_bound

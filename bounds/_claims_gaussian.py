@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric import Context, Evidence, claim
 
 from ._claims_support import FULL, rel
 from ._gaussian import gaussian_kept_fraction, gaussian_tail_mass, keps_monte_carlo, keps_rule, keps_rule_sensitivities

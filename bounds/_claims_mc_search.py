@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric import Context, Evidence, claim
 
 from ._certified_reference import certified_topk_reference
 from ._claims_certified import wide_span_rows

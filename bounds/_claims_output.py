@@ -7,8 +7,8 @@ import functools
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim
-from proofs_numeric.instances import adversarial_logit_rows, sort_rows_desc
+from attnverify.proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric.instances import adversarial_logit_rows, sort_rows_desc
 
 from ._claims_support import FULL, violation
 from ._output import OUTPUT_BOUND_NAMES, head_tail_decomposition, output_error_bounds

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from proofs_numeric import Context
-from proofs_numeric.instances import adversarial_logit_rows, logit_row_batches, sort_rows_desc
+from attnverify.proofs_numeric import Context
+from attnverify.proofs_numeric.instances import adversarial_logit_rows, logit_row_batches, sort_rows_desc
 
 FULL = 100_000  # random instances per claim at scale 1 (issue 2)
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric import Context, Evidence, claim
 
 from ._claims_support import FULL, adversarial_all_k, rel_above_one, sorted_batches
 from ._tv import chi2_divergence, kl_divergence, tail_mass, topk_distributions, tv_distance

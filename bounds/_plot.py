@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-import proofs_numeric as pn
+from attnverify import proofs_numeric as pn
 
 from ._gaussian import keps_monte_carlo, keps_rule
 from ._keps_finite import keps_finite_n

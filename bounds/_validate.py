@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric.precision import check_int, is_concrete
+from attnverify.proofs_numeric.precision import check_int, is_concrete
 
 __all__ = ["is_concrete", "check_logits", "check_eps", "check_k", "check_sigma", "check_values", "finite_count",
            "check_sorted", "check_distributions", "check_value_bound", "check_blocks", "check_int", "check_finite_values", "DIST_TOL"]

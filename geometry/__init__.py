@@ -40,7 +40,7 @@ concrete inputs at the Python boundary, never inside ``jit``/``vmap``.
 Example::
 
     import jax.numpy as jnp
-    from geometry import gaussian_curvature, gaussian_curvature_extrinsic, pullback_metric
+    from attnverify.geometry import gaussian_curvature, gaussian_curvature_extrinsic, pullback_metric
     mu = lambda t: jnp.array([t[0], t[1], t[0] * t[1]])          # saddle z = xy
     gaussian_curvature(pullback_metric(mu), jnp.array([0.5, 0.2]))  # -0.600925425154738
     gaussian_curvature_extrinsic(mu, jnp.array([0.5, 0.2]))         # same, by the Gauss equation

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from proofs_numeric.instances import random_spd
+from attnverify.proofs_numeric.instances import random_spd
 
 from ._contractions import ricci_from_riemann, scalar_from_ricci
 from ._extrinsic import riemann_tensor_extrinsic, sectional_curvature_extrinsic

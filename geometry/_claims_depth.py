@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric import Context, Evidence, claim
 
 from ._claims_gating import curvatures
 from ._depth import MAX_DEPTH, depth_mask, gate_bump, homothety_mean, layer_hessians, stacked_graph_mean

@@ -16,11 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric import Context, Evidence, claim
 
 from ._batched import christoffel_check, engine_outputs, matrix_free_metric_route, random_engine_batch
 from ._random_maps import mlp_mean, random_mlp_params
-from proofs_numeric.instances import random_spd
+from attnverify.proofs_numeric.instances import random_spd
 
 PAPER = "gating_curvature"
 DIMS = tuple(range(2, 9))

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim
-from proofs_numeric.instances import random_spd
+from attnverify.proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric.instances import random_spd
 
 from ._attention_manifolds import coefficient_chart_mean, input_chart_mean, softmax_chart_mean
 from ._batched import gaussian_curvature_batch
@@ -157,7 +157,7 @@ def _(ctx: Context) -> Evidence:
     Example: U = (0, e1, e2, e3), logits (0, x1, x2, x1 + x2) give the doubly ruled saddle
     mu = (a(1-b), (1-a)b, ab), K = -(1-2a-2b+2a^2+2ab+2b^2)^-2 (K(0,0) = -4), derived by sympy from the
     pullback metric and checked by both engine methods."""
-    from proofs_numeric import proportion_ci
+    from attnverify.proofs_numeric import proportion_ci
 
     rng = ctx.rng
     pts = np.array([p for p, _ in C3_SPEC_VALUES] + [list(rng.normal(0, 1.5, 2)) for _ in range(ctx.count(64))])
@@ -383,7 +383,7 @@ def _(ctx: Context) -> Evidence:
     Measured on 3-token mixtures in R^4 at random interior points (details: non-flat fractions per
     delta, the delta-halving ratio, and the fractions for linear elementwise and headwise sigmoid
     gates). The exact genericity theorem is not known; this is the spec's experiment only."""
-    from proofs_numeric import decide_proportion
+    from attnverify.proofs_numeric import decide_proportion
 
     n = ctx.count(512, minimum=64)
     study = genericity_study(ctx.rng, n)

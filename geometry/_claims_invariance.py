@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim
-from proofs_numeric.instances import random_spd
+from attnverify.proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric.instances import random_spd
 
 from ._extrinsic import gaussian_curvature_extrinsic
 from ._intrinsic import gaussian_curvature

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric import Context, Evidence, claim
 
 from ._extrinsic import riemann_tensor_extrinsic
 from ._ground_truths import GroundTruth, ground_truths

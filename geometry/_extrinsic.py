@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from proofs_numeric.precision import require_x64
+from attnverify.proofs_numeric.precision import require_x64
 
 from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann
 from ._metrics import DEFAULT_MAX_COND, PullbackMetric, nan_unless_regular

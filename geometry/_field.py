@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from proofs_numeric.precision import check_real, is_concrete, require_x64
+from attnverify.proofs_numeric.precision import check_real, is_concrete, require_x64
 
 from ._extrinsic import gaussian_curvature_extrinsic, scalar_curvature_extrinsic
 from ._intrinsic import gaussian_curvature, scalar_curvature

@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from proofs_numeric.precision import require_x64
+from attnverify.proofs_numeric.precision import require_x64
 
 from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann, solve_metric
 from ._metrics import DEFAULT_MAX_COND, mean_scale, nan_unless_regular

@@ -27,7 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from proofs_numeric.precision import require_x64
+from attnverify.proofs_numeric.precision import require_x64
 
 from ._contractions import area2, orthonormal_plane, solve_metric
 from ._metrics import DEFAULT_MAX_COND, PullbackMetric, nan_unless_regular

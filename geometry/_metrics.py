@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
-from proofs_numeric.precision import require_x64
+from attnverify.proofs_numeric.precision import require_x64
 
 from ._validation import check_metric_shape, check_point, check_spd
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from proofs_numeric import atomic_write_json, plot, save_figure
+from attnverify.proofs_numeric import atomic_write_json, plot, save_figure
 
 from ._claims_depth import homothety_curvatures, stacked_curvatures, stacked_params
 from ._depth import MAX_DEPTH

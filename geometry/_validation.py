@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from proofs_numeric.precision import check_choice, check_int, is_concrete
+from attnverify.proofs_numeric.precision import check_choice, check_int, is_concrete
 
 __all__ = ["is_concrete", "check_point", "check_vector", "check_spd", "check_metric_shape", "check_mean_shape",
            "check_choice", "check_positive_int", "check_points", "check_plane", "check_tangent_pair", "PLANE_TOL"]

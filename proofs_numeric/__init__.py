@@ -2,8 +2,8 @@
 
 Public API::
 
-    from proofs_numeric import claim, Context, Evidence, run_claims, enable_x64
-    from proofs_numeric import Decision, Verdict, decide_direction, decide_equivalence, bootstrap_ci
+    from attnverify.proofs_numeric import claim, Context, Evidence, run_claims, enable_x64
+    from attnverify.proofs_numeric import Decision, Verdict, decide_direction, decide_equivalence, bootstrap_ci
 
 Empirical claims return ``Evidence(..., decision=Decision(...))``: a protocol stated before the
 data (effect, units of independence, sample size, decision rule) and its result (estimate, 95 %

@@ -3,7 +3,7 @@
 Adding a claim is one small function plus one decorator, in the module of the mathematics it
 checks::
 
-    from proofs_numeric import Context, Evidence, claim
+    from attnverify.proofs_numeric import Context, Evidence, claim
 
     @claim(
         "topk.tv_equals_tail_mass",
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 AREAS = ("topk", "geometry", "gating", "obcache", "delta", "fal", "sae", "hybrid")
-PACKAGES = ("bounds", "geometry", "attention", "experiments")
+PACKAGES = ("attnverify.bounds", "attnverify.geometry", "attnverify.attention", "attnverify.experiments")
 
 _CLAIMS: dict[str, Claim] = {}
 

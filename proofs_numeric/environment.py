@@ -7,7 +7,7 @@ decided on one should name it.
 
 Example::
 
-    from proofs_numeric.environment import environment
+    from attnverify.proofs_numeric.environment import environment
     environment()["backend"]          # 'cpu', 'gpu' or 'tpu'
 """
 

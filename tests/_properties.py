@@ -26,8 +26,14 @@ COVERED: dict[str, set[str]] = {}
 FAST = settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
+def qualify(package: str) -> str:
+    """``"bounds"`` -> ``"attnverify.bounds"`` (names already under ``attnverify`` are kept)."""
+    return package if package.split(".")[0] == "attnverify" else f"attnverify.{package}"
+
+
 def covers(package: str, *names: str) -> Callable:
     """Decorator: the test exercises ``package.name`` for every ``name`` (checked to exist)."""
+    package = qualify(package)
     mod = importlib.import_module(package)
     for n in names:
         if not hasattr(mod, n):
@@ -55,6 +61,7 @@ def nan_and_flag(value: Any, flag: Any) -> None:
 def public_functions(package: str) -> list[str]:
     """Public functions of ``package``: its ``__all__`` (or every non-underscore name when it has none),
     keeping plain and ``jit``-wrapped functions (not classes, constants or type aliases)."""
+    package = qualify(package)
     mod = importlib.import_module(package)
     names = getattr(mod, "__all__", None) or [n for n in dir(mod) if not n.startswith("_")]
     out = []
@@ -69,5 +76,6 @@ def public_functions(package: str) -> list[str]:
 
 def coverage(package: str) -> tuple[int, int]:
     """``(covered, total)`` public functions of ``package`` recorded by :func:`covers`."""
+    package = qualify(package)
     funcs = set(public_functions(package))
     return len(funcs & COVERED.get(package, set())), len(funcs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from proofs_numeric.instances import adversarial_logit_rows, pad_rows, random_logit_rows, random_spd
+from attnverify.proofs_numeric.instances import adversarial_logit_rows, pad_rows, random_logit_rows, random_spd
 
 __all__ = ["assert_close", "rng", "adversarial_logit_rows", "random_logit_rows", "pad_rows", "random_spd"]
 

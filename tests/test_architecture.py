@@ -17,12 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOORS = {"proofs_numeric": 0, "bounds": 1, "geometry": 1, "attention": 2, "experiments": 3}
 
 
+NAMESPACE = "attnverify"
+
+
 def module_files(root: Path = ROOT, packages=tuple(FLOORS)) -> dict[str, Path]:
-    """``{dotted module name: file}`` for every module of the library packages."""
+    """``{dotted module name: file}`` for every module of the library packages, under their installed
+    names: the top-level folder ``bounds/`` is the package ``attnverify.bounds`` (``pyproject.toml``)."""
     out = {}
     for pkg in packages:
         for f in sorted((root / pkg).rglob("*.py")):
-            parts = list(f.relative_to(root).with_suffix("").parts)
+            parts = [NAMESPACE, *f.relative_to(root).with_suffix("").parts]
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             out[".".join(parts)] = f
@@ -67,7 +71,7 @@ def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
 
 
 def floor(mod: str) -> int:
-    return FLOORS[mod.split(".", 1)[0]]
+    return FLOORS[mod.split(".")[1]]
 
 
 def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
@@ -115,9 +119,22 @@ def test_no_import_cycles(graph):
     assert find_cycle(graph) is None
 
 
+def test_no_module_imports_the_old_top_level_names():
+    """Every import goes through ``attnverify.``: ``import bounds`` would load a second copy of the
+    module from the working directory (and fails outside the clone)."""
+    bad = []
+    files = list(module_files().values()) + sorted((ROOT / "benchmarks").glob("*.py")) + sorted((ROOT / "tests").glob("*.py"))
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text(), str(f))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            bad += [(f.name, n) for n in names if n.split(".")[0] in FLOORS]
+    assert bad == []
+
+
 def test_proofs_numeric_imports_no_domain_package(graph):
-    bad = sorted((m, d) for m, ds in graph.items() if m.startswith("proofs_numeric") for d in ds
-                 if not d.startswith("proofs_numeric"))
+    bad = sorted((m, d) for m, ds in graph.items() if m.startswith("attnverify.proofs_numeric") for d in ds
+                 if not d.startswith("attnverify.proofs_numeric"))
     assert bad == []
 
 
@@ -140,12 +157,12 @@ def _write(tmp: Path, files: dict[str, str]) -> dict[str, Path]:
 def test_the_check_fails_on_an_upward_import(tmp_path):
     mods = _write(tmp_path, {
         "proofs_numeric/__init__.py": "",
-        "proofs_numeric/runner.py": "def f():\n    from experiments.study import x\n",
+        "proofs_numeric/runner.py": "def f():\n    from attnverify.experiments.study import x\n",
         "attention/__init__.py": "",
         "experiments/__init__.py": "",
-        "experiments/study.py": "import attention\nx = 1\n",
+        "experiments/study.py": "from attnverify import attention\nx = 1\n",
     })
-    assert upward_imports(import_graph(mods)) == [("proofs_numeric.runner", "experiments.study")]
+    assert upward_imports(import_graph(mods)) == [("attnverify.proofs_numeric.runner", "attnverify.experiments.study")]
 
 
 def test_the_check_fails_on_a_cycle(tmp_path):
@@ -156,7 +173,7 @@ def test_the_check_fails_on_a_cycle(tmp_path):
         "attention/kv/b.py": "def g():\n    from . import a\n",
     })
     cycle = find_cycle(import_graph(mods))
-    assert cycle is not None and set(cycle) == {"attention.kv.a", "attention.kv.b"}
+    assert cycle is not None and set(cycle) == {"attnverify.attention.kv.a", "attnverify.attention.kv.b"}
 
 
 def test_every_module_compiles_without_warnings():

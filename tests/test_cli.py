@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import proofs_numeric as pn
-from proofs_numeric.cli import main
-from proofs_numeric.report import README_END, README_START
+from attnverify import proofs_numeric as pn
+from attnverify.proofs_numeric.cli import main
+from attnverify.proofs_numeric.report import README_END, README_START
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def test_experiment_run_record_names_its_machine(tmp_path, monkeypatch):
 
     import jax
 
-    from proofs_numeric import _registry, environment
+    from attnverify.proofs_numeric import _registry, environment
 
     monkeypatch.setitem(_registry._EXPERIMENTS, "env-probe", _registry.Task("env-probe", "", lambda out, *, quick, seed: {}))
     assert main(["experiment", "env-probe", "--quick", "--out", str(tmp_path)]) == 0

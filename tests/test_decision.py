@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-import proofs_numeric as pn
-from proofs_numeric.report import HOW_TO_READ, markdown_report, summary_line
+from attnverify import proofs_numeric as pn
+from attnverify.proofs_numeric.report import HOW_TO_READ, markdown_report, summary_line
 
 V = pn.Verdict
 KW = dict(units="seeds", rule="verified if the 95 % CI of the mean lies above 0")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attention.delta.sparse import (
+from attnverify.attention.delta.sparse import (
     delta_anchor_rows,
     delta_attention,
     delta_attention_strides,
@@ -18,8 +18,8 @@ from attention.delta.sparse import (
     sink_window_attention,
     sink_window_mask,
 )
-from attention.delta.claims import reference_causal_attention
-from attention.delta.theory import delta_cost, delta_tail_split, lemma1_decomposition, neighbour_cosine, row_cosine
+from attnverify.attention.delta.claims import reference_causal_attention
+from attnverify.attention.delta.theory import delta_cost, delta_tail_split, lemma1_decomposition, neighbour_cosine, row_cosine
 from tests.helpers import assert_close, rng
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import attention.delta.sparse as delta_ops
-import attention.delta.claims as dc
-import attention.delta.lemma as dl
-import proofs_numeric as pn
-import experiments.delta.study  # noqa: F401  (registers the empirical claims)
-from attention.delta.theory import DeltaCost, Lemma1Terms
-from attention.delta.claims import reference_causal_attention
+import attnverify.attention.delta.sparse as delta_ops
+import attnverify.attention.delta.claims as dc
+import attnverify.attention.delta.lemma as dl
+from attnverify import proofs_numeric as pn
+import attnverify.experiments.delta.study  # noqa: F401  (registers the empirical claims)
+from attnverify.attention.delta.theory import DeltaCost, Lemma1Terms
+from attnverify.attention.delta.claims import reference_causal_attention
 
 EXPECTED = {
     "delta.gamma_one_is_full": pn.Verdict.VERIFIED,

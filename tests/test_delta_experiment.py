@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments.delta.fixtures import ar_fixture, cosine_study, helps, iid_fixture, summarise
+from attnverify.experiments.delta.fixtures import ar_fixture, cosine_study, helps, iid_fixture, summarise
 
 
 def test_fixtures_follow_the_spec():
@@ -40,7 +40,7 @@ def test_cosine_study_structure_and_identities():
 
 @pytest.mark.slow
 def test_cli_quick_experiment_writes_tables_and_plots(tmp_path):
-    from proofs_numeric.cli import main
+    from attnverify.proofs_numeric.cli import main
 
     assert main(["experiment", "delta", "--quick", "--out", str(tmp_path)]) == 0
     for name in ("delta_cosine.md", "delta_cosine.json", "delta_cosine_vs_gamma.png", "delta_cosine_vs_gamma.svg", "delta_per_query_gain.png", "run.json"):

@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import attention.fal.claims as fc
-import attention.fal.claims_counts as fcc
-import proofs_numeric as pn
-from attention.fal.model import FALConfig, fal_forward
-from attention.fal.counts import allreduce_counts, tp_forward
+import attnverify.attention.fal.claims as fc
+import attnverify.attention.fal.claims_counts as fcc
+from attnverify import proofs_numeric as pn
+from attnverify.attention.fal.model import FALConfig, fal_forward
+from attnverify.attention.fal.counts import allreduce_counts, tp_forward
 from helpers import assert_close, rng
 
 DIMS = dict(d_model=8, n_heads=2, d_mlp=16)

@@ -8,12 +8,12 @@ import dataclasses
 import jax.numpy as jnp
 import pytest
 
-import attention.fal.claims  # noqa: F401  (registers the claims the new ones link to)
-import attention.fal.claims_counts  # noqa: F401
-import attention.fal.claims_training  # noqa: F401
-import attention.fal.tp_step as tps
-import proofs_numeric as pn
-from attention.fal import FALConfig, QUICK_PROTOCOL, allreduce_counts, allreduce_law, char_corpus
+import attnverify.attention.fal.claims  # noqa: F401  (registers the claims the new ones link to)
+import attnverify.attention.fal.claims_counts  # noqa: F401
+import attnverify.attention.fal.claims_training  # noqa: F401
+import attnverify.attention.fal.tp_step as tps
+from attnverify import proofs_numeric as pn
+from attnverify.attention.fal import FALConfig, QUICK_PROTOCOL, allreduce_counts, allreduce_law, char_corpus
 
 _HLO = '''
   %3 = "stablehlo.all_reduce"(%2) <{channel_handle = #stablehlo.channel_handle<handle = 1, type = 1>}> ({

@@ -11,13 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import attention.fal.claims  # noqa: F401  (registers the claims the new ones link to)
-import attention.fal.claims_counts  # noqa: F401
-import attention.fal.claims_training as fct
-import proofs_numeric as pn
-from attention.fal import (LINKS, QUICK_PROTOCOL, TrainProtocol, char_corpus, gpt_config, gpt_init, gpt_nll,
+import attnverify.attention.fal.claims  # noqa: F401  (registers the claims the new ones link to)
+import attnverify.attention.fal.claims_counts  # noqa: F401
+import attnverify.attention.fal.claims_training as fct
+from attnverify import proofs_numeric as pn
+from attnverify.attention.fal import (LINKS, QUICK_PROTOCOL, TrainProtocol, char_corpus, gpt_config, gpt_init, gpt_nll,
                            linear_cka, predicted_saving, primacy_ablation, ring_allreduce_time, train_batch)
-from attention.fal.analysis import attention_grad_norms
+from attnverify.attention.fal.analysis import attention_grad_norms
 from helpers import assert_close, rng
 
 TINY = dict(n_blocks=2, d_model=16, n_heads=2, d_mlp=32, seq_len=8)
@@ -114,7 +114,7 @@ def test_saving_claim_verifies_and_fails_on_a_wrong_law(monkeypatch) -> None:
 
 
 def test_empirical_claims_are_inconclusive_without_results(monkeypatch, tmp_path) -> None:
-    import experiments.fal.claims as fc
+    import attnverify.experiments.fal.claims as fc
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ATTNVERIFY_FAL_RESULTS", raising=False)
@@ -125,7 +125,7 @@ def test_empirical_claims_are_inconclusive_without_results(monkeypatch, tmp_path
 
 def test_empirical_claims_follow_the_interval(monkeypatch, tmp_path) -> None:
     """A synthetic results file: FAL better on every seed -> verified; worse -> not reproduced; mixed -> inconclusive."""
-    import experiments.fal.claims as fc
+    import attnverify.experiments.fal.claims as fc
 
     base = [2.0, 2.1, 2.2, 2.05]
     rec = {"quick": False, "protocol_name": "synthetic", "corpus": {"sha256": "0" * 64},

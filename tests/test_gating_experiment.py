@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import proofs_numeric as pn
-from attention.models.gated_classifier import GATES, ClassifierConfig, classifier_logits, classifier_representation, init_classifier
-import experiments.gating.study as gs
-from experiments.gating.tasks import LINEAR_TASKS, TASKS, make_task
+from attnverify import proofs_numeric as pn
+from attnverify.attention.models.gated_classifier import GATES, ClassifierConfig, classifier_logits, classifier_representation, init_classifier
+import attnverify.experiments.gating.study as gs
+from attnverify.experiments.gating.tasks import LINEAR_TASKS, TASKS, make_task
 from tests.helpers import assert_close
 
 CLAIMS = ["gating.empirical_nonlinear_advantage", "gating.empirical_linear_no_difference",
@@ -263,7 +263,7 @@ def test_missing_reference_names_the_command(monkeypatch, tmp_path):
 
 
 def test_experiment_quick_writes_table_and_plots(tmp_path: Path):
-    from proofs_numeric.cli import main
+    from attnverify.proofs_numeric.cli import main
 
     assert main(["experiment", "gating", "--quick", "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
@@ -275,7 +275,7 @@ def test_experiment_quick_writes_table_and_plots(tmp_path: Path):
     assert "| task | depth | gate | accuracy |" in md and "Paired t-tests" in md
     # the JSON holds everything the claims need: its decisions equal the in-memory study's
     again = gs.claim_decisions(gs.study_from_json(res))
-    from proofs_numeric.io import to_jsonable
+    from attnverify.proofs_numeric.io import to_jsonable
 
     assert json.loads(json.dumps(to_jsonable({k: d.to_dict() for k, d in again.items()}))) == res["decisions"]
 

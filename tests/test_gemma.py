@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attention import (
+from attnverify.attention import (
     AttentionInputs, GemmaConfig, gemma_attention, gemma_decode_step, gemma_forward, gemma_prefill, generate,
     init_kv_cache, random_gemma, rms_norm, rope,
 )

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attention import gemma_forward, gguf_tokenizer, load_gemma, random_gemma, spm_encode_reference
-from attention.models import ModelLoadError
-from attention.models.gguf_file import assemble_chunks
+from attnverify.attention import gemma_forward, gguf_tokenizer, load_gemma, random_gemma, spm_encode_reference
+from attnverify.attention.models import ModelLoadError
+from attnverify.attention.models.gguf_file import assemble_chunks
 from helpers import assert_close, rng
 
 from test_gemma import TINY

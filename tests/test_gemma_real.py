@@ -12,11 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attention import default_gguf_path, gemma_forward, generate, load_gemma, spm_encode_reference, stdlib_docstrings
-from attention import gguf_tokenizer
-from attention.models.gemma_eval import perplexity_report, token_nll
-from attention.models.gemma_load import read_gguf_cached
-from attention.models.gguf_file import sha256_file
+from attnverify.attention import default_gguf_path, gemma_forward, generate, load_gemma, spm_encode_reference, stdlib_docstrings
+from attnverify.attention import gguf_tokenizer
+from attnverify.attention.models.gemma_eval import perplexity_report, token_nll
+from attnverify.attention.models.gemma_load import read_gguf_cached
+from attnverify.attention.models.gguf_file import sha256_file
 
 pytestmark = pytest.mark.slow
 

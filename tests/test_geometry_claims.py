@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import proofs_numeric as pn
+from attnverify import proofs_numeric as pn
 
 pn.discover()
 
@@ -81,8 +81,8 @@ def scratch():
 
 def test_flipped_sign_convention_fails(scratch):
     """A claim asserting the opposite sign convention (sphere K = -1/r^2) must fail."""
-    from geometry._claims_gating import curvatures, sphere_instances
-    from geometry._gated_constructions import gated_sphere_mean
+    from attnverify.geometry._claims_gating import curvatures, sphere_instances
+    from attnverify.geometry._gated_constructions import gated_sphere_mean
 
     scratch.append("geometry.test_wrong_sign")
 
@@ -98,7 +98,7 @@ def test_flipped_sign_convention_fails(scratch):
 def test_euclidean_projector_pitfall_fails(scratch):
     """Ignoring Sigma in the Gauss equation (Euclidean inner products) disagrees with the intrinsic
     curvature of the Sigma-metric: the agreement check catches it."""
-    from geometry._claims_invariance import invariance_batch, invariance_instances
+    from attnverify.geometry._claims_invariance import invariance_batch, invariance_instances
 
     scratch.append("geometry.test_euclidean_projector")
 
@@ -113,7 +113,7 @@ def test_euclidean_projector_pitfall_fails(scratch):
 
 def test_ungated_flatness_claimed_for_input_charts_fails(scratch):
     """The pitfall 'ungated => K = 0' for input charts: asserting it fails (C3)."""
-    from geometry._claims_gating import _input_chart, curvatures
+    from attnverify.geometry._claims_gating import _input_chart, curvatures
 
     scratch.append("gating.test_input_chart_flat")
 
@@ -129,7 +129,7 @@ def test_ungated_flatness_claimed_for_input_charts_fails(scratch):
 
 def test_depth_law_off_critical_point_fails(scratch):
     """Asserting superadditivity K_L >= L K_1 for identical layers off the critical point fails (C8 scope)."""
-    from geometry._claims_depth import stacked_curvatures, stacked_params
+    from attnverify.geometry._claims_depth import stacked_curvatures, stacked_params
 
     scratch.append("gating.test_depth_superadditive_everywhere")
 

@@ -10,14 +10,14 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geometry import (
+from attnverify.geometry import (
     gaussian_curvature, gaussian_curvature_extrinsic, metric_is_degenerate, pullback_metric, ricci_tensor,
     riemann_tensor, scalar_curvature, sectional_curvature_matrix_free,
 )
-from geometry._claims_gating import curvatures
-from geometry._claims_truths import _DEGENERATE, _case_fn, _degenerate_fn
-from geometry._gated_constructions import bernoulli_saddle_mean, gate_times_affine_mean, gated_sphere_mean, two_gates_mean
-from geometry._symbolic import sym_gaussian_curvature, sym_pullback_metric
+from attnverify.geometry._claims_gating import curvatures
+from attnverify.geometry._claims_truths import _DEGENERATE, _case_fn, _degenerate_fn
+from attnverify.geometry._gated_constructions import bernoulli_saddle_mean, gate_times_affine_mean, gated_sphere_mean, two_gates_mean
+from attnverify.geometry._symbolic import sym_gaussian_curvature, sym_pullback_metric
 from tests.helpers import assert_close, random_spd
 
 
@@ -94,7 +94,7 @@ def test_sharded_batch_matches_unsharded():
     x = rng.normal(size=(n, 2))
     plain = curvatures(gate_times_affine_mean, p, x)
     shard = NamedSharding(Mesh(np.array(devices), ("batch",)), PartitionSpec("batch"))
-    from geometry._batched import gaussian_curvature_batch
+    from attnverify.geometry._batched import gaussian_curvature_batch
 
     ps = jax.tree_util.tree_map(lambda a: jax.device_put(a, shard), p)
     out = gaussian_curvature_batch(gate_times_affine_mean, "extrinsic")(ps, jax.device_put(x, shard), jax.device_put(np.stack([np.eye(3)] * n), shard))
@@ -145,7 +145,7 @@ def test_metric_is_degenerate_flags_indefinite_metric():
 @given(seed=st.integers(0, 2**32 - 1))
 def test_invariances_property(seed):
     """C9: affine/orthogonal invariance, reparametrisation invariance, Sigma scaling (hypothesis seeds)."""
-    from geometry._claims_invariance import invariance_batch, invariance_instances
+    from attnverify.geometry._claims_invariance import invariance_batch, invariance_instances
 
     rng = np.random.default_rng(seed)
     for kind in ("affine", "orthogonal", "scaling"):
@@ -167,7 +167,7 @@ def test_random_spd_helper_is_spd():
 def test_matrix_free_agrees_with_full_tensor_at_m64():
     import functools
 
-    from geometry._random_maps import mlp_mean, random_mlp_params
+    from attnverify.geometry._random_maps import mlp_mean, random_mlp_params
 
     rng = np.random.default_rng(0)
     m = 64
@@ -182,7 +182,7 @@ def test_matrix_free_agrees_with_full_tensor_at_m64():
 
 
 def test_plot_curvature_quick(tmp_path):
-    from proofs_numeric.cli import main
+    from attnverify.proofs_numeric.cli import main
 
     assert main(["plot", "curvature", "--quick", "--out", str(tmp_path)]) == 0
     for stem in ("curvature_heatmaps", "curvature_vs_depth"):
@@ -193,10 +193,10 @@ def test_plot_curvature_quick(tmp_path):
 _HANG_SCRIPT = r"""
 import sys, time
 sys.path.insert(0, {root!r})
-from proofs_numeric import enable_x64
+from attnverify.proofs_numeric import enable_x64
 enable_x64()
 import jax, jax.numpy as jnp, numpy as np
-from geometry import curvature_field
+from attnverify.geometry import curvature_field
 m, n = 4, 10_000
 rng = np.random.default_rng(0)
 A, B = jnp.asarray(rng.standard_normal((3 * m, m))), jnp.asarray(rng.standard_normal((3 * m, m)))
@@ -224,7 +224,7 @@ def test_curvature_field_large_batch_does_not_hang():
 
 
 def test_curvature_field_matches_closed_form_and_handles_groups():
-    from geometry import curvature_field
+    from attnverify.geometry import curvature_field
 
     mu = lambda t: jnp.array([t[0], t[1], t[0] * t[1]])  # noqa: E731
     pts = np.random.default_rng(1).standard_normal((7, 2))
@@ -240,8 +240,8 @@ def test_curvature_field_matches_closed_form_and_handles_groups():
 
 
 def test_safe_batch_size_keeps_lapack_calls_below_the_split():
-    from geometry import safe_batch_size
-    from geometry._field import QR_WORK_LIMIT, SVD_WORK_LIMIT
+    from attnverify.geometry import safe_batch_size
+    from attnverify.geometry._field import QR_WORK_LIMIT, SVD_WORK_LIMIT
 
     for m in range(1, 70):
         b = safe_batch_size(m, 3 * m)

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-import attention.hybrid.claims as hc
-import attention.hybrid.claims_structure as hs
-import proofs_numeric as pn
-from attention.hybrid.operators import (causal_linear_attention, hybrid_attention, hybrid_attention_recurrent,
+import attnverify.attention.hybrid.claims as hc
+import attnverify.attention.hybrid.claims_structure as hs
+from attnverify import proofs_numeric as pn
+from attnverify.attention.hybrid.operators import (causal_linear_attention, hybrid_attention, hybrid_attention_recurrent,
                                window_weight)
-from attention.hybrid.features import hedgehog_features, hedgehog_init, ssd_draws, ssd_schedule
+from attnverify.attention.hybrid.features import hedgehog_features, hedgehog_init, ssd_draws, ssd_schedule
 from helpers import assert_close, rng
 
 IDS = ["hybrid.parallel_equals_recurrent", "hybrid.full_window_is_softmax", "hybrid.window_one_gamma_zero_is_la",

@@ -11,13 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import attention.hybrid.claims  # noqa: F401  (C1-C8: the claims C9/C10 depend on)
-import attention.hybrid.claims_structure  # noqa: F401
-import experiments.hybrid.claims  # noqa: F401
-import experiments.hybrid.study as hs
-import proofs_numeric as pn
-from attention.hybrid import RecallConfig, ToyConfig, init_student, init_teacher, recall_batch, toy_forward
-from attention.hybrid.toy_model import COMPONENTS, student_outputs
+import attnverify.attention.hybrid.claims  # noqa: F401  (C1-C8: the claims C9/C10 depend on)
+import attnverify.attention.hybrid.claims_structure  # noqa: F401
+import attnverify.experiments.hybrid.claims  # noqa: F401
+import attnverify.experiments.hybrid.study as hs
+from attnverify import proofs_numeric as pn
+from attnverify.attention.hybrid import RecallConfig, ToyConfig, init_student, init_teacher, recall_batch, toy_forward
+from attnverify.attention.hybrid.toy_model import COMPONENTS, student_outputs
 from helpers import assert_close, rng
 
 TASK = RecallConfig(n_pairs=4, length=64)
@@ -173,8 +173,8 @@ def test_teacher_replications_are_reported_and_never_decide(monkeypatch, tmp_pat
 
 
 def test_committed_full_run_is_the_spec_protocol_and_names_its_machine():
-    from experiments.hybrid.claims import load_runs
-    from experiments.hybrid.decisions import teacher_ready
+    from attnverify.experiments.hybrid.claims import load_runs
+    from attnverify.experiments.hybrid.decisions import teacher_ready
 
     runs = load_runs()
     assert "full" in runs, "experiments/hybrid/results/collapse_full.json is committed and decides C9/C10"

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attention import GemmaConfig, gemma_forward, random_gemma
-from attention.hybrid import HybridSettings, hedgehog_init, hybrid_override
+from attnverify.attention import GemmaConfig, gemma_forward, random_gemma
+from attnverify.attention.hybrid import HybridSettings, hedgehog_init, hybrid_override
 from helpers import assert_close, rng
 
 TINY = GemmaConfig(vocab_size=40, hidden_size=16, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8,

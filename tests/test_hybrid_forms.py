@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attention.hybrid import (LinearState, hedgehog_features, hedgehog_init, hybrid_attention, hybrid_attention_chunked,
+from attnverify.attention.hybrid import (LinearState, hedgehog_features, hedgehog_init, hybrid_attention, hybrid_attention_chunked,
                               hybrid_attention_decode, linear_attention_chunked, linear_attention_parallel,
                               linear_attention_recurrent)
-from attention.hybrid.linear_forms import safe_ratio
+from attnverify.attention.hybrid.linear_forms import safe_ratio
 from helpers import assert_close, rng
 from test_hybrid import _loop_reference
 

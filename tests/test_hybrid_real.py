@@ -10,15 +10,15 @@ import jax
 import numpy as np
 import pytest
 
-import attention.hybrid.claims  # noqa: F401
-import attention.hybrid.claims_structure  # noqa: F401
-import experiments.hybrid.claims  # noqa: F401
-import experiments.hybrid.real_report as rr
-import proofs_numeric as pn
-from attention import GemmaConfig, gemma_forward, random_gemma
-from attention.hybrid.gemma_convert import (ConvertConfig, collect_activations, convert_layers, embed, init_converted,
+import attnverify.attention.hybrid.claims  # noqa: F401
+import attnverify.attention.hybrid.claims_structure  # noqa: F401
+import attnverify.experiments.hybrid.claims  # noqa: F401
+import attnverify.experiments.hybrid.real_report as rr
+from attnverify import proofs_numeric as pn
+from attnverify.attention import GemmaConfig, gemma_forward, random_gemma
+from attnverify.attention.hybrid.gemma_convert import (ConvertConfig, collect_activations, convert_layers, embed, init_converted,
                                             run_blocks)
-from experiments.hybrid.real_model import gemma_text, position_buckets
+from attnverify.experiments.hybrid.real_model import gemma_text, position_buckets
 from helpers import assert_close, rng
 
 TINY = GemmaConfig(vocab_size=40, hidden_size=16, num_layers=3, num_heads=4, num_kv_heads=2, head_dim=8,
@@ -99,7 +99,7 @@ def test_real_claim_verdicts(monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_quick_experiment_end_to_end(tmp_path):
     # the command's quick path: toy (quick protocol) then the tiny random Gemma; writes no cache
-    import experiments.hybrid.study as hs
+    import attnverify.experiments.hybrid.study as hs
 
     before = {p: p.stat().st_mtime for p in hs.CACHE_DIR.glob("*.json")}
     out = hs.hybrid_experiment(tmp_path, quick=True)

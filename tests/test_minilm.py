@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attention import (
+from attnverify.attention import (
     ModelLoadError, bert_forward, default_model_dir, load_bert, mean_pool, sentence_embedding, stdlib_docstrings,
     text_corpus, tokenize,
 )

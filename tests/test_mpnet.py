@@ -12,12 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attention import (
+from attnverify.attention import (
     MPNET_PACKAGES, ModelLoadError, MPNetConfig, encoder_forward, mpnet_forward, mpnet_position_ids,
     mpnet_sentence_embedding, read_mpnet_zip, relative_position_bucket, tokenize,
 )
-from attention.models import mpnet_load
-from attention.models.bert_load import BertModel, _layout
+from attnverify.attention.models import mpnet_load
+from attnverify.attention.models.bert_load import BertModel, _layout
 from helpers import assert_close
 from test_minilm import PAIRS as _MINILM_PAIRS
 
@@ -175,7 +175,7 @@ PAIRS = _MINILM_PAIRS[:8]  # the same paraphrase pairs as the MiniLM checks
 
 @pytest.fixture(scope="module")
 def mpnet():
-    from attention import load_mpnet
+    from attnverify.attention import load_mpnet
 
     return load_mpnet()
 

@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import attention.kv.perturbation as obc
-from attention.kv.obcache import _residuals
-import proofs_numeric as pn
-import experiments.kv_eviction.study as kv
+import attnverify.attention.kv.perturbation as obc
+from attnverify.attention.kv.obcache import _residuals
+from attnverify import proofs_numeric as pn
+import attnverify.experiments.kv_eviction.study as kv
 
 pn.discover()
 IDENTITIES = ["obcache.value_score_exact", "obcache.exact_perturbation_closed_forms", "obcache.key_score_second_order", "obcache.joint_score_second_order"]
@@ -83,7 +83,7 @@ def test_run_dataset_writes_tables_and_plots(tmp_path: Path):
 
 @pytest.mark.slow
 def test_quick_experiment_via_cli(tmp_path: Path):
-    from proofs_numeric.cli import main
+    from attnverify.proofs_numeric.cli import main
 
     assert main(["experiment", "kv-eviction", "--quick", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "summary.json").exists() and (tmp_path / "error_vs_budget_minilm.png").exists()
@@ -102,7 +102,7 @@ def test_minilm_claim_decides_from_the_committed_full_run():
     from the committed full run (8 sequences of 448 + 64 tokens) and records where it came from."""
     import hashlib
 
-    from experiments.kv_eviction.study import REFERENCE
+    from attnverify.experiments.kv_eviction.study import REFERENCE
 
     r = pn.run_claim(pn.get_claim("obcache.output_aware_beats_attention_minilm"))
     assert r.verdict is not pn.Verdict.FAILED, r.message

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attention.kv.eviction import (
+from attnverify.attention.kv.eviction import (
     AccumulatedAttention,
     OBCacheJoint,
     OBCacheKey,
@@ -23,7 +23,7 @@ from attention.kv.eviction import (
     snapkv,
     tova,
 )
-from attention.kv.perturbation import causal_mask, obcache_scores, window_attention
+from attnverify.attention.kv.perturbation import causal_mask, obcache_scores, window_attention
 from helpers import assert_close
 
 N, F, D = 48, 8, 8

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import linregress, spearmanr
 
-from attention.kv.perturbation import (
+from attnverify.attention.kv.perturbation import (
     causal_mask,
     exact_errors,
     obcache_scores,
@@ -19,7 +19,7 @@ from attention.kv.perturbation import (
     window_attention,
 )
 from helpers import assert_close
-from experiments.kv_eviction.study import t1_fixture
+from attnverify.experiments.kv_eviction.study import t1_fixture
 
 
 @pytest.fixture(scope="module")

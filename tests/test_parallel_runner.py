@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-import proofs_numeric as pn
-from proofs_numeric._parallel import claim_groups, run_parallel
+from attnverify import proofs_numeric as pn
+from attnverify.proofs_numeric._parallel import claim_groups, run_parallel
 
 #: cheap claims from three areas (two groups share a worker, one runs alone)
 CHEAP = ["delta.causal", "delta.cost_fraction", "gating.depth_amplification_scope", "topk.topk_optimal_for_its_size"]

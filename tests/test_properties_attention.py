@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import attention as A
+from attnverify import attention as A
 from tests._properties import FAST, covers, rejects
 
 Q = np.random.default_rng(0).standard_normal((1, 8, 4))

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import bounds as B
+from attnverify import bounds as B
 from tests._properties import FAST, covers, rejects
 
 N = 6

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proofs_numeric import cli, io
+from attnverify.proofs_numeric import cli, io
 from tests._properties import FAST, covers
 
 
@@ -43,8 +43,8 @@ def test_bad_scale_is_a_usage_error(scale):
     assert info.value.code == 2
 
 
-@covers("proofs_numeric.cli", "main")
-@covers("proofs_numeric.io", "check_output_file", "check_output_dir")
+@covers("attnverify.proofs_numeric.cli", "main")
+@covers("attnverify.proofs_numeric.io", "check_output_file", "check_output_dir")
 @pytest.mark.parametrize("kind", ["dir_as_file", "file_as_parent", "missing_readme"])
 @pytest.mark.parametrize("flag", ["--json", "--markdown"])
 def test_unusable_output_paths_exit_2_before_work(tmp_path, monkeypatch, capsys, kind, flag):
@@ -59,7 +59,7 @@ def test_unusable_output_paths_exit_2_before_work(tmp_path, monkeypatch, capsys,
 
 
 def test_usage_error_end_to_end_is_one_line_without_traceback(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "proofs_numeric", "verify", "--json", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-m", "attnverify", "verify", "--json", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines() == [f"attnverify verify: error: --json file {tmp_path} is a directory; give a file name"]
 
@@ -86,7 +86,7 @@ def test_read_only_directory_exits_2(tmp_path, monkeypatch, capsys):
 
 
 @covers("proofs_numeric", "atomic_write_text", "atomic_write_json")
-@covers("proofs_numeric.io", "atomic_write_bytes", "atomic_write_text", "atomic_write_json")
+@covers("attnverify.proofs_numeric.io", "atomic_write_bytes", "atomic_write_text", "atomic_write_json")
 @FAST
 @given(st.sampled_from([0o022, 0o077, 0o002]))
 def test_atomic_writes_use_the_umask_mode(tmp_path_factory, umask):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import geometry as G
+from attnverify import geometry as G
 from tests._properties import FAST, covers, nan_and_flag, rejects
 from tests.helpers import assert_close
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import proofs_numeric as pn
-from proofs_numeric.cli import main
-from proofs_numeric.io import atomic_write_text
-from proofs_numeric.report import markdown_report, summary_table
+from attnverify import proofs_numeric as pn
+from attnverify.proofs_numeric.cli import main
+from attnverify.proofs_numeric.io import atomic_write_text
+from attnverify.proofs_numeric.report import markdown_report, summary_table
 
 
 def _tail_mass_claim(cid: str, formula, **kw):

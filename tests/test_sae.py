@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-import attention.sae.claims as sc
-import attention.sae.planted as sp_
-import proofs_numeric as pn
-from attention.sae.jumprelu import JumpReLUSAE, clamp_feature, feature_scores, jumprelu, sae_encode, sae_error, validate_sae
+import attnverify.attention.sae.claims as sc
+import attnverify.attention.sae.planted as sp_
+from attnverify import proofs_numeric as pn
+from attnverify.attention.sae.jumprelu import JumpReLUSAE, clamp_feature, feature_scores, jumprelu, sae_encode, sae_error, validate_sae
 from helpers import assert_close, rng
 
 IDS = ["sae.jumprelu", "sae.clamp_is_additive", "sae.error_term_gap", "sae.rank_one", "sae.planted_recovery"]

@@ -10,19 +10,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import attention.sae.claims  # noqa: F401  (registers C2, which the hook claim depends on)
-import attention.sae.claims_steering as cs
-import proofs_numeric as pn
-from attention.data.po_catalogues import parse_po, po_pairs
-from attention.sae.activations import cache_key, cached_array
-from attention.sae.jumprelu import JumpReLUSAE, sae_encode
-from attention.sae.langid import detect_language, detect_language_lingua, gate_accuracy, wilson_interval
-from attention.sae.meaning import chrf
-from attention.sae.miniature import WordLists, word_validity
-from attention.sae.selection import head_attribution, matched_random_feature, mu_plus, select_feature
-from attention.sae.steering import make_steer, no_steer, steer_residual
-from attention.sae.training import sae_stats, train_sae
-from experiments.sae_steering import decisions as dc
+import attnverify.attention.sae.claims  # noqa: F401  (registers C2, which the hook claim depends on)
+import attnverify.attention.sae.claims_steering as cs
+from attnverify import proofs_numeric as pn
+from attnverify.attention.data.po_catalogues import parse_po, po_pairs
+from attnverify.attention.sae.activations import cache_key, cached_array
+from attnverify.attention.sae.jumprelu import JumpReLUSAE, sae_encode
+from attnverify.attention.sae.langid import detect_language, detect_language_lingua, gate_accuracy, wilson_interval
+from attnverify.attention.sae.meaning import chrf
+from attnverify.attention.sae.miniature import WordLists, word_validity
+from attnverify.attention.sae.selection import head_attribution, matched_random_feature, mu_plus, select_feature
+from attnverify.attention.sae.steering import make_steer, no_steer, steer_residual
+from attnverify.attention.sae.training import sae_stats, train_sae
+from attnverify.experiments.sae_steering import decisions as dc
 from helpers import assert_close, rng
 
 PO = r'''# header
@@ -209,8 +209,8 @@ def test_decisions_follow_the_data_and_fail_when_wrong():
 
 
 def test_gemma_claims_without_a_cached_run_are_inconclusive(monkeypatch, tmp_path):
-    import experiments.sae_steering.claims  # noqa: F401
-    import experiments.sae_steering.results as rs
+    import attnverify.experiments.sae_steering.claims  # noqa: F401
+    import attnverify.experiments.sae_steering.results as rs
 
     monkeypatch.setattr(rs, "gemma_result_paths", lambda: [tmp_path / "none.json"])
     for cid in ("sae.steering_success_gemma", "sae.steering_beats_controls_gemma", "sae.lid_gate_gemma", "sae.meaning_kept_gemma"):
@@ -225,8 +225,8 @@ def test_gemma_claims_read_the_committed_full_run(monkeypatch):
     Gemma claim decides from it and records its SHA-256 and settings."""
     import hashlib
 
-    import experiments.sae_steering.claims  # noqa: F401
-    import experiments.sae_steering.results as rs
+    import attnverify.experiments.sae_steering.claims  # noqa: F401
+    import attnverify.experiments.sae_steering.results as rs
 
     monkeypatch.setattr(rs, "gemma_result_paths", lambda: [rs.SNAPSHOT])
     res = rs.gemma_results()

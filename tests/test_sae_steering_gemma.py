@@ -11,12 +11,12 @@ import numpy as np
 
 import pytest
 
-from attention.models import GemmaConfig, gemma_forward, generate, random_gemma
-from attention.models.gemma_generate import generate_batch
-from attention.sae.jumprelu import JumpReLUSAE
-from attention.sae.steering import make_steer, no_steer, residual_hook
-from experiments.sae_steering.gemma_lm import gemma_head_contributions, gemma_residuals, gemma_steered_generate
-from attention.sae.steering import Steer
+from attnverify.attention.models import GemmaConfig, gemma_forward, generate, random_gemma
+from attnverify.attention.models.gemma_generate import generate_batch
+from attnverify.attention.sae.jumprelu import JumpReLUSAE
+from attnverify.attention.sae.steering import make_steer, no_steer, residual_hook
+from attnverify.experiments.sae_steering.gemma_lm import gemma_head_contributions, gemma_residuals, gemma_steered_generate
+from attnverify.attention.sae.steering import Steer
 from helpers import assert_close, rng
 
 TINY = GemmaConfig(vocab_size=40, hidden_size=16, num_layers=4, num_heads=4, num_kv_heads=2, head_dim=8,

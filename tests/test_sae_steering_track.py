@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import experiments.sae_steering.claims  # noqa: F401
-import proofs_numeric as pn
-from experiments.sae_steering.results import fast_results
+import attnverify.experiments.sae_steering.claims  # noqa: F401
+from attnverify import proofs_numeric as pn
+from attnverify.experiments.sae_steering.results import fast_results
 
 TOY = ("sae.steering_beats_controls_toy", "sae.steering_layer_profile_toy", "sae.steering_heads_toy", "sae.lid_gate_toy")
 
@@ -42,7 +42,7 @@ def test_toy_claims_decide(cid, fast):
 def test_a_committed_reference_exists_for_the_current_protocol():
     """A fresh machine reads the committed fast-track run instead of training for ~580 CPU s; a changed
     protocol changes the key, and this test then asks for the reference to be regenerated."""
-    from experiments.sae_steering.results import FAST_REFERENCE, fast_key
+    from attnverify.experiments.sae_steering.results import FAST_REFERENCE, fast_key
 
     ref = FAST_REFERENCE / f"fast_results_{fast_key(True, 0)}.json"
     assert ref.is_file(), (f"regenerate {ref}: run `ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering --quick` "
@@ -56,8 +56,8 @@ def test_committed_reference_is_reproduced(tmp_path, monkeypatch):
     changes and machines, so the numbers themselves may move a little.)"""
     import json
 
-    import experiments.sae_steering.claims as sc
-    from experiments.sae_steering.results import FAST_REFERENCE, compute_fast_results, fast_key
+    import attnverify.experiments.sae_steering.claims as sc
+    from attnverify.experiments.sae_steering.results import FAST_REFERENCE, compute_fast_results, fast_key
 
     monkeypatch.setenv("ATTNVERIFY_CACHE", str(tmp_path))
     ref = json.loads((FAST_REFERENCE / f"fast_results_{fast_key(True, 0)}.json").read_text())

@@ -9,10 +9,10 @@ from helpers import adversarial_logit_rows, assert_close, random_logit_rows, rng
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bounds import (blockwise_bounds, head_tail_decomposition, keps_finite_n, keps_monte_carlo, keps_rule,
+from attnverify.bounds import (blockwise_bounds, head_tail_decomposition, keps_finite_n, keps_monte_carlo, keps_rule,
                     kl_divergence, mst_partition_bound, multi_gap_bound, output_error_bounds, single_gap_bound,
                     tail_mass, topk_distributions)
-from proofs_numeric.instances import sort_rows_desc
+from attnverify.proofs_numeric.instances import sort_rows_desc
 
 
 def _rows_and_k(seed=0, count=300):

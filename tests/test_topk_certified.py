@@ -11,7 +11,7 @@ from helpers import adversarial_logit_rows, random_logit_rows, rng
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bounds import certified_topk, certified_topk_reference, tail_mass
+from attnverify.bounds import certified_topk, certified_topk_reference, tail_mass
 
 EPS = [0.0, 1e-300, 1e-15, 1e-6, 0.01, 0.1, 0.5, 0.9]
 
@@ -127,7 +127,7 @@ def test_issue12_no_false_certificate_on_huge_spans(mask):
 def test_wide_span_rows_sound_and_match_reference():
     """Spans to +-1.79e308, finfo.min / -1e30 masks, all-but-one masked: the kept set's true tail
     (longdouble; every dropped key counts at eps = 0) never exceeds eps, and both paths agree."""
-    from bounds._claims_certified import wide_span_rows
+    from attnverify.bounds._claims_certified import wide_span_rows
 
     x = wide_span_rows(rng(5), 32)
     fin = np.isfinite(x)
@@ -162,10 +162,10 @@ def _old_guarded_exp(x, m, fin, xp=np):
 
 
 def test_soundness_claim_fails_on_the_old_guard(monkeypatch):
-    import proofs_numeric as pn
+    from attnverify import proofs_numeric as pn
 
-    import bounds._certified_reference as cr
-    import bounds._claims_certified as m
+    import attnverify.bounds._certified_reference as cr
+    import attnverify.bounds._claims_certified as m
 
     monkeypatch.setattr(cr, "guarded_exp", _old_guarded_exp)
     monkeypatch.setattr(m, "certified_topk", cr.certified_topk_reference)
@@ -189,11 +189,11 @@ def test_c_exp_outside_the_guard_domain(c_exp):
 _SHARDED = r"""
 import os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
-from proofs_numeric import enable_x64; enable_x64()
+from attnverify.proofs_numeric import enable_x64; enable_x64()
 import jax, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from proofs_numeric.instances import random_logit_rows
-from bounds import certified_topk
+from attnverify.proofs_numeric.instances import random_logit_rows
+from attnverify.bounds import certified_topk
 assert len(jax.devices()) == 8
 x, _ = random_logit_rows(np.random.default_rng(7), 24, n_range=(2, 32))
 x[::9, 3] = np.finfo(np.float64).min

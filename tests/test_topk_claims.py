@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import proofs_numeric as pn
+from attnverify import proofs_numeric as pn
 
 pn.discover()
 TOPK = [c.id for c in pn.claims("topk.*") if c.check.__module__.startswith("bounds.")]  # this package's claims
@@ -37,15 +37,15 @@ def _fails(cid: str) -> bool:
 
 
 def test_l1_instead_of_tv_fails(monkeypatch):
-    import bounds._claims_tv as m
+    import attnverify.bounds._claims_tv as m
 
     monkeypatch.setattr(m, "tv_distance", lambda p, q: np.abs(np.asarray(p) - np.asarray(q)).sum(-1))
     assert _fails("topk.tv_equals_tail_mass")
 
 
 def test_wrong_kl_direction_fails(monkeypatch):
-    import bounds._claims_tv as m
-    from bounds import kl_divergence
+    import attnverify.bounds._claims_tv as m
+    from attnverify.bounds import kl_divergence
 
     monkeypatch.setattr(m, "kl_divergence", lambda p, q: kl_divergence(q, p))
     assert _fails("topk.tv_kl_identity")
@@ -54,8 +54,8 @@ def test_wrong_kl_direction_fails(monkeypatch):
 def test_gap_bound_without_the_n_minus_k_factor_fails(monkeypatch):
     import jax
 
-    import bounds._claims_gaps as m
-    from bounds._gaps import _prepare, _at
+    import attnverify.bounds._claims_gaps as m
+    from attnverify.bounds._gaps import _prepare, _at
 
     def wrong(logits, k, *, variant="paper", assume_sorted=False):
         s, n, kk = _prepare(logits, k, assume_sorted)
@@ -67,7 +67,7 @@ def test_gap_bound_without_the_n_minus_k_factor_fails(monkeypatch):
 
 
 def test_variance_under_p_hat_fails(monkeypatch):
-    import bounds._claims_output as m
+    import attnverify.bounds._claims_output as m
 
     real = m._evaluate
 
@@ -85,7 +85,7 @@ def test_variance_under_p_hat_fails(monkeypatch):
 
 
 def test_asymptotic_rule_as_finite_n_predictor_fails(monkeypatch):
-    import bounds._claims_gaussian as m
+    import attnverify.bounds._claims_gaussian as m
 
     monkeypatch.setattr(m, "keps_finite_n", lambda n, s, e: m.keps_rule(s, e))
     assert _fails("topk.keps_finite_n_predictor")
@@ -93,8 +93,8 @@ def test_asymptotic_rule_as_finite_n_predictor_fails(monkeypatch):
 
 def test_one_minus_cumsum_certificate_fails(monkeypatch):
     """A selection that trusts a naive float comparison (no rounding guard) is caught as unsound."""
-    import bounds._claims_certified as m
-    from bounds import CertifiedTopK, certified_topk
+    import attnverify.bounds._claims_certified as m
+    from attnverify.bounds import CertifiedTopK, certified_topk
 
     def naive(x, eps, tie="index"):
         r = certified_topk(x, eps, tie=tie)

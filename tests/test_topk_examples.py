@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from helpers import assert_close
 
-from bounds import (certified_topk, chi2_divergence, delta_method_tail_mass, gaussian_kept_fraction,
+from attnverify.bounds import (certified_topk, chi2_divergence, delta_method_tail_mass, gaussian_kept_fraction,
                     gaussian_tail_mass, head_tail_decomposition, keps_rule, kl_divergence, output_error_bounds,
                     single_gap_bound, tail_mass, topk_distributions, tv_distance)
 
@@ -133,7 +133,7 @@ def test_c14_delta_method_reference_values():
 
 
 def test_delta_k_search_e2_and_soundness():
-    from bounds import delta_k_search
+    from attnverify.bounds import delta_k_search
 
     r = delta_k_search(np.array([3.0, 3, 1, 1, 1]), 0.17)  # C5-tight bound at k=2 equals tau_2 = 0.1687
     assert int(r.k) == 2 and int(r.scored) == 3

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from helpers import rng
 
-import proofs_numeric as pn
-from bounds import ball_cells, ball_upper_bounds, certified_topk_reference, mc_search, mc_search_attention
+from attnverify import proofs_numeric as pn
+from attnverify.bounds import ball_cells, ball_upper_bounds, certified_topk_reference, mc_search, mc_search_attention
 
 
 def test_worked_example_stops_after_the_first_cell():
@@ -43,7 +43,7 @@ def test_singleton_cells_with_exact_bounds_score_exactly_k_star():
 
 @pytest.mark.parametrize("kind", ["random", "clustered"])
 def test_sound_on_synthetic_heads(kind):
-    from bounds._claims_mc_search import mc_search_violations, synthetic_head
+    from attnverify.bounds._claims_mc_search import mc_search_violations, synthetic_head
 
     g = rng(12)
     for n, eps in ((64, 0.01), (128, 0.05), (200, 1e-4)):
@@ -68,8 +68,8 @@ def test_ball_bounds_hold_for_computed_logits_and_masks():
 
 
 def test_claim_verifies_and_a_bound_without_cell_sizes_fails(monkeypatch):
-    import bounds._claims_mc_search  # noqa: F401  (registers the claim)
-    import bounds._mc_search as m
+    import attnverify.bounds._claims_mc_search  # noqa: F401  (registers the claim)
+    import attnverify.bounds._mc_search as m
 
     c = pn.get_claim("topk.mc_search_sound")
     assert pn.run_claim(c, scale=0.03).verdict is pn.Verdict.VERIFIED

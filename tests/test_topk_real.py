@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bounds
-import proofs_numeric as pn
-from experiments.topk_real import claims as topk_claims
-from experiments.topk_real import study as topk_real
-from experiments.topk_real.keps import keps_rows
-from experiments.topk_real.protocol import PAPER, Protocol, RealProtocol, measure
-from experiments.topk_real.reduction import measure_reduction
+from attnverify import bounds
+from attnverify import proofs_numeric as pn
+from attnverify.experiments.topk_real import claims as topk_claims
+from attnverify.experiments.topk_real import study as topk_real
+from attnverify.experiments.topk_real.keps import keps_rows
+from attnverify.experiments.topk_real.protocol import PAPER, Protocol, RealProtocol, measure
+from attnverify.experiments.topk_real.reduction import measure_reduction
 
 ROOT = Path(__file__).resolve().parents[1]
 # one sequence of 128 tokens, padded to the reduced protocol's width: shares its compiled programs
@@ -60,9 +60,9 @@ def test_keps_rows_matches_definition_and_certified_topk():
 
 _SHARD_SCRIPT = """
 import json, sys, numpy as np
-from proofs_numeric import enable_x64; enable_x64()
+from attnverify.proofs_numeric import enable_x64; enable_x64()
 import jax
-from experiments.topk_real.keps import keps_rows
+from attnverify.experiments.topk_real.keps import keps_rows
 assert len(jax.devices()) == 8, jax.devices()
 rng = np.random.default_rng(1)
 s = rng.normal(size=(301, 32)) * rng.uniform(0.5, 4, size=(301, 1))
@@ -82,8 +82,8 @@ def test_sharded_rows_identical_on_8_emulated_devices():
 # ------------------------------------------------------------------------------------ corpus
 
 def test_prose_corpus_is_deterministic_mixed_and_hashed(model):
-    from attention import PROSE_SOURCES, prose_corpus
-    from attention.data import prose
+    from attnverify.attention import PROSE_SOURCES, prose_corpus
+    from attnverify.attention.data import prose
 
     a = prose_corpus(model, 64, 6)
     b = prose_corpus(model, 64, 3)
@@ -107,7 +107,7 @@ def test_prose_corpus_is_deterministic_mixed_and_hashed(model):
 def test_po_msgids_parser():
     """The prose source reads msgids with the catalogue parser: continuation lines joined, escapes undone,
     the header entry dropped."""
-    from attention.data.po_catalogues import parse_po
+    from attnverify.attention.data.po_catalogues import parse_po
 
     po = 'msgid ""\nmsgstr ""\n\nmsgid "Enter a valid "\n"value, \\"please\\"."\nmsgstr ""\nmsgid_plural "x"\n'
     assert [e.msgid for e in parse_po(po)] == ['Enter a valid value, "please".']
@@ -137,7 +137,7 @@ def test_reduction_measurement_is_consistent(tiny_run):
 
 def test_mpnet_mc_search_bounds_include_the_relative_bias():
     """On a head whose logits are dominated by the relative bias, MC-Search still certifies."""
-    from experiments.topk_real.reduction import mc_search_rows
+    from attnverify.experiments.topk_real.reduction import mc_search_rows
 
     rng = np.random.default_rng(3)
     n, d = 48, 8
@@ -255,7 +255,7 @@ def test_experiment_writes_files(tiny_run, monkeypatch, tmp_path: Path):
 
 
 def test_cli_devices_option():
-    from proofs_numeric.cli import build_parser
+    from attnverify.proofs_numeric.cli import build_parser
 
     assert build_parser().parse_args(["experiment", "topk-real", "--devices", "2"]).devices == 2
     assert build_parser().parse_args(["experiment", "topk-real"]).devices == 1

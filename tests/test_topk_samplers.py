@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import pytest
 
-from bounds import certified_topk
+from attnverify.bounds import certified_topk
 
 W = 16  # every small row is padded with masked (-inf) keys to one width: one compiled program
 

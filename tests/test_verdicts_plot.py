@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import proofs_numeric as pn
-from experiments.verdicts import decisions_from_report, forest_plot, verdicts_plot
+from attnverify import proofs_numeric as pn
+from attnverify.experiments.verdicts import decisions_from_report, forest_plot, verdicts_plot
 
 
 def _rows():

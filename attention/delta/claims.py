@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim, require_x64
+from attnverify.proofs_numeric import Context, Evidence, claim, require_x64
 
 from .sparse import delta_anchor_rows, delta_attention, recompute_attention, sink_window_attention, sink_window_mask
 from .theory import delta_tail_split

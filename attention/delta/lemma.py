@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim, require_x64
-from proofs_numeric.instances import adversarial_logit_rows, random_logit_rows
+from attnverify.proofs_numeric import Context, Evidence, claim, require_x64
+from attnverify.proofs_numeric.instances import adversarial_logit_rows, random_logit_rows
 
 from .sparse import delta_anchor_rows, sink_window_mask
 from .theory import delta_cost, delta_tail_split, lemma1_decomposition

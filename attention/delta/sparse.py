@@ -24,7 +24,7 @@ the anchor rows); ``window`` and ``n_sink`` are traced, so changing them does no
 Example::
 
     >>> import jax.numpy as jnp
-    >>> from attention import delta_attention
+    >>> from attnverify.attention import delta_attention
     >>> q = k = v = jnp.ones((2, 16, 4))          # [heads, n, d]
     >>> delta_attention(q, k, v, gamma=4, window=4, n_sink=1).shape
     (2, 16, 4)

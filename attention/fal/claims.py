@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim, require_x64
+from attnverify.proofs_numeric import Context, Evidence, claim, require_x64
 
 from .device_checks import device_checks, random_params, sharded_errors, shared_seed  # noqa: F401  (sharded_errors: tests)
 from .model import FALConfig, fal_forward

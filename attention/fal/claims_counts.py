@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric import Context, Evidence, claim
 
 from .model import FALConfig, layer_norm
 from .counts import allreduce_counts, count_params, elementwise_adds, matmul_flops

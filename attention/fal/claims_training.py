@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric import Context, Evidence, claim
 
 from .comm_model import LINKS, PAPER_SAVING, comm_counts, predicted_saving, required_comm_fraction, savings_grid
 from . import tp_step

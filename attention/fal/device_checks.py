@@ -134,7 +134,7 @@ def study_device_checks(counted: dict[str, Any], trained: dict[str, Any], names:
 def device_checks(seed: int, repeats: int, full: bool) -> dict[str, Any]:
     """:func:`all_device_checks` in this process when it has 4 JAX devices, else in one 4-device
     subprocess; cached, so the three device claims share one run."""
-    return call_with_devices("attention.fal.device_checks:all_device_checks", dict(seed=seed, repeats=repeats, full=full), 4)
+    return call_with_devices("attnverify.attention.fal.device_checks:all_device_checks", dict(seed=seed, repeats=repeats, full=full), 4)
 
 
 def shared_seed(seed: int) -> int:

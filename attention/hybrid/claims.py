@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim, require_x64
+from attnverify.proofs_numeric import Context, Evidence, claim, require_x64
 
 from .operators import (causal_linear_attention, causal_linear_attention_recurrent, hybrid_attention,
                       hybrid_attention_recurrent, hybrid_from_parts, hybrid_parts)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim, require_x64
+from attnverify.proofs_numeric import Context, Evidence, claim, require_x64
 
 from .operators import _component, hybrid_attention, hybrid_from_parts, hybrid_parts
 from .claims import _D_PRIME, _batches, _features, _scores, _sym_shared_normaliser

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from proofs_numeric import progress
+from attnverify.proofs_numeric import progress
 
 from .features import hedgehog_features, ssd_draws
 from .recall_task import RecallConfig, recall_batch

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from proofs_numeric import progress
+from attnverify.proofs_numeric import progress
 
 from ..models.gemma import gemma_attention, output_logits, rms_norm
 from ..models.gemma import gemma_block

@@ -8,7 +8,7 @@ Registered claims: ``obcache.value_score_exact``, ``obcache.exact_perturbation_c
 
 Example::
 
-    import proofs_numeric as pn
+    from attnverify import proofs_numeric as pn
     pn.run_claim(pn.get_claim("obcache.value_score_exact"), scale=0.01).verdict
 """
 
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import proofs_numeric as pn
+from attnverify import proofs_numeric as pn
 
 from . import perturbation as _ob
 

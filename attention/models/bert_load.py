@@ -12,7 +12,7 @@ $L$ layers are stacked on a leading axis so the encoder runs as one ``lax.scan``
 
 Example::
 
-    from attention import load_bert
+    from attnverify.attention import load_bert
     model = load_bert()            # MiniLM-L6, float32
     model.config.num_layers        # 6
 """
@@ -217,7 +217,7 @@ def _check_dtype(dtype: Any, who: str) -> Any:
     """A parameter dtype (float32, float64 with ``jax_enable_x64``, bfloat16, float16), else ``ValueError``."""
     dtype = jnp.dtype(dtype)
     if dtype == jnp.float64:
-        from proofs_numeric import require_x64
+        from attnverify.proofs_numeric import require_x64
 
         require_x64(f"{who}(dtype=float64)")
     if dtype not in (jnp.float32, jnp.float64, jnp.bfloat16, jnp.float16):

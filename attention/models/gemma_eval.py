@@ -75,7 +75,7 @@ class PerplexityReport:
 def perplexity_report(model: Any, texts: Sequence[str], *, max_tokens: int = 256) -> PerplexityReport:
     """Score every text (``<bos>`` + at most ``max_tokens - 1`` tokens) with :func:`token_nll`, and the
     same tokens with :func:`unigram_nll`. Texts are scored one at a time (a progress bar)."""
-    from proofs_numeric.progress import progress
+    from attnverify.proofs_numeric.progress import progress
 
     if not texts:
         raise ValueError("texts must be non-empty")

@@ -10,7 +10,7 @@ head ($[H, d_h, D]$). Norm scales are kept as stored ($1 + w$).
 
 Example::
 
-    from attention import load_gemma, gemma_forward
+    from attnverify.attention import load_gemma, gemma_forward
     model = load_gemma()                      # ~1.1 GB of float32 parameters
     ids = model.tokenizer.encode("The capital of France is").ids
     logits = gemma_forward(model, ids).logits  # [1, T, 262144]
@@ -150,7 +150,7 @@ def read_gguf_cached(p: Path, sha: str, use_cache: bool) -> tuple[dict[str, Any]
     import gguf
     from safetensors.numpy import load_file, save_file
 
-    from proofs_numeric.io import atomic_write_text, to_jsonable
+    from attnverify.proofs_numeric.io import atomic_write_text, to_jsonable
 
     base = cache_dir() / "gemma3"
     f_meta, f_w = base / f"{sha}.meta.json", base / f"{sha}.f32.safetensors"
@@ -186,7 +186,7 @@ def load_gemma(path: str | Path | None = None, *, dtype: Any = jnp.float32, use_
     if dtype not in (jnp.float32, jnp.float64, jnp.bfloat16, jnp.float16):
         raise ValueError(f"dtype must be a floating dtype (float32, float64, bfloat16, float16), got {dtype}")
     if dtype == jnp.float64:
-        from proofs_numeric import require_x64
+        from attnverify.proofs_numeric import require_x64
 
         require_x64("load_gemma(dtype=float64)")
     p = default_gguf_path() if path is None else Path(path)

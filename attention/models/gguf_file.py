@@ -116,7 +116,7 @@ def dequantize_tensors(reader: Any, progress_desc: str = "") -> dict[str, np.nda
         if t.tensor_type.name not in SUPPORTED_QUANT_TYPES:
             raise ModelLoadError(f"tensor {t.name!r} has quantisation type {t.tensor_type.name}, which is not "
                                  f"supported (supported: {', '.join(SUPPORTED_QUANT_TYPES)})")
-    from proofs_numeric.progress import progress
+    from attnverify.proofs_numeric.progress import progress
 
     out: dict[str, np.ndarray] = {}
     for t in progress(reader.tensors, desc=progress_desc or "dequantise GGUF", total=len(reader.tensors)):

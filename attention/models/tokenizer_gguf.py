@@ -92,7 +92,7 @@ def gguf_tokenizer(meta: dict[str, Any], *, add_space_prefix: bool = False, cach
     """
     from tokenizers import Tokenizer
 
-    from proofs_numeric.io import atomic_write_text
+    from attnverify.proofs_numeric.io import atomic_write_text
 
     from .gguf_file import cache_dir
 

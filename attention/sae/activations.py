@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from proofs_numeric.io import atomic_write_bytes
+from attnverify.proofs_numeric.io import atomic_write_bytes
 
 __all__ = ["cache_dir", "cache_key", "cached_array", "array_sha256"]
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim, require_x64
+from attnverify.proofs_numeric import Context, Evidence, claim, require_x64
 
 from .jumprelu import JumpReLUSAE, clamp_feature, jumprelu, sae_encode, sae_error, steer_additive
 

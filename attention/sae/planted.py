@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from proofs_numeric import Context, Evidence, claim, require_x64
+from attnverify.proofs_numeric import Context, Evidence, claim, require_x64
 
 from .jumprelu import JumpReLUSAE, feature_scores, sae_encode
 

@@ -48,7 +48,7 @@ def ar_fixture(rho: float, heads: int = 1, seed: int = 0, n: int = 2048, d: int 
 def minilm_fixture(count: int = 1, n: int = 512) -> tuple[np.ndarray, ...]:
     """MiniLM-L6 causal attention on the real-text corpus: ``q, k, v`` float64 ``[layers*count*heads, n, d_h]``
     (layer-major) and the layer count."""
-    import attention
+    from attnverify import attention
 
     model = attention.load_bert()
     out = attention.bert_forward(model, attention.text_corpus(model, n, count), causal=True)
@@ -62,8 +62,8 @@ def cosine_study(q, k, v, *, window: int, n_sink: int, gammas=GAMMAS, score_from
     "non_anchor": {γ: bool [r]}, "nbr_cos": [heads], "anchor_error": float}`` where
     ``anchor_error`` is the largest |Δ-output − full| on anchor rows (0 up to rounding, C2).
     """
-    from attention.delta.sparse import delta_attention_strides, dense_causal_attention, sink_window_attention
-    from attention.delta.theory import neighbour_cosine, row_cosine
+    from attnverify.attention.delta.sparse import delta_attention_strides, dense_causal_attention, sink_window_attention
+    from attnverify.attention.delta.theory import neighbour_cosine, row_cosine
 
     y = np.asarray(dense_causal_attention(q, k, v))
     ys = np.asarray(sink_window_attention(q, k, v, window=window, n_sink=n_sink))

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-import proofs_numeric as pn
-from proofs_numeric import Context, Evidence
+from attnverify import proofs_numeric as pn
+from attnverify.proofs_numeric import Context, Evidence
 
 from .fixtures import GAMMAS, RHOS, ar_fixture, cosine_study, helps, iid_fixture, minilm_fixture, summarise
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-import proofs_numeric as pn
-from proofs_numeric import Context, Decision, Evidence, Verdict
+from attnverify import proofs_numeric as pn
+from attnverify.proofs_numeric import Context, Decision, Evidence, Verdict
 
 from .study import RESULTS_JSON
 

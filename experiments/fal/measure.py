@@ -20,11 +20,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import proofs_numeric as pn
-from attention.fal import CharCorpus, TrainProtocol, gpt_init, make_optimizer, make_train_step, train_batch, val_windows
-from attention.fal.analysis import attention_grad_norms, cka_matrices, primacy_ablation
-from attention.fal.comm_model import measure_step_time
-from attention.fal.tp_step import STEP_VARIANTS, call_with_devices
+from attnverify import proofs_numeric as pn
+from attnverify.attention.fal import CharCorpus, TrainProtocol, gpt_init, make_optimizer, make_train_step, train_batch, val_windows
+from attnverify.attention.fal.analysis import attention_grad_norms, cka_matrices, primacy_ablation
+from attnverify.attention.fal.comm_model import measure_step_time
+from attnverify.attention.fal.tp_step import STEP_VARIANTS, call_with_devices
 
 from .training import BASELINE_NPZ, load_params, protocol_record
 
@@ -79,6 +79,6 @@ def tp_checks(protocol: TrainProtocol, devices: int, quick: bool) -> dict[str, A
     names = list(STEP_VARIANTS if not quick else ("baseline", "fal", "fal_block_input"))
     cases = [["baseline", 4, "float32"], ["fal_block_input", 2, "float32"], ["fal", 4, "float64"]]
     tiny = small | {"n_blocks": 2, "d_model": 16, "d_mlp": 32, "seq_len": 16}  # compile-bound: a small GPT of the same code
-    run = call_with_devices("attention.fal.device_checks:study_device_checks",
+    run = call_with_devices("attnverify.attention.fal.device_checks:study_device_checks",
                             dict(counted=small, trained=tiny, names=names, cases=cases[:1] if quick else cases), need)
     return {"counts": run["counts"], "counted_protocol": small, "losses": run["losses"], "loss_protocol": tiny}

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-import proofs_numeric as pn
+from attnverify import proofs_numeric as pn
 
-from attention.fal.comm_model import PAPER_SAVING
+from attnverify.attention.fal.comm_model import PAPER_SAVING
 
 
 def plot_loss_curves(training: dict[str, Any], out_dir: Path) -> list[Path]:

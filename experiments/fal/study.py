@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-import proofs_numeric as pn
-from attention.fal import FULL_PROTOCOL, QUICK_PROTOCOL, REDUCED_PROTOCOL, char_corpus
-from attention.fal.comm_model import LINKS, PAPER_SAVING, predicted_saving, ring_allreduce_time, savings_grid
-from attention.fal.tp_step import allreduce_law
+from attnverify import proofs_numeric as pn
+from attnverify.attention.fal import FULL_PROTOCOL, QUICK_PROTOCOL, REDUCED_PROTOCOL, char_corpus
+from attnverify.attention.fal.comm_model import LINKS, PAPER_SAVING, predicted_saving, ring_allreduce_time, savings_grid
+from attnverify.attention.fal.tp_step import allreduce_law
 
 from .measure import c8_timing, c10_analyses, tp_checks
 from .plots import plot_loss_curves, plot_savings

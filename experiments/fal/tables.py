@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-import proofs_numeric as pn
-from attention.fal.comm_model import PAPER_SAVING
+from attnverify import proofs_numeric as pn
+from attnverify.attention.fal.comm_model import PAPER_SAVING
 
 def quality_table(training: dict[str, Any]) -> dict[str, Any]:
     """Per variant: mean and sd of the validation NLL over seeds; paired difference from the baseline with its t interval."""

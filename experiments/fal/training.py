@@ -15,8 +15,8 @@ from typing import Any
 import jax
 import numpy as np
 
-import proofs_numeric as pn
-from attention.fal import VARIANTS, CharCorpus, TrainProtocol, train_seeds
+from attnverify import proofs_numeric as pn
+from attnverify.attention.fal import VARIANTS, CharCorpus, TrainProtocol, train_seeds
 
 TRAINING_JSON = "fal_training.json"
 BASELINE_NPZ = "baseline_params.npz"

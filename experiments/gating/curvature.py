@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attention.models.gated_classifier import ClassifierConfig, _representation, cast_params
-from proofs_numeric.progress import progress
+from attnverify.attention.models.gated_classifier import ClassifierConfig, _representation, cast_params
+from attnverify.proofs_numeric.progress import progress
 
 from .train import StudyConfig, fit_classifiers, hash_key
 
@@ -51,7 +51,7 @@ def representation_curvature(mu_fn: Callable[[jax.Array], jax.Array], x: jax.Arr
 
     $K$ comes from the toolkit's engine (``geometry``, float64; NaN at degenerate points).
     """
-    from geometry import gaussian_curvature, pullback_metric
+    from attnverify.geometry import gaussian_curvature, pullback_metric
 
     metric = pullback_metric(mu_fn)
     return gaussian_curvature(metric, x), _sqrt_det2(metric(x))
@@ -69,7 +69,7 @@ def _measure(params, probes, dirs, *, config: ClassifierConfig, h: float):
     Runs go one after another and $K$ comes from :func:`geometry.curvature_field` (chunked), so no
     batched LAPACK call grows with ``R * P`` (the XLA:CPU wedge of ``jit(vmap)``, ``docs/errors.md``).
     """
-    from geometry import curvature_field, pullback_metric
+    from attnverify.geometry import curvature_field, pullback_metric
 
     rep = lambda p, x: _representation(p, x, config)  # noqa: E731
     k = curvature_field(rep, probes, params=params, kind="gaussian", route="intrinsic")
@@ -91,7 +91,7 @@ def measure_points(fit: dict[str, Any], points: Any, cfg: StudyConfig, seed: int
     Keys: ``proxy`` ($\hat\rho$, spec C10), ``K`` (Gaussian curvature; NaN where degenerate),
     ``sqrt_det_g``, ``density`` ($|K|\sqrt{\det g}$). Float64 (needs ``jax_enable_x64``).
     """
-    from proofs_numeric.precision import require_x64
+    from attnverify.proofs_numeric.precision import require_x64
 
     require_x64("gating curvature measures")
     pts = np.asarray(points, np.float64)

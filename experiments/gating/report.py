@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from attention.models.gated_classifier import GATES
+from attnverify.attention.models.gated_classifier import GATES
 
 from .curvature import StudyResult
 from .tasks import LINEAR_TASKS
@@ -85,7 +85,7 @@ def _plots(res: StudyResult, out_dir: Any) -> list:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from proofs_numeric.io import save_figure
+    from attnverify.proofs_numeric.io import save_figure
 
     cfg, r, files = res.config, res.runs, []
     colours = dict(zip(GATES, ("tab:blue", "tab:orange", "tab:green")))

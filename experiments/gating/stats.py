@@ -210,7 +210,7 @@ def claim_decisions(res: StudyResult, *, seed: int = 0) -> dict[str, Any]:
     Our protocol differs from the paper's (unpublished) one, so an effect significant in the opposite
     direction is ``not reproduced``, never ``refuted``.
     """
-    import proofs_numeric as pn
+    from attnverify import proofs_numeric as pn
 
     cfg = res.config
     lin = tuple(t for t in cfg.tasks if t in LINEAR_TASKS)

@@ -55,8 +55,8 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim, experiment
-from proofs_numeric.reference import load_reference_run
+from attnverify.proofs_numeric import Context, Evidence, claim, experiment
+from attnverify.proofs_numeric.reference import load_reference_run
 
 from .curvature import StudyResult as StudyResult
 from .curvature import curvature_proxy as curvature_proxy
@@ -118,7 +118,7 @@ def gating_experiment(out_dir: Any, *, quick: bool, seed: int) -> dict[str, Any]
     ``results.md``, ``results.json`` (config, per-run table, statistics) and three figures."""
     from pathlib import Path
 
-    from proofs_numeric.io import atomic_write_json, atomic_write_text
+    from attnverify.proofs_numeric.io import atomic_write_json, atomic_write_text
 
     out = Path(out_dir)
     res = cached_study(quick, seed, show_progress=True)

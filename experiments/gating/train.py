@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from attention.models.gated_classifier import GATES, ClassifierConfig, _logits, init_classifier
+from attnverify.attention.models.gated_classifier import GATES, ClassifierConfig, _logits, init_classifier
 
 from .tasks import TASKS, make_task, stack_tasks
 

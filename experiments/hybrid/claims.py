@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim
-from proofs_numeric.reference import ReferenceRun, load_reference_run
+from attnverify.proofs_numeric import Context, Evidence, claim
+from attnverify.proofs_numeric.reference import ReferenceRun, load_reference_run
 
 from .decisions import C10_BOUNDARY, TEACHER_MIN, c9_decision, c10_decision, no_data_decision, teacher_ready
 from .study import cache_path

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric import Decision, Verdict, decide_direction, t_ci
+from attnverify.proofs_numeric import Decision, Verdict, decide_direction, t_ci
 
 __all__ = ["c9_decision", "c10_decision", "real_decision", "REAL_MARGIN", "REAL_HEADROOM", "no_data_decision", "teacher_ready", "PAPER_SETTING", "C10_BOUNDARY", "TEACHER_MIN"]
 

@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attention.hybrid import RecallBatch, RecallConfig, ToyConfig, query_accuracy, toy_forward
-from attention.hybrid.toy_model import COMPONENTS, student_outputs
+from attnverify.attention.hybrid import RecallBatch, RecallConfig, ToyConfig, query_accuracy, toy_forward
+from attnverify.attention.hybrid.toy_model import COMPONENTS, student_outputs
 
 __all__ = ["evaluate_student", "evaluate_teacher", "distance_buckets"]
 

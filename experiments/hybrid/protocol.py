@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from attention.hybrid import RecallConfig, ToyConfig, TrainConfig
+from attnverify.attention.hybrid import RecallConfig, ToyConfig, TrainConfig
 
 __all__ = ["Protocol", "PROTOCOLS", "ARMS"]
 

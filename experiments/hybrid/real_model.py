@@ -25,8 +25,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-import proofs_numeric as pn
-from attention.hybrid.gemma_convert import (ConvertConfig, collect_activations, convert_layers, embed, layer_r,
+from attnverify import proofs_numeric as pn
+from attnverify.attention.hybrid.gemma_convert import (ConvertConfig, collect_activations, convert_layers, embed, layer_r,
                                             next_token_argmax, run_blocks)
 
 __all__ = ["RealProtocol", "REAL_PROTOCOLS", "gemma_text", "position_buckets", "run_real", "VARIANTS"]
@@ -64,7 +64,7 @@ def gemma_text(model: Any, count: int, length: int, skip: int = 0) -> tuple[np.n
     and their provenance (SHA-256 of the docstrings consumed up to the last chunk, counts, Python version)."""
     import platform
 
-    from attention.data import stdlib_docstrings
+    from attnverify.attention.data import stdlib_docstrings
 
     body, need = length - 1, (skip + count) * (length - 1)
     stream, texts = [], []
@@ -94,9 +94,9 @@ def position_buckets(window: int, length: int) -> list[tuple[int, int]]:
 
 def _model(p: RealProtocol):
     if p.model == "gemma3-270m":
-        from attention import load_gemma
+        from attnverify.attention import load_gemma
         return load_gemma()
-    from attention import GemmaConfig, random_gemma
+    from attnverify.attention import GemmaConfig, random_gemma
     cfg = GemmaConfig(vocab_size=64, hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=8,
                       intermediate_size=64, context_length=p.length, sliding_window=p.length, global_every=2,
                       query_scale=8 ** -0.5)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-import proofs_numeric as pn
-from proofs_numeric.reference import load_reference_run
+from attnverify import proofs_numeric as pn
+from attnverify.proofs_numeric.reference import load_reference_run
 
 from .decisions import real_decision
 

@@ -18,7 +18,7 @@ python3 -c "import jax, optax; print('jax', jax.__version__, 'optax', optax.__ve
 rc=0
 for seed in ${SEEDS:-0}; do  # one teacher per seed (the students' seeds are 0..2 under each teacher)
   dir=/tmp/hybrid_full_seed$seed
-  timeout "${LIMIT:-500}" python3 -m proofs_numeric experiment hybrid --seed "$seed" --out "$dir" 2>&1 | tee "$OUT/log_seed$seed.txt" | tail -c 2000
+  timeout "${LIMIT:-500}" python -m attnverify.proofs_numeric experiment hybrid --seed "$seed" --out "$dir" 2>&1 | tee "$OUT/log_seed$seed.txt" | tail -c 2000
   status=${PIPESTATUS[0]}; [ "$status" -ne 0 ] && rc=$status  # the last failing run's exit status
   for f in collapse.json collapse.md run.json; do cp "$dir/$f" "$OUT/${f%.*}_seed$seed.${f##*.}" 2>/dev/null; done
   [ "$seed" = 0 ] && cp "$dir"/*.png "$OUT"/ 2>/dev/null

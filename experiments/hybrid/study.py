@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-import proofs_numeric as pn
-from proofs_numeric.environment import environment
-from attention.hybrid import attention_transfer, finetune_lora, recall_batch, train_teacher
-from attention.hybrid.toy_model import COMPONENTS
+from attnverify import proofs_numeric as pn
+from attnverify.proofs_numeric.environment import environment
+from attnverify.attention.hybrid import attention_transfer, finetune_lora, recall_batch, train_teacher
+from attnverify.attention.hybrid.toy_model import COMPONENTS
 
 from .decisions import TEACHER_MIN, c9_decision, c10_decision, teacher_ready
 from .evaluate import distance_buckets, evaluate_student, evaluate_teacher

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-import proofs_numeric as pn
+from attnverify import proofs_numeric as pn
 
 __all__ = [
     "BUDGETS", "WINDOW", "N_SINKS", "RECENT_FRAC", "synthetic_qkv", "minilm_qkv", "evaluate_policies", "keep_all_error",
@@ -67,7 +67,7 @@ def synthetic_qkv(rng: np.random.Generator, heads: int, length: int, d: int = 32
 
 def minilm_qkv(n_tokens: int, count: int) -> tuple[np.ndarray, ...]:
     """MiniLM-L6 causal ``q, k, v`` of ``count`` corpus chunks, float64 [layers*count*heads, n_tokens, d_h]."""
-    import attention
+    from attnverify import attention
 
     model = attention.load_bert()
     out = attention.bert_forward(model, attention.text_corpus(model, n_tokens, count), causal=True)
@@ -75,7 +75,7 @@ def minilm_qkv(n_tokens: int, count: int) -> tuple[np.ndarray, ...]:
 
 
 def _policies():
-    from attention.kv.eviction import SCORES, RemovalOracle, eviction_policies
+    from attnverify.attention.kv.eviction import SCORES, RemovalOracle, eviction_policies
 
     return eviction_policies(WINDOW, SCORES + (RemovalOracle,))
 
@@ -85,7 +85,7 @@ def _window_error_fn():
     import jax
     import jax.numpy as jnp
 
-    from attention.kv.perturbation import _attend, causal_mask
+    from attnverify.attention.kv.perturbation import _attend, causal_mask
 
     @jax.jit
     def window_error(q, k, v, keep):
@@ -107,7 +107,7 @@ def _host_scores_fn(policies: tuple):
     import jax
     import jax.numpy as jnp
 
-    from attention.kv.perturbation import causal_mask, window_attention
+    from attnverify.attention.kv.perturbation import causal_mask, window_attention
 
     @jax.jit
     def scores(q, k, v):
@@ -124,7 +124,7 @@ def evaluate_policies(q, k, v, n: int, budgets=BUDGETS, *, chunk: int = 24, desc
     window (last :data:`WINDOW` prompt rows, the objective the scores approximate); ``q, k, v`` [heads, n+f, d]."""
     import jax.numpy as jnp
 
-    from attention.kv.eviction import budget_count, eviction_error, select_tokens
+    from attnverify.attention.kv.eviction import budget_count, eviction_error, select_tokens
 
     pols = _policies()
     hosts: dict[str, list] = {}
@@ -152,7 +152,7 @@ def evaluate_policies(q, k, v, n: int, budgets=BUDGETS, *, chunk: int = 24, desc
 
 def keep_all_error(q, k, v, n: int) -> float:
     """Control: the future-query error with budget 1.0 (nothing evicted) must be exactly 0."""
-    from attention.kv.eviction import eviction_error
+    from attnverify.attention.kv.eviction import eviction_error
 
     keep = np.ones((q.shape[0], n), bool)
     return float(np.max(np.asarray(eviction_error(q[:, n:], k, v, keep))))
@@ -174,7 +174,7 @@ def rank_agreement_per_head(q, k, v, n: int, budgets=BUDGETS, window: int = WIND
     import jax.numpy as jnp
     from scipy.stats import rankdata
 
-    from attention.kv.perturbation import causal_mask, exact_errors, obcache_scores, window_attention
+    from attnverify.attention.kv.perturbation import causal_mask, exact_errors, obcache_scores, window_attention
 
     qj, kj, vj = (jnp.asarray(x[:, :n]) for x in (q, k, v))
     att = window_attention(qj[:, n - window :], kj, vj, causal_mask(n, jnp.arange(n - window, n)))

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-import proofs_numeric as pn
-from proofs_numeric.reference import load_reference_run
+from attnverify import proofs_numeric as pn
+from attnverify.proofs_numeric.reference import load_reference_run
 
 from .core import BUDGETS as BUDGETS
 from .core import N_SINKS as N_SINKS
@@ -88,7 +88,7 @@ def t1_fixture() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _t1_all():
-    from attention.kv.perturbation import exact_errors, obcache_scores, perturbation_errors_bruteforce, window_attention
+    from attnverify.attention.kv.perturbation import exact_errors, obcache_scores, perturbation_errors_bruteforce, window_attention
 
     q, k, v = t1_fixture()
     att = window_attention(q, k, v)
@@ -133,7 +133,7 @@ def _key_shift(ctx: pn.Context) -> pn.Evidence:
     joint rankings, change under a shift that changes no output. The paper does not claim shift invariance."""
     import jax.numpy as jnp
 
-    from attention.kv.perturbation import exact_errors, obcache_scores, window_attention
+    from attnverify.attention.kv.perturbation import exact_errors, obcache_scores, window_attention
 
     q, k, v = t1_fixture()
     q2 = np.concatenate([q, np.full((8, 1), 2 * np.sqrt(16))], 1) * np.sqrt(17 / 16)
@@ -222,7 +222,7 @@ def rank_decision(dataset: str, res: dict[str, Any], units: int, *, seed: int = 
 
 def _oracle_check(dataset: str, seed: int, small: bool = False, heads: int = 4) -> float:
     r"""Largest relative error of the closed-form $E^{\rm rm}$ against brute-force removal on a few heads."""
-    from attention.kv.perturbation import causal_mask, exact_errors, perturbation_errors_bruteforce, window_attention
+    from attnverify.attention.kv.perturbation import causal_mask, exact_errors, perturbation_errors_bruteforce, window_attention
 
     (q, k, v), n = _reduced_data(dataset, seed, small)
     q, k, v = q[:heads, n - WINDOW : n], k[:heads, :n], v[:heads, :n]

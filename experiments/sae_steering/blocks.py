@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from attention.sae.steering import Steer, no_steer
+from attnverify.attention.sae.steering import Steer, no_steer
 
 __all__ = ["padded_blocks", "ablation_masks"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric import Context, Decision, Evidence, claim, decide_interval
+from attnverify.proofs_numeric import Context, Decision, Evidence, claim, decide_interval
 
 from . import decisions as dc
 from .results import fast_results, fast_results_source, gemma_result_paths, gemma_results, gemma_results_path

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric import Decision, decide_direction, decide_interval
+from attnverify.proofs_numeric import Decision, decide_direction, decide_interval
 
-from attention.sae.langid import wilson_interval
+from attnverify.attention.sae.langid import wilson_interval
 
 from .sweep import best_config
 

@@ -21,12 +21,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import proofs_numeric as pn
-from attention.sae.activations import array_sha256, cache_key, cached_array
-from attention.sae.charlm import CharLMConfig, charlm_forward, init_charlm, train_charlm
-from attention.sae.jumprelu import JumpReLUSAE, sae_encode
-from attention.sae.miniature import MINI_LANGUAGES, char_tokenizer, sample_documents, word_lists
-from attention.sae.training import sae_stats, train_sae
+from attnverify import proofs_numeric as pn
+from attnverify.attention.sae.activations import array_sha256, cache_key, cached_array
+from attnverify.attention.sae.charlm import CharLMConfig, charlm_forward, init_charlm, train_charlm
+from attnverify.attention.sae.jumprelu import JumpReLUSAE, sae_encode
+from attnverify.attention.sae.miniature import MINI_LANGUAGES, char_tokenizer, sample_documents, word_lists
+from attnverify.attention.sae.training import sae_stats, train_sae
 
 __all__ = ["QUICK", "FULL", "FastTrack", "build_fast_track"]
 

@@ -9,7 +9,7 @@ script-level check: fastText may label punctuation runs such as "———" as C
 ``experiments/sae_steering/gemma_crosscheck.json``; the per-prompt fastText agreement with the results
 file is recorded (batch composition differs, so float rounding may change a sampled token).
 
-``python -m experiments.sae_steering.gemma_crosscheck``
+``python -m attnverify.experiments.sae_steering.gemma_crosscheck``
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from attention.sae.langid import detect_language, detect_language_lingua, wilson_interval
-from attention.sae.steering import make_steer, no_steer
+from attnverify.attention.sae.langid import detect_language, detect_language_lingua, wilson_interval
+from attnverify.attention.sae.steering import make_steer, no_steer
 
 from .gemma_track import GEMMA, _generate, _prompts, build_saes
 from .results import SNAPSHOT
@@ -81,8 +81,8 @@ def crosscheck(model, results: dict[str, Any], seed: int = 0) -> dict[str, Any]:
 def main() -> None:
     import hashlib
 
-    from attention.models import load_gemma
-    from proofs_numeric import atomic_write_json
+    from attnverify.attention.models import load_gemma
+    from attnverify.proofs_numeric import atomic_write_json
 
     t0 = time.perf_counter()
     results = json.loads(SNAPSHOT.read_text())

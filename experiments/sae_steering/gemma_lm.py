@@ -20,9 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attention.models.gemma import gemma_attention, run_layers
-from attention.models.gemma_generate import generate_batch
-from attention.sae.steering import Steer, steer_residual
+from attnverify.attention.models.gemma import gemma_attention, run_layers
+from attnverify.attention.models.gemma_generate import generate_batch
+from attnverify.attention.sae.steering import Steer, steer_residual
 
 __all__ = ["gemma_residuals", "gemma_steered_generate", "gemma_head_contributions"]
 

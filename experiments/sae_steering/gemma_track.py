@@ -25,16 +25,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import proofs_numeric as pn
-from attention.data.po_catalogues import LANGUAGES, po_pairs
-from attention.sae.activations import cache_key, cached_array
-from attention.sae.jumprelu import JumpReLUSAE, sae_encode
-from attention.sae.langid import detect_language, detect_language_lingua, gate_accuracy
-from attention.sae.meaning import chrf
-from attention.sae.miniature import word_lists, word_validity
-from attention.sae.selection import head_attribution, matched_random_feature, mu_plus, rank_of, select_feature
-from attention.sae.steering import Steer, make_steer, no_steer
-from attention.sae.training import sae_stats, train_sae
+from attnverify import proofs_numeric as pn
+from attnverify.attention.data.po_catalogues import LANGUAGES, po_pairs
+from attnverify.attention.sae.activations import cache_key, cached_array
+from attnverify.attention.sae.jumprelu import JumpReLUSAE, sae_encode
+from attnverify.attention.sae.langid import detect_language, detect_language_lingua, gate_accuracy
+from attnverify.attention.sae.meaning import chrf
+from attnverify.attention.sae.miniature import word_lists, word_validity
+from attnverify.attention.sae.selection import head_attribution, matched_random_feature, mu_plus, rank_of, select_feature
+from attnverify.attention.sae.steering import Steer, make_steer, no_steer
+from attnverify.attention.sae.training import sae_stats, train_sae
 
 from .blocks import ablation_masks
 from .gemma_lm import gemma_head_contributions, gemma_residuals, gemma_steered_generate

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from proofs_numeric import atomic_write_json
+from attnverify.proofs_numeric import atomic_write_json
 
 __all__ = ["fast_results", "fast_results_source", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "FAST_REFERENCE",
            "gemma_result_paths", "gemma_results_path", "fast_key"]
@@ -51,7 +51,7 @@ def compute_fast_results(quick: bool = True, seed: int = 0) -> dict[str, Any]:
 
 
 def _jsonable(x):
-    from proofs_numeric.io import to_jsonable
+    from attnverify.proofs_numeric.io import to_jsonable
 
     return to_jsonable(x)
 
@@ -67,8 +67,8 @@ def fast_results_source(quick: bool = True, seed: int = 0) -> dict[str, Any]:
 
 
 def _fast_lookup(quick: bool, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    from attention.sae.activations import cache_dir
-    from proofs_numeric.reference import load_reference_run
+    from attnverify.attention.sae.activations import cache_dir
+    from attnverify.proofs_numeric.reference import load_reference_run
 
     key = fast_key(quick, seed)
     if key not in _MEMO:
@@ -84,7 +84,7 @@ def _fast_lookup(quick: bool, seed: int) -> tuple[dict[str, Any], dict[str, Any]
 
 def store_fast_results(res: dict[str, Any], quick: bool, seed: int) -> Path:
     """Write ``res`` where :func:`fast_results` finds it."""
-    from attention.sae.activations import cache_dir
+    from attnverify.attention.sae.activations import cache_dir
 
     _MEMO.pop(fast_key(quick, seed), None)
     return atomic_write_json(cache_dir() / f"fast_results_{fast_key(quick, seed)}.json", res)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-import proofs_numeric as pn
+from attnverify import proofs_numeric as pn
 
 from . import decisions as dc
 from .results import compute_fast_results, fast_results, gemma_results, store_fast_results
@@ -96,7 +96,7 @@ def sae_steering_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0
     md = "# SAE language steering\n\n" + summary_markdown(fast, "fast track")
     gemma = None
     if not quick and os.environ.get("ATTNVERIFY_SAE_GEMMA", "1") != "0":
-        from attention.models import load_gemma
+        from attnverify.attention.models import load_gemma
 
         from .gemma_track import run_gemma_track
         from .results import SNAPSHOT

@@ -17,12 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import proofs_numeric as pn
-from attention.sae.charlm import charlm_generate_many, head_contributions
-from attention.sae.langid import detect_language, detect_language_lingua, gate_accuracy
-from attention.sae.miniature import sample_documents, word_validity
-from attention.sae.selection import head_attribution, matched_random_feature, mu_plus, rank_of, select_feature
-from attention.sae.steering import Steer, make_steer, no_steer
+from attnverify import proofs_numeric as pn
+from attnverify.attention.sae.charlm import charlm_generate_many, head_contributions
+from attnverify.attention.sae.langid import detect_language, detect_language_lingua, gate_accuracy
+from attnverify.attention.sae.miniature import sample_documents, word_validity
+from attnverify.attention.sae.selection import head_attribution, matched_random_feature, mu_plus, rank_of, select_feature
+from attnverify.attention.sae.steering import Steer, make_steer, no_steer
 
 from .blocks import ablation_masks, padded_blocks
 from .fast_track import FastTrack

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim, decide_direction, decide_equivalence
-from proofs_numeric.reference import load_reference_run
+from attnverify.proofs_numeric import Context, Evidence, claim, decide_direction, decide_equivalence
+from attnverify.proofs_numeric.reference import load_reference_run
 
 from .protocol import MODELS, PAPER, TV_SLACK
 from .study import MINILM_CACHE, MPNET_CACHE, verify_real
@@ -47,7 +47,7 @@ def _reference(path: Any, name: str) -> dict[str, Any]:
 
 
 def _mpnet(ctx: Context) -> dict[str, Any]:
-    from attention import MPNET_ZIP_SHA256
+    from attnverify.attention import MPNET_ZIP_SHA256
 
     run = _reference(MPNET_CACHE, "mpnet")
     if run.get("zip_sha256") != MPNET_ZIP_SHA256:
@@ -178,7 +178,7 @@ def _(ctx: Context) -> Evidence:
     the numeric part checks bounds.keps_rule against Phi_c(sigma + z_eps) (scipy)."""
     from scipy.stats import norm
 
-    from bounds import keps_rule
+    from attnverify.bounds import keps_rule
 
     m = _reference(MINILM_CACHE, "minilm")  # 16 sequences per n cannot decide an effect this small
     gaps, sig = [], []

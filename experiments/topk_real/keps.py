@@ -69,7 +69,7 @@ def keps_rows(logits: Any, eps: Any, *, devices: int = 1) -> tuple[np.ndarray, n
 
     **Returns:** ``k`` ``[R, E]`` int32 and $\hat\sigma$ ``[R]`` (population sd), numpy.
     """
-    from proofs_numeric import require_x64
+    from attnverify.proofs_numeric import require_x64
 
     require_x64("keps_rows")
     s = np.asarray(logits, np.float64)

@@ -62,7 +62,7 @@ VERIFY = Protocol("verify (reduced)", {128: 1, 256: 1}, batch=2, bound_rows=64, 
 def attention_layers(model: Any, n: int, count: int, batch: int):
     """Yield ``(layer, logits, values)`` per forward batch of ``count`` corpus chunks of ``n``
     tokens: ``logits`` ``[B,H,n,n]`` and ``values`` ``[B,H,n,d_h]`` as float64 numpy arrays."""
-    from attention import encoder_forward, prose_corpus
+    from attnverify.attention import encoder_forward, prose_corpus
 
     ids = prose_corpus(model, n, count).input_ids
     for b0 in range(0, count, batch):
@@ -99,7 +99,7 @@ class _Cell:
 
 def measure(model: Any, protocol: Protocol, seed: int = 0) -> dict[str, Any]:
     """Run the protocol; returns the JSON-able summary (tables per n, eps, layer and head)."""
-    from proofs_numeric import progress, require_x64
+    from attnverify.proofs_numeric import progress, require_x64
 
     require_x64("the topk-real experiment")
     rng = np.random.default_rng(seed)

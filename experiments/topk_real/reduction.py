@@ -35,7 +35,7 @@ QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 
 def _bias(model: Any, n: int) -> np.ndarray | None:
     """MPNet's relative position bias ``[H, n, n]`` in float64 (``None`` for BERT)."""
-    from attention import MPNetConfig, relative_position_bucket
+    from attnverify.attention import MPNetConfig, relative_position_bucket
 
     cfg = model.config
     if not isinstance(cfg, MPNetConfig):
@@ -52,7 +52,7 @@ def mc_search_rows(q: np.ndarray, k: np.ndarray, bias: np.ndarray | None, rows: 
     cell, the largest bias over the cell's keys, plus $4u(|U|+|\beta|)$ for the float64 addition.
     Returns per row ``scored``, ``kept`` ($|H|$), ``k_eps`` (of the same float64 logits) and ``tau_upper``.
     """
-    import bounds
+    from attnverify import bounds
 
     n, d = k.shape
     scale = 1.0 / math.sqrt(d)
@@ -76,8 +76,8 @@ def measure_reduction(model: Any, name: str, n: int, count: int, *, batch: int =
                       devices: int = 1, mc_sequences: int = 0, mc_rows: int = 32, predictor_grid: int = 9,
                       seed: int = 0) -> dict[str, Any]:
     """Measure one (model, n): per-sequence/layer/head sums, the corpus record and an MC-Search sample."""
-    from attention import encoder_forward, prose_corpus
-    from proofs_numeric import progress, require_x64
+    from attnverify.attention import encoder_forward, prose_corpus
+    from attnverify.proofs_numeric import progress, require_x64
 
     require_x64("the topk-real reduction measurement")
     L, H = model.config.num_layers, model.config.num_heads
@@ -119,13 +119,13 @@ def measure_reduction(model: Any, name: str, n: int, count: int, *, batch: int =
 
 def reduction_interval(per_sequence_mean_k: Any, n: int, *, seed: int = 0) -> tuple[float, float, float]:
     r"""$n/\overline{k_\varepsilon}$ and its 95 % bootstrap interval over sequences (BCa, 10 000 resamples)."""
-    from proofs_numeric import bootstrap_ci
+    from attnverify.proofs_numeric import bootstrap_ci
 
     return bootstrap_ci(np.asarray(per_sequence_mean_k, np.float64), lambda x, axis=-1: n / np.mean(x, axis=axis), seed=seed)
 
 
 def _summarise(name, model, n, eps, corpus, k_sum, nk_sum, rule_sum, pred_sum, sigma_sum, mc, mc_sequences, mc_rows):
-    from proofs_numeric import bootstrap_ci
+    from attnverify.proofs_numeric import bootstrap_ci
 
     S, L, H, E = k_sum.shape
     seq_k = k_sum.sum((1, 2)) / (L * H * n)  # [S, E] per-sequence mean k_eps

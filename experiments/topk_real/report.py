@@ -78,7 +78,7 @@ def reduction_figure(run: dict[str, Any], out_dir: Path) -> list[Path]:
     """n / mean k_ε against ε with 95 % intervals, per model and n, and the paper's two points."""
     import matplotlib.pyplot as plt
 
-    from proofs_numeric import save_figure
+    from attnverify.proofs_numeric import save_figure
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     j = 0

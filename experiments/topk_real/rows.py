@@ -30,7 +30,7 @@ SIGMA_RANGE = (0.25, 6.0)  #: spreads where the finite-n predictor is tabulated
 
 @functools.lru_cache(maxsize=64)
 def _probit_table(which: str, n: int, eps: float, points: int) -> tuple[np.ndarray, np.ndarray]:
-    import bounds
+    from attnverify import bounds
 
     grid = np.linspace(SIGMA_RANGE[0], SIGMA_RANGE[1], points)
     vals = bounds.keps_finite_n(n, grid, eps) if which == "finite_n" else bounds.keps_rule(grid, eps)
@@ -77,7 +77,7 @@ def _blocks(x: np.ndarray, width: int, fill: float) -> tuple[np.ndarray, int]:
 def certify_rows(s: np.ndarray, eps: float, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`bounds.certified_topk` on rows ``s`` ``[R, n]`` in fixed blocks ``[CHUNK, width]``;
     returns ``k`` ``[R]``, ``kept`` ``[R, n]``, ``minimal_certified`` ``[R]``."""
-    import bounds
+    from attnverify import bounds
 
     x, r = _blocks(s, width, -np.inf)
     parts = [bounds.certified_topk(x[i: i + CHUNK], eps) for i in range(0, len(x), CHUNK)]
@@ -128,7 +128,7 @@ def bounds_on_sample(rng: np.random.Generator, s: np.ndarray, v: np.ndarray, p: 
     """Actual error (direct) and :func:`bounds.output_error_bounds` on ``m`` random rows of ``s``
     ``[R, n]`` (values ``v`` ``[R/n, n, d]``: one block per sequence and head); the rows are padded
     to ``width`` keys (logit ``-inf``, value 0) so every call has one shape."""
-    import bounds
+    from attnverify import bounds
 
     n = s.shape[1]
     idx = np.sort(rng.choice(len(s), size=m, replace=len(s) < m))

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from proofs_numeric import Context, Evidence, claim, experiment, plot
+from attnverify.proofs_numeric import Context, Evidence, claim, experiment, plot
 
 from .protocol import MODELS, PAPER, QUICK, REAL_FULL, REAL_QUICK, REAL_VERIFY, Protocol, RealProtocol, finite_n_predictor, measure
 from .reduction import measure_reduction
@@ -40,7 +40,7 @@ MINILM_CACHE = Path(__file__).with_name("minilm_full.json")  #: the MiniLM part 
 @functools.lru_cache(maxsize=2)
 def load_model(name: str) -> Any:
     """``"minilm"`` (:func:`attention.load_bert`) or ``"mpnet"`` (:func:`attention.load_mpnet`), cached."""
-    from attention import load_bert, load_mpnet
+    from attnverify.attention import load_bert, load_mpnet
 
     if name not in MODELS:
         raise ValueError(f"model must be one of {list(MODELS)}, got {name!r}")
@@ -65,7 +65,7 @@ def run_real(protocol: RealProtocol, seed: int = 0, devices: int = 1) -> dict[st
         out["models"][name] = {"description": MODELS[name], "soundness": measure(model, protocol.soundness[name], seed=seed),
                                "reduction": red}
         if name == "mpnet":
-            from attention import MPNET_ZIP_SHA256
+            from attnverify.attention import MPNET_ZIP_SHA256
 
             out["models"][name]["zip_sha256"] = MPNET_ZIP_SHA256
     return out
@@ -129,9 +129,9 @@ def _markdown(summary: dict[str, Any]) -> str:
 
 def _keps_figure(summary: dict[str, Any], out_dir: Path, stem: str = "keps_real") -> list[Path]:
     import matplotlib.pyplot as plt
-    from bounds import keps_rule
+    from attnverify.bounds import keps_rule
 
-    from proofs_numeric import save_figure
+    from attnverify.proofs_numeric import save_figure
 
     eps_list = sorted({r["eps"] for r in summary["per_head"]})
     ns = sorted({r["n"] for r in summary["per_head"]})
@@ -156,7 +156,7 @@ def _keps_figure(summary: dict[str, Any], out_dir: Path, stem: str = "keps_real"
 def _ratio_figure(summary: dict[str, Any], out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    from proofs_numeric import save_figure
+    from attnverify.proofs_numeric import save_figure
 
     cells = summary["per_n_eps"]
     names = [b for b in cells[0]["ratio_bound_over_actual"]]
@@ -183,7 +183,7 @@ def topk_real_experiment(out_dir: Path, *, quick: bool, seed: int, devices: int 
     ``N`` devices (:func:`.keps.keps_rows`). Writes ``topk_real.json``/``.md`` (all models), and in
     full mode ``mpnet_full.json``/``minilm_full.json`` (per model, which the claims read once copied to
     :data:`MPNET_CACHE`/:data:`MINILM_CACHE`), and figures."""
-    from proofs_numeric import atomic_write_json, atomic_write_text
+    from attnverify.proofs_numeric import atomic_write_json, atomic_write_text
 
     from .report import reduction_figure, reduction_markdown
 

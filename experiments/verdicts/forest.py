@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import proofs_numeric as pn
+from attnverify import proofs_numeric as pn
 
 __all__ = ["DEFAULT_REPORT", "COLOURS", "decisions_from_report", "decisions_from_run", "forest_plot", "verdicts_plot"]
 
