@@ -54,6 +54,7 @@ __all__ = [
     "decide_proportion",
     "decide_direction",
     "decide_equivalence",
+    "minimal_detectable_effect",
     "DECISION_OUTCOMES",
 ]
 
@@ -347,3 +348,33 @@ def decide_equivalence(
         method=f"TOST margin {m_:g}, {how} interval", outcome=outcome, level=level, test="equivalence",
         direction="within", p_value=p_tost, **kw,
     )
+
+
+def minimal_detectable_effect(samples: Any = None, *, sd: float | None = None, n: int | None = None,
+                              level: float = 0.95, power: float = 0.8) -> float:
+    r"""Smallest true mean distance from a decision boundary that a two-sided ``level`` Student-$t$
+    interval over ``n`` units puts on that side with probability ``power`` (80 % by default).
+
+    Exact for normal units: the $\delta$ solving $P\big(T'_{n-1}(\delta\sqrt n/s)>t_{(1+\text{level})/2,\,n-1}\big)=\text{power}$,
+    $T'$ non-central $t$, $s$ the units' standard deviation (``samples`` or ``sd`` and ``n``).
+    Reported next to a decision: an effect smaller than this is likely to read ``inconclusive``.
+    ``nan`` when the spread is 0 or there are fewer than 2 units.
+    """
+    from scipy import optimize, stats
+
+    if samples is not None:
+        x = _samples(samples)
+        sd, n = (float(np.std(x, ddof=1)) if x.size > 1 else float("nan")), int(x.size)
+    if sd is None or n is None:
+        raise ValueError("give samples, or sd and n")
+    sd = _finite("sd", sd) if np.isfinite(sd) else float("nan")
+    if not (0.5 <= level < 1 and 0 < power < 1):
+        raise ValueError(f"need 0.5 <= level < 1 and 0 < power < 1, got level={level}, power={power}")
+    if int(n) < 2 or not sd > 0:
+        return float("nan")
+    df, crit = int(n) - 1, stats.t.ppf((1 + level) / 2, int(n) - 1)
+    f = lambda d: stats.nct.sf(crit, df, d * np.sqrt(n) / sd) - power  # noqa: E731
+    hi = sd
+    while f(hi) < 0:
+        hi *= 2
+    return float(optimize.brentq(f, 0.0, hi, xtol=1e-12 * sd))
