@@ -32,7 +32,8 @@ Public helpers: :class:`Decision`, :func:`bootstrap_ci`, :func:`t_ci`, :func:`pa
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -55,6 +56,8 @@ __all__ = [
     "decide_direction",
     "decide_equivalence",
     "minimal_detectable_effect",
+    "decide_all",
+    "with_controls",
     "DECISION_OUTCOMES",
 ]
 
@@ -106,6 +109,14 @@ class Decision:
     paper_setting: str | None = None
     our_setting: str | None = None
     p_value: float | None = None
+    #: smallest true effect (distance from ``boundary``) this protocol detects with 80 % power
+    #: (:func:`minimal_detectable_effect`); ``None`` when not computed
+    detectable_effect: float | None = None
+    #: component decisions the outcome combines (per host, per n: :func:`decide_all`), name -> ``to_dict()``
+    parts: dict[str, Any] | None = None
+    #: negative controls (placebos) run through the same rule, name -> ``to_dict()`` plus ``"passes_as_strongly"``
+    #: (:func:`with_controls`); a claim whose control passes as strongly is not ``verified``
+    controls: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _text("effect", self.effect)
@@ -149,17 +160,23 @@ class Decision:
             if not 0 <= p <= 1:
                 raise ValueError(f"p_value must be in [0, 1], got {p}")
             object.__setattr__(self, "p_value", p)
+        if self.detectable_effect is not None:
+            mde = float(self.detectable_effect)
+            if not (math.isnan(mde) or mde >= 0):
+                raise ValueError(f"detectable_effect must be >= 0 or nan, got {mde}")
+            object.__setattr__(self, "detectable_effect", mde)
 
     @property
     def setting_differs(self) -> bool:
         return bool(self.our_setting and self.paper_setting)
 
     def summary(self) -> str:
-        """One line: ``effect = est [lo, hi] (95 % CI, method; n units) -> outcome``."""
+        """One line: ``effect = est [lo, hi] (95 % CI, method; n units; MDE) -> outcome``."""
         lo, hi = self.ci
+        mde = "" if self.detectable_effect is None else f"; detectable effect {self.detectable_effect:.3g}"
         return (
             f"{self.effect} = {self.estimate:.4g} [{lo:.4g}, {hi:.4g}] "
-            f"({self.level:.0%} CI, {self.method}; n = {self.n_units} {self.units}) -> {self.outcome.value}"
+            f"({self.level:.0%} CI, {self.method}; n = {self.n_units} {self.units}{mde}) -> {self.outcome.value}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -269,11 +286,14 @@ def decide_direction(
         raise ValueError(f"direction must be 'greater' or 'less', got {direction!r}")
     _finite("boundary", boundary)
     m, lo, hi, p, how = _interval(x, statistic, method, level, n_boot, seed)
-    return decide_interval(
+    d = decide_interval(
         m, (lo, hi), boundary=boundary, direction=direction, effect=effect, units=units, n_units=int(x.size),
         rule=rule, method=how, level=level, setting_differs=setting_differs, paper_figure=paper_figure,
         paper_setting=paper_setting, our_setting=our_setting, p_value=p,
     )
+    if statistic is np.mean:  # the t-test MDE is the mean's; another statistic reports none
+        d = dataclasses.replace(d, detectable_effect=minimal_detectable_effect(x, level=level))
+    return d
 
 
 def decide_proportion(
@@ -378,3 +398,79 @@ def minimal_detectable_effect(samples: Any = None, *, sd: float | None = None, n
     while f(hi) < 0:
         hi *= 2
     return float(optimize.brentq(f, 0.0, hi, xtol=1e-12 * sd))
+
+
+# --------------------------------------------------------------------- combined decisions and controls
+
+
+def _margin(d: Decision) -> float:
+    """How far the interval lies on the paper's side of the boundary (negative: it touches or crosses it)."""
+    lo, hi = d.ci
+    if d.direction == "within":
+        return min(lo + d.boundary, d.boundary - hi)
+    return lo - d.boundary if d.direction == "greater" else d.boundary - hi
+
+
+def _strength(d: Decision) -> float:
+    """Signed distance of the estimate from the boundary, positive on the paper's side."""
+    if d.direction == "within":
+        return d.boundary - abs(d.estimate)
+    return d.estimate - d.boundary if d.direction == "greater" else d.boundary - d.estimate
+
+
+def decide_all(parts: Mapping[str, Decision], *, rule: str | None = None) -> Decision:
+    """One decision for a statement that must hold in every part (every host, every sequence length).
+
+    ``verified`` only if every part is verified; ``refuted`` if any part is refuted, else ``not reproduced``
+    if any part is; otherwise ``inconclusive``. The decision shown is the part whose interval is least
+    favourable (:func:`_margin`), with all parts under ``parts`` (name -> ``to_dict()``). A pooled
+    average over parts that disagree is never the verdict: this is the rule for "for every host".
+    """
+    if not parts:
+        raise ValueError("parts must name at least one decision")
+    for name, d in parts.items():
+        if not isinstance(d, Decision):
+            raise TypeError(f"parts[{name!r}] must be a Decision, got {type(d).__name__}")
+    V = Verdict
+    outs = [d.outcome for d in parts.values()]
+    if all(o is V.VERIFIED for o in outs):
+        outcome = V.VERIFIED
+    elif V.REFUTED in outs:
+        outcome = V.REFUTED
+    elif V.NOT_REPRODUCED in outs:
+        outcome = V.NOT_REPRODUCED
+    else:
+        outcome = V.INCONCLUSIVE
+    name, worst = min(parts.items(), key=lambda kv: _margin(kv[1]))
+    text = rule or (f"{worst.rule} -- decided in every part ({', '.join(parts)}): verified only if all are; refuted or "
+                    f"not reproduced if any is; the interval shown is the least favourable part ({name})")
+    kw = {}
+    if outcome is V.NOT_REPRODUCED and not worst.setting_differs:
+        src = next(d for d in parts.values() if d.outcome is V.NOT_REPRODUCED)
+        kw = dict(paper_setting=src.paper_setting, our_setting=src.our_setting, paper_figure=src.paper_figure)
+    return dataclasses.replace(worst, outcome=outcome, rule=text, parts={k: d.to_dict() for k, d in parts.items()}, **kw)
+
+
+def with_controls(decision: Decision, controls: Mapping[str, Decision]) -> Decision:
+    """Attach negative controls (placebos run through the same rule) to ``decision``.
+
+    A control *passes as strongly* when it is ``verified`` and its estimate lies at least as far on the
+    paper's side of the boundary as the claim's. Then the claim's effect is not specific to what the paper
+    credits, and a ``verified`` decision becomes ``inconclusive`` (the rule says why). Every control is
+    recorded under ``controls`` with its outcome and the flag ``passes_as_strongly``.
+    """
+    rec: dict[str, Any] = {}
+    beaten_by = []
+    for name, c in controls.items():
+        if not isinstance(c, Decision):
+            raise TypeError(f"controls[{name!r}] must be a Decision, got {type(c).__name__}")
+        strong = c.outcome is Verdict.VERIFIED and _strength(c) >= _strength(decision)
+        rec[name] = {**c.to_dict(), "passes_as_strongly": bool(strong)}
+        if strong:
+            beaten_by.append(name)
+    out = dataclasses.replace(decision, controls={**(decision.controls or {}), **rec})
+    if beaten_by and decision.outcome is Verdict.VERIFIED:
+        out = dataclasses.replace(out, outcome=Verdict.INCONCLUSIVE,
+                                  rule=decision.rule + f"; downgraded to inconclusive: the control(s) {', '.join(beaten_by)} "
+                                  "pass the same rule at least as strongly")
+    return out

@@ -135,6 +135,15 @@ def _decision_lines(r) -> list[str]:
         f"- result: {_md_escape(effect_text(d))} ({d.level:.0%} CI, {_md_escape(d.method)})"
         + ("" if d.p_value is None else f", p = {d.p_value:.3g}"),
     ]
+    if d.detectable_effect is not None:
+        lines.append(f"- detectable effect (80 % power, distance from the boundary {d.boundary:.4g}): {d.detectable_effect:.3g}")
+    for title, group in (("part", d.parts), ("control", d.controls)):
+        for name, c in (group or {}).items():
+            lo, hi = c["ci"]
+            mde = "" if c.get("detectable_effect") is None else f", detectable {c['detectable_effect']:.3g}"
+            flag = " -- passes as strongly as the claim" if c.get("passes_as_strongly") else ""
+            lines.append(f"- {title} `{_md_escape(name)}`: {c['estimate']:.4g} [{lo:.4g}, {hi:.4g}] "
+                         f"(n = {c['n_units']} {_md_escape(c['units'])}{mde}) -> {c['outcome']}{flag}")
     if d.paper_setting or d.our_setting or d.paper_figure:
         lines += [
             "",

@@ -6,6 +6,9 @@ private ``_modules``, demos, ``site-packages``), parses them with :mod:`ast` (no
 imported, so no side effects), and yields the module, class and function docstrings of at
 least ``min_chars`` characters in a fixed traversal order. :func:`text_corpus` WordPiece-
 tokenizes that stream and cuts it into consecutive chunks ``[CLS] t_1 .. t_{n-2} [SEP]``.
+:func:`file_chunks` instead takes **one chunk per source file** (the first $n-2$ tokens of the file's
+docstrings), so that chunks are independent units for a statistic (consecutive chunks of one
+docstring stream share files, topics and style).
 
 Determinism: the same Python version and tokenizer give the same chunks in every run (no
 randomness, no hashing of sets; the file list is sorted). Other Python versions ship other
@@ -15,6 +18,7 @@ docstrings, hence other (equally real) chunks.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +27,7 @@ import numpy as np
 
 from ..models.bert_load import BertModel
 
-__all__ = ["stdlib_docstrings", "text_corpus"]
+__all__ = ["stdlib_docstrings", "text_corpus", "file_chunks", "FileChunks"]
 
 _SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idlelib", "turtledemo", "lib2to3",
               "__pycache__", "ensurepip", "tkinter", "unittest", "pydoc_data"}
@@ -110,3 +114,54 @@ def text_corpus(model: BertModel, n_tokens: int, count: int) -> np.ndarray:
     cls = np.full((count, 1), model.cls_id, np.int32)
     sep = np.full((count, 1), model.sep_id, np.int32)
     return np.concatenate([cls, chunks, sep], axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileChunks:
+    """``input_ids`` ``[count, n_tokens]`` int32, one chunk per file, and the ``files`` (stdlib-relative paths)
+    they come from, in the same order; ``eligible``: how many files had enough tokens."""
+
+    input_ids: np.ndarray
+    files: tuple[str, ...]
+    eligible: int
+
+
+def _file_streams(model: BertModel, n_needed: int) -> list[tuple[str, list[int]]]:
+    """Per file (sorted order), its docstrings' token ids concatenated, for files with >= ``n_needed`` tokens."""
+    by_file: dict[str, list[str]] = {}
+    for path, doc in stdlib_docstrings():
+        by_file.setdefault(path, []).append(doc)
+    out = []
+    for path, docs in by_file.items():
+        ids = [t for enc in model.tokenizer.encode_batch(docs, add_special_tokens=False) for t in enc.ids]
+        if len(ids) >= n_needed:
+            out.append((path, ids))
+    return out
+
+
+def file_chunks(model: BertModel, n_tokens: int, count: int) -> FileChunks:
+    r"""``count`` chunks of ``n_tokens`` ids, **one per standard-library file** (independent units).
+
+    The files with at least $n-2$ docstring tokens are listed in sorted path order; the chunks come from
+    ``count`` of them evenly spaced over that list (indices $\lfloor j\,E/\text{count}\rfloor$, $E$ eligible
+    files), so they span the library rather than one package. Chunk $j$ is ``[CLS]`` + the first $n-2$
+    tokens of its file's docstrings + ``[SEP]`` (no padding). Deterministic for a Python version and tokenizer.
+
+    Example::
+
+        fc = file_chunks(model, 512, 16)     # 16 chunks from 16 different files
+        fc.input_ids.shape, fc.files[:2]
+    """
+    if not 3 <= n_tokens <= model.config.max_positions:
+        raise ValueError(f"n_tokens must be in [3, {model.config.max_positions}], got {n_tokens}")
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"count must be a positive integer, got {count!r}")
+    body = n_tokens - 2
+    streams = _file_streams(model, body)
+    if len(streams) < count:
+        raise ValueError(f"only {len(streams)} standard-library files have {body} docstring tokens, {count} needed")
+    picks = [streams[j * len(streams) // count] for j in range(count)]
+    chunks = np.asarray([ids[:body] for _, ids in picks], dtype=np.int32)
+    cls = np.full((count, 1), model.cls_id, np.int32)
+    sep = np.full((count, 1), model.sep_id, np.int32)
+    return FileChunks(np.concatenate([cls, chunks, sep], axis=1), tuple(p for p, _ in picks), len(streams))
