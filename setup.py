@@ -7,7 +7,10 @@ from setuptools import find_packages, setup
 
 NAMESPACE = "attnverify"
 FOLDERS = ("proofs_numeric", "bounds", "geometry", "attention", "experiments")
-DATA = ["*.json", "*.npz", "*.txt", "*.md", "**/*.json", "**/*.npz", "**/*.txt", "**/*.md"]
+#: committed evidence shipped as package data (reference runs, result snapshots, manifests, figures, the
+#: device script); tests/test_packaging.py checks that every tracked non-Python file of a folder is in the wheel
+EVIDENCE = ("json", "npz", "txt", "md", "csv", "tsv", "toml", "yaml", "yml", "sha256", "png", "svg", "sh")
+DATA = [f"{glob}.{ext}" for ext in EVIDENCE for glob in ("*", "**/*")]
 
 subpackages = find_packages(include=[f"{f}*" for f in FOLDERS])
 setup(

@@ -12,8 +12,9 @@ CI, outcome); see :mod:`proofs_numeric._decision` and ``docs/verdicts.md``.
 ``experiment_tasks()`` / ``plot_tasks()`` list the registered experiments and plots (the
 top-level package :mod:`experiments` holds the experiments themselves).
 
-Importing this package does **not** change JAX's precision; call :func:`enable_x64` (the CLI
-and the test suite do).
+Importing this package does **not** change JAX's precision; call :func:`enable_x64` (process-wide:
+the CLI and the test suite do), or run float64 code inside the scoped :func:`x64` (``with x64(): ...``
+or ``@x64()``).
 
 Errors
 ------
@@ -68,6 +69,7 @@ from .io import atomic_write_text as atomic_write_text
 from .io import save_figure as save_figure
 from .precision import enable_x64 as enable_x64
 from .precision import require_x64 as require_x64
+from .precision import x64 as x64
 from .progress import progress as progress
 
 __all__ = [
@@ -75,5 +77,5 @@ __all__ = [
     "Report", "Verdict", "atomic_write_json", "atomic_write_text", "bootstrap_ci", "claim", "claims",
     "decide_direction", "decide_equivalence", "decide_interval", "decide_proportion", "minimal_detectable_effect", "decide_all", "with_controls", "discover", "enable_x64", "environment", "experiment",
     "experiment_tasks", "get_claim", "paired_differences", "plot", "proportion_ci", "plot_tasks", "progress", "register",
-    "require_x64", "run_claim", "run_claims", "save_figure", "t_ci", "unregister",
+    "require_x64", "run_claim", "run_claims", "save_figure", "t_ci", "unregister", "x64",
 ]

@@ -7,6 +7,26 @@ notebooks do so in their first cell. Functions whose guarantees need float64 (ce
 curvature) call :func:`require_x64`, which raises a clear error instead of silently computing
 in float32.
 
+Two ways to turn float64 on:
+
+* **scoped**: :func:`x64`, a context manager and a decorator (JAX's thread-local ``jax.enable_x64``
+  switch). Only the code inside runs in float64; the rest of the process, including the caller's own
+  ``jnp.ones(3)``, stays float32::
+
+      from attnverify.proofs_numeric import x64
+      from attnverify.bounds import certified_topk
+
+      with x64():
+          res = certified_topk(logits, 0.01)
+
+      @x64()
+      def certify(logits):
+          return certified_topk(logits, 0.01)
+
+  Arrays made inside keep their float64 dtype afterwards, but JAX operations run outside the scope
+  compute in float32 again. The switch is per thread: threads started inside do not inherit it.
+* **global**: :func:`enable_x64` (process-wide, what ``attnverify`` and the test suite use).
+
 It also holds the scalar argument validators every package shares (:func:`check_choice`,
 :func:`check_int`, :func:`check_real`): one rule, one message format, ``TypeError`` for a value of
 the wrong type and ``ValueError`` for a value out of range, both naming the argument.
@@ -16,10 +36,11 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["enable_x64", "require_x64", "x64_enabled", "is_concrete", "check_choice", "check_int", "check_real", "ArgumentTypeError"]
+__all__ = ["enable_x64", "x64", "require_x64", "x64_enabled", "is_concrete", "check_choice", "check_int", "check_real", "ArgumentTypeError"]
 
 
 def enable_x64() -> None:
@@ -29,19 +50,34 @@ def enable_x64() -> None:
     jax.config.update("jax_enable_x64", True)
 
 
+@contextmanager
+def x64() -> Iterator[None]:
+    """Float64 inside a ``with`` block or a decorated function only (``with x64(): ...``, ``@x64()``).
+
+    Wraps JAX's thread-local ``jax.enable_x64(True)``; on exit the previous setting returns, so nesting
+    and a process that already called :func:`enable_x64` are unaffected. Jitted functions are traced
+    separately for each precision."""
+    import jax
+
+    with jax.enable_x64(True):
+        yield
+
+
 def x64_enabled() -> bool:
+    """True when float64 is on here (globally, or inside :func:`x64` on this thread)."""
     import jax
 
     return bool(jax.config.jax_enable_x64)
 
 
 def require_x64(what: str) -> None:
-    """Raise ``RuntimeError`` unless float64 is enabled in JAX."""
+    """Raise ``RuntimeError`` unless float64 is enabled in JAX (globally or in a scoped :func:`x64`)."""
     if not x64_enabled():
         raise RuntimeError(
-            f"{what} needs float64, but jax_enable_x64 is off. Call "
-            "`proofs_numeric.enable_x64()` (or `jax.config.update('jax_enable_x64', True)`) "
-            "at program start."
+            f"{what} needs float64, but jax_enable_x64 is off. Run it inside "
+            "`with attnverify.proofs_numeric.x64(): ...` (scoped: the rest of the process stays float32; "
+            "also a decorator, `@x64()`), or call `attnverify.proofs_numeric.enable_x64()` once at program "
+            "start (process-wide)."
         )
 
 
