@@ -150,8 +150,27 @@ def _positive(text: str) -> int:
     return n
 
 
+def _list_names_in_help(parser: argparse.ArgumentParser, kind: str) -> None:
+    """``attnverify plot --help`` / ``experiment --help`` end with the registered names and their help
+    (the registry is imported only when the help is printed)."""
+    base = parser.format_help
+
+    def format_help() -> str:
+        from ._registry import discover, experiments, plots
+
+        discover()
+        table = experiments() if kind == "experiment" else plots()
+        rows = "\n".join(f"  {name:18s} {task.help}" for name, task in table.items())
+        return f"{base()}\n{kind}s:\n{rows}\n"
+
+    parser.format_help = format_help  # type: ignore[method-assign]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from attnverify import __version__
+
     p = argparse.ArgumentParser(prog="attnverify", description="Claim-by-claim verification of the mathematics of attention outputs.")
+    p.add_argument("--version", action="version", version=f"attnverify {__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     v = sub.add_parser("verify", help="run every registered claim and write reports")
@@ -160,18 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--scale", type=_scale, default=1.0, help="instance-count multiplier, finite and > 0 (1.0 = full)")
     v.add_argument("--jobs", type=_positive, default=1, metavar="N",
                    help="run the claims in N worker processes, one area at a time each (same verdicts; default 1)")
-    v.add_argument("--json", metavar="PATH", default="reports/verify.json")
-    v.add_argument("--markdown", metavar="PATH", default="reports/verify.md")
+    v.add_argument("--json", metavar="PATH", default="reports/verify.json",
+                   help="machine-readable report: every claim, verdict and evidence (default %(default)s)")
+    v.add_argument("--markdown", metavar="PATH", default="reports/verify.md",
+                   help="the report as a Markdown table (default %(default)s)")
     v.add_argument("--update-readme", metavar="PATH", default=None, help="rewrite the claims table in this README")
     v.set_defaults(func=_cmd_verify)
 
     ls = sub.add_parser("list", help="list registered claims, experiments and plots")
-    ls.add_argument("--only", metavar="GLOB", default=None)
+    ls.add_argument("--only", metavar="GLOB", default=None, help="list only the claims whose id matches, e.g. 'topk*'")
     ls.set_defaults(func=_cmd_list)
 
     for kind, default in (("plot", "plots/NAME"), ("experiment", "results/NAME")):
-        t = sub.add_parser(kind, help=f"run a registered {kind}")
-        t.add_argument("name")
+        t = sub.add_parser(kind, help=f"run a registered {kind}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        t.add_argument("name", help=f"which {kind} (listed below)")
+        _list_names_in_help(t, kind)
         t.add_argument("--out", metavar="DIR", default=None, help=f"output directory (default {default})")
         t.add_argument("--quick", action="store_true", help="reduced version (what the test suite runs)")
         t.add_argument("--seed", type=_seed, default=0, help="integer >= 0")

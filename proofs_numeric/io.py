@@ -40,6 +40,16 @@ def _existing_ancestor(path: Path) -> Path:
     return p
 
 
+def _probe(directory: Path, what: str, path: Path) -> None:
+    """Create and delete a temporary file in ``directory``: permission bits do not tell everything (root
+    passes ``os.access`` on ``/proc``, a read-only mount, a full quota)."""
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise OutputPathError(f"cannot write {what} {path}: {directory} does not accept files ({e.strerror or e})") from None
+
+
 def check_output_dir(path: str | Path, what: str = "output directory") -> Path:
     """``path`` is a directory, or can be created: its nearest existing ancestor is a writable directory."""
     path = Path(path)
@@ -48,12 +58,14 @@ def check_output_dir(path: str | Path, what: str = "output directory") -> Path:
             raise OutputPathError(f"{what} {path} exists and is not a directory")
         if not os.access(path, os.W_OK | os.X_OK):
             raise OutputPathError(f"{what} {path} is not writable (permission denied)")
+        _probe(path, what, path)
         return path
     anc = _existing_ancestor(path.parent)
     if not anc.is_dir():
         raise OutputPathError(f"cannot create {what} {path}: {anc} is a file, not a directory")
     if not os.access(anc, os.W_OK | os.X_OK):
         raise OutputPathError(f"cannot create {what} {path}: {anc} is not writable (permission denied)")
+    _probe(anc, what, path)
     return path
 
 
@@ -69,6 +81,7 @@ def check_output_file(path: str | Path, what: str = "output file") -> Path:
         raise OutputPathError(f"cannot write {what} {path}: {anc} is a file, not a directory")
     if not os.access(anc, os.W_OK | os.X_OK):
         raise OutputPathError(f"cannot write {what} {path}: directory {anc} is not writable (permission denied)")
+    _probe(anc, what, path)
     return path
 
 
