@@ -18,7 +18,8 @@ import numpy as np
 from attnverify.proofs_numeric import Context, Evidence, claim
 from attnverify.proofs_numeric.reference import ReferenceRun, load_reference_run
 
-from .decisions import C10_BOUNDARY, TEACHER_MIN, c9_decision, c10_decision, no_data_decision, teacher_ready
+from .decisions import (C10_BOUNDARY, C10_SHORT_MARGIN, TEACHER_MIN, c9_decision, c10_decision, c10_short_decision,
+                        collapse_gap_decision, no_data_decision, teacher_ready)
 from .study import cache_path
 
 _HOW = "run `attnverify experiment hybrid` (or ATTNVERIFY_HYBRID_PROTOCOL=reduced) to create the cache"
@@ -109,14 +110,24 @@ def _evidence(decide, effect: str, boundary: float) -> Evidence:
                              "chance": res["chance"], "figures": figures, "cache": str(cache_path(name)), **context})
 
 
-@claim("hybrid.collapse_toy", paper="hybrid_linear", equation="C9 (collapse, toy)",
+@claim("hybrid.collapse_toy", paper="hybrid_linear", equation="C9 (fixes vs MSE, LA-only, toy)",
        statement=r"\text{MQAR long set: }a^{\rm LA\text{-}only}_{\rm HedgeCATs},\,a^{\rm LA\text{-}only}_{\rm SSD}>a^{\rm LA\text{-}only}_{\rm MSE}"
-                 r"\ (\text{MSE transfer collapses onto SWA})",
+                 r"\ (\text{the fixes raise LA-only accuracy})",
        provenance="paper", tolerance=1e-12, error="cache invariant violation", empirical=True,
        depends_on=("hybrid.swa_only", "hybrid.output_structure"))
 def _c9(ctx: Context) -> Evidence:
-    """Component collapse on the MQAR toy: the weight-transfer (HedgeCATs) and SSD arms use LA more than MSE transfer."""
+    """HedgeCATs and SSD raise the long-set LA-only accuracy over MSE transfer on the MQAR toy (the collapse itself is hybrid.collapse_gap_toy)."""
     return _evidence(c9_decision, "long-set LA-only accuracy, mean of (HedgeCATs - MSE) and (SSD - MSE)", 0.0)
+
+
+@claim("hybrid.collapse_gap_toy", paper="hybrid_linear", equation="C9 (collapse: hybrid-SWA gap, toy)",
+       statement=r"\text{MQAR long set: }(a^{\rm hyb}-a^{\rm SWA})_{\rm HedgeCATs,\,SSD}>(a^{\rm hyb}-a^{\rm SWA})_{\rm MSE}"
+                 r"\ (\text{MSE transfer collapses onto SWA})",
+       provenance="paper", tolerance=1e-12, error="cache invariant violation", empirical=True,
+       depends_on=("hybrid.swa_only", "hybrid.output_structure"))
+def _c9_gap(ctx: Context) -> Evidence:
+    """Component collapse on the MQAR toy: the MSE arm's hybrid gains less over SWA-only than the fixes' hybrids do (spec C9's expected direction)."""
+    return _evidence(collapse_gap_decision, "long-set hybrid-minus-SWA-only gap, mean of (HedgeCATs - MSE) and (SSD - MSE)", 0.0)
 
 
 @claim("hybrid.inference_time_hybridisation", paper="hybrid_linear", equation="C10 (inference-time hybridisation, toy)",
@@ -126,6 +137,15 @@ def _c9(ctx: Context) -> Evidence:
 def _c10(ctx: Context) -> Evidence:
     """A linear-only conversion run with the hybrid formula at inference keeps its long-range recall."""
     return _evidence(c10_decision, "long-set accuracy of the hybridised linear-only student", C10_BOUNDARY)
+
+
+@claim("hybrid.inference_time_hybridisation_short", paper="hybrid_linear", equation="C10 (short set, toy)",
+       statement=r"\text{linear-only student run as hybrid: }a_{\rm short}^{\rm hyb}-a_{\rm short}^{\rm LA}>-0.02\ \ (\text{non-inferior})",
+       provenance="paper", tolerance=1e-12, error="cache invariant violation", empirical=True,
+       depends_on=("hybrid.parallel_equals_recurrent",))
+def _c10_short(ctx: Context) -> Evidence:
+    """C10's short-set statement ('short-set accuracy >= linear-only') as non-inferiority with a 2-point margin."""
+    return _evidence(c10_short_decision, "short-set accuracy: hybridised minus linear-only", -C10_SHORT_MARGIN)
 
 
 def _real_evidence() -> Evidence:
@@ -151,10 +171,10 @@ def _real_evidence() -> Evidence:
 
 
 @claim("hybrid.collapse_real_gemma", paper="hybrid_linear", equation="§1 finding (component collapse), real model",
-       statement=r"\text{Gemma 3 270M, layers converted by MSE transfer: }a^{\rm hyb}-a^{\rm SWA}<0.01"
+       statement=r"\text{Gemma 3 270M, 3 of 18 layers after stage-1 MSE transfer (150 steps}\times4\text{ seq., no LoRA): }a^{\rm hyb}-a^{\rm SWA}<0.01"
                  r"\ (\text{next-token agreement, }n\ge w;\ \text{LA bypassed})",
        provenance="paper", tolerance=1e-12, error="cache invariant violation", empirical=True,
        depends_on=("hybrid.output_structure",))
 def _real(ctx: Context) -> Evidence:
-    """Component collapse on a real pretrained model: converted Gemma 3 270M layers gain nothing from LA beyond the window."""
+    """Component collapse on a real pretrained model after stage-1 transfer only: 3 converted Gemma 3 270M layers (of 18), 150 steps x 4 sequences, no LoRA stage; LA adds nothing beyond the window."""
     return _real_evidence()

@@ -3,9 +3,22 @@ r"""The pre-stated decision rules of C9 and C10 (spec ``hybrid_linear.md`` §3),
 - **C9** (collapse): effect per seed $=\tfrac12\big[(a^{\rm LA}_{\rm HedgeCATs}-a^{\rm LA}_{\rm MSE})+(a^{\rm LA}_{\rm SSD}-a^{\rm LA}_{\rm MSE})\big]$,
   the long-set LA-only accuracy of the two fixes over the MSE arm, paired by seed (same teacher, same
   seed-indexed data); the paper's side is $>0$. Student-$t$ 95 % interval over seeds.
+- **C9, the collapse itself** (issue 22, decided on the same data): effect per seed
+  $=\tfrac12\big[(g_{\rm HedgeCATs}-g_{\rm MSE})+(g_{\rm SSD}-g_{\rm MSE})\big]$ with $g=a^{\rm hyb}-a^{\rm SWA}$
+  on the long set; the spec expects a larger gap for the fixes ($>0$).
 - **C10** (inference-time hybridisation): effect per seed = long-set accuracy of the linear-only student
   evaluated with the hybrid formula ($w=16$, $\gamma=\lambda=1$); "well above chance" is stated in advance
   as $>0.5$ (32x chance for 64 values). Student-$t$ interval over seeds.
+- **C10, short set** (the spec's "short-set accuracy $\ge$ linear-only"): non-inferiority, effect per seed
+  $a^{\rm short}_{\rm hybridised}-a^{\rm short}_{\rm linear\text{-}only}$, verified if the 95 % interval lies
+  above $-$:data:`C10_SHORT_MARGIN` (2 accuracy points, fixed before this decision was computed; the
+  interval itself had been published in issue 22, so the margin is taken from the 1-2 point scale of the
+  real-model rule, not fitted to it).
+
+Every decision carries its minimal detectable effect (80 % power) and negative controls: the same
+statistic where the effect is absent by construction (SWA-only on the long set cannot retrieve;
+"no attention" cannot match a trained student; the original model cannot collapse onto SWA) and,
+for between-arm contrasts, the seeds' effects with every other sign flipped (labels carry nothing).
 
 Both are toy versions of statements the paper makes for 7-8B models: an interval on the opposite side is
 ``not reproduced`` (setting differs), never ``refuted``.
@@ -18,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from attnverify.proofs_numeric import Decision, Verdict, decide_direction, t_ci
+from attnverify.proofs_numeric import Decision, Verdict, decide_direction, t_ci, with_controls
 
-__all__ = ["c9_decision", "c10_decision", "real_decision", "REAL_MARGIN", "REAL_HEADROOM", "no_data_decision", "teacher_ready", "PAPER_SETTING", "C10_BOUNDARY", "TEACHER_MIN"]
+__all__ = ["c9_decision", "collapse_gap_decision", "c10_decision", "c10_short_decision", "C10_SHORT_MARGIN", "sign_flip_placebo", "real_decision", "REAL_MARGIN", "REAL_HEADROOM", "no_data_decision", "teacher_ready", "PAPER_SETTING", "C10_BOUNDARY", "TEACHER_MIN"]
 
 PAPER_SETTING = "LoLCATs-style conversions of Mistral-7B, Llama-3-8B and Llama-3.1-8B (paper, arXiv 2510.05901)"
 C10_BOUNDARY = 0.5
+C10_SHORT_MARGIN = 0.02  #: non-inferiority margin of C10's short-set statement, accuracy points / 100
 TEACHER_MIN = 0.99  #: spec C9: the teacher is trained to >= 99 % on both sets before any student is judged
 
 
@@ -52,6 +66,10 @@ def c9_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
                          rule="verified if the 95 % t interval over seeds lies above 0; not reproduced if below; else inconclusive",
                          setting_differs=True, paper_setting=PAPER_SETTING, our_setting=_our_setting(res),
                          paper_figure="MSE-transferred hybrids bypass LA; HedgeCATs and SSD raise LA-only accuracy (no toy figure)")
+    swa = {a: _per_seed(res, a, "eval", "long", "swa") for a in ("mse", "hedgecats", "ssd")}
+    d = with_controls(d, {"long-set SWA-only accuracy, same contrast (SWA cannot retrieve beyond the window)":
+                          _control(d, _fixes_minus_mse(swa)),
+                          "seeds' effects with every other sign flipped": _control(d, sign_flip_placebo(effect))})
     figures = {}
     for arm in ("mse", "hedgecats", "ssd"):
         hyb, swa = _per_seed(res, arm, "eval", "long", "hybrid"), _per_seed(res, arm, "eval", "long", "swa")
@@ -59,6 +77,38 @@ def c9_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
                         "short_hybrid": _ci(_per_seed(res, arm, "eval", "short", "hybrid")),
                         "short_swa": _ci(_per_seed(res, arm, "eval", "short", "swa"))}
     return d, figures
+
+
+def sign_flip_placebo(x: np.ndarray) -> np.ndarray:
+    r"""Negative control of a paired contrast: unit $k$'s effect times $(-1)^k$, so it is absent by construction."""
+    x = np.asarray(x, float)
+    return x * (-1.0) ** np.arange(x.size)
+
+
+def _fixes_minus_mse(x: dict[str, np.ndarray]) -> np.ndarray:
+    return 0.5 * ((x["hedgecats"] - x["mse"]) + (x["ssd"] - x["mse"]))
+
+
+def _control(d: Decision, samples: np.ndarray) -> Decision:
+    """The rule of ``d`` (boundary, side, t interval) applied to a control's per-unit ``samples``."""
+    return decide_direction(samples, boundary=d.boundary, direction=d.direction, units=d.units, method="t",
+                            effect="negative control", rule=d.rule)
+
+
+def collapse_gap_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
+    """The collapse itself (spec C9 'expected'): the fixes' long-set hybrid-SWA gap against the MSE arm's."""
+    gap = {a: _per_seed(res, a, "eval", "long", "hybrid") - _per_seed(res, a, "eval", "long", "swa") for a in ("mse", "hedgecats", "ssd")}
+    effect = _fixes_minus_mse(gap)
+    d = decide_direction(effect, boundary=0.0, direction="greater", units="seeds", method="t",
+                         effect="long-set hybrid-minus-SWA-only gap, mean of (HedgeCATs - MSE) and (SSD - MSE)",
+                         rule="verified (MSE collapses, the fixes do not) if the 95 % t interval over seeds lies above 0; "
+                              "not reproduced if below; else inconclusive",
+                         setting_differs=True, paper_setting=PAPER_SETTING, our_setting=_our_setting(res),
+                         paper_figure="MSE arm: small hybrid-SWA gap (LA bypassed); HedgeCATs and SSD: a larger gap")
+    d = with_controls(d, {"seeds' effects with every other sign flipped": _control(d, sign_flip_placebo(effect))})
+    short = {a: _per_seed(res, a, "eval", "short", "hybrid") - _per_seed(res, a, "eval", "short", "swa") for a in ("mse", "hedgecats", "ssd")}
+    return d, {**{f"{a}_long_hybrid_minus_swa": _ci(g) for a, g in gap.items()},
+               "short_set_same_contrast": _ci(_fixes_minus_mse(short))}
 
 
 def c10_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
@@ -72,8 +122,27 @@ def c10_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
                               "not reproduced if below; else inconclusive",
                          setting_differs=True, paper_setting=PAPER_SETTING, our_setting=_our_setting(res),
                          paper_figure="inference-time hybridisation keeps the long-range ability of a linear-only conversion")
+    d = with_controls(d, {"long-set SWA-only accuracy of the same student (SWA cannot retrieve beyond the window)":
+                          _control(d, _per_seed(res, "linear_only", "eval_hybridised", "long", "swa"))})
     return d, {"short_hybrid_minus_linear_only": _ci(short_gain), "long_hybrid": _ci(long_h),
                "long_linear_only": _ci(_per_seed(res, "linear_only", "eval", "long", "la_full"))}
+
+
+def c10_short_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
+    """C10's short-set half: the hybridised linear-only student is not worse than linear-only by more than the margin."""
+    base = _per_seed(res, "linear_only", "eval", "short", "la_full")
+    gain = _per_seed(res, "linear_only", "eval_hybridised", "short", "hybrid") - base
+    d = decide_direction(gain, boundary=-C10_SHORT_MARGIN, direction="greater", units="seeds", method="t",
+                         effect="short-set accuracy: linear-only student run as a hybrid minus run linear-only",
+                         rule=f"non-inferiority: verified if the 95 % t interval over seeds lies above -{C10_SHORT_MARGIN} "
+                              "(the margin); not reproduced if below it; else inconclusive",
+                         setting_differs=True, paper_setting=PAPER_SETTING, our_setting=_our_setting(res),
+                         paper_figure="short-set accuracy >= linear-only (spec C10)")
+    none = _per_seed(res, "linear_only", "eval_hybridised", "short", "none") - base
+    d = with_controls(d, {"short-set accuracy with no attention at all, minus linear-only (must be inferior)": _control(d, none)})
+    return d, {"short_hybridised_minus_linear_only": _ci(gain),
+               "long_hybridised_minus_linear_only": _ci(_per_seed(res, "linear_only", "eval_hybridised", "long", "hybrid")
+                                                        - _per_seed(res, "linear_only", "eval", "long", "la_full"))}
 
 
 def _ci(x: np.ndarray) -> dict[str, float]:
@@ -109,7 +178,7 @@ def real_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
     p, m = res["protocol"], res["model"]
     our = (f"{m['name']} ({m['layers']} layers), layers {p['convert']['layers']} converted by stage-1 attention transfer "
            f"(w={p['convert']['window']}, d'={p['convert']['d_prime']}, {p['convert']['steps']} steps x {p['convert']['batch']} "
-           f"sequences of T={p['length']}), no LoRA stage; {p['n_eval']} held-out docstring sequences")
+           f"sequences of T={p['length']}), after stage-1 transfer only (no LoRA stage); {p['n_eval']} held-out docstring sequences")
     d = decide_direction(gain, boundary=REAL_MARGIN, direction="less", units="held-out sequences", method="t",
                          effect="next-token agreement with the original model at n >= w: hybrid minus SWA-only (MSE arm)",
                          rule=f"verified (collapse) if the 95 % t interval lies below {REAL_MARGIN}; not reproduced if above; "
@@ -121,6 +190,7 @@ def real_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
     figures = {"headroom_1_minus_swa": headroom, "hybrid_minus_swa": per_seq(gain),
                **{f"agreement_{k.replace('/', '_')}": per_seq(v) for k, v in ab.items()},
                "xent_hybrid_minus_swa": per_seq(ab["xent/hybrid"] - ab["mse/swa"])}
+    d = with_controls(d, {"original model minus SWA-only (no conversion, so no collapse onto SWA)": _control(d, 1.0 - ab["mse/swa"])})
     if headroom["lo"] < REAL_HEADROOM:
         d = dataclasses.replace(d, outcome=Verdict.INCONCLUSIVE,
                                 rule=d.rule + f" [precondition failed: 1 - SWA-only agreement CI reaches {headroom['lo']:.3f}]")

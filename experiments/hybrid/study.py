@@ -32,7 +32,7 @@ from attnverify.proofs_numeric.environment import environment
 from attnverify.attention.hybrid import attention_transfer, finetune_lora, recall_batch, train_teacher
 from attnverify.attention.hybrid.toy_model import COMPONENTS
 
-from .decisions import TEACHER_MIN, c9_decision, c10_decision, teacher_ready
+from .decisions import TEACHER_MIN, c9_decision, c10_decision, c10_short_decision, collapse_gap_decision, teacher_ready
 from .evaluate import distance_buckets, evaluate_student, evaluate_teacher
 from .protocol import ARMS, PROTOCOLS, Protocol
 
@@ -209,7 +209,8 @@ def write_report(res: dict[str, Any], out_dir: Path, *, cache: bool) -> dict[str
     """Decisions, ``collapse.{json,md}``, the two figures, and (``cache``) the claims' cache of this protocol."""
     name = res["protocol"]["name"]
     decisions = {}
-    for cid, fn in (("hybrid.collapse_toy", c9_decision), ("hybrid.inference_time_hybridisation", c10_decision)):
+    for cid, fn in (("hybrid.collapse_toy", c9_decision), ("hybrid.collapse_gap_toy", collapse_gap_decision),
+                    ("hybrid.inference_time_hybridisation", c10_decision), ("hybrid.inference_time_hybridisation_short", c10_short_decision)):
         d, fig = fn(res)
         decisions[cid] = {"decision": d.to_dict(), "figures": fig}
     res["decisions"] = decisions
