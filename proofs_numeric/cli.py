@@ -2,7 +2,8 @@
 
 ::
 
-    attnverify verify [--only GLOB] [--seed N] [--scale F] [--jobs N] [--json PATH] [--markdown PATH] [--update-readme PATH]
+    attnverify verify [--only GLOB] [--seed N] [--scale F] [--jobs N] [--json PATH] [--markdown PATH] [--update-readme PATH] [--html DIR]
+    attnverify verify --from-json PATH --html DIR
     attnverify list [--only GLOB]
     attnverify plot NAME [--out DIR] [--quick] [--seed N]
     attnverify experiment NAME [--out DIR] [--quick] [--seed N] [--devices N]
@@ -60,6 +61,12 @@ def _check_outputs(args: argparse.Namespace) -> None:
         for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
             if path:
                 check_output_file(path, what=f"{flag} file")
+        if args.html:
+            check_output_dir(args.html, what="--html directory")
+        if args.from_json and not args.html:
+            raise OSError("--from-json renders a saved report and needs --html DIR")
+        if args.from_json and not Path(args.from_json).is_file():
+            raise OSError(f"--from-json file {args.from_json} does not exist (it must be a verify --json report)")
         if args.update_readme:
             p = Path(args.update_readme)
             if not p.is_file():
@@ -76,6 +83,11 @@ def _setup() -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.from_json:  # re-render a saved report as HTML, running nothing
+        from .html_report import load_report_json, write_html_report
+
+        print(f"wrote {write_html_report(load_report_json(args.from_json), args.html)}")
+        return 0
     from ._runner import run_claims
     from .progress import progress
     from .report import summary_table, update_readme_table, write_reports
@@ -89,6 +101,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     )
     print(summary_table(report))
     written = write_reports(report, args.json, args.markdown)
+    if args.html:
+        from .html_report import write_html_report
+
+        written.append(write_html_report(report, args.html))
     if args.update_readme:
         update_readme_table(args.update_readme, report)
         written.append(Path(args.update_readme))
@@ -184,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--markdown", metavar="PATH", default="reports/verify.md",
                    help="the report as a Markdown table (default %(default)s)")
     v.add_argument("--update-readme", metavar="PATH", default=None, help="rewrite the claims table in this README")
+    v.add_argument("--html", metavar="DIR", default=None,
+                   help="also write DIR/index.html: the self-contained verdict report (opens from disk, no network)")
+    v.add_argument("--from-json", metavar="PATH", default=None,
+                   help="with --html: render this verify --json report instead of running claims")
     v.set_defaults(func=_cmd_verify)
 
     ls = sub.add_parser("list", help="list registered claims, experiments and plots")
