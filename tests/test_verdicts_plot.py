@@ -10,6 +10,7 @@ import pytest
 
 from attnverify import proofs_numeric as pn
 from attnverify.experiments.verdicts import decisions_from_report, forest_plot, verdicts_plot
+from attnverify.experiments.verdicts.forest import MEASURES, OTHER, measure_of, paper_value
 
 
 def _rows():
@@ -29,9 +30,26 @@ def test_forest_plot_from_a_report(tmp_path: Path):
     rows = decisions_from_report(path)
     assert [r[0] for r in rows] == ["gating.a", "gating.b", "gating.c"]
     fig = forest_plot(rows)
-    assert len(fig.axes) == 3 and "inconclusive" in fig.axes[1].get_title(loc="left")
+    groups = {measure_of(d) for _, _, d in rows}
+    assert len(fig.axes) == len(groups)  # one shared axis per effect measure
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+    assert sorted(x.split()[0] for x in labels) == ["gating.a", "gating.b", "gating.c"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"verified", "inconclusive", "decision boundary", "equivalence margin ±m"} <= set(legend)
     with pytest.raises(ValueError, match="at least one"):
         forest_plot([])
+
+
+def test_effect_measures_group_comparable_effects_and_paper_figures_parse():
+    titles = {t for t, _ in MEASURES}
+    assert measure_of({"effect": "Pearson r between x and y"}).startswith("Correlation")
+    assert measure_of({"effect": "mean log(err[a] / err[b])"}).startswith("Log ratio")
+    assert measure_of({"effect": "mean gated - ungated test accuracy"}).startswith("Difference of proportions")
+    assert measure_of({"effect": "best success rate"}).startswith("Proportion")
+    assert measure_of({"effect": "something else"}) == OTHER and OTHER not in titles
+    assert measure_of({"effect": "x", "measure": "My measure (unit)"}) == "My measure (unit)"
+    assert paper_value({"paper_figure": "Pearson r ≈ 0.79 between curvature and accuracy"}) == 0.79
+    assert paper_value({"paper_figure": "between 2 and 3"}) is None and paper_value({}) is None
 
 
 @pytest.mark.slow
