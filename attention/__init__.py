@@ -1,6 +1,7 @@
 """attention: attention operators and models, one subpackage per paper or component.
 
-- :mod:`attention.models` -- MiniLM-L6 / BERT-family encoders in pure JAX (:func:`load_bert`,
+- :mod:`attention.models` -- one interface to the three real models (:func:`load_model`, :func:`encode`,
+  :func:`forward`: hidden states and every layer's and head's attention probabilities); MiniLM-L6 / BERT-family encoders in pure JAX (:func:`load_bert`,
   :func:`bert_forward`, :func:`tokenize`, :func:`sentence_embedding`), gated attention classifiers and
   the Gemma 3 270M decoder (:func:`load_gemma`, :func:`gemma_forward`, :func:`generate`);
 - :mod:`attention.data` -- deterministic offline corpora of real text (:func:`text_corpus`, :func:`prose_corpus`);
@@ -211,3 +212,13 @@ from .models import random_gemma as random_gemma
 from .models import rms_norm as rms_norm
 from .models import rope as rope
 from .models import spm_encode_reference as spm_encode_reference
+from .models import attend_with_probs as attend_with_probs
+from .models import gemma_attention_probs as gemma_attention_probs
+# one interface to MiniLM, MPNet and Gemma: load_model(name), encode, forward(..., attention=True)
+from .models import MODEL_NAMES as MODEL_NAMES
+from .models import ModelOutputs as ModelOutputs
+from .models import check_model as check_model
+from .models import encode as encode
+from .models import forward as forward
+from .models import load_model as load_model
+from .models import model_kind as model_kind

@@ -1,5 +1,10 @@
-"""Models in pure JAX: the BERT/MiniLM-L6 and MPNet (all-mpnet-base-v2) encoders (loader, forward, tokenizer, pooling) and the gated
-attention classifiers of 2-D points (gating_curvature.md).
+"""Models in pure JAX: the BERT/MiniLM-L6 and MPNet (all-mpnet-base-v2) encoders (loader, forward, tokenizer, pooling), the
+Gemma 3 270M decoder, and the gated attention classifiers of 2-D points.
+
+The three real models share one interface (:mod:`.interface`): ``load_model("minilm" | "mpnet" | "gemma-3-270m")``,
+``encode(model, texts)`` and ``forward(model, ids, mask, attention=True)`` (hidden states and every layer's and
+head's attention probabilities). The model-specific functions stay, and reject another family's model with a
+``TypeError`` that names the function that fits (:func:`.kinds.check_model`).
 """
 
 from .bert import BertOutputs as BertOutputs
@@ -49,8 +54,18 @@ from .gemma_load import random_gemma as random_gemma
 from .gguf_file import cache_dir as cache_dir
 from .tokenizer_gguf import gguf_tokenizer as gguf_tokenizer
 from .tokenizer_gguf import spm_encode_reference as spm_encode_reference
+from .gemma import attend_with_probs as attend_with_probs
+from .gemma import gemma_attention_probs as gemma_attention_probs
+from .interface import MODEL_NAMES as MODEL_NAMES
+from .interface import ModelOutputs as ModelOutputs
+from .interface import encode as encode
+from .interface import forward as forward
+from .interface import load_model as load_model
+from .kinds import check_model as check_model
+from .kinds import model_kind as model_kind
 
-__all__ = ['AttentionInputs', 'GemmaConfig', 'GemmaModel', 'GemmaOutputs', 'cache_dir', 'default_gguf_path',
+__all__ = ['MODEL_NAMES', 'ModelOutputs', 'encode', 'forward', 'load_model', 'check_model', 'model_kind',
+           'attend_with_probs', 'gemma_attention_probs', 'AttentionInputs', 'GemmaConfig', 'GemmaModel', 'GemmaOutputs', 'cache_dir', 'default_gguf_path',
            'gemma_attention', 'gemma_block', 'gemma_decode_step', 'gemma_forward', 'gemma_prefill', 'generate', 'generate_batch', 'gguf_tokenizer',
            'init_kv_cache', 'load_gemma', 'random_gemma', 'rms_norm', 'rope', 'spm_encode_reference',
            'BertConfig', 'BertModel', 'BertOutputs', 'ClassifierConfig', 'GATES', 'ModelLoadError', 'bert_forward', 'cast_params', 'classifier_logits', 'classifier_representation', 'default_model_dir', 'init_classifier', 'load_bert', 'mean_pool', 'sentence_embedding', 'tokenize', 'encoder_forward', 'mpnet_forward', 'mpnet_position_ids', 'mpnet_sentence_embedding', 'relative_position_bucket', 'MPNET_PACKAGES', 'MPNET_ZIP_SHA256', 'MPNetConfig', 'load_mpnet', 'mpnet_zip_parts', 'read_mpnet_zip']

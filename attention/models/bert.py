@@ -131,6 +131,9 @@ def bert_forward(model: BertModel, input_ids: Any, attention_mask: Any | None = 
     - ``causal``: also mask future keys ($j>i$), for studying decoder-style attention rows.
     - ``attention``: ``False`` skips the per-layer outputs (only ``hidden``), for throughput.
 
+    **Raises:** ``TypeError`` for an MPNet or Gemma model (use :func:`mpnet_forward`,
+    :func:`gemma_forward` or the model-independent :func:`attention.forward`).
+
     **Dtype:** everything is computed in ``model.dtype`` (float32 by default; cast ``logits`` to
     float64 before certifying Top-k: the cast is exact).
 
@@ -140,6 +143,9 @@ def bert_forward(model: BertModel, input_ids: Any, attention_mask: Any | None = 
         out = bert_forward(model, ids, mask)
         out.probs.shape   # (6, 1, 12, n, n)
     """
+    from .kinds import check_model
+
+    check_model(model, "bert", "bert_forward")
     ids = jnp.asarray(input_ids)
     mask = jnp.ones(ids.shape, bool) if attention_mask is None else jnp.asarray(attention_mask)
     _check_inputs(model, ids, mask)

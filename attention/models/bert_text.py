@@ -32,6 +32,10 @@ def tokenize(model: BertModel, texts: Sequence[str], max_len: int | None = None,
 
     **Returns:** ``input_ids`` ``[B, n]`` int32 and ``attention_mask`` ``[B, n]`` int32 (1 = token).
     """
+    from .kinds import model_kind
+
+    if model_kind(model) == "gemma":
+        raise TypeError("tokenize: model must be a BERT or MPNet encoder; for Gemma use attention.encode(...) or model.tokenizer")
     if isinstance(texts, str):
         raise ValueError("texts must be a sequence of strings, not one string")
     if not texts:

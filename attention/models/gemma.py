@@ -32,7 +32,8 @@ from jax import lax
 
 from .gemma_config import GemmaConfig
 
-__all__ = ["AttentionInputs", "GemmaOutputs", "gemma_attention", "gemma_block", "gemma_forward", "rms_norm", "rope"]
+__all__ = ["AttentionInputs", "GemmaOutputs", "attend_with_probs", "gemma_attention", "gemma_attention_probs", "gemma_block",
+           "gemma_forward", "rms_norm", "rope"]
 
 Array = jax.Array
 ResidualHook = Callable[[int, Array], Array]
@@ -104,9 +105,10 @@ def rope(x: Array, positions: Array, base: float) -> Array:
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 
 
-def gemma_attention(a: AttentionInputs) -> Array:
-    r"""Grouped-query softmax attention $o = \mathrm{softmax}(c\,q k^\top + M) v$, masked entries $-\infty$
-    (finfo.min); returns $[B, T, H, d_h]$. The default attention function of every layer."""
+def gemma_attention_probs(a: AttentionInputs) -> Array:
+    r"""Attention probabilities $P_h = \mathrm{softmax}(c\,q_h k_{g(h)}^\top + M)$ of every query head
+    after the GQA expansion ($g(h) = \lfloor h H_{kv}/H \rfloor$), with the causal and, on local layers,
+    the sliding-window mask applied (masked entries get probability 0): $[B, H, T, S]$."""
     B, T, H, dh = a.q.shape
     G = H // a.k.shape[2]
     q = a.q.reshape(B, T, a.k.shape[2], G, dh)
@@ -114,8 +116,21 @@ def gemma_attention(a: AttentionInputs) -> Array:
     if a.softcap is not None:
         s = a.softcap * jnp.tanh(s / a.softcap)
     s = jnp.where(a.mask[None, None, None], s, jnp.finfo(s.dtype).min)
-    p = jax.nn.softmax(s, axis=-1)
-    return jnp.einsum("bkgts,bskd->btkgd", p, a.v).reshape(B, T, H, dh)
+    return jax.nn.softmax(s, axis=-1).reshape(B, H, T, a.k.shape[1])
+
+
+def attend_with_probs(probs: Array, v: Array) -> Array:
+    r"""$o_h = P_h v_{g(h)}$ for probabilities $[B, H, T, S]$ and values $[B, S, H_{kv}, d_h]$: $[B, T, H, d_h]$."""
+    B, H, T, S = probs.shape
+    kv = v.shape[2]
+    p = probs.reshape(B, kv, H // kv, T, S)
+    return jnp.einsum("bkgts,bskd->btkgd", p, v).reshape(B, T, H, v.shape[3])
+
+
+def gemma_attention(a: AttentionInputs) -> Array:
+    r"""Grouped-query softmax attention $o = \mathrm{softmax}(c\,q k^\top + M) v$, masked entries $-\infty$
+    (finfo.min); returns $[B, T, H, d_h]$. The default attention function of every layer."""
+    return attend_with_probs(gemma_attention_probs(a), a.v)
 
 
 def gemma_block(cfg: GemmaConfig, p: Mapping[str, Array], layer: int, h: Array, offset: Any,
@@ -248,6 +263,9 @@ def gemma_forward(model: Any, ids: Any, *, return_hidden: bool = False,
     **Returns:** :class:`GemmaOutputs` (a 1-D ``ids`` keeps its batch axis of 1).
     **Raises:** ValueError naming ``ids`` for ids outside the vocabulary or longer than the context.
     """
+    from .kinds import check_model
+
+    check_model(model, "gemma", "gemma_forward")
     cfg = model.config
     a = check_ids(ids, cfg)
     kw = dict(cfg=cfg, return_hidden=bool(return_hidden), override=freeze_override(attention_override, cfg.num_layers),

@@ -89,8 +89,9 @@ def mpnet_forward(model: BertModel, input_ids: Any, attention_mask: Any | None =
     ``input_ids`` ``[B, n]`` with $n\le 512$, from :func:`attention.tokenize` on a model from
     :func:`attention.load_mpnet`; ``attention_mask`` ``[B, n]`` (default: every token valid).
     """
-    if not isinstance(model.config, MPNetConfig):
-        raise TypeError(f"model must be an MPNet model (attention.load_mpnet), got config {type(model.config).__name__}")
+    from .kinds import check_model
+
+    check_model(model, "mpnet", "mpnet_forward")
     ids = jnp.asarray(input_ids)
     mask = jnp.ones(ids.shape, bool) if attention_mask is None else jnp.asarray(attention_mask)
     _check_inputs(model, ids, mask)
@@ -100,7 +101,7 @@ def mpnet_forward(model: BertModel, input_ids: Any, attention_mask: Any | None =
 
 def encoder_forward(model: BertModel, input_ids: Any, attention_mask: Any | None = None, **kw: Any) -> BertOutputs:
     """:func:`mpnet_forward` for an MPNet model, :func:`attention.bert_forward` for a BERT one."""
-    fn = mpnet_forward if isinstance(model.config, MPNetConfig) else bert_forward
+    fn = mpnet_forward if isinstance(getattr(model, "config", None), MPNetConfig) else bert_forward
     return fn(model, input_ids, attention_mask, **kw)
 
 
