@@ -187,6 +187,7 @@ def test_plot_curvature_quick(tmp_path):
     assert main(["plot", "curvature", "--quick", "--out", str(tmp_path)]) == 0
     for stem in ("curvature_heatmaps", "curvature_vs_depth"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 0 and (tmp_path / f"{stem}.svg").exists()
+        assert (tmp_path / f"{stem}.svg").stat().st_size < 1_000_000  # dense images are rasterised
 
 
 # ---------------------------------------------------------------- curvature_field (issue 11: the XLA:CPU wedge)
