@@ -156,19 +156,31 @@ def _verdict(c: Claim, evidence: Evidence) -> tuple[Verdict, str]:
 def run_claim(c: Claim, seed: int = 0, scale: float = 1.0) -> ClaimResult:
     """Run one claim's symbolic and numeric checks and derive its verdict.
 
-    ``failed``: the check raised, returned NaN or an error above the tolerance, the symbolic check
+    ``failed``: a pinned evidence file the claim reads is missing, changed or invalid
+    (:mod:`proofs_numeric.evidence`), the check raised, returned NaN or an error above the tolerance, the symbolic check
     did not reduce, a linked claim is not registered, or an empirical claim gave no
     :class:`~proofs_numeric.Decision`. Otherwise an empirical claim's verdict is its decision's
     outcome, and a mathematical claim's is ``verified`` (``refuted`` for ``expect="refuted"``,
     ``erratum`` for ``expect="erratum"``).
     """
+    from .evidence import EvidenceError, check_claim_evidence, claim_scope
+
     t0 = time.perf_counter()
+    try:  # the pinned files this claim reads: present, unchanged (SHA-256) and valid, before it decides
+        sources = check_claim_evidence(c.id)
+    except EvidenceError as e:
+        return ClaimResult(c, Verdict.FAILED, None, "n/a", time.perf_counter() - t0, str(e))
     sym, msg = _symbolic_status(c)
     evidence: Evidence | None = None
     try:
-        evidence = c.check(Context(seed=seed, scale=scale, claim_id=c.id))
+        with claim_scope(c.id):
+            evidence = c.check(Context(seed=seed, scale=scale, claim_id=c.id))
         if not isinstance(evidence, Evidence):
             raise TypeError(f"check of {c.id!r} returned {type(evidence).__name__}, expected Evidence")
+        if sources:
+            evidence = dataclasses.replace(evidence, details={**evidence.details, "evidence_files": sources})
+    except EvidenceError as e:
+        evidence, msg = None, (msg + "\n" if msg else "") + str(e)
     except Exception:
         msg = (msg + "\n" if msg else "") + "numeric check raised:\n" + traceback.format_exc()
     seconds = time.perf_counter() - t0

@@ -6,7 +6,11 @@ on a cheaper protocol would change the verdict (the issue-10 rule: a claim's ver
 protocol must equal the full experiment's). Such a claim instead reads the **raw per-unit data** of
 the full run, committed next to its experiment, and applies its pre-stated decision rule *live*:
 
-* the file is written by a committed command (``attnverify experiment NAME --out DIR``), never by hand;
+* the file is written by a committed command (``attnverify experiment NAME --out results/NAME``) and
+  promoted into the tree with ``attnverify promote`` (never edited by hand);
+* it is **pinned** in the evidence manifest (:mod:`proofs_numeric.evidence`): the bytes read must have
+  the pinned SHA-256 and pass the study's schema (:mod:`proofs_numeric.validate`), else
+  :class:`~proofs_numeric.evidence.EvidenceError` and every claim reading it is ``failed``;
 * the claim recomputes the statistics and the 95 % interval from the per-unit data (nothing in the
   verdict is copied from the file's own summary);
 * the evidence carries :meth:`ReferenceRun.provenance`: path, SHA-256 of the bytes read, the command
@@ -15,15 +19,13 @@ the full run, committed next to its experiment, and applies its pre-stated decis
 Example::
 
     run = load_reference_run(Path("experiments/gating/reference/results.json"),
-                             command="attnverify experiment gating --out experiments/gating/reference")
+                             command="attnverify experiment gating --out results/gating")
     run.data["runs"]["accuracy"][:3], run.sha256[:12]
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +34,20 @@ __all__ = ["ReferenceRun", "load_reference_run"]
 
 @dataclasses.dataclass(frozen=True)
 class ReferenceRun:
-    """A committed JSON result file, its SHA-256 and the command that reproduces it."""
+    """A committed JSON result file, its SHA-256 and the command that reproduces it. ``pinned`` is False
+    when a user's run replaced the pinned file (``attnverify verify --evidence DIR``)."""
 
     path: Path
     sha256: str
     command: str
     data: Any
+    pinned: bool = True
 
     def provenance(self) -> dict[str, Any]:
         """What the evidence records: where the data came from and how to reproduce it."""
         out: dict[str, Any] = {"file": _short(self.path), "sha256": self.sha256, "reproduce": self.command}
+        if not self.pinned:
+            out["pinned"] = "no: unpinned local run (attnverify verify --evidence)"
         if isinstance(self.data, dict):
             for key in ("protocol", "config", "quick", "seed"):
                 if key in self.data:
@@ -59,17 +65,17 @@ def _short(path: Path) -> str:
 
 
 def load_reference_run(path: str | Path, *, command: str, full: bool = True) -> ReferenceRun:
-    """Read a committed reference run. ``FileNotFoundError`` names the command that writes it;
-    ``ValueError`` names the file when it is not valid JSON, or, with ``full`` (the default: claims
-    decide from the full protocol), when it records ``"quick": true``."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"reference run {p} is missing: produce it with `{command}` and commit it")
-    raw = p.read_bytes()
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"reference run {p} is not valid JSON ({e}); re-create it with `{command}`") from None
+    """Read a committed reference run through its pin (:func:`proofs_numeric.evidence.read_pinned`).
+
+    :class:`~proofs_numeric.evidence.EvidenceError` (a ``ValueError``) names the file when it is missing,
+    not pinned, changed since it was pinned (both hashes), not valid JSON, fails its schema, or, with
+    ``full`` (the default: claims decide from the full protocol), records ``"quick": true``. ``command``
+    is the reproduction command shown when the pin records none."""
+    from .evidence import EvidenceError, read_pinned
+
+    src = read_pinned(path)
+    data = src.data
+    shown = src.pin.command or command
     if full and isinstance(data, dict) and data.get("quick"):
-        raise ValueError(f"reference run {p} holds a quick run; claims decide from the full protocol: `{command}`")
-    return ReferenceRun(p, hashlib.sha256(raw).hexdigest(), command, data)
+        raise EvidenceError(f"reference run {src.pin.file} holds a quick run; claims decide from the full protocol: `{shown}`")
+    return ReferenceRun(src.path, src.sha256, shown, data, src.pinned)

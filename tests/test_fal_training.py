@@ -113,14 +113,17 @@ def test_saving_claim_verifies_and_fails_on_a_wrong_law(monkeypatch) -> None:
     assert pn.run_claim(pn.get_claim("fal.saving_44_needs_comm_dominated_steps"), scale=0.01).verdict is pn.Verdict.FAILED
 
 
-def test_empirical_claims_are_inconclusive_without_results(monkeypatch, tmp_path) -> None:
+def test_empirical_claims_ignore_a_results_folder(monkeypatch, tmp_path) -> None:
+    """A run in the working directory (``results/fal/``) is never read: the pinned record decides."""
     import attnverify.experiments.fal.claims as fc
 
+    before = pn.run_claim(pn.get_claim("fal.quality_fal_vs_baseline"), scale=0.01)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("ATTNVERIFY_FAL_RESULTS", raising=False)
-    monkeypatch.setattr(fc, "REFERENCE", tmp_path / "none.json")
+    monkeypatch.delenv("ATTNVERIFY_EVIDENCE", raising=False)
+    pn.atomic_write_json(tmp_path / "results" / "fal" / "fal_results.json", {"quick": False, "val_nll": {}})
     r = pn.run_claim(pn.get_claim("fal.quality_fal_vs_baseline"), scale=0.01)
-    assert r.verdict is pn.Verdict.INCONCLUSIVE and "attnverify experiment fal" in r.evidence.details["message"]
+    assert r.verdict is before.verdict and r.evidence.details["source"] == "experiments/fal/reference/fal_results.json"
+    assert r.evidence.details["source_sha256"] == hashlib.sha256(fc.REFERENCE.read_bytes()).hexdigest()
 
 
 def test_empirical_claims_follow_the_interval(monkeypatch, tmp_path) -> None:
@@ -133,9 +136,10 @@ def test_empirical_claims_follow_the_interval(monkeypatch, tmp_path) -> None:
            "quality": {}, "val_nll": {"baseline": base}}
     for fal, want in (([b - 0.1 for b in base], pn.Verdict.VERIFIED), ([b + 0.1 for b in base], pn.Verdict.NOT_REPRODUCED),
                       ([b + d for b, d in zip(base, (0.1, -0.1, 0.05, -0.05))], pn.Verdict.INCONCLUSIVE)):
-        pn.atomic_write_json(tmp_path / "r.json", {**rec, "val_nll": {"baseline": base, "fal": fal}})
-        monkeypatch.setenv("ATTNVERIFY_FAL_RESULTS", str(tmp_path / "r.json"))
+        pn.atomic_write_json(tmp_path / "fal_results.json", {**rec, "val_nll": {"baseline": base, "fal": fal}})
+        monkeypatch.setenv("ATTNVERIFY_EVIDENCE", str(tmp_path))  # attnverify verify --evidence DIR
         r = pn.run_claim(pn.get_claim("fal.quality_fal_vs_baseline"), scale=0.01)
         assert r.verdict is want, (want, r.message, r.evidence.decision)
-        sha = hashlib.sha256((tmp_path / "r.json").read_bytes()).hexdigest()
+        assert r.evidence.details["pinned"] is False and r.evidence.details["evidence_files"][0]["pinned"] is False
+        sha = hashlib.sha256((tmp_path / "fal_results.json").read_bytes()).hexdigest()
         assert (r.evidence.details["source_sha256"], r.evidence.details["protocol_name"]) == (sha, "synthetic")

@@ -255,10 +255,18 @@ def test_claims_decide_from_the_committed_full_study():
         assert r.evidence.details["n_runs"] == 360
 
 
-def test_missing_reference_names_the_command(monkeypatch, tmp_path):
-    monkeypatch.setattr(gs, "REFERENCE", tmp_path / "results.json")
+def _evidence_copy(monkeypatch, tmp_path):
+    """The pinned evidence copied to ``tmp_path`` and used instead of the committed files."""
+    from attnverify.proofs_numeric import evidence as ev
+
+    monkeypatch.setattr(ev, "_MANIFEST", [ev.sandbox(tmp_path)])
     monkeypatch.delitem(gs._CACHE, ("reference", 0), raising=False)
-    with pytest.raises(FileNotFoundError, match="attnverify experiment gating"):
+    return tmp_path / "experiments" / "gating" / "reference" / "results.json"
+
+
+def test_missing_reference_names_the_command(monkeypatch, tmp_path):
+    _evidence_copy(monkeypatch, tmp_path).unlink()
+    with pytest.raises(ValueError, match="attnverify experiment gating"):
         gs.reference_study()
 
 
@@ -298,9 +306,12 @@ def test_a_failed_study_is_cached_and_not_retrained(monkeypatch):
 
 
 def test_a_quick_run_is_refused_as_reference(monkeypatch, tmp_path):
-    bad = tmp_path / "results.json"
-    bad.write_text(json.dumps({"quick": True, "config": {}, "seed": 0, "runs": {}, "seconds": 0}))
-    monkeypatch.setattr(gs, "REFERENCE", bad)
-    monkeypatch.delitem(gs._CACHE, ("reference", 0), raising=False)
-    with pytest.raises(ValueError, match="quick run"):
+    from attnverify.proofs_numeric.promote import promote
+
+    ref = _evidence_copy(monkeypatch, tmp_path / "tree")
+    bad = tmp_path / "run" / "results.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps({**json.loads(ref.read_text()), "quick": True}))
+    promote(bad, "experiments/gating/reference/results.json")  # pinned, so only the protocol can refuse it
+    with pytest.raises(ValueError, match="quick"):
         gs.reference_study()

@@ -112,6 +112,7 @@ def _synthetic(la_long: dict[str, list[float]], hybridised_long: list[float], sw
 
 def _run(monkeypatch, tmp_path, cache, claim_id, name="reduced"):
     monkeypatch.setattr(hs, "CACHE_DIR", tmp_path)
+    monkeypatch.setenv("ATTNVERIFY_EVIDENCE", str(tmp_path))  # a synthetic run replaces the pinned one (verify --evidence)
     if cache is not None:
         (tmp_path / f"collapse_{name}.json").write_text(json.dumps({**cache, "protocol": {**cache["protocol"], "name": name}}))
     return pn.run_claim(pn.get_claim(claim_id))

@@ -81,6 +81,7 @@ def _cache(hyb: list[float], swa: list[float]) -> dict:
 
 def _run(monkeypatch, tmp_path, cache):
     monkeypatch.setattr(rr, "_RESULTS", tmp_path)
+    monkeypatch.setenv("ATTNVERIFY_EVIDENCE", str(tmp_path))  # a synthetic run replaces the pinned one (verify --evidence)
     if cache is not None:
         (tmp_path / "gemma_real_full.json").write_text(json.dumps(cache))
     return pn.run_claim(pn.get_claim("hybrid.collapse_real_gemma"))

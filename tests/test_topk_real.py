@@ -239,6 +239,7 @@ def test_stale_mpnet_cache_fails(tmp_path, monkeypatch):
     bad = tmp_path / "mpnet_full.json"
     bad.write_text(json.dumps({"mpnet": {"zip_sha256": "0" * 64}}))
     monkeypatch.setattr(topk_claims, "MPNET_CACHE", bad)
+    monkeypatch.setenv("ATTNVERIFY_EVIDENCE", str(tmp_path))  # a user's run replaces the pinned one (verify --evidence)
     assert pn.run_claim(pn.get_claim("topk.real_reduction_mpnet_n128")).verdict is pn.Verdict.FAILED
 
 

@@ -1,12 +1,13 @@
 r"""Empirical claims of the FAL study (spec ``fal.md`` C8, C9, C10 and §4), read from its cached run.
 
-``attnverify verify`` does not train: each claim reads ``fal_results.json`` from, in order,
-``$ATTNVERIFY_FAL_RESULTS``, ``results/fal/`` (the default output of ``attnverify experiment fal``)
-and the committed record ``experiments/fal/reference/`` (a non-quick run). The evidence records
-the file read, its SHA-256, the protocol and the corpus hash. The committed record is the *full*
+``attnverify verify`` does not train: each claim reads the committed, pinned record
+``experiments/fal/reference/fal_results.json`` (a non-quick run) through
+:func:`proofs_numeric.reference.load_reference_run`, which checks its SHA-256 against the evidence
+manifest and validates it first; nothing is read from the working directory (a user's own run decides
+only with ``attnverify verify --evidence DIR``, marked unpinned). The evidence records the file read,
+its SHA-256, the protocol and the corpus hash. The committed record is the *full*
 protocol (``FULL_PROTOCOL``: the spec's C9 shape, 3 seeds, 120 steps x batch 8 per seed); the
 earlier reduced run is kept in ``experiments/fal/reference_reduced/`` and is not read by the claims.
-Without any such file the verdict is ``inconclusive`` and says how to produce one.
 
 Protocol, stated before the data: effect per seed (the unit of independence; C8: per
 interleaved timing block), Student-$t$ 95 % interval of the mean, boundary 0; the interval on
@@ -16,33 +17,34 @@ character-level model, not the paper's GPT-2 on OpenWebText), straddling 0 -> in
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from attnverify import proofs_numeric as pn
-from attnverify.proofs_numeric import Context, Decision, Evidence, Verdict
+from attnverify.proofs_numeric import Context, Evidence
+from attnverify.proofs_numeric.reference import ReferenceRun, load_reference_run
 
 from .study import RESULTS_JSON
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / RESULTS_JSON
-_ROOT = Path(__file__).resolve().parents[2]
 PAPER_SETTING = "GPT-2-style models pre-trained on OpenWebText, validation perplexity (reported, unconfirmed)"
 
 
-def load_results() -> tuple[dict[str, Any] | None, str]:
-    """The cached study results (non-quick) and where they came from, or ``(None, reason)``."""
-    env = os.environ.get("ATTNVERIFY_FAL_RESULTS")
-    for path in ([Path(env)] if env else []) + [Path("results") / "fal" / RESULTS_JSON, REFERENCE]:
-        if path.is_file():
-            rec = json.loads(path.read_text())
-            if not rec.get("quick"):
-                return rec, str(path)
-    return None, "no cached FAL results: run `attnverify experiment fal` (writes results/fal/fal_results.json)"
+REFERENCE_COMMAND = "attnverify experiment fal --out results/fal"
+
+
+def load_run() -> ReferenceRun:
+    """The pinned full-protocol run (``EvidenceError``, hence ``failed``, when the file is missing,
+    changed since it was pinned, or invalid)."""
+    return load_reference_run(REFERENCE, command=REFERENCE_COMMAND)
+
+
+def load_results() -> tuple[dict[str, Any], str]:
+    """The pinned results and the file they were read from (see :func:`load_run`)."""
+    run = load_run()
+    return run.data, str(run.path)
 
 
 def _our_setting(rec: dict[str, Any]) -> str:
@@ -52,21 +54,14 @@ def _our_setting(rec: dict[str, Any]) -> str:
             f"{rec['protocol_name']} protocol, seeds {p['seeds']}")
 
 
-def _missing(effect: str, units: str, rule: str, why: str) -> Evidence:
-    d = Decision(effect=effect, units=units, n_units=1, rule=rule, boundary=0.0, estimate=0.0, ci=(-1e300, 1e300),
-                 method=f"no data ({why})", outcome=Verdict.INCONCLUSIVE)
-    return Evidence(0.0, details={"message": why}, decision=d)
-
-
 def _decide(samples, effect: str, units: str, direction: str, paper_figure: str, rec: dict[str, Any], source: str,
             details: dict[str, Any]) -> Evidence:
     rule = f"verified if the 95 % t interval of the mean {effect} lies {'below' if direction == 'less' else 'above'} 0"
     d = pn.decide_direction(np.asarray(samples, float), boundary=0.0, direction=direction, units=units, rule=rule,
                             effect=effect, method="t", setting_differs=True, paper_figure=paper_figure,
                             paper_setting=PAPER_SETTING, our_setting=_our_setting(rec))
-    path = Path(source).resolve()
-    shown = str(path.relative_to(_ROOT)) if path.is_relative_to(_ROOT) else source  # repository-relative where possible
-    prov = {"source": shown, "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    run = load_run()  # the same pinned bytes as ``rec`` (re-checked against the pin)
+    prov = {"source": run.provenance()["file"], "source_sha256": run.sha256, "pinned": run.pinned,
             "protocol_name": rec["protocol_name"], "protocol": rec["protocol"], "corpus_sha256": rec["corpus"]["sha256"]}
     return Evidence(0.0, n_random=len(samples), details={**prov, "per_unit": list(map(float, samples)), **details}, decision=d)
 
@@ -74,8 +69,6 @@ def _decide(samples, effect: str, units: str, direction: str, paper_figure: str,
 def _nll_claim(a: str, b: str, direction: str, paper_figure: str) -> Evidence:
     effect, units = f"NLL({a}) - NLL({b}) (nats/char)", "seeds"
     rec, source = load_results()
-    if rec is None:
-        return _missing(effect, units, "95 % t interval vs 0", source)
     diff = pn.paired_differences(rec["val_nll"][a], rec["val_nll"][b], name_a=a, name_b=b)
     table = {k: {"mean": v["mean"], "sd": v["sd"]} for k, v in rec["quality"].items()}
     return _decide(diff, effect, units, direction, paper_figure, rec, source, {"val_nll_mean_sd": table})
@@ -124,8 +117,6 @@ def _control(ctx: Context) -> Evidence:
 
 def _c10(key: str, effect: str, paper_figure: str) -> Evidence:
     rec, source = load_results()
-    if rec is None:
-        return _missing(effect, "seeds", "95 % t interval vs 0", source)
     per = rec["c10"]["per_seed"]
     keep = ("seed", "grad_norms", "ablation_delta_nll") if key != "effect_a" else ("seed", "cka_mlp_inputs", "cka_attn")
     return _decide([s[key] for s in per], effect, "seeds (trained baselines)", "greater", paper_figure, rec, source,
@@ -160,8 +151,6 @@ def _c8(ctx: Context) -> Evidence:
     """Information only (no timing assertion): FAL's single-device training step against the baseline's, interleaved timing blocks on a shared CPU."""
     effect, units = "log(t_baseline / t_FAL) per interleaved timing block", "interleaved timing blocks (one process, shared CPU)"
     rec, source = load_results()
-    if rec is None:
-        return _missing(effect, units, "95 % t interval vs 0", source)
     c8 = rec["c8"]
     return _decide(c8["effect_log_speedup"], effect, units, "greater", "up to 1.18x single-GPU throughput", rec, source,
                    {"median_ratio_fal_over_baseline": c8["median_ratio"], "block_medians_s": c8["block_medians_s"],

@@ -11,7 +11,6 @@ Units, sample sizes, rules and intervals: :mod:`experiments.sae_steering.decisio
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 from attnverify.proofs_numeric import Context, Decision, Evidence, claim, decide_interval
 
 from . import decisions as dc
-from .results import fast_results, fast_results_source, gemma_result_paths, gemma_results, gemma_results_path
+from .results import fast_results, fast_results_source, gemma_result_paths, gemma_results, gemma_results_path, gemma_run
 
 _TOY = "character LM miniature (spec §5: wordfreq word documents, d=32, 3 layers), own JumpReLU SAEs, fastText-lite LID"
 _GEMMA = "Gemma 3 270M (Q4_K_M dequantised), own JumpReLU SAEs on Django-catalogue activations, fastText-lite LID, chrF meaning proxy"
@@ -53,7 +52,7 @@ def _gemma(effect: str, lo: float, fn: Callable[[dict], Decision], needs: str = 
         return Evidence(0.0, details={"settings": res["settings"]}, decision=_missing(effect, lo, why))
     path = gemma_results_path()
     details = {"cached_run": f"{path} (written by attnverify experiment sae-steering, full mode)",
-               "results_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "model_sha256": res.get("model_sha256"),
+               "results_sha256": gemma_run().sha256, "model_sha256": res.get("model_sha256"),
                "corpus_sha256": res.get("corpus_sha256"), "settings": res.get("settings"), "seconds": res.get("seconds"),
                "sae": res["sae_stats"]}
     return Evidence(_nonfinite(res), n_random=int(res["n_prompts"]), decision=fn(res), details=details)

@@ -7,27 +7,33 @@ r"""Where the study's results live, and how the claims obtain them without rerun
   ``verify`` and test suite do not train the character LM and SAEs (about 580 CPU s); only without it is
   the run computed. The key hashes the settings and the seed, so a changed protocol never reads a stale
   file; a slow test recomputes the reference and compares.
-* **Gemma track** (:func:`gemma_results`): the JSON the full experiment writes. Looked up in
-  ``$ATTNVERIFY_SAE_GEMMA_RESULTS``, then ``results/sae-steering/gemma_results.json``, then the
-  snapshot committed next to this module (``experiments/sae_steering/gemma_results.json``). ``None``
-  when there is none: the claims then say so and return ``inconclusive``.
+* **Gemma track** (:func:`gemma_results`): the JSON the full experiment writes to its ``--out``
+  directory, promoted into the tree as the pinned snapshot ``experiments/sae_steering/gemma_results.json``
+  (``attnverify promote``). It is read through :func:`proofs_numeric.reference.load_reference_run`, which
+  checks its SHA-256 against the evidence manifest and validates it; nothing is read from the working
+  directory (a user's run decides only with ``attnverify verify --evidence DIR``, marked unpinned).
+
+The committed fast-track run is read the same way (pinned); a key with no committed run (another seed)
+is computed on this machine and cached under :func:`attention.sae.activations.cache_dir`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from attnverify.proofs_numeric import atomic_write_json
+from attnverify.proofs_numeric.reference import ReferenceRun, load_reference_run
 
 __all__ = ["fast_results", "fast_results_source", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "FAST_REFERENCE",
-           "gemma_result_paths", "gemma_results_path", "fast_key"]
+           "gemma_result_paths", "gemma_results_path", "gemma_run", "fast_key"]
 
 SNAPSHOT = Path(__file__).resolve().parent / "gemma_results.json"
 FAST_REFERENCE = Path(__file__).resolve().parent / "reference"  #: committed fast-track runs, ``fast_results_<key>.json``
+FAST_COMMAND = "ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering --quick --out results/sae-steering"
+GEMMA_COMMAND = "attnverify experiment sae-steering --out results/sae-steering"
 _MEMO: dict[str, tuple[dict, dict]] = {}  # key -> (results, where they came from)
 
 
@@ -68,17 +74,21 @@ def fast_results_source(quick: bool = True, seed: int = 0) -> dict[str, Any]:
 
 def _fast_lookup(quick: bool, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     from attnverify.attention.sae.activations import cache_dir
-    from attnverify.proofs_numeric.reference import load_reference_run
 
     key = fast_key(quick, seed)
     if key not in _MEMO:
         path = cache_dir() / f"fast_results_{key}.json"
         committed = FAST_REFERENCE / path.name
-        if not path.exists() and not committed.exists():
-            atomic_write_json(path, compute_fast_results(quick, seed))
-        run = load_reference_run(path if path.exists() else committed, full=False,
-                                 command="ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering --quick")
-        _MEMO[key] = (run.data, {k: v for k, v in run.provenance().items() if k != "config"})
+        if committed.exists():  # the pinned run decides; a local cache of the same key is never read
+            run = load_reference_run(committed, full=False, command=FAST_COMMAND)
+            _MEMO[key] = (run.data, {k: v for k, v in run.provenance().items() if k != "config"})
+        else:  # no committed run of this key: computed here (and cached), recorded as such
+            if not path.exists():
+                atomic_write_json(path, compute_fast_results(quick, seed))
+            raw = path.read_bytes()
+            _MEMO[key] = (json.loads(raw), {"file": str(path), "sha256": hashlib.sha256(raw).hexdigest(), "pinned": False,
+                                            "note": "computed on this machine (no committed run of this key)",
+                                            "quick": quick, "seed": seed})
     return _MEMO[key]
 
 
@@ -91,8 +101,8 @@ def store_fast_results(res: dict[str, Any], quick: bool, seed: int) -> Path:
 
 
 def gemma_result_paths() -> list[Path]:
-    env = os.environ.get("ATTNVERIFY_SAE_GEMMA_RESULTS")
-    return ([Path(env)] if env else []) + [Path("results") / "sae-steering" / "gemma_results.json", SNAPSHOT]
+    """Where the Gemma results are read from: the pinned snapshot only."""
+    return [SNAPSHOT]
 
 
 def gemma_results_path() -> Path | None:
@@ -100,7 +110,13 @@ def gemma_results_path() -> Path | None:
     return next((p for p in gemma_result_paths() if p.is_file()), None)
 
 
-def gemma_results() -> dict[str, Any] | None:
-    """The first Gemma results file found (see the module docstring), or ``None``."""
+def gemma_run() -> ReferenceRun | None:
+    """The pinned Gemma run (hash-checked and validated), or ``None`` when there is no file."""
     p = gemma_results_path()
-    return None if p is None else json.loads(p.read_text())
+    return None if p is None else load_reference_run(p, full=False, command=GEMMA_COMMAND)
+
+
+def gemma_results() -> dict[str, Any] | None:
+    """The pinned Gemma results (see the module docstring), or ``None``."""
+    run = gemma_run()
+    return None if run is None else run.data

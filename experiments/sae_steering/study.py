@@ -99,14 +99,13 @@ def sae_steering_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0
         from attnverify.attention.models import load_gemma
 
         from .gemma_track import run_gemma_track
-        from .results import SNAPSHOT
 
         t0, c0 = time.perf_counter(), time.process_time()
         gemma = run_gemma_track(load_gemma(), seed=seed)
         times["gemma_track_s"], times["gemma_track_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         gemma["seconds"], gemma["cpu_seconds"], gemma["load_avg_end"] = times["gemma_track_s"], times["gemma_track_cpu_s"], os.getloadavg()
-        files += [pn.atomic_write_json(out_dir / "gemma_results.json", gemma), pn.atomic_write_json(SNAPSHOT, gemma)]
-        gemma = gemma_results() if gemma_results() is not None else gemma
+        gemma["seed"] = seed  # the snapshot records its seed; promote it with `attnverify promote` (never written here)
+        files += [pn.atomic_write_json(out_dir / "gemma_results.json", gemma)]
     elif quick:
         gemma = gemma_results()
     if gemma is not None:
