@@ -105,4 +105,9 @@ def rasterise(*artists: Any) -> None:
 
 def caption(fig: Any, text: str) -> None:
     """A footnote line under the figure: model, data set, n and anything a reader needs to compare."""
-    fig.text(0.01, -0.01, text, fontsize=7, color="#444444", ha="left", va="top", wrap=True)
+    import textwrap
+
+    width_chars = int(17 * fig.get_figwidth())  # 7 pt text: about 17 characters per inch
+    fig.canvas.draw()  # lay out first: the caption goes under everything drawn (outside legends included)
+    bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()
+    fig.text(0.01, min(bottom, 0.0) - 0.01, textwrap.fill(text, width_chars), fontsize=7, color="#444444", ha="left", va="top")
