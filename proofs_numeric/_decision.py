@@ -291,8 +291,9 @@ def decide_direction(
         rule=rule, method=how, level=level, setting_differs=setting_differs, paper_figure=paper_figure,
         paper_setting=paper_setting, our_setting=our_setting, p_value=p,
     )
-    if statistic is np.mean:  # the t-test MDE is the mean's; another statistic reports none
-        d = dataclasses.replace(d, detectable_effect=minimal_detectable_effect(x, level=level))
+    mde = minimal_detectable_effect(x, level=level) if statistic is np.mean else math.nan  # the mean's t-test MDE
+    if math.isfinite(mde):  # none for another statistic or a constant sample
+        d = dataclasses.replace(d, detectable_effect=mde)
     return d
 
 
@@ -363,10 +364,11 @@ def decide_equivalence(
         p_lo = stats.ttest_1samp(x, -m_, alternative="greater").pvalue
         p_hi = stats.ttest_1samp(x, m_, alternative="less").pvalue
         p_tost = float(max(p_lo, p_hi))
+    mde = minimal_detectable_effect(x, level=level) if statistic is np.mean else math.nan  # distance inside the margin
     return Decision(
         effect=effect, units=units, n_units=int(x.size), rule=rule, boundary=m_, estimate=est, ci=(lo, hi),
         method=f"TOST margin {m_:g}, {how} interval", outcome=outcome, level=level, test="equivalence",
-        direction="within", p_value=p_tost, **kw,
+        direction="within", p_value=p_tost, detectable_effect=mde if math.isfinite(mde) else None, **kw,
     )
 
 
@@ -423,7 +425,8 @@ def decide_all(parts: Mapping[str, Decision], *, rule: str | None = None) -> Dec
 
     ``verified`` only if every part is verified; ``refuted`` if any part is refuted, else ``not reproduced``
     if any part is; otherwise ``inconclusive``. The decision shown is the part whose interval is least
-    favourable (:func:`_margin`), with all parts under ``parts`` (name -> ``to_dict()``). A pooled
+    favourable (:func:`_margin`), with all parts under ``parts`` (name -> ``to_dict()``) and every part's
+    controls under ``controls``. A pooled
     average over parts that disagree is never the verdict: this is the rule for "for every host".
     """
     if not parts:
@@ -448,7 +451,9 @@ def decide_all(parts: Mapping[str, Decision], *, rule: str | None = None) -> Dec
     if outcome is V.NOT_REPRODUCED and not worst.setting_differs:
         src = next(d for d in parts.values() if d.outcome is V.NOT_REPRODUCED)
         kw = dict(paper_setting=src.paper_setting, our_setting=src.our_setting, paper_figure=src.paper_figure)
-    return dataclasses.replace(worst, outcome=outcome, rule=text, parts={k: d.to_dict() for k, d in parts.items()}, **kw)
+    controls = {k: v for d in parts.values() for k, v in (d.controls or {}).items()} or None  # every part's, shown once
+    return dataclasses.replace(worst, outcome=outcome, rule=text, parts={k: d.to_dict() for k, d in parts.items()},
+                               controls=controls, **kw)
 
 
 def with_controls(decision: Decision, controls: Mapping[str, Decision]) -> Decision:

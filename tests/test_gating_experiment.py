@@ -24,7 +24,7 @@ from attnverify.experiments.gating.tasks import LINEAR_TASKS, TASKS, make_task
 from tests.helpers import assert_close
 
 CLAIMS = ["gating.empirical_nonlinear_advantage", "gating.empirical_linear_no_difference",
-          "gating.empirical_curvature_accuracy_correlation", "gating.empirical_depth_growth"]
+          "gating.empirical_curvature_accuracy_correlation", "gating.empirical_depth_growth", "gating.empirical_gated_proxy_greater"]
 SMALL = ClassifierConfig(width=8, seq_len=3, n_heads=2, depth=2)
 
 
@@ -165,7 +165,7 @@ def _fake_study(gap_nonlinear: float, gap_linear: float, seed: int = 0, nan: boo
     base = {(D, t, s): 0.9 + 0.01 * rng.normal() for D, t, _, s in rows}
     acc = np.array([base[(D, t, s)] + (g != "none") * (gap_linear if t in LINEAR_TASKS else gap_nonlinear) + 1e-3 * rng.normal()
                     for D, t, g, s in rows])
-    dens = np.array([D * (1 + 0.1 * rng.random()) for D, *_ in rows])
+    dens = np.array([D ** (1 + (g != "none")) * (1 + 0.1 * rng.random()) for D, _, g, _ in rows])  # grows faster when gated
     proxy = acc + 1e-3 * rng.normal(size=len(rows))
     if nan:
         proxy[3] = np.nan
@@ -191,7 +191,11 @@ def test_decisions_on_synthetic_outcomes():
     dec = gs.claim_decisions(_fake_study(gap_nonlinear=0.03, gap_linear=0.0))
     assert {k: d.outcome for k, d in dec.items()} == {
         "nonlinear_advantage": V.VERIFIED, "linear_no_difference": V.VERIFIED,
-        "curvature_accuracy_correlation": V.VERIFIED, "depth_growth": V.VERIFIED}
+        "curvature_accuracy_correlation": V.VERIFIED, "depth_growth": V.VERIFIED, "gated_proxy_greater": V.VERIFIED}
+    # every decision reports its detectable effect; the placebos run and do not pass
+    assert all(d.detectable_effect is not None and d.detectable_effect > 0 for d in dec.values())
+    assert dec["depth_growth"].controls and dec["curvature_accuracy_correlation"].controls
+    assert not any(c["passes_as_strongly"] for d in dec.values() for c in (d.controls or {}).values())
     assert all(d.n_units == gs.quick_config().n_seeds and d.units.startswith("seeds") for d in dec.values())
     assert dec["linear_no_difference"].test == "equivalence" and dec["linear_no_difference"].boundary == gs.LINEAR_MARGIN
     assert dec["nonlinear_advantage"].estimate == pytest.approx(0.03, abs=2e-3)
@@ -230,7 +234,7 @@ def test_claim_verdict_follows_the_data(cid, fake_cache):
     fake_cache(_fake_study(gap_nonlinear=-0.03, gap_linear=0.05))
     r = pn.run_claim(pn.get_claim(cid), scale=0.01)
     key = cid.split("empirical_")[1]
-    expected = pn.Verdict.VERIFIED if key in ("curvature_accuracy_correlation", "depth_growth") else pn.Verdict.NOT_REPRODUCED
+    expected = pn.Verdict.VERIFIED if key in ("curvature_accuracy_correlation", "depth_growth", "gated_proxy_greater") else pn.Verdict.NOT_REPRODUCED
     assert r.verdict is expected and r.evidence.decision.outcome is expected, r.message
 
 
@@ -315,3 +319,21 @@ def test_a_quick_run_is_refused_as_reference(monkeypatch, tmp_path):
     promote(bad, "experiments/gating/reference/results.json")  # pinned, so only the protocol can refuse it
     with pytest.raises(ValueError, match="quick"):
         gs.reference_study()
+
+
+def test_issue27_controls_decide():
+    """Issue 27: depth growth decides on gated - ungated slope, so an ungated arm that grows as fast blocks it
+    (the ungated slope alone, a control, passes); a positive correlation whose interval excludes the paper's
+    0.79 is not reproduced; the within-seed permutation placebo does not pass."""
+    V = pn.Verdict
+    same = _fake_study(0.03, 0.0)
+    noise = 1 + 0.1 * np.random.default_rng(2).random(len(same.runs["depth"]))
+    same.runs["curv_density"] = same.runs["depth"].astype(float) * noise  # both arms grow alike
+    d = gs.claim_decisions(same)["depth_growth"]
+    assert d.outcome is not V.VERIFIED and abs(d.estimate) < 0.05
+    assert d.controls["ungated arm (slope)"]["outcome"] == "verified"
+    weak = _fake_study(0.03, 0.0)
+    weak.runs["proxy"] = weak.runs["accuracy"] + 0.02 * np.random.default_rng(4).standard_normal(len(weak.runs["accuracy"]))
+    c = gs.claim_decisions(weak)["curvature_accuracy_correlation"]
+    assert 0 < c.ci[0] and c.ci[1] < 0.79 and c.outcome is V.NOT_REPRODUCED
+    assert c.controls["accuracy permuted within seed"]["outcome"] != "verified"

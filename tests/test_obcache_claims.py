@@ -97,16 +97,55 @@ def test_synthetic_verdict_is_stable_between_reduced_and_verify_protocols():
     assert full.evidence.decision.n_units > small.evidence.decision.n_units
 
 
-def test_minilm_claim_decides_from_the_committed_full_run():
-    """Issue 10, item 3: the MiniLM verdict changes with the prompt length, so the claim recomputes its decision
-    from the committed full run (8 sequences of 448 + 64 tokens) and records where it came from."""
+def test_minilm_claim_decides_per_host_on_files_with_placebos():
+    """Issue 27: the MiniLM verdict is decided per host (every host required) over 16 files of the committed
+    one-prompt-per-file run, each host with the placebo score sum_i a_i^2; the old pooled protocol is kept as
+    superseded. Every part, control and the combined decision report a detectable effect."""
     import hashlib
 
-    from attnverify.experiments.kv_eviction.study import REFERENCE
+    from attnverify.experiments.kv_eviction.study import REFERENCE_FILES
 
     r = pn.run_claim(pn.get_claim("obcache.output_aware_beats_attention_minilm"))
     assert r.verdict is not pn.Verdict.FAILED, r.message
     d, det = r.evidence.decision, r.evidence.details
-    assert d.n_units == 8 and d.units == "sequences" and det["n_prompt"] == 448 and det["n_future"] == 64
-    assert det["reference_run"]["sha256"] == hashlib.sha256(REFERENCE.read_bytes()).hexdigest()
-    assert det["reference_run"]["quick"] is False and "kv-eviction" in det["reference_run"]["reproduce"]
+    assert set(d.parts) == {"h2o", "tova", "snapkv"} and len(d.controls) == 3
+    assert d.n_units == 16 and d.units.startswith("files") and len(set(det["files"])) == 16
+    assert d.detectable_effect > 0 and all(p["detectable_effect"] is None or p["detectable_effect"] > 0 for p in d.parts.values())
+    outs = {p["outcome"] for p in d.parts.values()}
+    assert (r.verdict is pn.Verdict.VERIFIED) == (outs == {"verified"})
+    assert det["reference_run"]["sha256"] == hashlib.sha256(REFERENCE_FILES.read_bytes()).hexdigest()
+    assert det["superseded_protocol"]["decision"]["n_units"] == 8 and "issue 27" in det["rule_history"]
+
+
+def test_host_decisions_require_every_host_and_a_failing_placebo():
+    """On constructed per-head data: all hosts better -> verified; one host worse -> not reproduced; a placebo
+    that is better still -> not verified."""
+    from attnverify.experiments.kv_eviction.study import host_decisions
+
+    rng = np.random.default_rng(0)
+    nf, heads = 16, 72
+
+    def run(effects, placebo):
+        lr = {h: {"obcache": (e + 0.01 * rng.standard_normal((6, nf, 12))).ravel().tolist(),
+                  "sq-attn": (placebo + 0.01 * rng.standard_normal((6, nf, 12))).ravel().tolist()} for h, e in effects.items()}
+        return {"protocol": {"files": nf, "n_prompt": 448, "n_future": 64}, "eligible_files": 124, "heads": nf * heads, "log_ratio_per_head": lr}
+
+    V = pn.Verdict
+    assert host_decisions(run({"h2o": -0.05, "tova": -0.05, "snapkv": -0.05}, 0.0)).outcome is V.VERIFIED
+    assert host_decisions(run({"h2o": -0.05, "tova": 0.05, "snapkv": -0.05}, 0.0)).outcome is V.NOT_REPRODUCED
+    d = host_decisions(run({"h2o": -0.05, "tova": -0.05, "snapkv": -0.05}, -0.1))
+    assert d.outcome is V.INCONCLUSIVE and all(c["passes_as_strongly"] for c in d.controls.values())
+
+
+def test_rank_claim_tests_against_accumulated_attention():
+    """The rank claim needs recall above 0.8 *and* above S^A's: a score no better than S^A is not verified."""
+    from attnverify.experiments.kv_eviction.study import rank_decisions
+
+    rng = np.random.default_rng(1)
+    attn = 0.85 + 0.01 * rng.standard_normal(16)
+    good = {"obc": attn + 0.05, "attn": attn, "sq-attn": attn}
+    same = {"obc": attn + 0.001 * rng.standard_normal(16), "attn": attn, "sq-attn": attn - 0.02}
+    assert rank_decisions(good, "files", minilm=True).outcome is pn.Verdict.VERIFIED
+    d = rank_decisions(same, "files", minilm=True)
+    assert d.outcome is not pn.Verdict.VERIFIED and set(d.parts) == {"recall >= 0.8", "better than S^A"}
+    assert "S^A recall vs 0.8" in d.controls

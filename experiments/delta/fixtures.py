@@ -55,12 +55,26 @@ def minilm_fixture(count: int = 1, n: int = 512) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(x, np.float64).reshape((-1,) + x.shape[-2:]) for x in (out.q, out.k, out.v)) + (int(out.q.shape[0]),)
 
 
-def cosine_study(q, k, v, *, window: int, n_sink: int, gammas=GAMMAS, score_from: int = 0, recompute: bool = True) -> dict[str, Any]:
+def running_mean_correction(y: np.ndarray, ys: np.ndarray, gamma: int) -> np.ndarray:
+    r"""Placebo of Δ attention with **no locality** (issue 27): every row gets the running mean of the
+    corrections of all anchors so far, $\tilde y_i=y^*_i+\frac{1}{m(i)+1}\sum_{j=0}^{m(i)}\Delta_{j\gamma}$,
+    $m(i)=\lfloor i/\gamma\rfloor$, $\Delta_a=y_a-y^*_a$, instead of its own block's $\Delta_{\alpha(i)}$
+    (Eq. 7). It uses the same anchors and the same dense rows; what it drops is the assumption that
+    $\Delta$ varies slowly, so a gain it shares with Δ is not evidence for that assumption."""
+    anchors = np.arange(0, y.shape[-2], gamma)
+    d = y[..., anchors, :] - ys[..., anchors, :]
+    mean = np.cumsum(d, axis=-2) / np.arange(1, len(anchors) + 1)[:, None]
+    return ys + np.repeat(mean, gamma, axis=-2)[..., : y.shape[-2], :]
+
+
+def cosine_study(q, k, v, *, window: int, n_sink: int, gammas=GAMMAS, score_from: int = 0, recompute: bool = True,
+                 placebo: bool = False) -> dict[str, Any]:
     """Per-query cosines to full attention on rows ``score_from..N-1``.
 
     **Returns:** ``{"sparse": [heads, r], "delta": {γ: [heads, r]}, "recompute": {γ: ...},
     "non_anchor": {γ: bool [r]}, "nbr_cos": [heads], "anchor_error": float}`` where
-    ``anchor_error`` is the largest |Δ-output − full| on anchor rows (0 up to rounding, C2).
+    ``anchor_error`` is the largest |Δ-output − full| on anchor rows (0 up to rounding, C2);
+    with ``placebo``, also ``"running_mean": {γ: [heads, r]}`` (:func:`running_mean_correction`).
     """
     from attnverify.attention.delta.sparse import delta_attention_strides, dense_causal_attention, sink_window_attention
     from attnverify.attention.delta.theory import neighbour_cosine, row_cosine
@@ -69,7 +83,7 @@ def cosine_study(q, k, v, *, window: int, n_sink: int, gammas=GAMMAS, score_from
     ys = np.asarray(sink_window_attention(q, k, v, window=window, n_sink=n_sink))
     rows = np.arange(score_from, q.shape[-2])
     cos = lambda a: np.asarray(row_cosine(a[..., rows, :], y[..., rows, :]))  # noqa: E731
-    out: dict[str, Any] = {"sparse": cos(ys), "delta": {}, "recompute": {}, "non_anchor": {}, "rows": rows}
+    out: dict[str, Any] = {"sparse": cos(ys), "delta": {}, "recompute": {}, "non_anchor": {}, "rows": rows, "running_mean": {}}
     out["nbr_cos"] = np.asarray(neighbour_cosine((y - ys)[..., rows, :]))
     anchor_error = 0.0
     corrected = np.asarray(delta_attention_strides(q, k, v, gammas=tuple(gammas), window=window, n_sink=n_sink))
@@ -81,6 +95,8 @@ def cosine_study(q, k, v, *, window: int, n_sink: int, gammas=GAMMAS, score_from
             yr[..., ::g, :] = y[..., ::g, :]
             out["recompute"][g] = cos(yr)
         out["non_anchor"][g] = rows % g != 0
+        if placebo:
+            out["running_mean"][g] = cos(running_mean_correction(y, ys, g))
     out["anchor_error"] = anchor_error
     return out
 

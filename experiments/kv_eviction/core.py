@@ -74,10 +74,10 @@ def minilm_qkv(n_tokens: int, count: int) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(x, np.float64).reshape((-1,) + x.shape[-2:]) for x in (out.q, out.k, out.v))
 
 
-def _policies():
+def _policies(scores: tuple | None = None):
     from attnverify.attention.kv.eviction import SCORES, RemovalOracle, eviction_policies
 
-    return eviction_policies(WINDOW, SCORES + (RemovalOracle,))
+    return eviction_policies(WINDOW, SCORES + (RemovalOracle,) if scores is None else scores)
 
 
 @functools.lru_cache(maxsize=1)
@@ -119,14 +119,17 @@ def _host_scores_fn(policies: tuple):
     return scores
 
 
-def evaluate_policies(q, k, v, n: int, budgets=BUDGETS, *, chunk: int = 24, desc: str = "") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def evaluate_policies(q, k, v, n: int, budgets=BUDGETS, *, chunk: int = 24, desc: str = "", scores: tuple | None = None,
+                      window: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Relative error [len(budgets), heads] per policy name of the future queries and of the scoring
-    window (last :data:`WINDOW` prompt rows, the objective the scores approximate); ``q, k, v`` [heads, n+f, d]."""
+    window (last :data:`WINDOW` prompt rows, the objective the scores approximate); ``q, k, v`` [heads, n+f, d].
+    ``scores``: the score classes combined with every host (default: the four scores and the removal oracle);
+    ``window=False`` skips the scoring-window errors (left at 0)."""
     import jax.numpy as jnp
 
     from attnverify.attention.kv.eviction import budget_count, eviction_error, select_tokens
 
-    pols = _policies()
+    pols = _policies(scores)
     hosts: dict[str, list] = {}
     for p in pols:
         hosts.setdefault(p.host, []).append(p)
@@ -143,7 +146,7 @@ def evaluate_policies(q, k, v, n: int, budgets=BUDGETS, *, chunk: int = 24, desc
                 recent = 0 if host == "tova" else max(1, round(RECENT_FRAC * nb))
                 keep = select_tokens(scores, nb, n_recent=recent, n_sinks=min(N_SINKS, nb - recent), pool=int(group[0].pool))
                 err = np.asarray(eviction_error(qc[:, n:], kc, vc, keep))
-                werr = np.asarray(_window_error_fn()(qc[:, n - WINDOW : n], kc[:, :n], vc[:, :n], keep))
+                werr = np.asarray(_window_error_fn()(qc[:, n - WINDOW : n], kc[:, :n], vc[:, :n], keep)) if window else np.zeros(keep.shape[:-1])
                 for p, e, we in zip(group, err, werr):
                     out[p.name][bi, s : s + chunk] = e
                     win[p.name][bi, s : s + chunk] = we
@@ -179,7 +182,8 @@ def rank_agreement_per_head(q, k, v, n: int, budgets=BUDGETS, window: int = WIND
     qj, kj, vj = (jnp.asarray(x[:, :n]) for x in (q, k, v))
     att = window_attention(qj[:, n - window :], kj, vj, causal_mask(n, jnp.arange(n - window, n)))
     sc, oracle = obcache_scores(att, vj), np.asarray(exact_errors(att, vj).removal)
-    scores = {"attn": np.asarray(jnp.sum(att.probs, -2)), "obc-v": np.asarray(sc.value), "obc-k": np.asarray(sc.key), "obc-vk": np.asarray(sc.joint)}
+    scores = {"attn": np.asarray(jnp.sum(att.probs, -2)), "obc-v": np.asarray(sc.value), "obc-k": np.asarray(sc.key), "obc-vk": np.asarray(sc.joint),
+              "sq-attn": np.asarray(jnp.sum(att.probs**2, -2))}
     ro = rankdata(oracle, axis=-1)
     top_o = np.argsort(-oracle, axis=-1, kind="stable")
     out: dict[str, dict[str, np.ndarray]] = {}
@@ -271,7 +275,7 @@ def run_dataset(name: str, qkv, n: int, out_dir: Path | None, budgets=BUDGETS) -
         "window_errors_mean": {p: e.mean(1).tolist() for p, e in window_errors.items()},
         "rank_agreement": rank_agreement(q, k, v, n, budgets), "vs_host": compare_to_host(errors, budgets),
         "log_ratio_per_head": output_aware_log_ratio(errors),
-        "recall10_per_head": {s: r["recall@10%"] for s, r in rank_agreement_per_head(q, k, v, n, (0.10,)).items() if s in ("obc-k", "obc-vk")},
+        "recall10_per_head": {s: r["recall@10%"] for s, r in rank_agreement_per_head(q, k, v, n, (0.10,)).items() if s in ("obc-k", "obc-vk", "attn", "sq-attn")},
         "vs_host_window": compare_to_host(window_errors, budgets),
     }
     res["claim_holds"], res["rel_change_by_score"] = verdict_output_aware(res["vs_host"])

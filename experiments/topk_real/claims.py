@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from attnverify.proofs_numeric import Context, Evidence, claim, decide_direction, decide_equivalence
+from attnverify.proofs_numeric import Context, Evidence, claim, decide_all, decide_direction, decide_equivalence
 from attnverify.proofs_numeric.reference import load_reference_run
 
 from .protocol import MODELS, PAPER, TV_SLACK
@@ -174,26 +174,42 @@ for _name in ("minilm", "mpnet"):
 )
 def _(ctx: Context) -> Evidence:
     """Is the finite-n predictor (C14) closer than the asymptotic rule (C13) to the per-head mean
-    k_eps on real rows? Effect per sequence: mean over heads of |predictor - k| - |rule - k| (in k/n);
+    k_eps on real rows? Effect per sequence: mean over heads of |predictor - k| - |rule - k| (in k/n),
+    decided separately at n = 128 and n = 256 (t over each n's 64 sequences) and required at both;
     the numeric part checks bounds.keps_rule against Phi_c(sigma + z_eps) (scipy)."""
     from scipy.stats import norm
 
     from attnverify.bounds import keps_rule
 
     m = _reference(MINILM_CACHE, "minilm")  # 16 sequences per n cannot decide an effect this small
-    gaps, sig = [], []
-    for r in m["reduction"].values():
+    parts, sig = {}, []
+    for n, r in m["reduction"].items():
         j = r["eps"].index(0.01)
-        gaps += list(np.asarray(r["per_sequence"]["predictor_minus_rule_abs_error"])[:, j])
+        gaps = np.asarray(r["per_sequence"]["predictor_minus_rule_abs_error"])[:, j]
+        parts[f"n = {n}"] = decide_direction(
+            gaps, boundary=0.0, direction="less", units=f"sequences of n = {n} (distinct, non-overlapping prose chunks)",
+            seed=ctx.seed, method="t", effect=f"n = {n}: mean over heads of |finite-n - k| - |rule - k| (k/n units), eps = 0.01",
+            rule="verified if the 95 % t-interval lies below 0; not reproduced if above 0; else inconclusive",
+            setting_differs=True, paper_figure="C14: the finite-n predictor is closer to k_eps than the rule (Gaussian logits)",
+            paper_setting="i.i.d. Gaussian logits (the setting of C13 and C14)",
+            our_setting="MiniLM-L6 attention rows of prose (heavy upper tails, attention sinks)")
         sig += r["per_sequence"]["mean_sigma"]
-    d = decide_direction(np.asarray(gaps), boundary=0.0, direction="less", units="sequences", seed=ctx.seed,
-                         effect="mean over heads of |finite-n - k| - |rule - k| (k/n units), eps = 0.01",
-                         rule="verified if the 95 % CI lies below 0; not reproduced if above 0; else inconclusive",
-                         setting_differs=True, paper_setting="i.i.d. Gaussian logits (the setting of C13 and C14)",
-                         our_setting="MiniLM-L6 attention rows of prose (heavy upper tails, attention sinks)")
+    d = decide_all(parts, rule="decided separately at n = 128 and n = 256 (each over its own 64 sequences, t-interval): "
+                               "verified only if both lie below 0; not reproduced if either lies above 0; otherwise inconclusive")
     s = np.asarray(sig)
     err = np.abs(np.asarray(keps_rule(s, 0.01), np.float64) - norm.sf(s + norm.ppf(0.01)))
-    return Evidence.from_errors(err, decision=d, details={"reference_run": m["reference_run"]})
+    return Evidence.from_errors(err, decision=d, details={"reference_run": m["reference_run"], "rule_history": _RULE_VS_PREDICTOR_HISTORY,
+                                                          "control": _NO_SHUFFLE_CONTROL})
+
+
+_RULE_VS_PREDICTOR_HISTORY = (
+    "Stated first on the verify protocol (16 sequences per n, pooled over n = 128 and 256): inconclusive, [-0.0042, +0.0002]. "
+    "The claim was then switched to the cached 64-sequence run, pooled (verified, -0.0025 [-0.0037, -0.0014]): a switch made "
+    "after seeing an inconclusive result. Issue 27 (2026-12-07) found the two lengths disagree in sign and that the texts of "
+    "the two lengths overlap (the same prose stream), so the pooled units were not independent; the claim now decides per n "
+    "(each n's sequences are distinct chunks) and requires both. This rule was set after seeing the per-n effects.")
+_NO_SHUFFLE_CONTROL = ("No shuffled-logit placebo applies: k_eps, the logit spread and both predictions are invariant to a "
+                       "permutation of a row's logits, so a shuffled-logit control reproduces the effect exactly and cannot fail.")
 
 
 @claim(
