@@ -71,14 +71,15 @@ def claim_sources(ids: list[str] | None = None) -> dict[str, tuple[str, int]]:
 
 
 def pinned_files(claim: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every file a claim decided from: entries carrying a ``sha256`` in its evidence record
-    (``claim["evidence"]``, the evidence manifest's entry) or anywhere in its details."""
+    """Every file a claim decided from: entries carrying a ``sha256`` and a ``file`` (or ``path``) in its
+    evidence record (``claim["evidence"]``) or anywhere in its details (``details["evidence_files"]``: the
+    pins of ``experiments/evidence_manifest.json`` that ``verify`` checked; a reference run's provenance)."""
     found: list[dict[str, Any]] = []
 
     def walk(x: Any) -> Iterator[dict[str, Any]]:
         if isinstance(x, Mapping):
             if "sha256" in x and any(k in x for k in ("file", "path")):
-                yield {k: x[k] for k in ("file", "path", "sha256", "reproduce", "machine") if k in x}
+                yield {k: x[k] for k in ("file", "path", "sha256", "reproduce", "command", "pinned", "protocol", "note") if k in x}
             for v in x.values():
                 yield from walk(v)
         elif isinstance(x, (list, tuple)):
@@ -172,8 +173,10 @@ def _claim_section(c: Mapping[str, Any], source: tuple[str, int] | None, source_
         rows.append(_row("links", "; ".join(links)))
     for f in pinned_files(c):
         name = f.get("file") or f.get("path")
-        rows.append(_row("decided from", f"<code>{_e(str(name))}</code> SHA-256 <code>{_e(str(f['sha256']))}</code>"
-                         + (f"<br>reproduce: <code>{_e(str(f['reproduce']))}</code>" if f.get("reproduce") else "")))
+        how = f.get("reproduce") or f.get("command")
+        pin = {True: " (pinned in experiments/evidence_manifest.json)", False: f" ({f.get('note') or 'not pinned'})"}.get(f.get("pinned"), "")
+        rows.append(_row("decided from", f"<code>{_e(str(name))}</code>{_e(pin)}<br>SHA-256 <code>{_e(str(f['sha256']))}</code>"
+                         + (f"<br>reproduce: <code>{_e(str(how))}</code>" if how else "")))
     if source:
         path, line = source
         href = source_url.format(path=path, line=line) if source_url else None
