@@ -76,4 +76,14 @@ __all__ = [
     "multi_gap_bound", "output_error_bounds", "single_gap_bound", "tail_mass", "topk_distributions",
     "topk_mask", "tv_distance",
     "MCSearchResult", "mc_search", "BallCells", "ball_cells", "ball_upper_bounds", "mc_search_attention",
+    "plot_keps",
 ]
+
+
+def __getattr__(name: str):
+    """``plot_keps`` (the ``attnverify plot keps`` figure) is imported on first use: its module registers the plot."""
+    if name == "plot_keps":
+        from ._plot import plot_keps
+
+        return plot_keps
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

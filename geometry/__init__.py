@@ -87,4 +87,20 @@ __all__ = [
     "riemann_tensor", "riemann_tensor_extrinsic", "scalar_curvature", "scalar_curvature_extrinsic",
     "second_fundamental_form", "sectional_curvature", "sectional_curvature_extrinsic", "sectional_curvature_matrix_free",
     "safe_batch_size", "softmax_chart_mean", "stacked_graph_mean", "two_gates_mean",
+    "curvatures", "ungated_flatness_errors", "genericity_study", "curvature_grids", "curvature_vs_depth",
+    "draw_curvature_heatmaps", "draw_curvature_vs_depth",
 ]
+
+#: study helpers behind the figures and censuses of the notebooks, imported on first use (their modules
+#: register claims and a plot, and import sympy): ``from attnverify.geometry import curvature_grids``
+_STUDY_HELPERS = {"curvatures": "._claims_gating", "ungated_flatness_errors": "._claims_gating",
+                  "genericity_study": "._claims_gating", "curvature_grids": "._plots", "curvature_vs_depth": "._plots",
+                  "draw_curvature_heatmaps": "._plots", "draw_curvature_vs_depth": "._plots"}
+
+
+def __getattr__(name: str):
+    if name in _STUDY_HELPERS:
+        import importlib
+
+        return getattr(importlib.import_module(_STUDY_HELPERS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -87,7 +87,8 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(fmt(x) for x in r) + " |" for r in rows])
 
 
-def _markdown(summary: dict[str, Any]) -> str:
+def keps_markdown(summary: dict[str, Any]) -> str:
+    """The soundness and k_eps tables of a :func:`measure` summary as Markdown (per n and eps, then per head)."""
     cells = summary["per_n_eps"]
     t1 = _md_table(
         ["n", "ε", "rows", "mean σ", "mean k_ε", "n / mean k_ε", "mean n/k_ε", "rule mean k", "finite-n mean k",
@@ -127,7 +128,9 @@ def _markdown(summary: dict[str, Any]) -> str:
     ]) + "\n"
 
 
-def _keps_figure(summary: dict[str, Any], out_dir: Path, stem: str = "keps_real") -> list[Path]:
+def keps_figure(summary: dict[str, Any], out_dir: Path, stem: str = "keps_real") -> list[Path]:
+    """k_eps/n against the per-head logit spread sigma, with the asymptotic rule and the finite-n predictor;
+    writes ``out_dir/<stem>.png`` and ``.svg`` and returns their paths."""
     import matplotlib.pyplot as plt
     from attnverify.bounds import keps_rule
 
@@ -189,7 +192,7 @@ def topk_real_experiment(out_dir: Path, *, quick: bool, seed: int, devices: int 
 
     run = run_real(REAL_QUICK if quick else REAL_FULL, seed, devices)
     out = Path(out_dir)
-    md = [reduction_markdown(run)] + [_markdown(m["soundness"]).replace("(MiniLM-L6, stdlib docstrings)", f"({name}, prose corpus)")
+    md = [reduction_markdown(run)] + [keps_markdown(m["soundness"]).replace("(MiniLM-L6, stdlib docstrings)", f"({name}, prose corpus)")
                                       for name, m in run["models"].items()]
     files = [atomic_write_json(out / "topk_real.json", run), atomic_write_text(out / "topk_real.md", "\n".join(md))]
     for name, cache in (("mpnet", MPNET_CACHE), ("minilm", MINILM_CACHE)):
@@ -197,11 +200,11 @@ def topk_real_experiment(out_dir: Path, *, quick: bool, seed: int, devices: int 
             files.append(atomic_write_json(out / cache.name, {"protocol": run["protocol"], "paper": run["paper"],
                                                                name: run["models"][name]}))
     first = next(iter(run["models"].values()))["soundness"]
-    files += reduction_figure(run, out) + _keps_figure(first, out) + _ratio_figure(first, out)
+    files += reduction_figure(run, out) + keps_figure(first, out) + _ratio_figure(first, out)
     return {"files": files, "summary": run}
 
 
 @plot("keps-real", help="k_eps/n against the logit spread per head of MiniLM-L6, with the rule and the finite-n predictor")
 def keps_real_plot(out_dir: Path, *, quick: bool, seed: int) -> dict[str, Any]:
     summary = measure(_model(), QUICK if quick else Protocol("plot", {128: 4, 256: 2, 512: 1}), seed=seed)
-    return {"files": _keps_figure(summary, out_dir)}
+    return {"files": keps_figure(summary, out_dir)}
