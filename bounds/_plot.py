@@ -15,7 +15,7 @@ from ._keps_finite import keps_finite_n
 
 @pn.plot("keps", help="k_eps/n vs sigma: asymptotic rule, finite-n predictor, Monte Carlo (n=128 and 1024)")
 def plot_keps(out_dir: Path, *, quick: bool, seed: int) -> dict:
-    """Two columns (n = 128, 1024), three eps each: top, :math:`E[k_\varepsilon]/n` by the rule, the finite-n
+    r"""Two columns (n = 128, 1024), three eps each: top, :math:`E[k_\varepsilon]/n` by the rule, the finite-n
     predictor and Monte Carlo; bottom, Monte Carlo minus the predictor with :math:`\pm2` standard errors (the
     Monte Carlo error is too small to see on the top scale). Legends sit outside the data. Writes ``keps.{png,svg}``."""
     import matplotlib

@@ -83,7 +83,7 @@ def draw_curvature_heatmaps(grids: dict):
 
 
 def draw_curvature_vs_depth(dep: dict):
-    """Three panels: the homothety law $K_0\gamma^{-2L}$, aligned Hessians at $x^*$ ($K_L/K_1$ against $L^2$),
+    r"""Three panels: the homothety law $K_0\gamma^{-2L}$, aligned Hessians at $x^*$ ($K_L/K_1$ against $L^2$),
     and identical layers off $x^*$ ($K_L/|K_1|$): each panel names its own ratio."""
     from attnverify.proofs_numeric.plotstyle import figure, label
 
