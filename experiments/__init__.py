@@ -14,3 +14,5 @@ from attnverify.proofs_numeric.evidence import use_manifest as _use_manifest
 #: only with ``attnverify promote`` (docs/verdicts.md, "Where the evidence comes from")
 EVIDENCE_MANIFEST = _Path(__file__).resolve().with_name("evidence_manifest.json")
 _use_manifest(EVIDENCE_MANIFEST)
+
+from . import evidence_schemas as _evidence_schemas  # noqa: E402,F401  (registers the validators the pins name)

@@ -4,11 +4,17 @@
 
     attnverify verify [--only GLOB] [--seed N] [--scale F] [--jobs N] [--json PATH] [--markdown PATH] [--update-readme PATH] [--html DIR]
     attnverify verify --from-json PATH --html DIR
+    attnverify verify ... [--evidence DIR]
+    attnverify promote RUN_FILE DEST [--claims GLOB ...] [--command CMD] [--schema NAME] [--protocol TEXT]
     attnverify list [--only GLOB]
     attnverify plot NAME [--out DIR] [--quick] [--seed N]
     attnverify experiment NAME [--out DIR] [--quick] [--seed N] [--devices N]
 
-``verify`` exits 1 if any claim's verdict is ``failed`` (a bug); ``verified``, ``refuted``, ``not
+``verify`` decides from the pinned evidence only (:mod:`proofs_numeric.evidence`: every committed result
+file is checked against its SHA-256 and validated before a claim reads it; a mismatch makes the claims
+that read it ``failed``). ``--evidence DIR`` lets a user's own run replace pinned files (each such verdict is
+marked as coming from an unpinned local run). ``promote`` makes a run the pinned evidence
+(:mod:`proofs_numeric.promote`). ``verify`` exits 1 if any claim's verdict is ``failed`` (a bug); ``verified``, ``refuted``, ``not
 reproduced``, ``inconclusive`` and ``erratum`` are results, not failures.
 
 Usage errors exit 2 **before any work starts**: ``--seed`` must be an integer >= 0, ``--scale`` a
@@ -72,6 +78,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
             if not p.is_file():
                 raise OSError(f"--update-readme file {p} does not exist (it must be the README to update)")
             check_output_file(p, what="--update-readme file")
+        if args.evidence and not Path(args.evidence).is_dir():
+            raise OSError(f"--evidence directory {args.evidence} does not exist (it must hold a run's files)")
     elif args.cmd in ("plot", "experiment"):
         check_output_dir(args.out or (Path("results" if args.cmd == "experiment" else "plots") / args.name), what="--out directory")
 
@@ -82,6 +90,28 @@ def _setup() -> None:
     enable_x64()  # verification is float64 throughout; documented in README and precision.py
 
 
+def _use_evidence(directory: str | None) -> None:
+    """``--evidence DIR``: a user's run replaces pinned files (workers inherit the environment); without
+    it nothing but the pinned files decides."""
+    import os
+
+    from .evidence import EVIDENCE_ENV
+
+    if directory:
+        os.environ[EVIDENCE_ENV] = str(Path(directory).resolve())
+    else:
+        os.environ.pop(EVIDENCE_ENV, None)
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from .promote import promote
+
+    pin = promote(args.run_file, args.dest, claims=args.claims, command=args.command, schema=args.schema, protocol=args.protocol)
+    print(f"promoted {args.run_file} -> {pin.file} (sha256 {pin.sha256}); pinned for {', '.join(pin.claims)}; "
+          "commit the file and experiments/evidence_manifest.json together")
+    return 0
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     if args.from_json:  # re-render a saved report as HTML, running nothing
         from .html_report import load_report_json, write_html_report
@@ -90,8 +120,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         return 0
     from ._runner import run_claims
     from .progress import progress
-    from .report import summary_table, update_readme_table, write_reports
+    from .report import evidence_table, summary_table, update_readme_table, write_reports
 
+    _use_evidence(args.evidence)
     report = run_claims(
         args.only,
         seed=args.seed,
@@ -100,6 +131,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         jobs=args.jobs,
     )
     print(summary_table(report))
+    print(evidence_table(report))
     written = write_reports(report, args.json, args.markdown)
     if args.html:
         from .html_report import write_html_report
@@ -200,11 +232,22 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--markdown", metavar="PATH", default="reports/verify.md",
                    help="the report as a Markdown table (default %(default)s)")
     v.add_argument("--update-readme", metavar="PATH", default=None, help="rewrite the claims table in this README")
+    v.add_argument("--evidence", metavar="DIR", default=None,
+                   help="decide from your own run in DIR instead of the pinned files it replaces (verdicts marked unpinned)")
     v.add_argument("--html", metavar="DIR", default=None,
                    help="also write DIR/index.html: the self-contained verdict report (opens from disk, no network)")
     v.add_argument("--from-json", metavar="PATH", default=None,
                    help="with --html: render this verify --json report instead of running claims")
     v.set_defaults(func=_cmd_verify)
+
+    pr = sub.add_parser("promote", help="make a run's file the pinned evidence: copy it into the tree and update the manifest")
+    pr.add_argument("run_file", help="the file an experiment wrote, e.g. results/gating/results.json")
+    pr.add_argument("dest", help="its repository path, e.g. experiments/gating/reference/results.json")
+    pr.add_argument("--claims", metavar="GLOB", action="append", default=None, help="claim-id glob that reads it (new pins; repeatable)")
+    pr.add_argument("--command", metavar="CMD", default=None, help="the command that reproduces it (new pins)")
+    pr.add_argument("--schema", metavar="NAME", default=None, help="the validator of the file (proofs_numeric.validate)")
+    pr.add_argument("--protocol", metavar="TEXT", default=None, help="the protocol, when the file does not record it")
+    pr.set_defaults(func=_cmd_promote)
 
     ls = sub.add_parser("list", help="list registered claims, experiments and plots")
     ls.add_argument("--only", metavar="GLOB", default=None, help="list only the claims whose id matches, e.g. 'topk*'")

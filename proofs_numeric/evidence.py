@@ -114,10 +114,17 @@ def sandbox(dest: str | Path) -> Path:
 
 
 def manifest_path() -> Path:
-    if not _MANIFEST:
-        from ._registry import discover
+    if not _MANIFEST:  # the experiments package registers its manifest on import (its package only, no claims)
+        import importlib
 
-        discover()  # the experiments package registers its manifest on import
+        from ._registry import PACKAGES
+
+        for name in PACKAGES:
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as e:
+                if e.name != name:
+                    raise
     if not _MANIFEST:
         raise EvidenceError("no evidence manifest registered (experiments/evidence_manifest.json)")
     return _MANIFEST[0]

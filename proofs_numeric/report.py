@@ -10,7 +10,7 @@ from .io import atomic_write_json, atomic_write_text
 
 __all__ = [
     "HOW_TO_READ", "VERDICT_ORDER", "summary_line", "summary_table", "markdown_report", "claims_table_markdown",
-    "write_reports", "update_readme_table", "effect_text",
+    "write_reports", "update_readme_table", "effect_text", "evidence_rows", "evidence_table", "unpinned_sources",
 ]
 
 README_START = "<!-- claims-table:start -->"
@@ -63,6 +63,52 @@ def effect_text(d) -> str:
     return f"{d.effect} = {_g(d.estimate)} [{_g(d.ci[0])}, {_g(d.ci[1])}]"
 
 
+def unpinned_sources(r) -> list[dict]:
+    """The files of a user's run (``verify --evidence DIR``) that a claim's verdict came from."""
+    e = r.evidence
+    files = [] if e is None else e.details.get("evidence_files", [])
+    return [f for f in files if isinstance(f, dict) and not f.get("pinned", True)]
+
+
+def evidence_rows(report: Report) -> list[dict]:
+    """The manifest of pinned evidence (:mod:`proofs_numeric.evidence`), one row per file, with what this
+    run found: ``ok`` (bytes match the pin, valid), ``FAILED: ...`` (changed, missing or invalid: the
+    message names the file and both hashes or the field), ``unpinned local run: ...`` or ``not read``."""
+    from .evidence import manifest
+
+    rows = []
+    for pin in manifest():
+        deps = [r for r in report.results if pin.reads(r.claim.id)]
+        status = "not read (no selected claim reads it)"
+        for r in deps:
+            recs = [] if r.evidence is None else [f for f in r.evidence.details.get("evidence_files", [])
+                                                   if pin.file in (f.get("file"), f.get("replaces"))]
+            if r.verdict.value == "failed" and pin.file in r.message:
+                status = "FAILED: " + r.message.strip().splitlines()[-1]
+                break
+            if recs:
+                rec = recs[0]
+                status = "ok" if rec["pinned"] else f"unpinned local run: {rec['file']} (sha256 {rec['sha256'][:12]}, protocol {rec['protocol']})"
+        machine = pin.machine if isinstance(pin.machine, str) else \
+            f"{pin.machine.get('backend', '?')} {', '.join(pin.machine.get('devices', []))}, jax {pin.machine.get('jax', '?')}"
+        rows.append({**pin.as_dict(), "machine_summary": machine, "status": status, "decides": [r.claim.id for r in deps]})
+    return rows
+
+
+def evidence_table(report: Report) -> str:
+    """The manifest as fixed-width text (printed by ``attnverify verify`` after the claims)."""
+    rows = evidence_rows(report)
+    if not rows:
+        return ""
+    out = ["pinned evidence (experiments/evidence_manifest.json):"]
+    for row in rows:
+        out.append(f"  {row['file']}  sha256 {row['sha256'][:16]}  seed {row['seed']}  protocol {row['protocol']}  "
+                   f"machine {row['machine_summary']}")
+        out.append(f"      claims {', '.join(row['claims'])}; command: {row['command']}")
+        out.append(f"      {row['status']}")
+    return "\n".join(out)
+
+
 def summary_table(report: Report) -> str:
     """A fixed-width text table, one row per claim."""
     rows = [("claim", "verdict", "worst err", "tol", "instances", "sympy", "s")]
@@ -71,7 +117,7 @@ def summary_table(report: Report) -> str:
         rows.append(
             (
                 r.claim.id,
-                r.verdict.value,
+                r.verdict.value + (" (unpinned local run)" if unpinned_sources(r) else ""),
                 _fmt(None if e is None else e.worst_error),
                 f"{r.claim.tolerance:.0e}",
                 "-" if e is None else f"{e.n_random}+{e.n_adversarial}",
@@ -115,6 +161,8 @@ def claims_table_markdown(report: Report) -> str:
             links.append("depends on " + ", ".join(f"`{d}`" for d in c.depends_on))
         if c.corrected_by:
             links.append(f"corrected by `{c.corrected_by}`")
+        for f in unpinned_sources(r):
+            links.append(f"from an unpinned local run: `{f['file']}` (sha256 {f['sha256'][:12]}, protocol {f['protocol']})")
         verdict = f"**{r.verdict.value}**" + ("<br>" + "; ".join(links) if links else "")
         sym = "-" if r.symbolic == "n/a" else r.symbolic
         out.append(
@@ -209,6 +257,17 @@ def markdown_report(report: Report) -> str:
         for r in deps:
             lines.append(f"- `{r.claim.id}` depends on " + ", ".join(f"`{x}`" for x in r.claim.depends_on))
         lines.append("")
+    pinned = evidence_rows(report)
+    if pinned:
+        lines += ["## Pinned evidence", "",
+                  "Every committed file an empirical claim decides from, checked against its SHA-256 before the claim "
+                  "decides (`experiments/evidence_manifest.json`; docs/verdicts.md, \"Where the evidence comes from\").", "",
+                  "| file | sha256 | command | seed | protocol | machine | claims | this run |", "|---|---|---|---|---|---|---|---|"]
+        for row in pinned:
+            lines.append(f"| `{row['file']}` | `{row['sha256'][:16]}` | `{_md_escape(row['command'])}` | {_md_escape(str(row['seed']))} "
+                         f"| {_md_escape(row['protocol'])} | {_md_escape(row['machine_summary'])} | "
+                         f"{', '.join(f'`{c}`' for c in row['claims'])} | {_md_escape(row['status'])} |")
+        lines.append("")
     failed = report.failed
     if failed:
         lines += ["## Failures", ""]
@@ -225,7 +284,7 @@ def write_reports(report: Report, json_path: str | Path | None, markdown_path: s
     """Write the JSON and Markdown reports atomically; returns the written paths."""
     written = []
     if json_path:
-        written.append(atomic_write_json(json_path, report.as_dict()))
+        written.append(atomic_write_json(json_path, {**report.as_dict(), "evidence_manifest": evidence_rows(report)}))
     if markdown_path:
         written.append(atomic_write_text(markdown_path, markdown_report(report)))
     return written

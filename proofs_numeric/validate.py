@@ -123,10 +123,11 @@ class Fields:
 
     def numbers(self, path: str, lo: float = -math.inf, hi: float = math.inf, *, allow_none: bool = False,
                 lo_open: bool = False, what: str = "a finite number") -> None:
-        """Every number under ``path`` (lists flattened) finite and in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
+        """Every number under ``path`` (lists flattened) finite and in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``);
+        ``allow_none``: a missing value (``None``, NaN) is accepted."""
         for where, v in self._leaves(path):
-            if v is None and allow_none:
-                continue
+            if allow_none and (v is None or v == "nan" or (isinstance(v, float) and math.isnan(v))):
+                continue  # the documented missing value (None, or NaN written as "nan")
             if not _is_num(v) or not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
                 self.fail(where, f"= {v!r} is not {what}")
 

@@ -4,6 +4,7 @@ the study's claims (cache-backed verdicts, a deliberately wrong law failing)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 
 import jax
@@ -130,12 +131,11 @@ def test_empirical_claims_follow_the_interval(monkeypatch, tmp_path) -> None:
     """A synthetic results file: FAL better on every seed -> verified; worse -> not reproduced; mixed -> inconclusive."""
     import attnverify.experiments.fal.claims as fc
 
-    base = [2.0, 2.1, 2.2, 2.05]
-    rec = {"quick": False, "protocol_name": "synthetic", "corpus": {"sha256": "0" * 64},
-           "protocol": dict(n_blocks=6, d_model=32, n_heads=4, d_mlp=128, seq_len=32, steps=1, batch=1, seeds=[0, 1, 2, 3]),
-           "quality": {}, "val_nll": {"baseline": base}}
+    base = [2.0, 2.1, 2.2]
+    committed = json.loads(fc.REFERENCE.read_text())  # a valid record (3 seeds) with synthetic NLLs
+    rec = {**committed, "protocol_name": "synthetic", "quality": {}}
     for fal, want in (([b - 0.1 for b in base], pn.Verdict.VERIFIED), ([b + 0.1 for b in base], pn.Verdict.NOT_REPRODUCED),
-                      ([b + d for b, d in zip(base, (0.1, -0.1, 0.05, -0.05))], pn.Verdict.INCONCLUSIVE)):
+                      ([b + d for b, d in zip(base, (0.1, -0.1, 0.02))], pn.Verdict.INCONCLUSIVE)):
         pn.atomic_write_json(tmp_path / "fal_results.json", {**rec, "val_nll": {"baseline": base, "fal": fal}})
         monkeypatch.setenv("ATTNVERIFY_EVIDENCE", str(tmp_path))  # attnverify verify --evidence DIR
         r = pn.run_claim(pn.get_claim("fal.quality_fal_vs_baseline"), scale=0.01)

@@ -202,9 +202,12 @@ def test_decisions_follow_the_data_and_fail_when_wrong():
     assert dc.c7_layers(bad, "toy")[0].outcome is pn.Verdict.NOT_REPRODUCED
     assert dc.c8_heads(bad, "toy").outcome is pn.Verdict.NOT_REPRODUCED
     assert dc.c6_paper(good, "toy").outcome is not pn.Verdict.VERIFIED or np.mean(good["success"]["fr"][1][1]) > 0.9
-    gate = {"32": {"fasttext_lite": {lang: {"accuracy": 1.0, "ci": wilson_interval(60, 60), "n": 60} for lang in ("en", "fr", "es", "zh", "ja")}}}
+    gate = {"32": {"fasttext_lite": {lang: {"accuracy": 1.0, "ci": wilson_interval(60, 60), "n": 60, "confusion": {lang: 60, "other": 0}}
+                                     for lang in ("en", "fr", "es", "zh", "ja")}}}
     assert dc.c10_gate(gate, "toy").outcome is pn.Verdict.VERIFIED
-    gate["32"]["fasttext_lite"]["es"] = {"accuracy": 0.5, "ci": wilson_interval(30, 60), "n": 60}
+    gate["32"]["fasttext_lite"]["es"] = {"accuracy": 0.5, "ci": wilson_interval(30, 60), "n": 60, "confusion": {"es": 30, "fr": 30}}
+    assert dc.c10_gate(gate, "toy").outcome is pn.Verdict.NOT_REPRODUCED
+    gate["32"]["fasttext_lite"]["es"]["accuracy"] = 1.0  # a stored accuracy contradicting the counts does not decide
     assert dc.c10_gate(gate, "toy").outcome is pn.Verdict.NOT_REPRODUCED
 
 

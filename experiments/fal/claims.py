@@ -26,6 +26,8 @@ from attnverify import proofs_numeric as pn
 from attnverify.proofs_numeric import Context, Evidence
 from attnverify.proofs_numeric.reference import ReferenceRun, load_reference_run
 
+from ..evidence_schemas import c10_effects
+
 from .study import RESULTS_JSON
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / RESULTS_JSON
@@ -119,7 +121,8 @@ def _c10(key: str, effect: str, paper_figure: str) -> Evidence:
     rec, source = load_results()
     per = rec["c10"]["per_seed"]
     keep = ("seed", "grad_norms", "ablation_delta_nll") if key != "effect_a" else ("seed", "cka_mlp_inputs", "cka_attn")
-    return _decide([s[key] for s in per], effect, "seeds (trained baselines)", "greater", paper_figure, rec, source,
+    effects = [c10_effects(s)[key] for s in per]  # recomputed from the stored CKA matrices, gradient norms and ablation losses
+    return _decide(effects, effect, "seeds (trained baselines)", "greater", paper_figure, rec, source,
                    {"per_seed": [{k: s[k] for k in keep} for s in per]})
 
 

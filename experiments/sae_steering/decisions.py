@@ -125,9 +125,11 @@ def c10_gate(gate: dict[str, Any], our_setting: str, languages=None) -> Decision
     """``languages``: default every language the gate measured (Gemma: English and the targets)."""
     at32 = gate["32"]["fasttext_lite"]
     languages = tuple(at32) if languages is None else tuple(languages)
-    ci = {lang: wilson_interval(at32[lang]["accuracy"] * at32[lang]["n"], int(at32[lang]["n"])) for lang in languages}
+    # from the raw confusion counts: correct = the count of the true label, n = all strings scored
+    counts = {lang: (int(at32[lang]["confusion"][lang]), int(sum(at32[lang]["confusion"].values()))) for lang in languages}
+    ci = {lang: wilson_interval(k, n) for lang, (k, n) in counts.items()}
     worst = min(languages, key=lambda lang: ci[lang][0])
-    w = at32[worst]
-    return decide_interval(w["accuracy"], ci[worst], boundary=0.9, effect=f"top-1 LID accuracy at 32 characters (worst language: {worst})",
-                           units="held-out strings", n_units=int(w["n"]), rule="verified if the Wilson 95 % interval of the worst language lies above 0.9",
+    k, n = counts[worst]
+    return decide_interval(k / n, ci[worst], boundary=0.9, effect=f"top-1 LID accuracy at 32 characters (worst language: {worst})",
+                           units="held-out strings", n_units=n, rule="verified if the Wilson 95 % interval of the worst language lies above 0.9",
                            method="Wilson score interval", setting_differs=True, paper_setting=PAPER_SETTING, our_setting=our_setting)

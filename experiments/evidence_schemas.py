@@ -1,0 +1,211 @@
+r"""Validators of the pinned evidence files (one per ``schema`` name in ``evidence_manifest.json``).
+
+Run by :mod:`proofs_numeric.evidence` on every file before a claim reads it; a violation makes every
+claim that reads the file ``failed`` with the file and the field named (:mod:`proofs_numeric.validate`).
+Each checks what its claims decide from: required keys, the seeds and the protocol; rates and
+accuracies in :math:`[0, 1]`, counts non-negative integers, losses finite and :math:`> 0`; rates equal
+to counts over totals; per-seed (per-unit) arrays as long as the seed (unit) list; and, where the file
+stores both, a derived figure equal to its recomputation from the raw per-unit data.
+
+To pin a new kind of file: add a ``@schema("study.kind")`` function here and name it in the pin
+(``attnverify promote RUN_FILE DEST --schema study.kind``).
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import product
+
+from attnverify.proofs_numeric.validate import Fields, schema
+
+__all__ = ["c10_effects"]
+
+
+@schema("gating.results")
+def _gating(f: Fields) -> None:
+    """The gating study: 360 runs (task x gate x depth x seed), each once; accuracies and curvature shares in [0, 1]."""
+    f.require("seed", "quick", "config.tasks", "config.gates", "config.depths", "config.n_seeds", "runs")
+    f.equals("quick", False)
+    cfg = f.get("config")
+    f.count("config.n_seeds")
+    n = len(cfg["tasks"]) * len(cfg["gates"]) * len(cfg["depths"]) * cfg["n_seeds"]
+    cols = ("task", "gate", "depth", "seed", "accuracy", "final_loss", "proxy", "curv_density", "abs_K", "frac_K_positive", "frac_degenerate")
+    f.require(*(f"runs.{c}" for c in cols))
+    f.length("runs.*", n)
+    for c in ("accuracy", "frac_K_positive", "frac_degenerate"):
+        f.rate(f"runs.{c}")
+    f.loss("runs.final_loss")
+    f.count("runs.seed")
+    f.count("runs.depth")
+    f.numbers("runs.proxy")
+    f.numbers("runs.curv_density", 0.0, what="a finite non-negative density")
+    f.numbers("runs.abs_K", 0.0, what="a finite non-negative |K|")
+    runs = f.get("runs")
+    seen = list(zip(runs["task"], runs["gate"], runs["depth"], runs["seed"]))
+    want = set(product(cfg["tasks"], cfg["gates"], cfg["depths"], range(cfg["n_seeds"])))
+    if set(seen) != want or len(seen) != len(want):
+        f.fail("runs.task/gate/depth/seed", f"do not list every (task, gate, depth, seed) of the config exactly once ({len(set(seen) & want)} of {len(want)})")
+
+
+@schema("kv_eviction.summary")
+def _kv(f: Fields) -> None:
+    """OBCache on MiniLM: one log error ratio and one recall@10 % per head; budgets and recalls in [0, 1]."""
+    f.require("quick", "seed", "minilm.heads", "minilm.budgets", "minilm.keep_all_error", "minilm.log_ratio_per_head",
+              "minilm.recall10_per_head.obc-k", "minilm.recall10_per_head.obc-vk", "minilm.errors_mean", "minilm.n_prompt", "minilm.n_future")
+    f.equals("quick", False)
+    for c in ("minilm.heads", "minilm.n_prompt", "minilm.n_future"):
+        f.count(c)
+    heads = f.get("minilm.heads")
+    f.rate("minilm.budgets")
+    f.numbers("minilm.keep_all_error", 0.0, what="a finite non-negative error")
+    f.length("minilm.log_ratio_per_head", heads)
+    f.numbers("minilm.log_ratio_per_head")
+    f.length("minilm.recall10_per_head.*", heads)
+    f.rate("minilm.recall10_per_head.*")
+    f.length("minilm.errors_mean.*", len(f.get("minilm.budgets")))
+    f.numbers("minilm.errors_mean.*", 0.0, what="a finite non-negative relative error")
+
+
+def c10_effects(seed_record: dict) -> dict[str, float]:
+    r"""FAL C10 effects of one trained baseline from its raw measurements (``fal.md`` C10):
+    (a) :math:`\overline{\mathrm{CKA}}(U_i,U_j)-\overline{\mathrm{CKA}}(A_i,A_j)` over block pairs :math:`i<j`;
+    (b) :math:`\log(\|\partial L/\partial A_1\|/\max_{i>1}\|\partial L/\partial A_i\|)`;
+    (c) :math:`\Delta\mathrm{NLL}(A_1\equiv0)-\max_{i>1}\Delta\mathrm{NLL}(A_i\equiv0)`."""
+    u, a = seed_record["cka_mlp_inputs"], seed_record["cka_attn"]
+    pairs = [(i, j) for i in range(len(u)) for j in range(i + 1, len(u))]
+    g, d = seed_record["grad_norms"], seed_record["ablation_delta_nll"]
+    return {"effect_a": sum(u[i][j] for i, j in pairs) / len(pairs) - sum(a[i][j] for i, j in pairs) / len(pairs),
+            "effect_b": math.log(g[0] / max(g[1:])), "effect_c": d[0] - max(d[1:])}
+
+
+@schema("fal.results")
+def _fal(f: Fields) -> None:
+    """FAL: NLLs per variant and seed, C10 raw measurements per seed (CKA in [0, 1], gradient norms > 0),
+    stored effects equal to their recomputation, C8 timing blocks consistent."""
+    f.require("quick", "protocol_name", "protocol.seeds", "protocol.n_blocks", "corpus.sha256", "val_nll", "c10.per_seed",
+              "c8.effect_log_speedup", "c8.block_medians_s.baseline", "c8.block_medians_s.fal")
+    f.equals("quick", False)
+    seeds, blocks = f.get("protocol.seeds"), f.get("protocol.n_blocks")
+    f.count("protocol.seeds")
+    f.length("val_nll.*", len(seeds))
+    f.loss("val_nll.*")
+    f.length("c10.per_seed", len(seeds))
+    for i, s in enumerate(seeds):
+        p = f"c10.per_seed.{i}"
+        f.equals(f"{p}.seed", s)
+        for m in ("cka_mlp_inputs", "cka_attn"):
+            f.length(f"{p}.{m}", blocks)
+            f.length(f"{p}.{m}.*", blocks)
+            f.numbers(f"{p}.{m}", 0.0, 1.0 + 1e-6, what="a linear CKA in [0, 1]")
+        f.length(f"{p}.grad_norms", blocks)
+        f.loss(f"{p}.grad_norms")
+        f.length(f"{p}.ablation_delta_nll", blocks)
+        f.numbers(f"{p}.ablation_delta_nll")
+        f.loss(f"{p}.clean_nll")
+        rec = f.get(p)
+        for k, v in c10_effects(rec).items():
+            if k in rec and abs(rec[k] - v) > 1e-9 * max(1.0, abs(v)):
+                f.fail(f"{p}.{k}", f"= {rec[k]!r} differs from its recomputation from the raw measurements ({v!r})")
+    n = len(f.get("c8.effect_log_speedup"))
+    f.length("c8.block_medians_s.*", n)
+    f.loss("c8.block_medians_s.*")
+    med = f.get("c8.block_medians_s")
+    for i, (b, a, e) in enumerate(zip(med["baseline"], med["fal"], f.get("c8.effect_log_speedup"))):
+        if abs(e - math.log(b / a)) > 1e-9:
+            f.fail(f"c8.effect_log_speedup.{i}", f"= {e!r} is not log(baseline/FAL) of its block medians ({math.log(b / a)!r})")
+
+
+@schema("hybrid.collapse")
+def _hybrid(f: Fields) -> None:
+    """The collapse toy: one record per arm and seed; teacher and student accuracies, chance and r_n in [0, 1]."""
+    f.require("protocol.name", "protocol.seeds", "protocol.eval_sequences", "chance", "teacher.accuracy.short",
+              "teacher.accuracy.long", "arms")
+    f.count("protocol.seeds")
+    f.count("protocol.eval_sequences")
+    f.rate("chance")
+    f.rate("teacher.accuracy.*")
+    f.length("arms.*", f.get("protocol.seeds"))
+    for where, runs in f.items("arms.*"):
+        for i in range(len(runs)):
+            p = f"{where}.{i}"
+            f.equals(f"{p}.seed", i)
+            for key in ("eval", "eval_hybridised"):
+                if key in runs[i]:
+                    f.rate(f"{p}.{key}.accuracy.*.*")
+                    f.rate(f"{p}.{key}.r_buckets.*.*.*", allow_none=True)
+
+
+@schema("hybrid.gemma_real")
+def _hybrid_real(f: Fields) -> None:
+    """Gemma hybridisation: per-sequence agreements in [0, 1], as many as evaluation sequences."""
+    f.require("protocol.n_eval", "agreement", "agreement_beyond_window", "r_buckets")
+    f.count("protocol.n_eval")
+    f.length("agreement_beyond_window.*", f.get("protocol.n_eval"))
+    f.rate("agreement_beyond_window.*")
+    f.rate("agreement.*.*", allow_none=True)
+    f.rate("r_buckets.*.*.*", allow_none=True)
+
+
+def _lid_gate(f: Fields) -> None:
+    """Language-ID gate: counts per predicted label, n = their sum, accuracy = correct / n."""
+    for where, cell in f.items("gate.*.*.*"):
+        f.count(f"{where}.confusion.*")
+        f.count(f"{where}.n")
+        lang = where.rsplit(".", 1)[1]
+        total = sum(cell["confusion"].values())
+        if total != cell["n"]:
+            f.fail(f"{where}.n", f"= {cell['n']!r} is not the sum of its confusion counts ({total})")
+        if lang not in cell["confusion"]:
+            f.fail(f"{where}.confusion.{lang}", "is missing (the correct label's count)")
+        f.rate(f"{where}.accuracy")
+        f.ratio(f"{where}.accuracy", f"{where}.confusion.{lang}", f"{where}.n")
+
+
+def _steering(f: Fields, shape: tuple[int, ...]) -> None:
+    """Steering success per target x layer x kappa x prompt (rates; fluency may be NaN where nothing was generated)."""
+    for t in f.get("targets"):
+        for key in ("success", "success_random", "fluency"):
+            if key in f.data and f.data[key].get(t) is not None:
+                f.length(f"{key}.{t}", shape[0])
+                f.length(f"{key}.{t}.*", shape[1])
+                f.length(f"{key}.{t}.*.*", shape[2])
+                f.rate(f"{key}.{t}", allow_none=key == "fluency")
+        f.rate(f"unsteered.{t}", allow_none=True)
+
+
+@schema("sae.gemma")
+def _sae_gemma(f: Fields) -> None:
+    f.require("layers", "kappas", "targets", "n_prompts", "settings", "gate", "success", "success_random", "unsteered", "sae_stats")
+    f.count("n_prompts")
+    _lid_gate(f)
+    _steering(f, (len(f.get("layers")), len(f.get("kappas")), f.get("n_prompts")))
+    for t in f.get("targets"):
+        if f.data.get("additive", {}).get(t) is not None:
+            f.rate(f"additive.{t}.success")
+        if f.data.get("heads", {}).get(t) is not None:
+            f.length(f"heads.{t}.drop_top", f.get("n_prompts"))
+            f.numbers(f"heads.{t}.drop_top", -1.0, 1.0, what="a success difference in [-1, 1]")
+            f.numbers(f"heads.{t}.drop_random", -1.0, 1.0, what="a success difference in [-1, 1]")
+
+
+@schema("sae.fast")
+def _sae_fast(f: Fields) -> None:
+    f.require("layers", "kappas", "targets", "n_prompts", "seeds", "seed", "gate", "success", "success_random", "unsteered")
+    f.count("n_prompts")
+    f.count("seed")
+    _lid_gate(f)
+    _steering(f, (len(f.get("layers")), len(f.get("kappas")), f.get("n_prompts")))
+
+
+@schema("topk_real.model")
+def _topk(f: Fields) -> None:
+    """Top-k on a real encoder: per-sequence mean k in [1, n], one row per sequence, eps in (0, 1)."""
+    f.require("protocol.name", "paper")
+    f.equals("protocol.name", "full")
+    name = next(k for k in f.data if k not in ("protocol", "paper"))
+    for where, cell in f.items(f"{name}.reduction.*"):
+        n = int(where.rsplit(".", 1)[1])
+        f.count(f"{where}.sequences")
+        f.rate(f"{where}.eps")
+        f.length(f"{where}.per_sequence.*", cell["sequences"])
+        f.numbers(f"{where}.per_sequence.mean_k", 1.0, n, what=f"a mean k in [1, {n}]")
