@@ -58,6 +58,7 @@ __all__ = [
     "minimal_detectable_effect",
     "decide_all",
     "with_controls",
+    "leave_one_out",
     "DECISION_OUTCOMES",
 ]
 
@@ -479,3 +480,15 @@ def with_controls(decision: Decision, controls: Mapping[str, Decision]) -> Decis
                                   rule=decision.rule + f"; downgraded to inconclusive: the control(s) {', '.join(beaten_by)} "
                                   "pass the same rule at least as strongly")
     return out
+
+
+def leave_one_out(samples: Any, decide: Callable[[np.ndarray], Decision]) -> dict[str, Any]:
+    """Robustness of a decision to single units: ``decide`` on the samples without each unit in turn.
+
+    Returns ``{"n": n, "outcome": full outcome, "changed": how many omissions change the outcome,
+    "outcomes": [outcome without unit i]}``. A verdict that one unit can flip is reported as fragile.
+    """
+    x = _samples(samples, minimum=3)
+    full = decide(x).outcome
+    outs = [decide(np.delete(x, i)).outcome for i in range(x.size)]
+    return {"n": int(x.size), "outcome": full.value, "changed": int(sum(o is not full for o in outs)), "outcomes": [o.value for o in outs]}

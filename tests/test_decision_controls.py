@@ -40,3 +40,9 @@ def test_with_controls_downgrades_when_placebo_passes_as_strongly():
     # direction "less": a more negative placebo passes as strongly
     c, p = _d(-0.05, direction="less"), _d(-0.08, direction="less", seed=3)
     assert pn.with_controls(c, {"p": p}).outcome is V.INCONCLUSIVE
+
+
+def test_leave_one_out_counts_fragile_units():
+    x = np.array([0.01, 0.012, 0.011, 0.009, 0.2])  # one unit carries the mean
+    out = pn.leave_one_out(x, lambda s: pn.decide_direction(s, method="t", units="u", rule="r", boundary=0.02))
+    assert out["n"] == 5 and out["changed"] >= 1 and len(out["outcomes"]) == 5

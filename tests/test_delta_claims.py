@@ -49,13 +49,32 @@ def test_expected_verdict(cid):
 
 
 def test_minilm_claim_runs_and_reports_its_measurement():
+    """Issue 27: decided on the committed one-prompt-per-file run (16 files), with the locality-free placebo."""
     r = _run("delta.helps_minilm")
     assert r.verdict is not pn.Verdict.FAILED, r.message
-    gains = r.evidence.details["Δ gain over sparse (non-anchor rows, pooled)"]
-    assert set(gains) == {"8", "64"}
+    per_layer = r.evidence.details["gain per layer (mean over files)"]
+    assert set(per_layer) == {"delta γ=8", "delta γ=64", "running_mean γ=8", "running_mean γ=64"}
     d = r.evidence.decision
-    assert d.units.startswith("sequences") and d.n_units >= 2 and d.ci[0] <= d.estimate <= d.ci[1]
+    assert d.units.startswith("files") and d.n_units == 16 and d.ci[0] <= d.estimate <= d.ci[1] and d.detectable_effect > 0
+    assert len(set(r.evidence.details["files"])) == 16
     assert r.verdict is d.outcome and d.paper_setting and d.our_setting  # MiniLM is not the paper's setting
+    (name, placebo), = d.controls.items()
+    assert "no locality" in name and placebo["n_units"] == 16
+    if placebo["passes_as_strongly"]:
+        assert r.verdict is not pn.Verdict.VERIFIED
+
+
+def test_running_mean_placebo_drops_locality():
+    """The placebo uses the same anchors but the mean of all past anchors' corrections."""
+    from attnverify.experiments.delta.fixtures import running_mean_correction
+
+    rng = np.random.default_rng(0)
+    y, ys = rng.normal(size=(2, 20, 3)), rng.normal(size=(2, 20, 3))
+    out = running_mean_correction(y, ys, 8)
+    d = y[:, [0, 8, 16]] - ys[:, [0, 8, 16]]
+    np.testing.assert_allclose(out[:, 3], ys[:, 3] + d[:, 0])
+    np.testing.assert_allclose(out[:, 12], ys[:, 12] + d[:, :2].mean(1))
+    np.testing.assert_allclose(out[:, 19], ys[:, 19] + d.mean(1))
 
 
 def _one_based_extent_delta(q, k, v, *, gamma, window, n_sink=4, variant="paper", **_):

@@ -262,3 +262,20 @@ def test_cli_devices_option():
     assert build_parser().parse_args(["experiment", "topk-real"]).devices == 1
     with pytest.raises(SystemExit):
         build_parser().parse_args(["experiment", "topk-real", "--devices", "0"])
+
+
+def test_rule_vs_predictor_decides_per_n_and_requires_both():
+    """Issue 27: n = 128 and n = 256 are decided separately (t over each n's 64 sequences), both required;
+    the pooled effect hid opposite signs. The rule's history and the placebo's inapplicability are recorded."""
+    from attnverify.proofs_numeric import x64
+
+    with x64():
+        r = pn.run_claim(pn.get_claim("topk.real_rule_vs_predictor"))
+    assert r.verdict is not pn.Verdict.FAILED, r.message
+    d = r.evidence.decision
+    assert set(d.parts) == {"n = 128", "n = 256"} and all(p["n_units"] == 64 for p in d.parts.values())
+    outs = {k: p["outcome"] for k, p in d.parts.items()}
+    want = (pn.Verdict.VERIFIED if set(outs.values()) == {"verified"} else
+            pn.Verdict.NOT_REPRODUCED if "not reproduced" in outs.values() else pn.Verdict.INCONCLUSIVE)
+    assert r.verdict is want and d.detectable_effect > 0
+    assert "after seeing" in r.evidence.details["rule_history"] and "permut" in r.evidence.details["control"]

@@ -271,6 +271,10 @@ def _minilm(ctx: Context) -> Evidence:
     res = run.data
     per_layer = {f"{arm} γ={g}": np.asarray(res["gain_per_layer_file"][arm][str(g)]).mean(axis=1).tolist()
                  for arm in ("delta", "running_mean") for g in G}
+    from .files import unit_gains
+
+    loo = pn.leave_one_out(unit_gains(res, "delta"), lambda x: pn.decide_direction(x, method="t", units="files", rule="t above 0"))
     details = {"files": res["files"], "eligible_files": res["eligible_files"], "gain per layer (mean over files)": per_layer,
+               "leave_one_file_out": {k: v for k, v in loo.items() if k != "outcomes"},
                "reference_run": run.provenance(), "rule_history": _MINILM_HISTORY}
     return Evidence(res["anchor_error"], n_random=res["heads"], decision=minilm_files_decision(res, seed=ctx.seed), details=details)

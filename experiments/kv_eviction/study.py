@@ -389,7 +389,13 @@ def _beats_minilm(ctx: pn.Context) -> pn.Evidence:
     old, old_source = reference_minilm()
     units = old["heads"] // (MINILM_LAYERS_HEADS[0] * MINILM_LAYERS_HEADS[1])
     superseded = {"decision": output_aware_decision("minilm", old, units, seed=ctx.seed).to_dict(), "reference_run": old_source}
+    from .files import HOSTS, per_file
+
+    nf = run["protocol"]["files"]
+    loo = {h: pn.leave_one_out(per_file(run["log_ratio_per_head"][h]["obcache"], nf),
+                               lambda x: pn.decide_direction(x, direction="less", method="t", units="files", rule="t below 0")) for h in HOSTS}
     details = {"files": run["files"], "eligible_files": run["eligible_files"], "protocol": run["protocol"], "errors_mean": run["errors_mean"],
+               "leave_one_file_out": {h: {k: v for k, v in r.items() if k != "outcomes"} for h, r in loo.items()},
                "reference_run": source, "rule_history": _BEATS_HISTORY, "superseded_protocol": superseded}
     return pn.Evidence(run["keep_all_error"], run["heads"], 0, details=details, decision=host_decisions(run, seed=ctx.seed))
 
