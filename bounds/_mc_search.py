@@ -47,6 +47,24 @@ class MCSearchResult(NamedTuple):
     tau_upper: np.ndarray  #: float64 ``B``: rigorous bound on the true tail of ``kept``, ``<= eps``
 
 
+def _as_array(value: Any, name: str, dtype: Any = None) -> np.ndarray:
+    """``np.asarray`` naming the argument when the value is not numeric (strings, ragged lists, None)."""
+    try:
+        a = np.asarray(value) if dtype is None else np.asarray(value, dtype)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}: {e}") from None
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}")
+    return a
+
+
+def _broadcast(a: np.ndarray, shape: tuple, name: str, target: str) -> np.ndarray:
+    try:
+        return np.broadcast_to(a, shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to {target} {shape}") from None
+
+
 def _check_cells(x: np.ndarray, cell: np.ndarray, upper: np.ndarray) -> None:
     if not np.issubdtype(cell.dtype, np.integer):
         raise TypeError(f"cell must be an integer array (cell index per key), got dtype {cell.dtype}")
@@ -89,10 +107,14 @@ def mc_search(logits: Any, eps: Any, cell: Any, upper: Any, *, c_exp: float = 2.
     if x.ndim == 0:
         raise ValueError("logits must have at least one axis [..., n]")
     check_c_exp(c_exp, x.shape[-1])
-    up = np.asarray(upper, np.float64)
-    cl = np.broadcast_to(np.asarray(cell), x.shape) if np.ndim(cell) <= x.ndim else np.asarray(cell)
-    up = np.broadcast_to(up, x.shape[:-1] + up.shape[-1:]) if up.ndim >= 1 else up
+    up = _as_array(upper, "upper", np.float64)
+    if up.ndim == 0 or up.shape[-1] == 0:
+        raise ValueError(f"upper must have shape logits.shape[:-1] + (n_cells,) with n_cells >= 1, got {up.shape}")
+    cl = _as_array(cell, "cell")
+    cl = _broadcast(cl, x.shape, "cell", "logits") if cl.ndim <= x.ndim else cl
+    up = _broadcast(up, x.shape[:-1] + up.shape[-1:], "upper", "logits.shape[:-1] + (n_cells,)")
     _check_cells(x, cl, up)
+    _broadcast(np.asarray(eps, np.float64), x.shape[:-1], "eps", "the batch shape logits.shape[:-1]")
     shape, n, c = x.shape[:-1], x.shape[-1], up.shape[-1]
     x, cl, up = x.reshape(-1, n), cl.reshape(-1, n), up.reshape(-1, c)
     epsr = np.broadcast_to(np.asarray(eps, np.float64), shape).reshape(-1)

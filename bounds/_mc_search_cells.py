@@ -20,8 +20,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from attnverify.proofs_numeric.precision import check_int, check_real
+
 from ._certificate import U
-from ._mc_search import MCSearchResult, mc_search
+from ._mc_search import MCSearchResult, _as_array, mc_search
 
 __all__ = ["BallCells", "ball_cells", "ball_upper_bounds", "mc_search_attention"]
 
@@ -36,17 +38,15 @@ class BallCells(NamedTuple):
 def ball_cells(keys: Any, n_cells: int | None = None, *, iters: int = 10, seed: int = 0) -> BallCells:
     r"""k-means ball cells of ``keys`` ``[n, d]`` (float64): ``n_cells`` defaults to :math:`\lceil n/16\rceil`;
     ``iters`` Lloyd steps from ``n_cells`` distinct keys drawn with ``seed``."""
-    k = np.asarray(keys, np.float64)
-    if k.ndim != 2 or k.shape[0] < 1:
-        raise ValueError(f"keys must have shape [n, d] with n >= 1, got {k.shape}")
+    k = _as_array(keys, "keys", np.float64)
+    if k.ndim != 2 or k.shape[0] < 1 or k.shape[1] < 1:
+        raise ValueError(f"keys must have shape [n, d] with n, d >= 1, got {k.shape}")
     if not np.isfinite(k).all():
-        raise ValueError("keys contain NaN or inf")
+        raise ValueError(f"keys contain NaN or inf (first at index {tuple(int(i) for i in np.argwhere(~np.isfinite(k))[0])})")
     n = k.shape[0]
-    c = math.ceil(n / 16) if n_cells is None else int(n_cells)
-    if not 1 <= c <= n:
-        raise ValueError(f"n_cells must lie in [1, n={n}], got {n_cells!r}")
-    if iters < 0:
-        raise ValueError(f"iters must be >= 0, got {iters}")
+    c = math.ceil(n / 16) if n_cells is None else check_int(n_cells, "n_cells", minimum=1, maximum=n)
+    iters = check_int(iters, "iters", minimum=0)
+    seed = check_int(seed, "seed", minimum=0)
     centers = k[np.random.default_rng(seed).choice(n, c, replace=False)].copy()
     for _ in range(iters + 1):
         dist = ((k[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
@@ -64,9 +64,14 @@ def ball_cells(keys: Any, n_cells: int | None = None, *, iters: int = 10, seed: 
 
 def ball_upper_bounds(query: Any, cells: BallCells, scale: float) -> np.ndarray:
     r""":math:`U_j` of every query row ``[..., d]`` and cell: ``[..., C]`` (rigorous for computed logits)."""
-    q = np.asarray(query, np.float64)
-    if not (np.isfinite(scale) and scale >= 0):
-        raise ValueError(f"scale must be finite and >= 0, got {scale!r}")
+    q = _as_array(query, "query", np.float64)
+    scale = check_real(scale, "scale", nonnegative=True)
+    if not isinstance(cells, BallCells):
+        raise TypeError(f"cells must be a BallCells (from ball_cells), got {type(cells).__name__}")
+    if q.ndim < 1 or q.shape[-1] != cells.centers.shape[1]:
+        raise ValueError(f"query must have shape [..., d] with d = {cells.centers.shape[1]} (the keys' width), got {q.shape}")
+    if not np.isfinite(q).all():
+        raise ValueError(f"query contains NaN or inf (first at index {tuple(int(i) for i in np.argwhere(~np.isfinite(q))[0])})")
     d = q.shape[-1]
     qn = np.linalg.norm(q, axis=-1, keepdims=True)
     margin = 4 * (d + 4) * U * scale * qn * (np.linalg.norm(cells.centers, axis=1) + cells.radii + cells.key_norm_max)
@@ -84,13 +89,19 @@ def mc_search_attention(query: Any, keys: Any, eps: Any, *, scale: float | None 
     ``certified_topk(logits, eps).k.mean()`` (:math:`k_\varepsilon`, a lower bound on what any
     certified method must score).
     """
-    q, k = np.asarray(query, np.float64), np.asarray(keys, np.float64)
+    q, k = _as_array(query, "query", np.float64), _as_array(keys, "keys", np.float64)
     if q.ndim != 2 or k.ndim != 2 or q.shape[1] != k.shape[1]:
         raise ValueError(f"query [R, d] and keys [n, d] must share d, got {q.shape} and {k.shape}")
-    scale = 1.0 / math.sqrt(q.shape[1]) if scale is None else float(scale)
-    mask = np.ones(k.shape[0], bool) if key_mask is None else np.asarray(key_mask, bool)
+    if q.shape[0] < 1 or q.shape[1] < 1:
+        raise ValueError(f"query must have shape [R, d] with R, d >= 1, got {q.shape}")
+    scale = 1.0 / math.sqrt(q.shape[1]) if scale is None else check_real(scale, "scale", nonnegative=True)
+    mask = np.ones(k.shape[0], bool) if key_mask is None else _as_array(key_mask, "key_mask")
     if mask.shape != (k.shape[0],):
         raise ValueError(f"key_mask must have shape ({k.shape[0]},), got {mask.shape}")
+    if mask.dtype != bool:
+        if not np.isin(mask, (0, 1)).all():
+            raise ValueError("key_mask must be boolean (or 0/1): True keeps a key, False masks it")
+        mask = mask.astype(bool)
     if not mask.any():
         raise ValueError("key_mask masks every key")
     cells = ball_cells(k[mask], n_cells, iters=iters, seed=seed)
