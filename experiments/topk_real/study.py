@@ -128,17 +128,18 @@ def keps_markdown(summary: dict[str, Any]) -> str:
     ]) + "\n"
 
 
-def keps_figure(summary: dict[str, Any], out_dir: Path, stem: str = "keps_real") -> list[Path]:
+def keps_figure(summary: dict[str, Any], out_dir: Path, stem: str = "keps_real",
+                model: str = "MiniLM-L6 (all-MiniLM-L6-v2: 6 layers x 12 heads, d = 384)") -> list[Path]:
     """k_eps/n against the per-head logit spread sigma, with the asymptotic rule and the finite-n predictor;
-    writes ``out_dir/<stem>.png`` and ``.svg`` and returns their paths."""
-    import matplotlib.pyplot as plt
+    the title and caption name ``model`` and the sequences per length. Writes ``out_dir/<stem>.png`` and
+    ``.svg`` and returns their paths."""
     from attnverify.bounds import keps_rule
-
     from attnverify.proofs_numeric import save_figure
+    from attnverify.proofs_numeric.plotstyle import caption, figure, legend_outside
 
     eps_list = sorted({r["eps"] for r in summary["per_head"]})
     ns = sorted({r["n"] for r in summary["per_head"]})
-    fig, axes = plt.subplots(1, len(eps_list), figsize=(4.2 * len(eps_list), 3.8), sharey=True, squeeze=False)
+    fig, axes = figure(1, len(eps_list), width=min(2.4 * len(eps_list) + 2.0, 11.0), height=3.2, sharey=True, squeeze=False)
     grid = np.linspace(0.25, 5.0, 200)
     for ax, eps in zip(axes[0], eps_list):
         for j, n in enumerate(ns):
@@ -151,8 +152,13 @@ def keps_figure(summary: dict[str, Any], out_dir: Path, stem: str = "keps_real")
         off = sum(r["mean_sigma"] > grid[-1] for r in summary["per_head"] if r["eps"] == eps)
         ax.set(xlabel=r"mean logit spread $\hat\sigma$ of the head", xlim=(0, grid[-1]),
                title=f"ε = {eps}" + (f"\n({off} heads with σ > {grid[-1]:g} off-axis)" if off else ""))
-    axes[0, 0].set_ylabel(r"$k_\varepsilon/n$ (mean over rows)")
-    axes[0, -1].legend(fontsize=7)
+    axes[0, 0].set_ylabel(r"$k_\varepsilon/n$ (fraction of keys kept, mean over rows)")
+    legend_outside(axes[0, -1], fontsize=7)
+    fig.suptitle(f"Minimal certified Top-k per attention head: {model.split(' (')[0]}", fontsize=9)
+    seqs = summary["protocol"].get("sequences", {}) if isinstance(summary.get("protocol"), dict) else {}
+    caption(fig, f"Model: {model}. One dot per (head, sequence length n); sequences per n: "
+                 + (", ".join(f"n = {n}: {c}" for n, c in seqs.items()) or "see the run's protocol")
+                 + f"; {len(summary['per_head']) // max(1, len(eps_list))} points per panel.")
     return save_figure(fig, out_dir, stem)
 
 
@@ -199,8 +205,10 @@ def topk_real_experiment(out_dir: Path, *, quick: bool, seed: int, devices: int 
         if name in run["models"] and not quick:
             files.append(atomic_write_json(out / cache.name, {"protocol": run["protocol"], "paper": run["paper"],
                                                                name: run["models"][name]}))
-    first = next(iter(run["models"].values()))["soundness"]
-    files += reduction_figure(run, out) + keps_figure(first, out) + _ratio_figure(first, out)
+    first_name, first_model = next(iter(run["models"].items()))
+    first = first_model["soundness"]
+    files += (reduction_figure(run, out) + keps_figure(first, out, model=first_model.get("description", first_name))
+              + _ratio_figure(first, out))
     return {"files": files, "summary": run}
 
 
