@@ -160,7 +160,7 @@ def finite_n(ctx: Context) -> Evidence:
     return Evidence(worst, rows, 0, details={"table": table, "min_underprediction_z (sigma>=2, n<=1024)": float(min(under_z))})
 
 
-@claim("topk.keps_finite_n_predictor", paper="topk_tv", equation="C14 / issue 2 (finite-n predictor, ours)",
+@claim("topk.keps_finite_n_predictor", paper="topk_tv", equation="C14 (finite-n predictor, ours)",
        statement=r"\Big|\widehat{E[k_\varepsilon]}/E_{MC}[k_\varepsilon]-1\Big|\le3\%\ \text{wherever}\ "
                  r"|\Phi_c(\sigma+z_\varepsilon)/E_{MC}[k_\varepsilon/n]-1|>5\%",
        provenance="derived", tolerance=0.03, error="rel (cells where the rule is off by > 5%)")
