@@ -49,7 +49,7 @@ def _repo_path(src: Path) -> Path | None:
     ``attnverify/``, whose subpackage ``attnverify.X`` is the repository's folder ``X``."""
     import attnverify
 
-    for base in (ROOT, Path(attnverify.__file__).resolve().parent):
+    for base in (Path(attnverify.__file__).resolve().parent, ROOT):
         if src.is_relative_to(base):
             return src.relative_to(base)
     return None
