@@ -17,7 +17,8 @@ full study compiles once per depth; the quick protocol fuses its depths into one
   elementwise; depths 1-2; 5 seeds (80 runs), 80 steps, 6 probes, 8 proxy directions.
 
 The four ``gating.empirical_*`` claims of ``attnverify verify`` decide from the committed full study
-(:data:`REFERENCE`, written by ``attnverify experiment gating --out experiments/gating/reference``):
+(:data:`REFERENCE`, written by ``attnverify experiment gating --out results/gating`` and promoted with
+``attnverify promote``; pinned in ``experiments/evidence_manifest.json``):
 they re-read its per-run table and recompute every statistic and interval (:mod:`proofs_numeric.reference`).
 At the quick protocol three of the four verdicts differ from the full study's (training length drives
 them), so the quick study is a smoke test, not evidence.
@@ -138,7 +139,7 @@ def gating_experiment(out_dir: Any, *, quick: bool, seed: int) -> dict[str, Any]
 #: :mod:`proofs_numeric.reference`): at the quick protocol (80 steps) three of the four verdicts differ
 #: from the full protocol's (300 steps), and the full study costs ~9 CPU-minutes, more than ``verify`` has.
 REFERENCE = Path(__file__).with_name("reference") / "results.json"
-REFERENCE_COMMAND = "attnverify experiment gating --out experiments/gating/reference"
+REFERENCE_COMMAND = "attnverify experiment gating --out results/gating"
 
 
 def study_from_json(obj: dict[str, Any]) -> StudyResult:

@@ -1,8 +1,8 @@
 r"""Report of the real-model part (issue 15 §3): tables, the decision, two figures, the claims' cache.
 
-The cache ``experiments/hybrid/results/gemma_real_<protocol>.json`` is written by a non-quick
-``attnverify experiment hybrid``; the claim ``hybrid.collapse_real_gemma`` re-reads it and records its
-SHA-256.
+A non-quick ``attnverify experiment hybrid --out DIR`` writes ``DIR/gemma_real_<protocol>.json``; promoted
+(``attnverify promote``) to the pinned ``experiments/hybrid/results/gemma_real_<protocol>.json``, it is what
+the claim ``hybrid.collapse_real_gemma`` reads (hash-checked against the manifest) and records.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def real_cache_path(protocol: str = "full") -> Path:
-    """Where a non-quick run caches the real-model results."""
+    """The pinned real-model run that the claim reads (promoted from an experiment's ``--out``)."""
     return _RESULTS / f"gemma_real_{protocol}.json"
 
 
@@ -88,7 +88,7 @@ def _plots(res: dict[str, Any], out_dir: Path) -> list[Path]:
 
 
 def write_real_report(res: dict[str, Any], out_dir: Path, *, cache: bool) -> dict[str, Any]:
-    """Decision, ``gemma_real.{json,md}``, the figure and (``cache``) the claims' cache."""
+    """Decision, ``gemma_real.{json,md}``, the figure and (``cache``) ``gemma_real_<protocol>.json`` to promote."""
     d, figures = real_decision(res)
     res["decision"] = {"decision": d.to_dict(), "figures": figures}
     md = (f"# Hybrid SWA + LA on a converted Gemma 3 ({res['model']['name']}, {res['protocol']['name']} protocol, {res['seconds']['total']:.0f} s)\n\n"
@@ -96,6 +96,6 @@ def write_real_report(res: dict[str, Any], out_dir: Path, *, cache: bool) -> dic
           f"-> **{d.outcome.value}** (headroom 1 - SWA-only: {figures['headroom_1_minus_swa']['mean']:.3f})\n")
     files = [pn.atomic_write_json(out_dir / "gemma_real.json", res), pn.atomic_write_text(out_dir / "gemma_real.md", md)]
     if cache:
-        files.append(pn.atomic_write_json(real_cache_path(res["protocol"]["name"]), res))
+        files.append(pn.atomic_write_json(out_dir / real_cache_path(res["protocol"]["name"]).name, res))  # promote it to change the evidence
     files += _plots(res, out_dir)
     return {"decision": res["decision"], "files": [str(f) for f in files], "table": md}

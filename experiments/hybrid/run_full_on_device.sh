@@ -7,7 +7,8 @@
 #
 # float32 products at full precision (JAX_DEFAULT_MATMUL_PRECISION=highest: no TF32), recorded with the
 # software and device in the result's "environment". Copies collapse.{json,md}, run.json, the two figures
-# and the log to $OUT (names end in _seed<N>); commit collapse_seed0.json as experiments/hybrid/results/collapse_full.json.
+# and the log to $OUT (names end in _seed<N>); promote collapse_seed0.json with
+# `attnverify promote OUT/collapse_seed0.json experiments/hybrid/results/collapse_full.json` and commit both.
 set -uo pipefail
 OUT=${OUT:-/tmp/hybrid_full_out}
 mkdir -p "$OUT"

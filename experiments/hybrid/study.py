@@ -7,12 +7,14 @@ sliding-window dropout) and ``linear_only`` (weight transfer, LA-only stage 2; C
 the hybrid formula, $\gamma=\lambda=1$). Every arm gets the same stage-2 budget. Each student is
 evaluated under every component ablation on both sets, with $r_n$ by distance bucket and $\gamma_h$.
 
-Writes ``collapse.json`` / ``collapse.md`` and two figures to ``out_dir``; a non-quick run also
-refreshes the cache that the claims read (``experiments/hybrid/results/collapse_<protocol>.json``).
+Writes ``collapse.json`` / ``collapse.md`` and two figures to ``out_dir``; a non-quick run also writes
+``collapse_<protocol>.json`` there, the file the claims read once it is promoted to evidence
+(``attnverify promote OUT/collapse_full.json experiments/hybrid/results/collapse_full.json``). Nothing is
+written into the package tree.
 The toy runs the ``reduced`` protocol by default (the spec-scale ``full`` one does not fit the 30-minute
 budget on 2 cores; ``ATTNVERIFY_HYBRID_PROTOCOL=full`` runs it, on an accelerator in about 2 minutes, and
-``ATTNVERIFY_HYBRID_TEACHER_STEPS`` overrides its teacher budget; ``ATTNVERIFY_HYBRID_CACHE=0`` leaves the
-claims' cache alone, for a replication); then the real-model part
+``ATTNVERIFY_HYBRID_TEACHER_STEPS`` overrides its teacher budget; ``ATTNVERIFY_HYBRID_CACHE=0`` skips the
+promotable file, for a replication); then the real-model part
 (:mod:`.real_model`, Gemma 3 270M; a tiny random Gemma with ``--quick``; ``ATTNVERIFY_HYBRID_REAL=0``
 skips it).
 """
@@ -42,7 +44,7 @@ CACHE_DIR = Path(__file__).resolve().parent / "results"
 
 
 def cache_path(protocol: str) -> Path:
-    """Where a non-quick run of ``protocol`` caches its results for the claims."""
+    """The pinned run of ``protocol`` that the claims read (promoted from an experiment's ``--out``)."""
     return CACHE_DIR / f"collapse_{protocol}.json"
 
 
@@ -206,7 +208,7 @@ def _with_teacher_budget(protocol: Protocol) -> Protocol:
 
 
 def write_report(res: dict[str, Any], out_dir: Path, *, cache: bool) -> dict[str, Any]:
-    """Decisions, ``collapse.{json,md}``, the two figures, and (``cache``) the claims' cache of this protocol."""
+    """Decisions, ``collapse.{json,md}``, the two figures, and (``cache``) ``collapse_<protocol>.json`` to promote."""
     name = res["protocol"]["name"]
     decisions = {}
     for cid, fn in (("hybrid.collapse_toy", c9_decision), ("hybrid.collapse_gap_toy", collapse_gap_decision),
@@ -221,6 +223,6 @@ def write_report(res: dict[str, Any], out_dir: Path, *, cache: bool) -> dict[str
                       f"{v['decision']['ci'][1]:.3f}] -> **{v['decision']['outcome']}**" for cid, v in decisions.items()) + "\n")
     files = [pn.atomic_write_json(out_dir / "collapse.json", res), pn.atomic_write_text(out_dir / "collapse.md", md)]
     if cache:
-        files.append(pn.atomic_write_json(cache_path(name), res))
+        files.append(pn.atomic_write_json(out_dir / cache_path(name).name, res))  # promote it to change the evidence
     files += _plots(res, out_dir)
     return {"protocol": name, "decisions": decisions, "files": [str(f) for f in files], "table": md}

@@ -325,7 +325,7 @@ _BEATS = dict(
 #: the effect depends on the prompt length, so ``verify``'s 160-token prompts would not give the verdict
 #: of the full protocol (8 sequences of 448 + 64 tokens), which costs more than ``verify`` can spend.
 REFERENCE = Path(__file__).with_name("reference") / "summary.json"
-REFERENCE_COMMAND = "attnverify experiment kv-eviction --out experiments/kv_eviction/reference"
+REFERENCE_COMMAND = "attnverify experiment kv-eviction --out results/kv-eviction"
 
 
 def reference_minilm() -> tuple[dict[str, Any], dict[str, Any]]:
