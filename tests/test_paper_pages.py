@@ -18,7 +18,8 @@ def test_every_registered_paper_has_a_current_page():
     discover()
     papers = {c.paper for c in claims()}
     assert papers == {p.stem for p in PAGES.glob("*.md")}
-    assert paper_pages.main(["--check"]) == 0, "stale: run `python -m attnverify.paper_pages`"
+    check = ["--check", "--pages", str(PAGES), "--readme", str(ROOT / "README.md")]
+    assert paper_pages.main(check) == 0, "stale: run `python -m attnverify.paper_pages`"
 
 
 def test_generated_block_lists_every_claim_with_its_registered_statement():
