@@ -34,7 +34,7 @@ def test_claim_verdict_at_small_scale(cid):
         assert r.verdict is not pn.Verdict.FAILED, r.message
         d = r.evidence.decision
         assert r.verdict is d.outcome and d.n_units >= 2 and d.ci[0] <= d.estimate <= d.ci[1]
-        assert d.units.startswith(("sequences", "synthetic heads"))
+        assert d.units.startswith(("sequences", "synthetic heads", "files"))
         if cid.endswith("_minilm"):  # not the paper's setting: never `refuted`, and both settings are named
             assert r.verdict is not pn.Verdict.REFUTED and d.paper_setting and d.our_setting
 
