@@ -29,12 +29,13 @@ def _gating(f: Fields) -> None:
     cfg = f.get("config")
     f.count("config.n_seeds")
     n = len(cfg["tasks"]) * len(cfg["gates"]) * len(cfg["depths"]) * cfg["n_seeds"]
-    cols = ("task", "gate", "depth", "seed", "accuracy", "final_loss", "proxy", "curv_density", "abs_K", "frac_K_positive", "frac_degenerate")
+    cols = ("task", "gate", "depth", "seed", "accuracy", "proxy", "curv_density", "abs_K", "frac_K_positive", "frac_degenerate")
     f.require(*(f"runs.{c}" for c in cols))
     f.length("runs.*", n)
     for c in ("accuracy", "frac_K_positive", "frac_degenerate"):
         f.rate(f"runs.{c}")
-    f.loss("runs.final_loss")
+    if cfg.get("steps", 1) > 0:  # a trained study records its final training loss (the untrained arm has none)
+        f.loss("runs.final_loss")
     f.count("runs.seed")
     f.count("runs.depth")
     f.numbers("runs.proxy")
@@ -64,6 +65,40 @@ def _kv(f: Fields) -> None:
     f.rate("minilm.recall10_per_head.*")
     f.length("minilm.errors_mean.*", len(f.get("minilm.budgets")))
     f.numbers("minilm.errors_mean.*", 0.0, what="a finite non-negative relative error")
+
+
+@schema("kv_eviction.files")
+def _kv_files(f: Fields) -> None:
+    """OBCache over files: per host and score one log error ratio per head, recalls in [0, 1], one prompt per file."""
+    f.require("quick", "seed", "protocol.files", "protocol.budgets", "files", "heads", "keep_all_error", "log_ratio_per_head",
+              "recall10_per_head", "errors_mean")
+    f.equals("quick", False)
+    f.count("heads")
+    f.count("protocol.files")
+    f.length("files", f.get("protocol.files"))
+    f.rate("protocol.budgets")
+    f.numbers("keep_all_error", 0.0, what="a finite non-negative error")
+    heads = f.get("heads")
+    f.length("log_ratio_per_head.*.*", heads)
+    f.numbers("log_ratio_per_head.*.*")
+    f.length("recall10_per_head.*", heads)
+    f.rate("recall10_per_head.*")
+    f.length("errors_mean.*", len(f.get("protocol.budgets")))
+    f.numbers("errors_mean.*", 0.0, what="a finite non-negative relative error")
+
+
+@schema("delta.files")
+def _delta_files(f: Fields) -> None:
+    """Delta attention over files: one gain per layer and file for each method and gamma; the anchor rows exact."""
+    f.require("quick", "seed", "protocol.files", "protocol.gammas", "files", "layers", "gain_per_layer_file", "anchor_error")
+    f.equals("quick", False)
+    f.count("protocol.files")
+    f.count("layers")
+    f.length("files", f.get("protocol.files"))
+    f.length("gain_per_layer_file.*.*", f.get("layers"))
+    f.length("gain_per_layer_file.*.*.*", f.get("protocol.files"))
+    f.numbers("gain_per_layer_file.*.*")
+    f.numbers("anchor_error", 0.0, 1e-9, what="an anchor-row error at rounding level (<= 1e-9)")
 
 
 def c10_effects(seed_record: dict) -> dict[str, float]:

@@ -44,9 +44,20 @@ TAMPER = {
                  ("gate", "32", "fasttext_lite", "es", "confusion", "es"), 199, -3, "gate.32.fasttext_lite.es.confusion.es"),
     "sae_toy": ("experiments/sae_steering/reference/fast_results_9185c26f3469f9dc1806a3f2.json", "sae.lid_gate_toy",
                 ("gate", "32", "fasttext_lite", "fr", "accuracy"), 0.99, 1.5, "gate.32.fasttext_lite.fr.accuracy"),
+    "gating_untrained": ("experiments/gating/reference_untrained/results.json", "gating.empirical_depth_growth",
+                         ("runs", "frac_degenerate", 0), 0.5, -0.1, "runs.frac_degenerate.0"),
+    "obcache_files": ("experiments/kv_eviction/reference_files/files_minilm.json", "obcache.scores_rank_removal_error",
+                      ("recall10_per_head", "obc-k", 0), 0.5, 7.0, "recall10_per_head.obc-k.0"),
+    "delta_files": ("experiments/delta/reference/delta_files.json", "delta.helps_minilm",
+                    ("anchor_error",), 0.0, 0.5, "anchor_error"),
     "topk": ("experiments/topk_real/mpnet_full.json", "topk.real_headline_2_4x_mpnet",
              ("mpnet", "reduction", "128", "per_sequence", "mean_k", 0, 0), 50.0, 0.0, "mpnet.reduction.128.per_sequence.mean_k.0.0"),
 }
+
+
+@pytest.fixture(autouse=True)
+def _registered():
+    pn.discover()
 
 
 @pytest.fixture
@@ -156,11 +167,15 @@ def test_a_results_folder_in_the_working_directory_changes_no_verdict(monkeypatc
         dest.parent.mkdir(parents=True)
         dest.write_text((ROOT / file).read_text().replace("0.", "0.9", 50))
     monkeypatch.chdir(tmp_path)
+    def outcome(r):
+        d = None if r.evidence is None else r.evidence.decision
+        return (r.verdict, None if d is None else (d.estimate, d.ci), r.message.strip().splitlines()[-1:])
+
     for cid in ids:
         r = pn.run_claim(pn.get_claim(cid), scale=0.01)
-        d0, d1 = before[cid].evidence.decision, r.evidence.decision
-        assert (r.verdict, d1.estimate, d1.ci) == (before[cid].verdict, d0.estimate, d0.ci), cid
-        assert all(f["pinned"] for f in r.evidence.details["evidence_files"]), cid
+        assert outcome(r) == outcome(before[cid]), cid
+        if r.evidence is not None:
+            assert all(f["pinned"] for f in r.evidence.details["evidence_files"]), cid
 
 
 def test_evidence_dir_decides_and_is_marked_unpinned(monkeypatch, tmp_path):
