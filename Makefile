@@ -45,7 +45,7 @@ test-reference: setup
 # docstrings, maths as MathML, notebooks executed in quick mode (the light ones; see mkdocs.yml).
 docs: setup
 	$(BIN)/python -m pip install --quiet -e '.[docs]'
-	ATTNVERIFY_QUICK=1 $(BIN)/mkdocs build --quiet --clean
+	ATTNVERIFY_QUICK=1 NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet --clean
 
 # The site and the HTML verdict report in headless Chromium (Debian: apt-get install chromium); skipped without it.
 test-browser: docs

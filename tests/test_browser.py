@@ -120,11 +120,12 @@ def test_site_pages_load_without_console_errors_and_render_maths(site: Path):
         assert not raw_tex(dom), (page, raw_tex(dom)[:3])
     for page in (notebook, site / "api" / "bounds.html"):
         assert page.read_text(encoding="utf-8").count("<math") >= 5, page
-    assert 'data-mime-type="image/png"' in notebook.read_text(encoding="utf-8"), "the notebook was not executed"
+    assert "jp-RenderedImage" in notebook.read_text(encoding="utf-8"), "the notebook was not executed (no figure output)"
 
 
 def test_every_internal_link_of_the_site_resolves(site: Path):
-    broken = [b for page in sorted(site.rglob("*.html")) for b in broken_links(page, site)]
+    pages = [p for p in sorted(site.rglob("*.html")) if p.name != "404.html"]  # 404.html is for a server (absolute links)
+    broken = [b for page in pages for b in broken_links(page, site)]
     assert not broken, broken[:20]
 
 
