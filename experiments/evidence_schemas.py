@@ -48,43 +48,39 @@ def _gating(f: Fields) -> None:
         f.fail("runs.task/gate/depth/seed", f"do not list every (task, gate, depth, seed) of the config exactly once ({len(set(seen) & want)} of {len(want)})")
 
 
+def _obcache(f: Fields, at: str, budgets: str, ratios: str) -> None:
+    """The per-head OBCache arrays under ``at``: one log error ratio (per host and score: ``ratios``) and one
+    recall@10 % per head, budgets and recalls in [0, 1], mean errors per budget non-negative."""
+    f.require(*(f"{at}{k}" for k in ("heads", "keep_all_error", "log_ratio_per_head", "recall10_per_head", "errors_mean")), budgets)
+    f.equals("quick", False)
+    f.count(f"{at}heads")
+    heads = f.get(f"{at}heads")
+    f.rate(budgets)
+    f.numbers(f"{at}keep_all_error", 0.0, what="a finite non-negative error")
+    f.length(f"{at}log_ratio_per_head{ratios}", heads)
+    f.numbers(f"{at}log_ratio_per_head{ratios}")
+    f.length(f"{at}recall10_per_head.*", heads)
+    f.rate(f"{at}recall10_per_head.*")
+    f.length(f"{at}errors_mean.*", len(f.get(budgets)))
+    f.numbers(f"{at}errors_mean.*", 0.0, what="a finite non-negative relative error")
+
+
 @schema("kv_eviction.summary")
 def _kv(f: Fields) -> None:
-    """OBCache on MiniLM: one log error ratio and one recall@10 % per head; budgets and recalls in [0, 1]."""
-    f.require("quick", "seed", "minilm.heads", "minilm.budgets", "minilm.keep_all_error", "minilm.log_ratio_per_head",
-              "minilm.recall10_per_head.obc-k", "minilm.recall10_per_head.obc-vk", "minilm.errors_mean", "minilm.n_prompt", "minilm.n_future")
-    f.equals("quick", False)
-    for c in ("minilm.heads", "minilm.n_prompt", "minilm.n_future"):
+    """OBCache on MiniLM (one protocol's summary)."""
+    f.require("quick", "seed", "minilm.recall10_per_head.obc-k", "minilm.recall10_per_head.obc-vk")
+    for c in ("minilm.n_prompt", "minilm.n_future"):
         f.count(c)
-    heads = f.get("minilm.heads")
-    f.rate("minilm.budgets")
-    f.numbers("minilm.keep_all_error", 0.0, what="a finite non-negative error")
-    f.length("minilm.log_ratio_per_head", heads)
-    f.numbers("minilm.log_ratio_per_head")
-    f.length("minilm.recall10_per_head.*", heads)
-    f.rate("minilm.recall10_per_head.*")
-    f.length("minilm.errors_mean.*", len(f.get("minilm.budgets")))
-    f.numbers("minilm.errors_mean.*", 0.0, what="a finite non-negative relative error")
+    _obcache(f, "minilm.", "minilm.budgets", "")
 
 
 @schema("kv_eviction.files")
 def _kv_files(f: Fields) -> None:
-    """OBCache over files: per host and score one log error ratio per head, recalls in [0, 1], one prompt per file."""
-    f.require("quick", "seed", "protocol.files", "protocol.budgets", "files", "heads", "keep_all_error", "log_ratio_per_head",
-              "recall10_per_head", "errors_mean")
-    f.equals("quick", False)
-    f.count("heads")
+    """OBCache over files: one prompt per file."""
+    f.require("quick", "seed", "protocol.files", "files")
     f.count("protocol.files")
     f.length("files", f.get("protocol.files"))
-    f.rate("protocol.budgets")
-    f.numbers("keep_all_error", 0.0, what="a finite non-negative error")
-    heads = f.get("heads")
-    f.length("log_ratio_per_head.*.*", heads)
-    f.numbers("log_ratio_per_head.*.*")
-    f.length("recall10_per_head.*", heads)
-    f.rate("recall10_per_head.*")
-    f.length("errors_mean.*", len(f.get("protocol.budgets")))
-    f.numbers("errors_mean.*", 0.0, what="a finite non-negative relative error")
+    _obcache(f, "", "protocol.budgets", ".*.*")
 
 
 @schema("delta.files")
