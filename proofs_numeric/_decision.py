@@ -452,9 +452,13 @@ def decide_all(parts: Mapping[str, Decision], *, rule: str | None = None) -> Dec
     if outcome is V.NOT_REPRODUCED and not worst.setting_differs:
         src = next(d for d in parts.values() if d.outcome is V.NOT_REPRODUCED)
         kw = dict(paper_setting=src.paper_setting, our_setting=src.our_setting, paper_figure=src.paper_figure)
-    controls = {k: v for d in parts.values() for k, v in (d.controls or {}).items()} or None  # every part's, shown once
-    return dataclasses.replace(worst, outcome=outcome, rule=text, parts={k: d.to_dict() for k, d in parts.items()},
-                               controls=controls, **kw)
+    label = lambda part, k: k if k.startswith(part) else f"{part}: {k}"  # noqa: E731
+    controls = {label(p, k): v for p, d in parts.items() for k, v in (d.controls or {}).items()} or None
+    flat: dict[str, Any] = {}
+    for p, d in parts.items():  # a part that combines parts itself (a data set of hosts) shows them too
+        flat[p] = {k: v for k, v in d.to_dict().items() if k not in ("parts", "controls")}
+        flat.update({label(p, k): v for k, v in (d.parts or {}).items()})
+    return dataclasses.replace(worst, outcome=outcome, rule=text, parts=flat, controls=controls, **kw)
 
 
 def with_controls(decision: Decision, controls: Mapping[str, Decision]) -> Decision:

@@ -250,6 +250,7 @@ def claim_decisions(res: StudyResult, *, seed: int = 0, untrained: StudyResult |
     * ``depth_growth``: per seed, mean over tasks of the slope of log curvature density (b) against depth,
       primary gate **minus ungated** (issue 27); verified if the 95 % t-interval lies above 0. Controls: the
       ungated arm's slope and, with ``untrained``, the untrained gated - ungated slope.
+    * ``nonlinear_advantage`` gets the untrained models as its control when ``untrained`` is given.
     * ``gated_proxy_greater``: per seed, mean over tasks and depths of gated - ungated curvature proxy;
       verified if the 95 % t-interval lies above 0; control: the same contrast on the untrained models.
 
@@ -264,11 +265,14 @@ def claim_decisions(res: StudyResult, *, seed: int = 0, untrained: StudyResult |
     setting = dict(setting_differs=True, paper_setting=PAPER_SETTING, our_setting=our_setting(cfg))
     units = f"seeds (each the mean over {{}} of paired runs)"
     out: dict[str, Any] = {}
-    out["nonlinear_advantage"] = pn.decide_direction(
-        per_seed_paired(res, nonlin), method="t", units=units.format("nonlinear tasks x depths"),
-        effect="mean gated - ungated test accuracy (elementwise gate), nonlinear tasks",
+    advantage = lambda r, what: pn.decide_direction(  # noqa: E731
+        per_seed_paired(r, nonlin), method="t", units=units.format("nonlinear tasks x depths"),
+        effect=f"mean gated - ungated test accuracy (elementwise gate), nonlinear tasks{what}",
         rule="verified if the 95 % t-interval over seeds lies above 0; entirely below: not reproduced; otherwise inconclusive",
         paper_figure=PAPER_FIGURES["nonlinear_advantage"], **setting)
+    out["nonlinear_advantage"] = advantage(res, "")
+    if untrained is not None:  # control: the same contrast before training (same initial weights but the gate's)
+        out["nonlinear_advantage"] = pn.with_controls(out["nonlinear_advantage"], {"untrained models": advantage(untrained, ", untrained")})
     out["linear_no_difference"] = pn.decide_equivalence(
         per_seed_paired(res, lin), margin=LINEAR_MARGIN, method="t", units=units.format("linear tasks x depths"),
         effect="mean gated - ungated test accuracy (elementwise gate), linear tasks",
