@@ -36,7 +36,7 @@ MEASURES: tuple[tuple[str, str], ...] = (
      r"^(?=.*(accuracy|recall|agreement|rate|fraction|success))(?=.*(\bminus\b|\s-\s|difference|\bgap\b))"),
     ("Proportion (accuracy, recall, rate, fraction; 0 to 1)", r"accuracy|recall|fraction|rate|agreement|proportion|success"),
 )
-OTHER = "Other measures (each on its own scale, see its label)"
+OTHER = "Other measures (one axis; each row's effect named on the right)"
 
 Row = tuple[str, str, dict[str, Any]]
 
