@@ -50,6 +50,7 @@ from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -232,7 +233,7 @@ def _sharded_program(mesh: Any, spec: tuple, c_exp: float) -> Any:
     return jax.jit(f)
 
 
-def certified_topk(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "index",
+def certified_topk(logits: ArrayLike, eps: ArrayLike, *, tie: Literal["index", "group"] = "index",
                    c_exp: float = 2.0, exact_fallback: bool = False) -> CertifiedTopK:
     r"""Certified minimal Top-k per row (spec §3.5, threshold search): no sort. Every step is one pass
     over the row (a variadic reduction) that returns the tail mass :math:`B(t)=\sum_{s_i<t}\hat e_i` and

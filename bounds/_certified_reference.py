@@ -8,9 +8,10 @@ agree exactly in ``k`` and the kept set.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._certificate import CertifiedTopK, check_c_exp, guard_rho, guarded_exp, tau_bounds
 from ._validate import check_eps, check_logits
@@ -18,7 +19,7 @@ from ._validate import check_eps, check_logits
 __all__ = ["certified_topk_reference", "exact_fallback"]
 
 
-def certified_topk_reference(logits: Any, eps: Any, *, tie: Literal["index", "group"] = "index",
+def certified_topk_reference(logits: ArrayLike, eps: ArrayLike, *, tie: Literal["index", "group"] = "index",
                              c_exp: float = 2.0) -> CertifiedTopK:
     r"""Float64 numpy reference of :func:`bounds.certified_topk` (vectorised over padded rows).
 
@@ -65,7 +66,7 @@ def certified_topk_reference(logits: Any, eps: Any, *, tie: Literal["index", "gr
                          np.ones(k.shape, bool))
 
 
-def exact_fallback(logits: Any, eps: Any, res: CertifiedTopK, *, tie: str = "index", dps: int = 50) -> CertifiedTopK:
+def exact_fallback(logits: ArrayLike, eps: ArrayLike, res: CertifiedTopK, *, tie: str = "index", dps: int = 50) -> CertifiedTopK:
     r"""Re-decide rows with ``minimal_certified == False`` in ``dps``-digit mpmath arithmetic.
 
     While :math:`\sum_{i\ge k}e^{s_{(i)}}\le\varepsilon\sum_ie^{s_i}` holds exactly (to ``dps`` digits)

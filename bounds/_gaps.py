@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 
 from ._tv import batch_k, descending, positions, shifted_exp, topk_mask
@@ -52,7 +53,7 @@ def _at(s: jax.Array, pos: jax.Array) -> jax.Array:
     return jnp.take_along_axis(s, pos[..., None] if pos.ndim == s.ndim - 1 else pos, axis=-1)
 
 
-def single_gap_bound(logits: Any, k: Any, *, variant: Literal["paper", "tight"] = "paper",
+def single_gap_bound(logits: ArrayLike, k: ArrayLike, *, variant: Literal["paper", "tight"] = "paper",
                      assume_sorted: bool = False) -> jax.Array:
     r"""C5 single-gap bound on :math:`\tau_k` (spec Thm 4.5). Example: E2 ``(3,3,1,1,1)``, ``k=2``
     gives :math:`1/(1+\tfrac23e^2)=0.1687\ldots` (tight)."""
@@ -81,7 +82,7 @@ def _default_cuts(k: jax.Array, n: jax.Array, n_max: int) -> jax.Array:
     return jnp.minimum(n[..., None], k[..., None] + jnp.where(r == 0, 0, 2 ** r))
 
 
-def multi_gap_bound(logits: Any, k: Any, cuts: Any = None, *, assume_sorted: bool = False) -> jax.Array:
+def multi_gap_bound(logits: ArrayLike, k: ArrayLike, cuts: ArrayLike | None = None, *, assume_sorted: bool = False) -> jax.Array:
     r"""C6 multi-gap bound :math:`A/(k+A)` on :math:`\tau_k`; ``cuts [..., R+1]`` (ints, non-decreasing,
     first ``k``, last ``n``; repeated cuts are empty blocks) or the default :math:`\min(n,k+2^r)`."""
     s, n, k = _prepare(logits, k, assume_sorted)
@@ -112,7 +113,7 @@ def _multi_gap(s: jax.Array, k: jax.Array, c: jax.Array) -> jax.Array:
     return a / (k + a)
 
 
-def blockwise_bounds(logits: Any, k: Any, *, n_blocks: int = 8, blocks: Any = None,
+def blockwise_bounds(logits: ArrayLike, k: ArrayLike, *, n_blocks: int = 8, blocks: ArrayLike | None = None,
                      assume_sorted: bool = False) -> tuple[jax.Array, jax.Array]:
     r"""C7 two-sided bounds ``(lower, upper)`` on :math:`\tau_k`.
 

@@ -15,10 +15,11 @@ over their arguments and return float64.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 from jax.scipy.special import ndtr, ndtri
 
@@ -28,7 +29,7 @@ __all__ = ["gaussian_tail_mass", "gaussian_kept_fraction", "delta_method_tail_ma
            "KepsMC", "keps_oracle", "keps_monte_carlo"]
 
 
-def gaussian_tail_mass(t: Any, mu: Any = 0.0, sigma: Any = 1.0) -> Any:
+def gaussian_tail_mass(t: ArrayLike, mu: ArrayLike = 0.0, sigma: ArrayLike = 1.0) -> jax.Array:
     r"""C12: :math:`\Phi\big(\tfrac{t-\mu}\sigma-\sigma\big)`, the expected share of softmax mass below ``t``.
 
     Example: ``gaussian_tail_mass(2, 0.3, 1.7)`` is ``0.241964...`` (spec C12)."""
@@ -38,7 +39,7 @@ def gaussian_tail_mass(t: Any, mu: Any = 0.0, sigma: Any = 1.0) -> Any:
     return ndtr((jnp.asarray(t, jnp.float64) - mu) / sigma - sigma)
 
 
-def gaussian_kept_fraction(t: Any, mu: Any = 0.0, sigma: Any = 1.0) -> Any:
+def gaussian_kept_fraction(t: ArrayLike, mu: ArrayLike = 0.0, sigma: ArrayLike = 1.0) -> jax.Array:
     r"""C12: :math:`\Phi_c\big(\tfrac{t-\mu}\sigma\big)`, the expected fraction of keys at or above ``t``."""
     check_sigma(sigma)
     check_finite_values(t, "t")
@@ -46,7 +47,7 @@ def gaussian_kept_fraction(t: Any, mu: Any = 0.0, sigma: Any = 1.0) -> Any:
     return ndtr(-(jnp.asarray(t, jnp.float64) - mu) / sigma)
 
 
-def delta_method_tail_mass(n: Any, sigma: Any, u: Any) -> Any:
+def delta_method_tail_mass(n: ArrayLike, sigma: ArrayLike, u: ArrayLike) -> jax.Array:
     r"""C14 diagnostic: :math:`E[\tau_n]\approx\Phi(u-\sigma)+\frac{e^{\sigma^2}}n[\Phi(u-\sigma)-\Phi(u-2\sigma)]`
     at the fixed threshold :math:`t=\mu+u\sigma`; overshoots once :math:`e^{\sigma^2}/n\gtrsim0.1` (diagnostic only)."""
     check_sigma(sigma)
@@ -56,7 +57,7 @@ def delta_method_tail_mass(n: Any, sigma: Any, u: Any) -> Any:
     return ndtr(u - s) + jnp.exp(s * s) / n * (ndtr(u - s) - ndtr(u - 2 * s))
 
 
-def keps_rule(sigma: Any, eps: Any) -> Any:
+def keps_rule(sigma: ArrayLike, eps: ArrayLike) -> jax.Array:
     r"""C13 asymptotic rule :math:`k_\varepsilon/n\approx\Phi_c(\sigma+\Phi^{-1}(\varepsilon))`
     (:math:`n\to\infty`; independent of :math:`\mu`). Vectorised; speed-up is ``1 / keps_rule``.
 
@@ -71,7 +72,7 @@ def _rule(sigma: jax.Array, eps: jax.Array) -> jax.Array:
     return ndtr(-(sigma + ndtri(eps)))
 
 
-def keps_rule_sensitivities(sigma: Any, eps: Any) -> tuple[Any, Any]:
+def keps_rule_sensitivities(sigma: ArrayLike, eps: ArrayLike) -> tuple[jax.Array, jax.Array]:
     r"""C13 closed forms :math:`(\partial_\sigma,\partial_\varepsilon)(k_\varepsilon/n)=
     (-\varphi(\sigma+z_\varepsilon),\,-e^{-\sigma z_\varepsilon-\sigma^2/2})`."""
     check_sigma(sigma)

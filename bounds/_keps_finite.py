@@ -25,9 +25,9 @@ asymptotic rule under-predict when :math:`e^{\sigma^2}\not\ll n`) is accounted f
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
+from jax.typing import ArrayLike
 import scipy.fft as sfft
 from scipy.special import ndtr, ndtri
 
@@ -64,7 +64,7 @@ def _term_law(x: np.ndarray, sigma: float, eps: float, y: np.ndarray, delta: flo
     return w
 
 
-def kept_probability(x: Any, n: int, sigma: float, eps: float) -> np.ndarray:
+def kept_probability(x: ArrayLike, n: int, sigma: float, eps: float) -> np.ndarray:
     r""":math:`P(S(x)>-(1-\varepsilon))`: probability that a key with logit ``x`` is kept (vector over ``x``)."""
     check_int(n, "n", minimum=1)
     check_sigma(sigma)
@@ -118,7 +118,7 @@ def _integrate(n: int, sigma: float, eps: float, tol: float, max_rounds: int = 1
     return float(np.trapezoid(f, u))
 
 
-def keps_finite_n(n: Any, sigma: Any, eps: Any, *, tol: float = 0.02) -> np.ndarray:
+def keps_finite_n(n: ArrayLike, sigma: ArrayLike, eps: ArrayLike, *, tol: float = 0.02) -> np.ndarray:
     r"""Finite-:math:`n` prediction of :math:`E[k_\varepsilon]/n` for :math:`s\sim\mathcal N(\mu,\sigma^2)^n`
     (independent of :math:`\mu`); broadcasts over ``n``, ``sigma``, ``eps`` and returns float64.
 

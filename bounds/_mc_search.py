@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._certificate import check_c_exp, guard_rho, guarded_exp, tau_bounds
 from ._validate import check_eps, check_logits
@@ -84,7 +85,7 @@ def _check_cells(x: np.ndarray, cell: np.ndarray, upper: np.ndarray) -> None:
         raise ValueError(f"upper is not an upper bound: logit {x[i]!r} at {i} exceeds its cell bound {u_i[i]!r}")
 
 
-def mc_search(logits: Any, eps: Any, cell: Any, upper: Any, *, c_exp: float = 2.0) -> MCSearchResult:
+def mc_search(logits: ArrayLike, eps: ArrayLike, cell: ArrayLike, upper: ArrayLike, *, c_exp: float = 2.0) -> MCSearchResult:
     r"""Run MC-Search on each row of ``logits`` ``[..., n]`` (float64, ``-inf`` = masked key).
 
     **Arguments:**

@@ -16,9 +16,10 @@ the bound holds for the *computed* logits too.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
+from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import check_int, check_real
 
@@ -35,7 +36,7 @@ class BallCells(NamedTuple):
     key_norm_max: float  #: max_i ||k_i||
 
 
-def ball_cells(keys: Any, n_cells: int | None = None, *, iters: int = 10, seed: int = 0) -> BallCells:
+def ball_cells(keys: ArrayLike, n_cells: int | None = None, *, iters: int = 10, seed: int = 0) -> BallCells:
     r"""k-means ball cells of ``keys`` ``[n, d]`` (float64): ``n_cells`` defaults to :math:`\lceil n/16\rceil`;
     ``iters`` Lloyd steps from ``n_cells`` distinct keys drawn with ``seed``."""
     k = _as_array(keys, "keys", np.float64)
@@ -62,7 +63,7 @@ def ball_cells(keys: Any, n_cells: int | None = None, *, iters: int = 10, seed: 
     return BallCells(assign, centers, radii, float(np.linalg.norm(k, axis=1).max()))
 
 
-def ball_upper_bounds(query: Any, cells: BallCells, scale: float) -> np.ndarray:
+def ball_upper_bounds(query: ArrayLike, cells: BallCells, scale: float) -> np.ndarray:
     r""":math:`U_j` of every query row ``[..., d]`` and cell: ``[..., C]`` (rigorous for computed logits)."""
     q = _as_array(query, "query", np.float64)
     scale = check_real(scale, "scale", nonnegative=True)
@@ -78,8 +79,8 @@ def ball_upper_bounds(query: Any, cells: BallCells, scale: float) -> np.ndarray:
     return scale * (q @ cells.centers.T + qn * cells.radii) + margin
 
 
-def mc_search_attention(query: Any, keys: Any, eps: Any, *, scale: float | None = None, n_cells: int | None = None,
-                        key_mask: Any = None, iters: int = 10, seed: int = 0) -> MCSearchResult:
+def mc_search_attention(query: ArrayLike, keys: ArrayLike, eps: ArrayLike, *, scale: float | None = None, n_cells: int | None = None,
+                        key_mask: ArrayLike | None = None, iters: int = 10, seed: int = 0) -> MCSearchResult:
     r"""MC-Search over the logits :math:`s=\mathrm{scale}\,QK^\top` of one attention head.
 
     ``query`` ``[R, d]``, ``keys`` ``[n, d]``, ``scale`` default :math:`1/\sqrt d` (open point 1),

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._tv import batch_k, topk_distributions, topk_mask
 from ._validate import check_value_bound, check_values
@@ -57,7 +58,7 @@ class OutputBounds(NamedTuple):
     chi2: jax.Array
 
 
-def head_tail_decomposition(logits: Any, values: Any, k: Any, assume_sorted: bool = False) -> HeadTail:
+def head_tail_decomposition(logits: ArrayLike, values: ArrayLike, k: ArrayLike, assume_sorted: bool = False) -> HeadTail:
     r"""C9: :math:`\mathrm{Attn}-\mathrm{Attn}_k=\tau(\mu_{\rm tail}-\mu_{\rm head})`. When
     :math:`\tau=0` (``k = n``) :math:`\mu_{\rm tail}:=\mu_{\rm head}`.
 
@@ -82,7 +83,7 @@ def _head_tail(x, values, k, p, ph, assume_sorted: bool) -> HeadTail:
     return HeadTail(tau, mu_head, mu_tail, attn, mu_head, attn - mu_head)
 
 
-def output_error_bounds(logits: Any, values: Any, k: Any, C: Any = None, assume_sorted: bool = False) -> OutputBounds:
+def output_error_bounds(logits: ArrayLike, values: ArrayLike, k: ArrayLike, C: ArrayLike | None = None, assume_sorted: bool = False) -> OutputBounds:
     r"""C8/C10/C11 certificates for :math:`\|\mathrm{Attn}-\mathrm{Attn}_k\|_2` and which one is active.
 
     ``C`` defaults to :math:`\max_j\|v_j\|` over unmasked keys (then the :math:`2C\tau` term never

@@ -12,10 +12,11 @@ scored keys (:math:`n` if it never stops early). Sound: :math:`\tau_{k_\Delta}\l
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._tv import descending, positions, shifted_exp
 from ._validate import check_eps, check_logits, check_sorted
@@ -29,7 +30,7 @@ class DeltaKSearch(NamedTuple):
     bound: jax.Array  #: the C5-tight bound at the stop (0 when k = n)
 
 
-def delta_k_search(logits: Any, eps: Any, *, assume_sorted: bool = False) -> DeltaKSearch:
+def delta_k_search(logits: ArrayLike, eps: ArrayLike, *, assume_sorted: bool = False) -> DeltaKSearch:
     r"""Run :math:`\Delta_k`-Search on each row; ``eps`` in ``(0, 1)``. Example: for E2 ``(3,3,1,1,1)``
     and ``eps = 0.17`` it stops at ``k = 2`` (the bound equals :math:`\tau_2=0.1687`) after 3 scored keys."""
     check_logits(logits)

@@ -20,10 +20,10 @@ shape (no broadcasting): finite, non-negative rows summing to 1, else ``ValueErr
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._validate import check_distributions, check_k, check_logits, check_sorted
 
@@ -36,7 +36,7 @@ def positions(x: jax.Array) -> jax.Array:
     return jax.lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
 
 
-def batch_k(k: Any, x: jax.Array) -> jax.Array:
+def batch_k(k: ArrayLike, x: jax.Array) -> jax.Array:
     """``k`` broadcast to the batch shape ``x.shape[:-1]``."""
     return jnp.broadcast_to(jnp.asarray(k), x.shape[:-1])
 
@@ -58,7 +58,7 @@ def descending(logits: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.take_along_axis(x, order, axis=-1), order
 
 
-def topk_mask(logits: jax.Array, k: Any, assume_sorted: bool = False) -> jax.Array:
+def topk_mask(logits: jax.Array, k: ArrayLike, assume_sorted: bool = False) -> jax.Array:
     """Boolean mask (token order) of the Top-k set under the index tie rule; ``k`` int or per row."""
     check_logits(logits)
     if assume_sorted:
@@ -71,7 +71,7 @@ def topk_mask(logits: jax.Array, k: Any, assume_sorted: bool = False) -> jax.Arr
     return (rank < batch_k(k, x)[..., None]) & jnp.isfinite(x)
 
 
-def tail_mass(logits: Any, k: Any = None, *, kept: Any = None, assume_sorted: bool = False) -> jax.Array:
+def tail_mass(logits: ArrayLike, k: ArrayLike | None = None, *, kept: ArrayLike | None = None, assume_sorted: bool = False) -> jax.Array:
     r"""Discarded softmax mass :math:`\tau=\sum_{i\notin H}p_i` (= TV, C1), shape ``logits.shape[:-1]``.
 
     **Arguments:** ``logits [..., n]``; either ``k`` (int or per-row ints in ``[1, n]``; Top-k by
@@ -103,7 +103,7 @@ def _tail_mass_k(x: jax.Array, k: jax.Array, assume_sorted: bool) -> jax.Array:
     return jnp.sum(jnp.where(positions(s) >= k[..., None], e, 0.0), axis=-1) / z
 
 
-def topk_distributions(logits: Any, k: Any, assume_sorted: bool = False) -> tuple[jax.Array, jax.Array]:
+def topk_distributions(logits: ArrayLike, k: ArrayLike, assume_sorted: bool = False) -> tuple[jax.Array, jax.Array]:
     r"""``(P, P_hat)`` in token order: the softmax and its Top-k renormalisation, both ``[..., n]``."""
     check_logits(logits)
     check_k(k, logits)
@@ -120,7 +120,7 @@ def _topk_distributions(x: jax.Array, k: jax.Array, assume_sorted: bool) -> tupl
     return e / z[..., None], eh / jnp.sum(eh, axis=-1, keepdims=True)
 
 
-def tv_distance(p: Any, q: Any) -> jax.Array:
+def tv_distance(p: ArrayLike, q: ArrayLike) -> jax.Array:
     r""":math:`\mathrm{TV}(P,Q)=\tfrac12\sum_i|P_i-Q_i|` over the last axis (half :math:`\ell_1`, spec §5)."""
     check_distributions(p, q)
     return _tv(jnp.asarray(p), jnp.asarray(q))
@@ -131,7 +131,7 @@ def _tv(p: jax.Array, q: jax.Array) -> jax.Array:
     return 0.5 * jnp.sum(jnp.abs(p - q), axis=-1)
 
 
-def kl_divergence(p: Any, q: Any) -> jax.Array:
+def kl_divergence(p: ArrayLike, q: ArrayLike) -> jax.Array:
     r""":math:`\mathrm{KL}(P\|Q)=\sum_i P_i\log(P_i/Q_i)\ge0` (natural log, :math:`0\log0=0`; ``inf`` if
     :math:`P_i>0=Q_i`). For the Top-k identity call ``kl_divergence(P_hat, P)`` (spec §5: direction)."""
     check_distributions(p, q)
@@ -145,7 +145,7 @@ def _kl(p: jax.Array, q: jax.Array) -> jax.Array:
     return jnp.maximum(jnp.sum(terms, axis=-1), 0.0)  # Gibbs: KL >= 0; clip rounding below 0
 
 
-def chi2_divergence(p: Any, q: Any) -> jax.Array:
+def chi2_divergence(p: ArrayLike, q: ArrayLike) -> jax.Array:
     r""":math:`D_{\chi^2}(P\|Q)=\sum_i(P_i-Q_i)^2/Q_i` over the last axis (terms with :math:`Q_i=0=P_i` are 0)."""
     check_distributions(p, q)
     return _chi2(jnp.asarray(p), jnp.asarray(q))

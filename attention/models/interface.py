@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import check_choice
 
@@ -124,7 +125,7 @@ _gemma_hidden_jit = jax.jit(lambda params, ids, cfg: _forward(params, ids, cfg=c
                             static_argnames=("cfg",))
 
 
-def _gemma(model: Any, ids: Any, mask: Any, attention: bool) -> ModelOutputs:
+def _gemma(model: Any, ids: ArrayLike, mask: ArrayLike | None, attention: bool) -> ModelOutputs:
     from .gemma import check_ids
 
     a = check_ids(ids, model.config, "input_ids")
@@ -142,7 +143,7 @@ def _gemma(model: Any, ids: Any, mask: Any, attention: bool) -> ModelOutputs:
     return ModelOutputs(hidden, jnp.asarray(m), probs, raw)
 
 
-def forward(model: Any, input_ids: Any, attention_mask: Any | None = None, *, attention: bool = False) -> ModelOutputs:
+def forward(model: Any, input_ids: ArrayLike, attention_mask: ArrayLike | None = None, *, attention: bool = False) -> ModelOutputs:
     r"""Run any of the three models on ``input_ids`` ``[B, T]`` (from :func:`encode`) with one signature.
 
     ``attention_mask`` ``[B, T]``, nonzero on valid tokens (default: all valid; for Gemma, padding on the
