@@ -121,7 +121,7 @@ from .hybrid import hedgehog_features as hedgehog_features
 from .hybrid import hedgehog_init as hedgehog_init
 from .hybrid import ssd_draws as ssd_draws
 from .hybrid import ssd_schedule as ssd_schedule
-# hybrid (issue 15): three forms with explicit state, decode, the MQAR collapse toy, the Gemma override
+# hybrid: three forms with explicit state, decode, the MQAR collapse toy, the Gemma override
 from .hybrid import LinearState as LinearState
 from .hybrid import HybridState as HybridState
 from .hybrid import HybridSettings as HybridSettings
@@ -168,7 +168,7 @@ from .fal import allreduce_counts as allreduce_counts
 from .fal import iter_eqns as iter_eqns
 from .fal import matmul_flops as matmul_flops
 from .fal import tp_forward as tp_forward
-# FAL end to end (issue 14): the C9 GPT, training, the tensor-parallel step, the communication model, C10
+# FAL end to end: the C9 GPT, training, the tensor-parallel step, the communication model, C10
 from .fal import GPTConfig as GPTConfig
 from .fal import gpt_config as gpt_config
 from .fal import gpt_init as gpt_init
@@ -186,7 +186,7 @@ from .fal import linear_cka as linear_cka
 from .fal import cka_matrices as cka_matrices
 from .fal import primacy_ablation as primacy_ablation
 from .fal import attention_grad_norms as attention_grad_norms
-# gated attention classifiers of 2-D points (gating_curvature.md, issue 4)
+# gated attention classifiers of 2-D points (docs/papers/gating_curvature.md)
 from .models import GATES as GATES
 from .models import ClassifierConfig as ClassifierConfig
 from .models import cast_params as cast_params

@@ -24,7 +24,7 @@ and :math:`\hat Z\ge1` (the maximum contributes :math:`e^0=1` exactly):
           \tau^{\rm lo}=\max\bigl(0,\ r\tfrac{1-\rho}{1+\rho}(1-4u)-n_{\rm sub}E_{\rm deep}\bigr).
 
 The guard of the earlier release used :math:`\max_i|d_i|` over *all* entries; once the span exceeded
-about :math:`2^{53}`, :math:`\rho>1` and :math:`\tau^{\rm up}` turned negative (issue 12; the
+about :math:`2^{53}`, :math:`\rho>1` and :math:`\tau^{\rm up}` turned negative (the
 regression test in ``tests/test_topk_certified.py`` restores it and watches the soundness claim fail).
 """
 

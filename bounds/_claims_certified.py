@@ -21,7 +21,7 @@ from ._claims_support import FULL, _shared_rows
 
 
 def wide_span_rows(rng: np.random.Generator, n_max: int = 64) -> np.ndarray:
-    r"""Adversarial rows of issue 12, padded with ``-inf`` to ``n_max``: logit spans up to
+    r"""Adversarial rows, padded with ``-inf`` to ``n_max``: logit spans up to
     :math:`\pm1.79\cdot10^{308}` (where :math:`s_i-m` overflows), Hugging Face ``finfo.min`` and ``-1e30``
     masks mixed with ordinary logits, and rows in which every entry but one is such a mask."""
     big, lo = np.finfo(np.float64).max, np.finfo(np.float64).min

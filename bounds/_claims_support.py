@@ -16,7 +16,7 @@ import numpy as np
 from attnverify.proofs_numeric import Context
 from attnverify.proofs_numeric.instances import adversarial_logit_rows, logit_row_batches, sort_rows_desc
 
-FULL = 100_000  # random instances per claim at scale 1 (issue 2)
+FULL = 100_000  # random instances per claim at scale 1
 
 
 @functools.lru_cache(maxsize=2)

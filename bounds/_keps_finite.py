@@ -1,4 +1,4 @@
-r"""Finite-:math:`n` predictor of :math:`E[k_\varepsilon]/n` for i.i.d. Gaussian logits (spec C14, issue 2).
+r"""Finite-:math:`n` predictor of :math:`E[k_\varepsilon]/n` for i.i.d. Gaussian logits (C14).
 
 **Method** (exact up to discretisation). By exchangeability :math:`E[k_\varepsilon]=n\,P(\text{key 1 kept})`.
 Key 1 with logit :math:`x` is kept iff the mass strictly below it plus its own exceeds

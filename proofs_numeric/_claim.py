@@ -1,6 +1,6 @@
 """Data model of a registered claim: what is asserted, how it is checked, what was found.
 
-A *claim* is one numbered statement of a paper specification (``../shared/papers/*.md``) or one
+A *claim* is one numbered statement of a paper (its page: ``docs/papers/``) or one
 finding of ours. Its check returns :class:`Evidence`; the runner turns evidence into a
 :class:`Verdict`:
 

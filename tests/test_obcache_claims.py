@@ -114,7 +114,7 @@ def test_minilm_claim_decides_per_host_on_files_with_placebos():
     outs = {p["outcome"] for p in d.parts.values()}
     assert (r.verdict is pn.Verdict.VERIFIED) == (outs == {"verified"})
     assert det["reference_run"]["sha256"] == hashlib.sha256(REFERENCE_FILES.read_bytes()).hexdigest()
-    assert det["superseded_protocol"]["decision"]["n_units"] == 8 and "issue 27" in det["rule_history"]
+    assert det["superseded_protocol"]["decision"]["n_units"] == 8 and "2026-12-07" in det["rule_history"]
 
 
 def test_host_decisions_require_every_host_and_a_failing_placebo():

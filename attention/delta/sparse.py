@@ -1,7 +1,7 @@
 r"""Δ attention: sink + sliding-window prefill attention, corrected by dense anchor rows.
 
 Willette, Lee & Hwang, *Δ Attention: Fast and Accurate Sparse Attention Inference by Delta
-Correction* (arXiv:2505.11254, NeurIPS 2025); spec ``../shared/papers/delta_attention.md``.
+Correction* (arXiv:2505.11254, NeurIPS 2025); paper page ``docs/papers/delta_attention.md``.
 
 For one head with prefill length $N$, 0-based rows $i$ and $Z=QK^\top/\sqrt d$:
 

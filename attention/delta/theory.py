@@ -1,6 +1,6 @@
 r"""Δ attention, the closed forms: tail block split, exact cost, Lemma 1, and the row metrics.
 
-Spec ``../shared/papers/delta_attention.md`` (Willette et al., arXiv:2505.11254), §2.2-2.4.
+Paper page ``docs/papers/delta_attention.md`` (Willette et al., arXiv:2505.11254), §2.2-2.4.
 
 * **Tail split** (released code, §2.2 and pitfall 3): ``cut_n = s % γ + max(128, γ)``,
   ``s_p = s - cut_n``. That rule leaves $s_p$ indivisible by $\gamma$ when $\gamma\nmid128$ and

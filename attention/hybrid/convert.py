@@ -1,6 +1,6 @@
 r"""Converting a real decoder's attention layer into the hybrid: an ``attention_override`` function.
 
-Extension point for spec ``hybrid_linear.md`` on a pretrained model (issue 15 §3, Gemma 3 270M):
+Extension point for the hybrid (``docs/papers/hybrid_linear.md``) on a pretrained model (Gemma 3 270M):
 :func:`hybrid_override` returns ``fn(AttentionInputs) -> [B, T, H, d_h]`` for
 :func:`attention.models.gemma.gemma_forward`'s ``attention_override={layer: fn}``. It runs the hybrid
 of :mod:`.operators` per head on the layer's own $q,k,v$ (after their norms and RoPE), with grouped-query

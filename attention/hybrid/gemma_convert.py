@@ -1,4 +1,4 @@
-r"""Converting attention layers of a real Gemma 3 decoder into the hybrid by attention transfer (issue 15 §3).
+r"""Converting attention layers of a real Gemma 3 decoder into the hybrid by attention transfer.
 
 Spec ``hybrid_linear.md`` §2 (stage 1 only): the teacher is frozen; per converted layer $\ell$ only the
 Hedgehog weights $\phi_q$ (one per query head), $\phi_k$ (one per key/value head, shared by its group,

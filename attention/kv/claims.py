@@ -1,4 +1,4 @@
-r"""OBCache claims (spec ``../shared/papers/obcache.md`` C1-C5, C8): the scores and exact errors of
+r"""OBCache claims (``docs/papers/obcache.md``, C1-C5, C8): the scores and exact errors of
 :mod:`._obcache` against brute-force recomputation, ``jax.hessian`` and sympy.
 
 Instances: batches of heads over a few fixed shapes (one compilation each). The checks call the

@@ -1,7 +1,7 @@
 r"""OBCache: closed-form KV-eviction saliency scores and the exact perturbation errors they approximate.
 
 Paper: Gu, Liang, Zhao, Diao, *OBCache: Optimal Brain KV Cache Pruning* (arXiv 2510.07651); spec
-``../shared/papers/obcache.md`` §2.2-2.3. One layer, one head, a window $\mathcal W$ of $w$ query rows
+``docs/papers/obcache.md``. One layer, one head, a window $\mathcal W$ of $w$ query rows
 over a cache of $n$ keys; every function is batched over leading (head) axes.
 
 Notation (spec §1): raw, **unmasked**, scaled logits $Z_{ij}=q_i^\top k_j/\sqrt d$; attention

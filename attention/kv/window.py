@@ -1,6 +1,6 @@
 r"""Attention of a query window over a KV cache: the object every KV-eviction score is computed from.
 
-Spec ``../shared/papers/obcache.md`` §1: raw, **unmasked**, scaled logits $Z_{ij}=q_i^\top k_j/\sqrt d$,
+Paper page ``docs/papers/obcache.md``: raw, **unmasked**, scaled logits $Z_{ij}=q_i^\top k_j/\sqrt d$,
 attention $A=\mathrm{softmax}(Z+M)$ with mask $M\in\{0,-\infty\}$, outputs $o_i=\sum_jA_{ij}v_j$.
 
 Example::

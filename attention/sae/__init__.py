@@ -14,7 +14,7 @@ from .planted import planted_mean_difference as planted_mean_difference
 
 __all__ = ['JumpReLUSAE', 'clamp_feature', 'feature_scores', 'jumprelu', 'planted_mean_difference', 'sae_decode', 'sae_encode', 'sae_error', 'steer_additive', 'validate_sae']
 
-# steering study (issue 13 §2): training, steering hook, selection, language ID, meaning proxy, cache, miniature
+# steering study: training, steering hook, selection, language ID, meaning proxy, cache, miniature
 from . import claims_steering as claims_steering
 from .activations import array_sha256 as array_sha256
 from .activations import cache_key as cache_key

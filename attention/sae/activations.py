@@ -1,5 +1,5 @@
 r"""A disk cache of residual-stream activations, so that SAE training and feature selection never rerun
-the model (issue 13 §2).
+the model.
 
 An entry is keyed by $\mathrm{SHA256}(\text{model hash}\,\|\,\text{corpus hash}\,\|\,\ell\,\|\,\text{tag})$ and
 stored as one ``.npy`` file written atomically (:func:`proofs_numeric.io.atomic_write_bytes`): a crash

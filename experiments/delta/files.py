@@ -1,8 +1,8 @@
-r"""Δ attention on MiniLM with independent units and a locality-free placebo (issue 27).
+r"""Δ attention on MiniLM with independent units and a locality-free placebo.
 
 ``delta.helps_minilm`` was decided on 6 consecutive chunks of 3 files, with an effect (0.0075) below its
 detectable effect (0.0091), and a correction with no locality passed more strongly. This protocol, stated
-before its run (issue 27, 19:00 UTC), replaces it:
+before its run (2026-12-07, 19:00 UTC), replaces it:
 
 * **units**: one 512-token chunk per standard-library file (:func:`attention.data.file_chunks`, 16 files
   evenly spaced over the eligible ones), MiniLM-L6 causal, all 6 x 12 heads averaged per file;

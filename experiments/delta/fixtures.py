@@ -56,7 +56,7 @@ def minilm_fixture(count: int = 1, n: int = 512) -> tuple[np.ndarray, ...]:
 
 
 def running_mean_correction(y: np.ndarray, ys: np.ndarray, gamma: int) -> np.ndarray:
-    r"""Placebo of Δ attention with **no locality** (issue 27): every row gets the running mean of the
+    r"""Placebo of Δ attention with **no locality**: every row gets the running mean of the
     corrections of all anchors so far, $\tilde y_i=y^*_i+\frac{1}{m(i)+1}\sum_{j=0}^{m(i)}\Delta_{j\gamma}$,
     $m(i)=\lfloor i/\gamma\rfloor$, $\Delta_a=y_a-y^*_a$, instead of its own block's $\Delta_{\alpha(i)}$
     (Eq. 7). It uses the same anchors and the same dense rows; what it drops is the assumption that

@@ -240,10 +240,10 @@ def _iid(ctx: Context) -> Evidence:
     return _empirical(st, locality_decision(_head_gains(st, np.max), "heads (independent T-iid draws)", seed=ctx.seed))
 
 
-#: the committed one-prompt-per-file run ``delta.helps_minilm`` decides from (issue 27, :mod:`.files`)
+#: the committed one-prompt-per-file run ``delta.helps_minilm`` decides from (:mod:`.files`)
 REFERENCE_FILES = Path(__file__).with_name("reference") / "delta_files.json"
 REFERENCE_FILES_COMMAND = "attnverify experiment delta-files --out results/delta-files"
-_MINILM_HISTORY = ("Until issue 27 (2026-12-07) this claim ran live on 6 consecutive chunks of 3 files: 0.0075 (t), verified, "
+_MINILM_HISTORY = ("Until 2026-12-07 this claim ran live on 6 consecutive chunks of 3 files: 0.0075 (t), verified, "
                    "below its detectable effect 0.0091, while a locality-free running-mean correction passed more strongly "
                    "(0.011 [0.003, 0.019]). The units (16 files, one 512-token prompt each), the placebo and the rule that a "
                    "placebo passing as strongly blocks 'verified' were set after that re-analysis and before the new run.")

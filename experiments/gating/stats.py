@@ -130,7 +130,7 @@ def _restrict(res: StudyResult, depth: int) -> StudyResult:
     return StudyResult(res.config, res.seed, {k: v[m] for k, v in res.runs.items()}, res.seconds)
 
 
-# ------------------------------------------------------------------------------------ decisions (issue 10)
+# ------------------------------------------------------------------------------------ decisions
 
 #: what the paper reports and in which setting; our protocol (quick or full) is a small reconstruction
 PAPER_SETTING = "the paper's gated-attention classifiers (training protocol, steps and data not published)"
@@ -220,19 +220,19 @@ def fisher_t_interval(rs: np.ndarray, level: float = 0.95) -> tuple[float, float
     return float(np.tanh(m)), float(np.tanh(lo)), float(np.tanh(hi)), float(np.tanh(pn.minimal_detectable_effect(z, level=level)))
 
 
-#: when and why each gating rule changed (issue 27): shown in the claims' details
+#: when and why each gating rule changed: shown in the claims' details
 RULE_HISTORY = {
     "curvature_accuracy_correlation": (
-        "Until issue 27 (2026-12-07): Pearson r across all runs, percentile cluster bootstrap over 5 seeds, verified if the CI "
+        "Until 2026-12-07: Pearson r across all runs, percentile cluster bootstrap over 5 seeds, verified if the CI "
         "lies above 0: inconclusive, [-0.17, 0.12]. Changed after seeing that result: the paper's figure r = 0.79 is now part "
         "of the rule (a CI that excludes it is not reproduced), and the interval is a t-interval over the 5 per-seed "
         "correlations on Fisher's z (5 clusters are too few for a percentile bootstrap)."),
     "depth_growth": (
-        "Until issue 27 (2026-12-07): the gated arm's per-seed slope alone, verified (0.49). The ungated arm passed the same "
+        "Until 2026-12-07: the gated arm's per-seed slope alone, verified (0.49). The ungated arm passed the same "
         "test more strongly (0.68 [0.52, 0.84]), so the slope was not an effect of gating. Changed after seeing that result: "
         "the claim decides on the per-seed gated - ungated slope; the ungated arm and the untrained models are its controls."),
     "gated_proxy_greater": (
-        "Registered in issue 27 (2026-12-07) from the committed run, after the re-analysis had computed its effect "
+        "Registered on 2026-12-07 from the committed run, after the re-analysis had computed its effect "
         "(-0.011 [-0.021, -0.002]); the rule is the one of the other per-seed paired claims."),
 }
 
@@ -248,7 +248,7 @@ def claim_decisions(res: StudyResult, *, seed: int = 0, untrained: StudyResult |
     * ``curvature_accuracy_correlation``: Pearson r between the proxy and accuracy across runs, 95 % CI
       by a cluster bootstrap over seeds; verified if the CI lies above 0.
     * ``depth_growth``: per seed, mean over tasks of the slope of log curvature density (b) against depth,
-      primary gate **minus ungated** (issue 27); verified if the 95 % t-interval lies above 0. Controls: the
+      primary gate **minus ungated**; verified if the 95 % t-interval lies above 0. Controls: the
       ungated arm's slope and, with ``untrained``, the untrained gated - ungated slope.
     * ``nonlinear_advantage`` gets the untrained models as its control when ``untrained`` is given.
     * ``gated_proxy_greater``: per seed, mean over tasks and depths of gated - ungated curvature proxy;

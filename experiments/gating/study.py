@@ -1,6 +1,6 @@
 r"""Empirical study: gated vs ungated attention on linear and nonlinear decision boundaries.
 
-Spec ``gating_curvature`` §4 (reported results) and open points 5-6; issue 4. Everything in the
+The paper's reported experiments (``docs/papers/gating_curvature.md``). Everything in the
 protocol below is **our documented choice, not the paper's** (the paper publishes no protocol).
 
 **Protocol.** For every depth $D\in\{1..4\}$, every task of :mod:`.gating_tasks` and every seed,
@@ -247,7 +247,7 @@ def _depth_growth(ctx: Context) -> Evidence:
     """Representation curvature of trained gated models grows with depth (depth amplification).
 
     Full study (depths 1-4, committed reference run); per seed, the mean over tasks of the slope of log
-    curvature density (b) against depth, **elementwise gate minus ungated** (issue 27: the ungated arm alone
+    curvature density (b) against depth, **elementwise gate minus ungated** (the ungated arm alone
     grows more), 95 % t-interval above 0. Controls: the ungated arm's slope and the untrained models
     (committed untrained arm). The paper states amplification in a structured regime only (see
     gating.depth_amplification_scope)."""
@@ -258,7 +258,7 @@ def _depth_growth(ctx: Context) -> Evidence:
        statement=r"\mathbb E[\hat\rho_{\rm gated}-\hat\rho_{\rm ungated}]>0\ \text{(trained models, all tasks and depths)}", **_COMMON)
 def _gated_proxy_greater(ctx: Context) -> Evidence:
     """Trained gated classifiers have a larger curvature proxy than their paired ungated ones (a result the
-    paper states, registered in issue 27). Full study (committed reference run); per seed, the mean over tasks and
+    paper states, registered on 2026-12-07). Full study (committed reference run); per seed, the mean over tasks and
     depths of elementwise-gated - ungated proxy, 95 % t-interval above 0. Control: the same contrast on the
     untrained models (committed untrained arm)."""
     return _empirical_evidence(ctx, "gated_proxy_greater")

@@ -1,4 +1,4 @@
-r"""Gating study, untrained control arm (issue 27): the curvature measures at initialisation.
+r"""Gating study, untrained control arm: the curvature measures at initialisation.
 
 The depth-growth and "gated proxy > ungated" statements are about *trained* gated models. If the same
 contrast already holds at initialisation, training (and the gate's learned behaviour) is not what produces

@@ -3,7 +3,7 @@ r"""The pre-stated decision rules of C9 and C10 (spec ``hybrid_linear.md`` §3),
 - **C9** (collapse): effect per seed $=\tfrac12\big[(a^{\rm LA}_{\rm HedgeCATs}-a^{\rm LA}_{\rm MSE})+(a^{\rm LA}_{\rm SSD}-a^{\rm LA}_{\rm MSE})\big]$,
   the long-set LA-only accuracy of the two fixes over the MSE arm, paired by seed (same teacher, same
   seed-indexed data); the paper's side is $>0$. Student-$t$ 95 % interval over seeds.
-- **C9, the collapse itself** (issue 22, decided on the same data): effect per seed
+- **C9, the collapse itself** (decided on the same data): effect per seed
   $=\tfrac12\big[(g_{\rm HedgeCATs}-g_{\rm MSE})+(g_{\rm SSD}-g_{\rm MSE})\big]$ with $g=a^{\rm hyb}-a^{\rm SWA}$
   on the long set; the spec expects a larger gap for the fixes ($>0$).
 - **C10** (inference-time hybridisation): effect per seed = long-set accuracy of the linear-only student
@@ -12,7 +12,7 @@ r"""The pre-stated decision rules of C9 and C10 (spec ``hybrid_linear.md`` §3),
 - **C10, short set** (the spec's "short-set accuracy $\ge$ linear-only"): non-inferiority, effect per seed
   $a^{\rm short}_{\rm hybridised}-a^{\rm short}_{\rm linear\text{-}only}$, verified if the 95 % interval lies
   above $-$:data:`C10_SHORT_MARGIN` (2 accuracy points, fixed before this decision was computed; the
-  interval itself had been published in issue 22, so the margin is taken from the 1-2 point scale of the
+  interval itself had been published before, so the margin is taken from the 1-2 point scale of the
   real-model rule, not fitted to it).
 
 Every decision carries its minimal detectable effect (80 % power) and negative controls: the same
@@ -157,7 +157,7 @@ def no_data_decision(effect: str, boundary: float, reason: str) -> Decision:
                     ci=(-1.0, 1.0), method="no cached run: the interval is the effect's whole range", outcome=Verdict.INCONCLUSIVE)
 
 
-# --- issue 15 §3: a real pretrained model (Gemma 3 270M), stated before its run ---------------------------------
+# --- a real pretrained model (Gemma 3 270M), stated before its run ---------------------------------
 
 REAL_MARGIN = 0.01  #: "LA adds nothing": the hybrid beats SWA-only by less than 1 point of next-token agreement
 REAL_HEADROOM = 0.02  #: precondition: SWA-only must lose at least 2 points of agreement, else collapse is invisible

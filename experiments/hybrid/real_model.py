@@ -1,4 +1,4 @@
-r"""Issue 15 §3: Gemma 3 270M with a few attention layers converted into hybrid SWA + LA, on real text.
+r"""Gemma 3 270M with a few attention layers converted into hybrid SWA + LA, on real text.
 
 1. **Data.** Python standard-library docstrings (:func:`attention.data.stdlib_docstrings`), tokenised by
    the model's tokenizer into one stream and cut into consecutive chunks of $T-1$ tokens, each after

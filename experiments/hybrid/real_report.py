@@ -1,4 +1,4 @@
-r"""Report of the real-model part (issue 15 §3): tables, the decision, two figures, the claims' cache.
+r"""Report of the real-model part: tables, the decision, two figures, the claims' cache.
 
 A non-quick ``attnverify experiment hybrid --out DIR`` writes ``DIR/gemma_real_<protocol>.json``; promoted
 (``attnverify promote``) to the pinned ``experiments/hybrid/results/gemma_real_<protocol>.json``, it is what

@@ -1,4 +1,4 @@
-r"""KV-eviction study helpers (OBCache, spec ``../shared/papers/obcache.md`` C7, C13 and §4).
+r"""KV-eviction study helpers (OBCache, ``docs/papers/obcache.md``: C7, C13 and the paper's experiments).
 
 The data (:func:`synthetic_qkv`, :func:`minilm_qkv`), the evaluation of every eviction policy of
 :mod:`attention.kv.eviction` at the budgets :data:`BUDGETS` (relative output error

@@ -1,9 +1,9 @@
 r"""OBCache on MiniLM with independent units: one prompt per standard-library file, per-host decisions, placebos.
 
-Issue 27 re-examined ``obcache.output_aware_beats_attention_minilm``: its 8 sequences were consecutive chunks
+A review on 2026-12-07 re-examined ``obcache.output_aware_beats_attention_minilm``: its 8 sequences were consecutive chunks
 of 4 files, the verdict averaged over the hosts although the hosts disagree (H2O better, TOVA worse), and a
 score with no values and no logits, $\sum_{i\in\mathcal W}a_{ip}^2$, passed the same test more strongly. This
-protocol, stated before its run (issue 27, 18:55 UTC), replaces it:
+protocol, stated before its run (2026-12-07, 18:55 UTC), replaces it:
 
 * **units**: :func:`attention.data.file_chunks`, the first 510 docstring tokens of each of 16 files evenly
   spaced over the 124 eligible standard-library files (one file, one unit), 448 prompt + 64 future tokens,
@@ -43,7 +43,7 @@ LAYERS_HEADS = (6, 12)
 
 @dataclasses.dataclass(frozen=True)
 class SquaredAttention(EvictionPolicy):
-    r"""Placebo score $S^{a^2}_p=\sum_{i\in\mathcal W}A_{ip}^2$: no values, no logits (issue 27)."""
+    r"""Placebo score $S^{a^2}_p=\sum_{i\in\mathcal W}A_{ip}^2$: no values, no logits."""
 
     label: ClassVar[str] = "sq-attn"
 

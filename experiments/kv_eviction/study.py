@@ -1,4 +1,4 @@
-r"""KV-eviction experiment (OBCache, spec ``../shared/papers/obcache.md`` C7, C13 and §4).
+r"""KV-eviction experiment (OBCache, ``docs/papers/obcache.md``: C7, C13 and the paper's experiments).
 
 Every eviction policy of :mod:`attention.kv.eviction` (H2O, TOVA, SnapKV hosts x accumulated-attention,
 OBCache value/key/joint and the exact-removal oracle scores) evicts a prompt of $n$ tokens at budgets
@@ -235,7 +235,7 @@ def _oracle_check(dataset: str, seed: int, small: bool = False, heads: int = 4) 
 def rank_decisions(rec: dict[str, np.ndarray], units: str, *, minilm: bool, seed: int = 0) -> pn.Decision:
     """The rank claim on one data set from per-unit top-10 % recalls (``obc``: min(S^K, S^VK); ``attn``: S^A;
     ``sq-attn``: the placebo S^{a^2}): the recall must lie above 0.8 **and** above S^A's (paired difference
-    above 0); S^A and S^{a^2} against 0.8 are the placebos (issue 27: S^A alone passes 0.8)."""
+    above 0); S^A and S^{a^2} against 0.8 are the placebos (S^A alone passes 0.8)."""
     how = dict(method="t" if minilm else "bootstrap", seed=seed, units=units)
     thr = lambda x, what: pn.decide_direction(x, boundary=0.8, effect=f"mean top-10 % recall of E^rm by {what}", **how,  # noqa: E731
                                               rule="verified if the 95 % CI of the mean recall lies above 0.8; entirely below: refuted; otherwise inconclusive")
@@ -262,7 +262,7 @@ def _file_recalls(run: dict[str, Any]) -> dict[str, np.ndarray]:
     return {"obc": per_file(np.minimum(r["obc-k"], r["obc-vk"]), nf), "attn": per_file(r["attn"], nf), "sq-attn": per_file(r["sq-attn"], nf)}
 
 
-_RANK_HISTORY = ("Until issue 27 (2026-12-07) the MiniLM part was decided live on 3 consecutive chunks of one file (abc.py, "
+_RANK_HISTORY = ("Until 2026-12-07 the MiniLM part was decided live on 3 consecutive chunks of one file (abc.py, "
                  "160-token prompts) against 0.8 only; the re-analysis found that plain accumulated attention also passes "
                  "0.8 (0.820 [0.813, 0.827]). The rule now also requires the paired difference with S^A above 0, and the "
                  "MiniLM units are 16 files (one 448 + 64-token prompt each) of the committed run; this rule was set after "
@@ -334,7 +334,7 @@ def reference_minilm() -> tuple[dict[str, Any], dict[str, Any]]:
     return run.data["minilm"], run.provenance()
 
 
-#: the committed run with independent units (one prompt per file) that the MiniLM claims decide from (issue 27)
+#: the committed run with independent units (one prompt per file) that the MiniLM claims decide from (since 2026-12-07)
 REFERENCE_FILES = Path(__file__).with_name("reference_files") / "files_minilm.json"
 REFERENCE_FILES_COMMAND = "attnverify experiment kv-eviction-files --out results/kv-eviction-files"
 
@@ -369,7 +369,7 @@ def host_decisions(run: dict[str, Any], *, seed: int = 0) -> pn.Decision:
                                   "above 0; otherwise inconclusive. The interval shown is the least favourable host's.")
 
 
-_BEATS_HISTORY = ("Until issue 27 (2026-12-07) this claim pooled the three hosts and was decided on 8 consecutive chunks of "
+_BEATS_HISTORY = ("Until 2026-12-07 this claim pooled the three hosts and was decided on 8 consecutive chunks of "
                   "4 files: -0.014 [-0.027, -0.001], verified, although TOVA alone was +0.032 [+0.024, +0.040] (OBCache worse) "
                   "and the placebo sum_i a_i^2 passed more strongly (-0.016 [-0.021, -0.010]). The per-host rule, the placebo "
                   "and the one-prompt-per-file units were set after that re-analysis and before the new run; the old "

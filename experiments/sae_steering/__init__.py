@@ -1,4 +1,4 @@
-"""SAE language steering (sae_steering.md, issue 13 §2): the character-LM fast track, Gemma 3 270M,
+"""SAE language steering (``docs/papers/sae_steering.md``): the character-LM fast track, Gemma 3 270M,
 the empirical claims C6-C10 and ``attnverify experiment sae-steering``."""
 
 from . import claims as claims

@@ -1,4 +1,4 @@
-"""Verdicts at a glance: every empirical claim's effect with its 95 % confidence interval (issue 10).
+"""Verdicts at a glance: every empirical claim's effect with its 95 % confidence interval.
 
 ``attnverify plot verdicts [--quick]`` draws a forest plot grouped by effect measure (one shared x-axis per
 group), one row per empirical claim: the estimate, its interval, the decision boundary (or the equivalence
