@@ -107,7 +107,7 @@ def draw_curvature_vs_depth(dep: dict):
     return fig
 
 
-@plot("curvature", help="Gaussian-curvature heatmaps (ungated, gated K>0, gated K<0) and curvature vs depth (spec gating_curvature)")
+@plot("curvature", help="Gaussian-curvature heatmaps (ungated, gated K>0, gated K<0) and curvature vs depth")
 def plot_curvature(out_dir: Path, *, quick: bool, seed: int) -> dict:
     from attnverify.proofs_numeric.plotstyle import caption
 

@@ -80,7 +80,7 @@ def summary_markdown(res: dict[str, Any], setting: str) -> str:
     return "\n".join(lines + ["", f"LID gate (fastText lite, accuracy by length): {gate}", ""])
 
 
-@pn.experiment("sae-steering", help="SAE language steering: character-LM fast track and Gemma 3 270M (issue 13 §2)")
+@pn.experiment("sae-steering", help="SAE language steering: character-LM fast track and Gemma 3 270M")
 def sae_steering_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     """Run the study (see the module docstring); write ``*_results.json``, ``sae_steering.md`` and plots."""
     out_dir = Path(out_dir)
