@@ -126,17 +126,20 @@ class FileChunks:
     eligible: int
 
 
+_FILE_CACHE: dict[str, list[tuple[str, list[int]]]] = {}
+
+
 def _file_streams(model: BertModel, n_needed: int) -> list[tuple[str, list[int]]]:
-    """Per file (sorted order), its docstrings' token ids concatenated, for files with >= ``n_needed`` tokens."""
-    by_file: dict[str, list[str]] = {}
-    for path, doc in stdlib_docstrings():
-        by_file.setdefault(path, []).append(doc)
-    out = []
-    for path, docs in by_file.items():
-        ids = [t for enc in model.tokenizer.encode_batch(docs, add_special_tokens=False) for t in enc.ids]
-        if len(ids) >= n_needed:
-            out.append((path, ids))
-    return out
+    """Per file (sorted order), its docstrings' token ids concatenated, for files with >= ``n_needed`` tokens
+    (the tokenized library is cached per model)."""
+    key = str(model.path)
+    if key not in _FILE_CACHE:
+        by_file: dict[str, list[str]] = {}
+        for path, doc in stdlib_docstrings():
+            by_file.setdefault(path, []).append(doc)
+        _FILE_CACHE[key] = [(path, [t for enc in model.tokenizer.encode_batch(docs, add_special_tokens=False) for t in enc.ids])
+                            for path, docs in by_file.items()]
+    return [(path, ids) for path, ids in _FILE_CACHE[key] if len(ids) >= n_needed]
 
 
 def file_chunks(model: BertModel, n_tokens: int, count: int) -> FileChunks:
