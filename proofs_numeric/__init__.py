@@ -28,6 +28,9 @@ Errors
   ``--update-readme``), in one line. An ``OSError`` while writing (a full disk) is one line, exit 1.
 * Writes are atomic (:mod:`proofs_numeric.io`): the file gets the mode of a plain write (umask, or the
   replaced file's mode), and a temporary file left by a killed writer is removed by the next write.
+* Pinned evidence (:mod:`proofs_numeric.evidence`): :func:`read_pinned` raises :class:`EvidenceError` (a
+  ``ValueError``) naming the file when it is missing, not pinned, changed since it was pinned (both
+  SHA-256s) or invalid (the field, :mod:`proofs_numeric.validate`); every claim reading it is ``failed``.
 """
 
 from ._claim import Claim as Claim
@@ -65,6 +68,8 @@ from ._runner import Report as Report
 from ._runner import run_claim as run_claim
 from ._runner import run_claims as run_claims
 from .environment import environment as environment
+from .evidence import EvidenceError as EvidenceError
+from .evidence import read_pinned as read_pinned
 from .io import atomic_write_json as atomic_write_json
 from .io import atomic_write_text as atomic_write_text
 from .io import save_figure as save_figure
@@ -78,5 +83,5 @@ __all__ = [
     "Report", "Verdict", "atomic_write_json", "atomic_write_text", "bootstrap_ci", "claim", "claims",
     "decide_direction", "decide_equivalence", "decide_interval", "decide_proportion", "minimal_detectable_effect", "decide_all", "with_controls", "leave_one_out", "discover", "enable_x64", "environment", "experiment",
     "experiment_tasks", "get_claim", "paired_differences", "plot", "proportion_ci", "plot_tasks", "progress", "register",
-    "require_x64", "run_claim", "run_claims", "save_figure", "t_ci", "unregister", "x64",
+    "require_x64", "run_claim", "run_claims", "save_figure", "t_ci", "unregister", "x64", "EvidenceError", "read_pinned",
 ]
