@@ -126,7 +126,19 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
         frag = "#" + m.group(2).split("#", 1)[1] if "#" in m.group(2) else ""
         return f"{m.group(1)}{up}{_source_uri(target)}{frag}{m.group(3)}"
 
-    return _MD_LINK.sub(fix, markdown)
+    return _table_math(_MD_LINK.sub(fix, markdown))
+
+
+def _table_math(markdown: str) -> str:
+    r"""Maths in Markdown table rows as MathML *before* the table is parsed: a statement's pipes are escaped
+    for the table (``\\|`` for TeX's ``\|``, ``\|`` for ``|``), which would otherwise split its cell."""
+    def row(line: str) -> str:
+        if not line.lstrip().startswith("|") or "$" not in line:
+            return line
+        return MATH_PATTERN.sub(lambda m: tex_to_mathml(re.sub(r"\\(?=\|)", "", m.group(1) if m.group(1) is not None else m.group(2)),
+                                                        display=False), line)
+
+    return "\n".join(row(line) for line in markdown.split("\n"))
 
 
 def on_page_content(html_text, page, config, files, **kwargs):
