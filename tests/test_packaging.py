@@ -96,7 +96,7 @@ def _env() -> dict[str, str]:
 
 
 def _verdicts(report_json: Path) -> dict[str, str]:
-    return {r["id"]: r["verdict"] for r in json.loads(report_json.read_text())["results"]}
+    return {c["id"]: c["verdict"] for c in json.loads(report_json.read_text())["claims"]}
 
 
 @pytest.mark.slow
@@ -122,6 +122,8 @@ def test_wheel_in_a_clean_venv_gives_the_clones_verdicts(wheel, tmp_path):
     wheel_v, clone_v = _verdicts(work / "wheel.json"), _verdicts(work / "clone.json")
     assert wheel_v == clone_v and len(wheel_v) > 20
     assert "topk.real_reduction_mpnet_n256" in wheel_v  # decided from the committed evidence shipped in the wheel
+    read = [e for e in json.loads((work / "wheel.json").read_text()).get("evidence_manifest", []) if e.get("decides")]
+    assert read and all(e["status"] == "ok" for e in read), read  # pinned files found and unchanged in the wheel
 
     proc = subprocess.run([str(cli), "experiment", "delta", "--quick"], capture_output=True, text=True, cwd=work,
                           env=_env(), timeout=1200)
