@@ -53,7 +53,7 @@ def curvature_vs_depth(seed: int = 0, count: int = 16) -> dict:
 #: words for the panels (the spec's claim numbers stay in the data keys and the caption)
 PANEL_TITLES = {
     "ungated input chart (C3)": "Ungated input chart: a saddle (K < 0)",
-    "gated sphere r=2.5 (C4, K>0)": "Gated sphere, r = 2.5: K = 1/r² = 0.16 everywhere",
+    "gated sphere r=2.5 (C4, K>0)": "Gated sphere, r = 2.5: K = 1/r² everywhere",
     "gate x affine (C7b, K<0)": "Gate times an affine map (K < 0)",
     "two stacked gates (C7c)": "Two stacked gates (both signs)",
 }
@@ -77,7 +77,7 @@ def draw_curvature_heatmaps(grids: dict):
         ax.set_title(PANEL_TITLES.get(name, name), fontsize=9)
         ax.set_aspect("equal")
         label(ax, "input coordinate x₁", None, "input coordinate x₂", None)
-    cb = fig.colorbar(im, ax=axes, shrink=0.8, label="Gaussian curvature K (per squared input unit; symmetric log scale, linear within ±10⁻³)")
+    cb = fig.colorbar(im, ax=axes, shrink=0.8, label="Gaussian curvature K (1/input unit²; symmetric log, linear within ±10⁻³)")
     cb.ax.tick_params(labelsize=7)
     return fig
 
