@@ -41,26 +41,58 @@ def _readme_sections(*titles: str) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     keys = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, (dict, list))))
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
     return "\n".join(["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-                     + ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows])
+                     + ["| " + " | ".join(_cell(r.get(k, "")) for k in keys) + " |" for r in rows])
+
+
+def _flat(x: Any, prefix: str = "") -> dict[str, Any]:
+    """Scalars of a nested dictionary, keyed by their dotted path (lists of numbers joined)."""
+    out: dict[str, Any] = {}
+    for k, v in x.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        elif isinstance(v, list) and all(isinstance(i, (int, float, str)) for i in v):
+            out[key] = ", ".join(f"{i:.4g}" if isinstance(i, float) else str(i) for i in v)
+        elif not isinstance(v, list):
+            out[key] = v
+    return out
+
+
+def _tables(x: Any, path: str = "") -> list[tuple[str, list[dict[str, Any]]]]:
+    """Every list of dictionaries (a results table) in ``x``, with where it sits; a dict of dicts is one table too."""
+    if isinstance(x, list) and x and all(isinstance(r, dict) for r in x):
+        return [(path, [_flat(r) for r in x])]
+    if isinstance(x, dict):
+        if len(x) > 1 and all(isinstance(v, dict) for v in x.values()) and path:
+            return [(path, [{"case": k, **_flat(v)} for k, v in x.items()])]
+        return [t for k, v in x.items() for t in _tables(v, f"{path}.{k}" if path else k)]
+    return []
 
 
 def benchmarks_page() -> str:
     parts = ["# Benchmarks", "",
              "Standalone scripts in `benchmarks/` time each method against what a user would otherwise write, in the "
-             "same run, and write `benchmarks/results/<area>.json`. The tables below are the latest committed results; a "
-             "timing taken at load average >= 0.5 is an upper bound (the load is shown).", ""]
+             "same run, and write `benchmarks/results/<area>.json`. Below are the latest committed results, as tables; a "
+             "timing taken at load average >= 0.5 is an upper bound (the load is shown where the run recorded it).", ""]
     for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
-        parts += [f"## {path.stem}", "", f"`benchmarks/results/{path.name}`"
-                  + (f", load average {data['load_average']}" if isinstance(data, dict) and "load_average" in data else ""), ""]
-        rows = data.get("results") if isinstance(data, dict) else None
-        if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
-            parts += [_table(rows), ""]
-        else:
-            parts += ['??? note "raw results"', "    ```json"] + ["    " + x for x in json.dumps(data, indent=1)[:6000].splitlines()] + ["    ```", ""]
+        parts += [f"## {path.stem}", "", f"`benchmarks/results/{path.name}`", ""]
+        if not isinstance(data, dict):
+            continue
+        top = {k: v for k, v in _flat(data).items() if not k.startswith("environment.")}
+        tables = _tables(data)
+        in_tables = {t.split(".")[0] for t, _ in tables}
+        facts = {k: v for k, v in top.items() if k.split(".")[0] not in in_tables}
+        if facts:
+            parts += ["| setting | value |", "|---|---|"] + [f"| {k} | {_cell(v)} |" for k, v in facts.items()] + [""]
+        for where, rows in tables:
+            parts += [f"**{where}**", "", _table(rows), ""]
     return "\n".join(parts)
+
+
+def _cell(v: Any) -> str:
+    return (f"{v:.4g}" if isinstance(v, float) else str(v)).replace("|", "\\|").replace("\n", " ")
 
 
 def evidence_page() -> str:
