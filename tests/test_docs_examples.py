@@ -81,7 +81,8 @@ def test_every_file_was_looked_at():
 
 
 TEXTS = [*DOCS, *sorted((ROOT / "notebooks").glob("*.ipynb"))]
-PRIVATE = re.compile(r"attnverify(?:\.\w+)*\._\w+|from attnverify[\w.]* import [^\n\"]*(?<![\w.])_[a-z]\w*")
+PRIVATE = re.compile(r"attnverify(?:\.\w+)*\._\w+|from attnverify[\w.]* import [^\n\"]*(?<![\w.])_[a-z]\w*"
+                     r"|`(?:attention|bounds|geometry|experiments|proofs_numeric)(?:\.\w+)*\._[a-z]\w*")
 OUTSIDE = re.compile(r"shared/|\bissues? \d|\bspec §|\bopen points? \d", re.I)
 
 
