@@ -38,7 +38,8 @@ def test_hlo_allreduces_counts_ops_and_tensors() -> None:
 _AS_FAL = {"baseline": dict(variant="baseline"), "fal": dict(variant="fal"), "falplus_B": dict(variant="falplus", falplus="residual"),
            "no_connection": dict(variant="fal", zero_first_attention=True),
            "fal_block_input": dict(variant="fal", f_placement="block_input"),
-           "fal_shared_ln_output": dict(variant="fal", shared_ln=True, f_placement="ln_output")}
+           "fal_shared_ln_output": dict(variant="fal", shared_ln=True, f_placement="ln_output"),
+           "fal_folded": dict(variant="fal", shared_ln=True, f_placement="ln_output_folded")}
 
 
 @pytest.mark.parametrize("N", [1, 2, 3])
@@ -77,3 +78,58 @@ def test_sharded_training_float64_matches_unsharded() -> None:
         tps.sharded_training_losses(cfg, pr, char_corpus(), 4)  # 2 heads do not split over 4 devices
     r = tps.sharded_training_losses(cfg, pr, char_corpus(), 2, dtype=jnp.float64)
     assert r["max_loss_diff"] <= 1e-12 and r["max_param_rel"] <= 1e-12, r
+
+
+# ------------------------------------------------------------------ issue 22: counts that follow execution, N + 1
+
+
+def test_an_allreduce_in_a_function_called_twice_counts_two_and_loops_multiply() -> None:
+    import jax
+    import numpy as np
+    from jax.sharding import Mesh, PartitionSpec as P
+
+    from attnverify.attention.fal.allreduce_count import hlo_executed_allreduces, jaxpr_allreduces
+
+    mesh = Mesh(np.array(jax.devices()[:2]), ("tp",))
+    inner = jax.jit(lambda z: jax.lax.psum(z, "tp"))
+
+    def body(x):
+        y = inner(inner(x) * 2.0)  # one all-reduce in the text, executed twice
+        y, _ = jax.lax.scan(lambda c, _: (jax.lax.psum(c, "tp"), None), y, None, length=3)  # one in the text, 3 trips
+        return y
+
+    f = jax.jit(jax.shard_map(body, mesh=mesh, in_specs=P(), out_specs=P()))
+    x = jnp.ones((4,))
+    text = f.lower(x).as_text()
+    assert tps.hlo_allreduces(text, 4)["act"] == 2  # the flat text count: what issue 22 found wrong
+    assert hlo_executed_allreduces(text, 4) == {"ops": 5, "act": 5, "vec": 0, "flagged": 0}
+    assert jaxpr_allreduces(jax.make_jaxpr(f)(x), 4) == {"ops": 5, "act": 5, "vec": 0, "flagged": 0}
+    twice = jax.jit(jax.shard_map(lambda x: inner(inner(x)), mesh=mesh, in_specs=P(), out_specs=P()))
+    assert jaxpr_allreduces(jax.make_jaxpr(twice)(x), 4)["act"] == 2
+    assert hlo_executed_allreduces(twice.lower(x).as_text(), 4)["act"] == 2
+
+
+def test_folded_schedule_has_the_same_gradients_and_n_plus_1_backward_allreduces() -> None:
+    import jax
+    import numpy as np
+
+    from attnverify.attention.fal import fal_forward, tp_forward
+    from attnverify.attention.fal.device_checks import random_params
+
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:2]), ("tp",))
+    ref_cfg = FALConfig(3, 8, 2, 8, variant="fal", shared_ln=True, f_placement="ln_output")
+    cfg = FALConfig(3, 8, 2, 8, variant="fal", shared_ln=True, f_placement="ln_output_folded")
+    params = random_params(ref_cfg, 0, jnp.float64)
+    rng = np.random.default_rng(1)
+    x, r = (jnp.asarray(rng.standard_normal((2, 4, 8))) for _ in range(2))
+    y0, vjp0 = jax.vjp(lambda p, x: fal_forward(p, x, ref_cfg), params, x)
+    g0 = vjp0(r)
+    for f in (lambda p, x: fal_forward(p, x, cfg), lambda p, x: tp_forward(p, x, cfg, mesh)):
+        y, vjp = jax.vjp(f, params, x)
+        assert float(jnp.max(jnp.abs(y - y0))) < 1e-13
+        assert max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(vjp(r)), jax.tree.leaves(g0))) < 1e-12
+    pr = {"n_blocks": 2, "d_model": 16, "n_heads": 2, "d_mlp": 16, "seq_len": 4, "batch": 2, "steps": 2, "warmup": 1, "seeds": [0]}
+    row = tps.step_count_table(pr, [2], ["fal_folded"])["p=2:fal_folded"]
+    assert (row["fwd_act"], row["bwd_act"], row["bwd_vec"], row["bwd_ops"], row["opt_ops"], row["mismatch"], row["err"]) == (3, 3, 0, 3, 0, 0, 0)
+    with pytest.raises(ValueError, match="shared_ln"):
+        FALConfig(3, 8, 2, 8, variant="fal", f_placement="ln_output_folded")

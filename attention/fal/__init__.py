@@ -43,6 +43,7 @@ from .tp_step import sharded_training_losses as sharded_training_losses
 from .tp_step import step_allreduce_counts as step_allreduce_counts
 from .tp_step import tp_mesh as tp_mesh
 from .tp_step import tp_train_step as tp_train_step
+from .train import DECIDE_PROTOCOL as DECIDE_PROTOCOL
 from .train import FULL_PROTOCOL as FULL_PROTOCOL
 from .train import QUICK_PROTOCOL as QUICK_PROTOCOL
 from .train import REDUCED_PROTOCOL as REDUCED_PROTOCOL
@@ -57,6 +58,7 @@ from .train import val_windows as val_windows
 __all__ = [
     'CharCorpus',
     'FALConfig',
+    'DECIDE_PROTOCOL',
     'FULL_PROTOCOL',
     'GPT2_SHAPES',
     'GPTConfig',

@@ -12,8 +12,11 @@ $$S=\frac{(n_{\rm base}-n_{\rm FAL})\,t_{\rm ar}}{t_{\rm comp}+n_{\rm base}t_{\r
 =\varphi\Big(1-\frac{n_{\rm FAL}}{n_{\rm base}}\Big),\qquad
 \varphi=\frac{n_{\rm base}t_{\rm ar}}{t_{\rm comp}+n_{\rm base}t_{\rm ar}}\ \text{(baseline comm. fraction)},$$
 so $S\to c(N)=1-n_{\rm FAL}/n_{\rm base}$ as $\varphi\to1$: $c=\frac{N-1}{2N}$ (forward only),
-$\frac{2N-3}{4N}$ (forward+backward, one $f$ per block), $\frac{N-1}{4N}$ (default autodiff). A
-saving $S^\star$ needs $\varphi\ge S^\star/c(N)$; at $N=12$, $c=7/16=43.75\,\%<44\,\%$.
+$\frac{2N-3}{4N}$ (forward+backward, one $f$ per block: $N+2$ backward all-reduces),
+$\frac{N-1}{2N}$ (forward+backward with the cotangent of $\bar A_1$ folded, $N+1$:
+:mod:`~attention.fal.folded`), $\frac{N-1}{4N}$ (default autodiff). A saving $S^\star$ needs
+$\varphi\ge S^\star/c(N)$; at $N=12$, $c=7/16=43.75\,\%<44\,\%$ under the $N+2$ schedule but
+$11/24=45.8\,\%$ under the $N+1$ one ($\varphi\ge0.96$).
 
 **Interconnects** (:data:`LINKS`; bandwidth per direction, stated sources):
 
@@ -125,10 +128,11 @@ def comm_counts(n_blocks: int) -> dict[str, int]:
     r"""Activation all-reduces per step (forward + backward) at depth ``n_blocks`` from the C4/C5 laws
     (:func:`~attention.fal.tp_step.allreduce_law`), which the study checks against the counted
     tensors of the real training step and the claims check for $N\le6$: baseline, FAL (default
-    autodiff), FAL (one $f$ per block), and the forward-only counts."""
+    autodiff), FAL (one $f$ per block, $N+2$ backward), FAL with the folded schedule ($N+1$), and the
+    forward-only counts."""
     law = lambda name: allreduce_law(name, n_blocks)
     tot = lambda name: law(name)["fwd"] + law(name)["bwd_act"]
-    return {"baseline": tot("baseline"), "fal_auto": tot("fal"), "fal_one_f": tot("fal_shared_ln_output"),
+    return {"baseline": tot("baseline"), "fal_auto": tot("fal"), "fal_one_f": tot("fal_shared_ln_output"), "fal_folded": tot("fal_folded"),
             "fal_fwd_only": law("fal")["fwd"], "baseline_fwd_only": law("baseline")["fwd"]}
 
 
@@ -144,9 +148,12 @@ def savings_grid(tps=(2, 4, 8), tokens: int = 8192, seq: int = 1024, bytes_per: 
                 t_ar = ring_allreduce_time(tokens * d * bytes_per, tp, link)
                 one_f = predicted_saving(t_comp_1 / tp, counts["baseline"], counts["fal_one_f"], t_ar)
                 auto = predicted_saving(t_comp_1 / tp, counts["baseline"], counts["fal_auto"], t_ar)
+                folded = predicted_saving(t_comp_1 / tp, counts["baseline"], counts["fal_folded"], t_ar)
                 rows.append({"model": name, "N": N, "d": d, "tp": tp, "link": link.name, "t_comp_s": t_comp_1 / tp,
                              "t_allreduce_s": t_ar, "n_base": counts["baseline"], "n_fal_one_f": counts["fal_one_f"],
                              "n_fal_auto": counts["fal_auto"], "phi": one_f["phi"], "saving_one_f": one_f["saving"],
                              "saving_auto": auto["saving"], "ceiling_one_f": saving_ceiling(counts["baseline"], counts["fal_one_f"]),
+                             "n_fal_folded": counts["fal_folded"], "saving_folded": folded["saving"],
+                             "ceiling_folded": saving_ceiling(counts["baseline"], counts["fal_folded"]),
                              "ceiling_fwd": saving_ceiling(counts["baseline_fwd_only"], counts["fal_fwd_only"])})
     return rows

@@ -103,20 +103,22 @@ def sharded_errors(seed: int, repeats: int, only: tuple[str, ...] | None = None)
 
 
 def training_cases(full: bool) -> list[list]:
-    """Sharded-training cases ``[variant, p, dtype]``: baseline p = 4 and FAL with one f per block
-    p = 2 in float32; FAL p = 4 in float64 at full scale."""
-    return [["baseline", 4, "float32"], ["fal_block_input", 2, "float32"]] + ([["fal", 4, "float64"]] if full else [])
+    """Sharded-training cases ``[variant, p, dtype(, reference)]``: baseline p = 4 and FAL with one f per
+    block p = 2 in float32; the folded N + 1 schedule against the N + 2 one (same model) at p = 2 in
+    float64; at full scale FAL p = 4 in float64 and the folded schedule against unsharded at p = 4."""
+    return ([["baseline", 4, "float32"], ["fal_block_input", 2, "float32"], ["fal_folded", 2, "float64", "fal_shared_ln_output"]]
+            + ([["fal", 4, "float64"], ["fal_folded", 4, "float32"]] if full else []))
 
 
 def all_device_checks(seed: int, repeats: int, full: bool) -> dict[str, Any]:
     """Raw measurements of the three device claims (JSON): ``c3`` (:func:`sharded_errors`),
     ``counts`` (p = 4, N = 3: every :data:`STEP_VARIANTS` entry at full scale), ``counts_p2``
     (p = 2, N = 2), ``training`` (:func:`~attention.fal.tp_step.sharded_loss_table`, N = 2)."""
-    names = list(STEP_VARIANTS) if full else ["baseline", "fal", "fal_block_input"]
+    names = list(STEP_VARIANTS) if full else ["baseline", "fal", "fal_block_input", "fal_folded"]
     two = STEP_PROTOCOL | {"n_blocks": 2}
     return {"c3": sharded_errors(seed, repeats),
-            "counts": step_count_table(STEP_PROTOCOL, [4], names, ["baseline", "fal_block_input"]),
-            "counts_p2": step_count_table(two, [2], ["baseline", "fal_block_input"], []),
+            "counts": step_count_table(STEP_PROTOCOL, [4], names, ["baseline", "fal_block_input", "fal_folded"]),
+            "counts_p2": step_count_table(two, [2], ["baseline", "fal_block_input", "fal_folded"], ["fal_folded"]),
             "training": sharded_loss_table(two, training_cases(full)), "devices": len(jax.devices())}
 
 

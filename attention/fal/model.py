@@ -18,7 +18,9 @@ output is summed by ``psum`` (operator $g$). A FAL block needs one ``psum`` of
 $\mathrm{MHA}^{(r)}+\mathrm{MLP}^{(r)}$. Operator $f$ (identity forward, all-reduce backward) is
 JAX's varying cast: ``f_placement="auto"`` lets JAX insert one per use, ``"block_input"`` casts
 $X_i$ once per FAL block, ``"ln_output"`` (needs ``shared_ln``) casts the shared LN output once;
-both explicit modes also cast $\bar A_1$ once. With ``axis_name=None`` the same code runs unsharded.
+both explicit modes also cast $\bar A_1$ once. ``"ln_output_folded"`` is ``"ln_output"`` with block 1
+from :func:`~attention.fal.folded.first_block_folded`: the cotangent of $\bar A_1$ rides on block 1's
+two backward all-reduces ($N+1$ instead of $N+2$). With ``axis_name=None`` the same code runs unsharded.
 
 Example::
 
@@ -59,7 +61,7 @@ class FALConfig:
     variant: Literal["baseline", "fal", "falplus", "parallel"] = "fal"
     falplus: Literal["mlp_input", "residual"] = "mlp_input"
     shared_ln: bool = False
-    f_placement: Literal["auto", "block_input", "ln_output"] = "auto"
+    f_placement: Literal["auto", "block_input", "ln_output", "ln_output_folded"] = "auto"
     zero_first_attention: bool = False
 
     def __post_init__(self) -> None:
@@ -67,12 +69,14 @@ class FALConfig:
             raise ValueError(f"need positive sizes and n_heads dividing d_model, got {self}")
         if self.variant not in ("baseline", "fal", "falplus", "parallel") or self.falplus not in ("mlp_input", "residual"):
             raise ValueError(f"unknown variant {self.variant!r} / falplus reading {self.falplus!r}")
-        if self.f_placement not in ("auto", "block_input", "ln_output"):
+        if self.f_placement not in ("auto", "block_input", "ln_output", "ln_output_folded"):
             raise ValueError(f"unknown f_placement {self.f_placement!r}")
         if self.shared_ln and self.variant not in ("fal", "parallel"):
             raise ValueError("shared_ln applies to FAL/parallel blocks only")
-        if self.f_placement == "ln_output" and not self.shared_ln:
-            raise ValueError("f_placement='ln_output' needs shared_ln=True (one LN output feeds both branches)")
+        if self.f_placement in ("ln_output", "ln_output_folded") and not self.shared_ln:
+            raise ValueError(f"f_placement={self.f_placement!r} needs shared_ln=True (one LN output feeds both branches)")
+        if self.f_placement == "ln_output_folded" and self.zero_first_attention:
+            raise ValueError("f_placement='ln_output_folded' folds the cotangent of A-bar_1: it needs zero_first_attention=False")
         if self.f_placement != "auto" and self.variant != "fal":
             raise ValueError("explicit f placement is defined for FAL blocks only")
 
@@ -157,12 +161,20 @@ def fal_forward(params: Params, x: jax.Array, cfg: FALConfig, *, axis_name: str 
     shift = (lambda i, a: a + attn_shift[i]) if attn_shift is not None else (lambda i, a: a)
     mlp_inputs, attn = [], []
     abar = abar_f = None
+    folded = cfg.variant == "fal" and cfg.f_placement == "ln_output_folded"
+    if folded and (attn_shift is not None or capture):
+        raise ValueError("f_placement='ln_output_folded' supports neither attn_shift nor capture")
     for i, p in enumerate(params["blocks"]):
         b2 = lambda z: z + _vec(p["b2"], z)
+        if folded and i == 0:  # block 1 and A-bar_1 with the folded backward (N + 1 all-reduces)
+            from .folded import first_block_folded
+
+            x, abar_f = first_block_folded(p, (params["lnA_g"], params["lnA_b"]), x, axis_name)
+            continue
         if cfg.independent(i):  # FAL / parallel block: one reduction of MHA + MLP partials
             xin = cast(x) if cfg.f_placement == "block_input" else x
             u1 = layer_norm(xin, p["ln1_g"], p["ln1_b"])
-            u1 = cast(u1) if cfg.f_placement == "ln_output" else u1
+            u1 = cast(u1) if cfg.f_placement in ("ln_output", "ln_output_folded") else u1
             u2 = u1 if cfg.shared_ln else layer_norm(xin, p["ln2_g"], p["ln2_b"])
             if cfg.variant == "fal":
                 u2 = u2 + (abar_f if cfg.f_placement != "auto" else abar)

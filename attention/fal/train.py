@@ -33,7 +33,7 @@ import optax
 from .corpus import CharCorpus
 from .gpt import GPTConfig, gpt_config, gpt_init, gpt_nll
 
-__all__ = ["TrainProtocol", "FULL_PROTOCOL", "QUICK_PROTOCOL", "make_optimizer", "make_train_step",
+__all__ = ["TrainProtocol", "FULL_PROTOCOL", "DECIDE_PROTOCOL", "QUICK_PROTOCOL", "make_optimizer", "make_train_step",
            "train_batch", "val_windows", "evaluate_nll", "train_seeds", "REDUCED_PROTOCOL"]
 
 
@@ -79,6 +79,13 @@ class TrainProtocol:
 #: sequences per seed (the spec fixes no step count; measured about 2.2e3 tokens per CPU-second at
 #: this shape, see benchmarks/bench_fal.py)
 FULL_PROTOCOL = TrainProtocol(steps=120, batch=8, warmup=12, eval_every=40)
+#: issue 22: a C9 protocol that can decide (stated before any run). Target: every seed's baseline below the
+#: add-one bigram count model on the same validation windows (2.455 nats/char; 2.506 on the whole validation
+#: split), 10 seeds so that a paired sd of 0.05 nats/char gives a minimal detectable effect (80 % power) of
+#: 0.05. 2000 steps x 16 sequences per seed (4.1 M characters), warm-up 100: about 205 M tokens for five
+#: variants, some 26 CPU-hours at 2.2e3 tokens per CPU-second, so it runs on an accelerator
+#: (experiments/fal/run_c9_on_device.sh)
+DECIDE_PROTOCOL = TrainProtocol(steps=2000, batch=16, warmup=100, eval_every=250, seeds=tuple(range(10)))
 #: what a heavily loaded 2-core machine finishes in minutes: the C9 depth and heads, a quarter of the width and context
 REDUCED_PROTOCOL = TrainProtocol(d_model=32, d_mlp=128, seq_len=32, steps=300, batch=8, warmup=20, eval_every=50, n_val=96)
 #: test-suite / notebook size

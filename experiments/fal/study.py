@@ -27,16 +27,16 @@ from typing import Any
 import numpy as np
 
 from attnverify import proofs_numeric as pn
-from attnverify.attention.fal import FULL_PROTOCOL, QUICK_PROTOCOL, REDUCED_PROTOCOL, char_corpus
+from attnverify.attention.fal import DECIDE_PROTOCOL, FULL_PROTOCOL, QUICK_PROTOCOL, REDUCED_PROTOCOL, char_corpus
 from attnverify.attention.fal.comm_model import LINKS, PAPER_SAVING, predicted_saving, ring_allreduce_time, savings_grid
 from attnverify.attention.fal.tp_step import allreduce_law
 
-from .measure import c8_timing, c10_analyses, tp_checks
+from .measure import c8_timing, c10_analyses, c10_initial, count_model_nll, tp_checks
 from .plots import plot_loss_curves, plot_savings
 from .tables import quality_markdown, quality_table, savings_markdown
 from .training import cached_stage, protocol_record, run_training
 
-PROTOCOLS = {"full": FULL_PROTOCOL, "reduced": REDUCED_PROTOCOL, "quick": QUICK_PROTOCOL}
+PROTOCOLS = {"decide": DECIDE_PROTOCOL, "full": FULL_PROTOCOL, "reduced": REDUCED_PROTOCOL, "quick": QUICK_PROTOCOL}
 RESULTS_JSON = "fal_results.json"
 
 
@@ -81,7 +81,9 @@ def _throughput(training: dict[str, Any]) -> dict[str, Any]:
 
 @pn.experiment("fal", help="FAL / FAL+: trained char-level GPTs (C9, C10), all-reduces of the real TP step, the 44 % put to the test")
 def fal_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0, devices: int = 1, protocol: str = "full") -> dict[str, Any]:
-    """Run the study (see the module docstring); returns the results dictionary and ``files``."""
+    """Run the study (see the module docstring); returns the results dictionary and ``files``.
+    ``ATTNVERIFY_FAL_PROTOCOL`` (``decide``, ``full``, ``reduced``) overrides ``protocol`` (the CLI has no flag)."""
+    protocol = os.environ.get("ATTNVERIFY_FAL_PROTOCOL", protocol)
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
     if not isinstance(devices, int) or devices < 1:
@@ -95,12 +97,14 @@ def fal_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0, devices
     training = run_training(out_dir, pr, corpus)
     quality = quality_table(training)
     c10 = cached_stage(out_dir, "c10", pr, lambda: c10_analyses(out_dir, pr, corpus, n_windows=8 if quick else 32))
+    c10_init = cached_stage(out_dir, "c10_init", pr, lambda: c10_initial(pr, corpus, n_windows=8 if quick else 32))
     timing = cached_stage(out_dir, "c8", pr, lambda: c8_timing(pr, corpus, blocks=2 if quick else 5, steps_per_block=1 if quick else 4))
     tp = cached_stage(out_dir, "tp", pr, lambda: tp_checks(pr, devices, quick))
     grid = savings_grid()
     result = {"quick": quick, "protocol_name": "quick" if quick else protocol, "protocol": protocol_record(pr),
               "corpus": training["corpus"], "load_during_training": training["load"], "quality": quality,
-              "val_nll": {k: v["val_nll"] for k, v in training["variants"].items()}, "c10": c10, "c8": timing, "tp": tp,
+              "val_nll": {k: v["val_nll"] for k, v in training["variants"].items()},
+              "count_models": count_model_nll(corpus, pr), "c10": c10, "c10_initial": c10_init, "c8": timing, "tp": tp,
               "savings": grid, "savings_toy": _toy_rows(pr, timing), "conditions_44": _conditions(grid),
               "paper_saving": PAPER_SAVING, "load_at_end": list(os.getloadavg()),
               "throughput": _throughput(training),
