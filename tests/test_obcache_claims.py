@@ -93,7 +93,9 @@ def test_synthetic_verdict_is_stable_between_reduced_and_verify_protocols():
     """Issue 10, item 3: the same verdict on the test suite's reduced protocol as on `attnverify verify`'s."""
     cid = "obcache.output_aware_beats_attention_synthetic"
     small, full = (pn.run_claim(pn.get_claim(cid), scale=s) for s in (0.01, 1.0))
-    assert small.verdict is full.verdict is pn.Verdict.VERIFIED, (small.evidence.decision, full.evidence.decision)
+    # decided per host since 2026-12-07: H2O verified, TOVA and SnapKV inconclusive at both protocols
+    assert small.verdict is full.verdict is pn.Verdict.INCONCLUSIVE, (small.evidence.decision, full.evidence.decision)
+    assert set(full.evidence.decision.parts) == {"h2o", "tova", "snapkv"} and full.evidence.details["superseded_pooled"]
     assert full.evidence.decision.n_units > small.evidence.decision.n_units
 
 
@@ -148,4 +150,4 @@ def test_rank_claim_tests_against_accumulated_attention():
     assert rank_decisions(good, "files", minilm=True).outcome is pn.Verdict.VERIFIED
     d = rank_decisions(same, "files", minilm=True)
     assert d.outcome is not pn.Verdict.VERIFIED and set(d.parts) == {"recall >= 0.8", "better than S^A"}
-    assert "S^A recall vs 0.8" in d.controls
+    assert "recall >= 0.8: S^A recall vs 0.8" in d.controls

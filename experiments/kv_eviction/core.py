@@ -16,21 +16,24 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from attnverify import proofs_numeric as pn
+from attnverify.attention.kv.eviction import EvictionPolicy
 
 __all__ = [
     "BUDGETS", "WINDOW", "N_SINKS", "RECENT_FRAC", "synthetic_qkv", "minilm_qkv", "evaluate_policies", "keep_all_error",
-    "rank_agreement", "rank_agreement_per_head", "output_aware_log_ratio", "compare_to_host", "verdict_output_aware",
+    "rank_agreement", "rank_agreement_per_head", "output_aware_log_ratio", "host_log_ratios", "HOSTS", "SquaredAttention", "compare_to_host", "verdict_output_aware",
     "run_dataset",
 ]
 
 BUDGETS = (0.05, 0.10, 0.20, 0.40)
+HOSTS = ("h2o", "tova", "snapkv")
 WINDOW = 16
 N_SINKS = 4
 RECENT_FRAC = 0.05
@@ -74,10 +77,23 @@ def minilm_qkv(n_tokens: int, count: int) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(x, np.float64).reshape((-1,) + x.shape[-2:]) for x in (out.q, out.k, out.v))
 
 
+@dataclasses.dataclass(frozen=True)
+class SquaredAttention(EvictionPolicy):
+    r"""Placebo score $S^{a^2}_p=\sum_{i\in\mathcal W}A_{ip}^2$: no values, no logits (a control for the OBCache
+    scores, which weight $a_i^2$ by value and logit terms)."""
+
+    label: ClassVar[str] = "sq-attn"
+
+    def score(self, att, v):
+        import jax.numpy as jnp
+
+        return jnp.sum(att.probs**2, -2)
+
+
 def _policies(scores: tuple | None = None):
     from attnverify.attention.kv.eviction import SCORES, RemovalOracle, eviction_policies
 
-    return eviction_policies(WINDOW, SCORES + (RemovalOracle,) if scores is None else scores)
+    return eviction_policies(WINDOW, SCORES + (SquaredAttention, RemovalOracle) if scores is None else scores)
 
 
 @functools.lru_cache(maxsize=1)
@@ -203,8 +219,21 @@ def output_aware_log_ratio(errors: dict[str, np.ndarray]) -> np.ndarray:
     $\log(e_{\rm host+S}/e_{\rm host})$, the log ratio of the relative future-query errors (negative: the
     OBCache score evicts better than the host's accumulated attention). ``[heads]``."""
     tiny = 1e-12  # both errors ~0 (nothing relevant evicted): ratio 1
-    logs = [np.log((errors[f"{h}+{lab}"] + tiny) / (errors[h] + tiny)) for h in ("h2o", "tova", "snapkv") for lab in ("obc-k", "obc-vk")]
+    logs = [np.log((errors[f"{h}+{lab}"] + tiny) / (errors[h] + tiny)) for h in HOSTS for lab in ("obc-k", "obc-vk")]
     return np.mean(np.stack(logs), axis=(0, 1))
+
+
+def host_log_ratios(errors: dict[str, np.ndarray]) -> dict[str, dict[str, list[float]]]:
+    r"""Per host and arm, per head: the mean over budgets (and scores) of $\log(e_{\rm host+S}/e_{\rm host})$;
+    arms ``obcache`` (mean of $S^K$ and $S^{VK}$), ``obc-k``, ``obc-vk`` and the placebo ``sq-attn``."""
+    tiny = 1e-12  # both errors ~0 (nothing relevant evicted): ratio 1
+
+    def ratio(host: str, labels: tuple[str, ...]) -> list[float]:
+        logs = [np.log((errors[f"{host}+{lab}"] + tiny) / (errors[host] + tiny)) for lab in labels]
+        return np.mean(np.stack(logs), axis=(0, 1)).tolist()
+
+    return {h: {"obcache": ratio(h, ("obc-k", "obc-vk")), "obc-k": ratio(h, ("obc-k",)), "obc-vk": ratio(h, ("obc-vk",)),
+                "sq-attn": ratio(h, ("sq-attn",))} for h in HOSTS}
 
 
 def compare_to_host(errors: dict[str, np.ndarray], budgets=BUDGETS) -> dict[str, Any]:
@@ -228,8 +257,8 @@ def compare_to_host(errors: dict[str, np.ndarray], budgets=BUDGETS) -> dict[str,
 def verdict_output_aware(cmp: dict[str, Any]) -> tuple[bool, dict[str, float]]:
     """The paper's claim holds when the key and joint scores lower the mean error for every host
     (averaged over budgets). Returns (holds, mean relative change per score)."""
-    by_score = {lab: float(np.mean([cmp[f"{h}+{lab}"]["rel_change_mean"] for h in ("h2o", "tova", "snapkv")])) for lab in ("obc-v", "obc-k", "obc-vk")}
-    holds = all(cmp[f"{h}+{lab}"]["rel_change_mean"] < 0 for h in ("h2o", "tova", "snapkv") for lab in ("obc-k", "obc-vk"))
+    by_score = {lab: float(np.mean([cmp[f"{h}+{lab}"]["rel_change_mean"] for h in HOSTS])) for lab in ("obc-v", "obc-k", "obc-vk")}
+    holds = all(cmp[f"{h}+{lab}"]["rel_change_mean"] < 0 for h in HOSTS for lab in ("obc-k", "obc-vk"))
     return holds, by_score
 
 
@@ -274,7 +303,7 @@ def run_dataset(name: str, qkv, n: int, out_dir: Path | None, budgets=BUDGETS) -
         "errors_mean": {p: e.mean(1).tolist() for p, e in errors.items()},
         "window_errors_mean": {p: e.mean(1).tolist() for p, e in window_errors.items()},
         "rank_agreement": rank_agreement(q, k, v, n, budgets), "vs_host": compare_to_host(errors, budgets),
-        "log_ratio_per_head": output_aware_log_ratio(errors),
+        "log_ratio_per_head": output_aware_log_ratio(errors), "log_ratio_per_host": host_log_ratios(errors),
         "recall10_per_head": {s: r["recall@10%"] for s, r in rank_agreement_per_head(q, k, v, n, (0.10,)).items() if s in ("obc-k", "obc-vk", "attn", "sq-attn")},
         "vs_host_window": compare_to_host(window_errors, budgets),
     }

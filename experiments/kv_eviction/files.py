@@ -21,36 +21,22 @@ results/kv-eviction-files/files_minilm.json experiments/kv_eviction/reference_fi
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from attnverify import proofs_numeric as pn
-from attnverify.attention.kv.eviction import AccumulatedAttention, EvictionPolicy, OBCacheJoint, OBCacheKey
+from attnverify.attention.kv.eviction import AccumulatedAttention, OBCacheJoint, OBCacheKey
 
-from .core import BUDGETS, evaluate_policies, keep_all_error, rank_agreement_per_head
+from .core import BUDGETS, HOSTS, SquaredAttention, evaluate_policies, host_log_ratios, keep_all_error, rank_agreement_per_head
 
 __all__ = ["SquaredAttention", "HOSTS", "FILES_PROTOCOL", "minilm_file_qkv", "per_file", "run_files", "kv_files_experiment"]
 
-HOSTS = ("h2o", "tova", "snapkv")
 FILES_PROTOCOL = {"n": 448, "f": 64, "files": 16}
 FILES_QUICK = {"n": 224, "f": 32, "files": 2}
 LAYERS_HEADS = (6, 12)
-
-
-@dataclasses.dataclass(frozen=True)
-class SquaredAttention(EvictionPolicy):
-    r"""Placebo score $S^{a^2}_p=\sum_{i\in\mathcal W}A_{ip}^2$: no values, no logits."""
-
-    label: ClassVar[str] = "sq-attn"
-
-    def score(self, att, v):
-        import jax.numpy as jnp
-
-        return jnp.sum(att.probs**2, -2)
 
 
 def minilm_file_qkv(n_tokens: int, count: int) -> tuple[tuple[np.ndarray, ...], tuple[str, ...], int]:
@@ -71,12 +57,6 @@ def per_file(per_head: Any, files: int) -> np.ndarray:
     return np.asarray(per_head, np.float64).reshape(LAYERS_HEADS[0], files, -1).mean(axis=(0, 2))
 
 
-def _log_ratio(errors: dict[str, np.ndarray], host: str, labels: tuple[str, ...]) -> np.ndarray:
-    tiny = 1e-12  # both errors ~0 (nothing relevant evicted): ratio 1
-    logs = [np.log((errors[f"{host}+{lab}"] + tiny) / (errors[host] + tiny)) for lab in labels]
-    return np.mean(np.stack(logs), axis=(0, 1))  # over scores and budgets: [heads]
-
-
 def run_files(n: int, f: int, files: int) -> dict[str, Any]:
     """Per-head log error ratios per host (OBCache and the placebo) and top-10 % recalls of every score."""
     t0 = time.perf_counter()
@@ -88,10 +68,7 @@ def run_files(n: int, f: int, files: int) -> dict[str, Any]:
         "protocol": {"n_prompt": n, "n_future": f, "files": files, "budgets": list(BUDGETS), "layers_heads": list(LAYERS_HEADS),
                      "corpus": "attention.data.file_chunks (first 510 docstring tokens of evenly spaced stdlib files)"},
         "files": list(names), "eligible_files": eligible, "heads": int(q.shape[0]), "keep_all_error": keep_all_error(q, k, v, n),
-        "log_ratio_per_head": {h: {"obcache": _log_ratio(errors, h, ("obc-k", "obc-vk")).tolist(),
-                                   "obc-k": _log_ratio(errors, h, ("obc-k",)).tolist(),
-                                   "obc-vk": _log_ratio(errors, h, ("obc-vk",)).tolist(),
-                                   "sq-attn": _log_ratio(errors, h, ("sq-attn",)).tolist()} for h in HOSTS},
+        "log_ratio_per_head": host_log_ratios(errors),
         "errors_mean": {p: e.mean(1).tolist() for p, e in errors.items()},
         "recall10_per_head": recall, "seconds": time.perf_counter() - t0,
     }
