@@ -35,6 +35,7 @@ from attnverify import proofs_numeric as pn
 from attnverify.proofs_numeric.reference import load_reference_run
 
 from .core import BUDGETS as BUDGETS
+from .core import HOSTS
 from .core import N_SINKS as N_SINKS
 from .core import RECENT_FRAC as RECENT_FRAC
 from .core import WINDOW as WINDOW
@@ -46,6 +47,7 @@ from .core import rank_agreement as rank_agreement
 from .core import run_dataset as run_dataset
 from .core import synthetic_qkv as synthetic_qkv
 from .core import verdict_output_aware as verdict_output_aware
+from .files import per_file
 
 __all__ = [
     "kv_eviction_experiment", "t1_fixture", "BUDGETS", "WINDOW", "N_SINKS", "RECENT_FRAC", "synthetic_qkv", "minilm_qkv",
@@ -256,8 +258,6 @@ def _synthetic_recalls(res: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 def _file_recalls(run: dict[str, Any]) -> dict[str, np.ndarray]:
-    from .files import per_file
-
     r, nf = run["recall10_per_head"], run["protocol"]["files"]
     return {"obc": per_file(np.minimum(r["obc-k"], r["obc-vk"]), nf), "attn": per_file(r["attn"], nf), "sq-attn": per_file(r["sq-attn"], nf)}
 
@@ -343,8 +343,6 @@ def reference_files() -> tuple[dict[str, Any], dict[str, Any]]:
 def per_host_decision(per_unit: dict[str, dict[str, Any]], *, units: str, method: str, seed: int = 0, **setting: Any) -> pn.Decision:
     """Per host (H2O, TOVA, SnapKV), the output-aware decision over ``per_unit[host]["obcache"]`` with its placebo
     ``per_unit[host]["sq-attn"]`` (the score sum_i a_i^2) run through the same rule; every host must hold."""
-    from .core import HOSTS
-
     differs = bool(setting.get("setting_differs"))
 
     def dec(host: str, arm: str, what: str) -> pn.Decision:
@@ -363,9 +361,6 @@ def per_host_decision(per_unit: dict[str, dict[str, Any]], *, units: str, method
 
 def host_decisions(run: dict[str, Any], *, seed: int = 0) -> pn.Decision:
     """:func:`per_host_decision` on the one-prompt-per-file MiniLM run: per file (mean over heads), Student t."""
-    from .core import HOSTS
-    from .files import per_file
-
     nf = run["protocol"]["files"]
     setting = dict(setting_differs=True, paper_figure=PAPER_FIGURE, paper_setting=PAPER_SETTING,
                    our_setting=OUR_SETTING_MINILM.format(n=run["protocol"]["n_prompt"], f=run["protocol"]["n_future"], h=MINILM_LAYERS_HEADS[1])
@@ -394,11 +389,10 @@ def _beats_minilm(ctx: pn.Context) -> pn.Evidence:
     old, old_source = reference_minilm()
     units = old["heads"] // (MINILM_LAYERS_HEADS[0] * MINILM_LAYERS_HEADS[1])
     superseded = {"decision": output_aware_decision("minilm", old, units, seed=ctx.seed).to_dict(), "reference_run": old_source}
-    from .files import HOSTS, per_file
-
     nf = run["protocol"]["files"]
     loo = {h: pn.leave_one_out(per_file(run["log_ratio_per_head"][h]["obcache"], nf),
-                               lambda x: pn.decide_direction(x, direction="less", method="t", units="files", rule="t below 0")) for h in HOSTS}
+                               lambda x: pn.decide_direction(x, direction="less", method="t", units="files", rule="t below 0", setting_differs=True,
+                                                              paper_setting=PAPER_SETTING, our_setting="MiniLM-L6, files")) for h in HOSTS}
     details = {"files": run["files"], "eligible_files": run["eligible_files"], "protocol": run["protocol"], "errors_mean": run["errors_mean"],
                "leave_one_file_out": {h: {k: v for k, v in r.items() if k != "outcomes"} for h, r in loo.items()},
                "reference_run": source, "rule_history": _BEATS_HISTORY, "superseded_protocol": superseded}
