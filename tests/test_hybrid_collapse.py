@@ -246,3 +246,21 @@ def test_a_negative_control_that_passes_as_strongly_blocks_verified():
     leaky = _with(_with(res, "hedgecats", "long", "swa", [0.70, 0.80, 0.75]), "ssd", "long", "swa", [0.60, 0.70, 0.66])
     d, _ = c9_decision(leaky)
     assert d.outcome is pn.Verdict.INCONCLUSIVE and "control" in d.rule
+
+
+def test_teacher_curriculum_trains_in_stages_and_rejects_bad_settings(monkeypatch):
+    import dataclasses
+
+    from attnverify.experiments.hybrid.protocol import PROTOCOLS
+
+    monkeypatch.setenv("ATTNVERIFY_HYBRID_TEACHER_CURRICULUM", "2,4")
+    assert hs.teacher_curriculum() == (2, 4)
+    pr = dataclasses.replace(PROTOCOLS["quick"], teacher_cycle=5, train=dataclasses.replace(PROTOCOLS["quick"].train, teacher_steps=5))
+    _, hist = hs.train_teacher_in_cycles(pr, 0, curriculum=(2,))
+    assert [c["n_pairs"] for c in hist["cycles"]] == [2, 4] and "curriculum over K = [2, 4]" in hist["note"]
+    for bad in ("4,2", "x", "0"):
+        monkeypatch.setenv("ATTNVERIFY_HYBRID_TEACHER_CURRICULUM", bad)
+        with pytest.raises(ValueError, match="CURRICULUM"):
+            hs.teacher_curriculum()
+    with pytest.raises(ValueError, match="beyond"):
+        hs.train_teacher_in_cycles(pr, 0, curriculum=(8,))

@@ -5,6 +5,14 @@
 #
 #   OUT=/some/dir [SEEDS="0 1 2"] [LIMIT=seconds per seed] experiments/hybrid/run_full_on_device.sh
 #
+# More teachers (stated before the runs): teacher seeds 1 and 2 stay at 17 % on the long set after 30 000
+# steps, so the schedule changes to a curriculum over the number of pairs, K = 2 -> 4 -> 8 (same T, vocabulary
+# and model; each stage in cosine cycles of 500 steps until 99.5 % on its own short and long sets, at most
+# 12 000 steps per stage), for teacher seeds 1, 2, 3 and 0 (0 checks that the curriculum does not change the
+# committed teacher's verdicts):
+#   ATTNVERIFY_HYBRID_TEACHER_CURRICULUM=2,4,8 SEEDS="1 2 3 0" LIMIT=600 OUT=... experiments/hybrid/run_full_on_device.sh
+# Worst case 3 x 12 000 teacher steps per seed (about 4x the committed seed-0 run's 132 s on an H200).
+#
 # float32 products at full precision (JAX_DEFAULT_MATMUL_PRECISION=highest: no TF32), recorded with the
 # software and device in the result's "environment". Copies collapse.{json,md}, run.json, the two figures
 # and the log to $OUT (names end in _seed<N>); promote collapse_seed0.json with

@@ -58,7 +58,7 @@ def run_collapse(protocol: Protocol, seed: int = 0, teacher: dict | None = None,
     sets = {k: recall_batch(rng, protocol.eval_sequences, task, k) for k in ("short", "long")}
     t_hist = {"loss": [], "note": teacher_note}
     if teacher is None and protocol.teacher_cycle:
-        teacher, t_hist = train_teacher_in_cycles(protocol, seed)
+        teacher, t_hist = train_teacher_in_cycles(protocol, seed, curriculum=teacher_curriculum())
     elif teacher is None:
         teacher, t_hist = train_teacher(task, cfg, train, seed)
     res: dict[str, Any] = {"protocol": protocol.to_dict(), "seed": seed, "chance": task.chance,
@@ -83,21 +83,47 @@ def run_collapse(protocol: Protocol, seed: int = 0, teacher: dict | None = None,
     return res
 
 
-def train_teacher_in_cycles(protocol: Protocol, seed: int = 0, target: float = 0.995) -> tuple[dict, dict]:
+def teacher_curriculum() -> tuple[int, ...]:
+    """``$ATTNVERIFY_HYBRID_TEACHER_CURRICULUM`` (e.g. ``2,4,8``): the numbers of key-value pairs the teacher
+    is trained on in turn, the last one the protocol's; empty (no curriculum) when unset."""
+    raw = os.environ.get("ATTNVERIFY_HYBRID_TEACHER_CURRICULUM", "").strip()
+    if not raw:
+        return ()
+    try:
+        ks = tuple(int(k) for k in raw.split(","))
+    except ValueError:
+        raise ValueError(f"ATTNVERIFY_HYBRID_TEACHER_CURRICULUM must be comma-separated integers, got {raw!r}") from None
+    if any(k < 1 for k in ks) or list(ks) != sorted(ks):
+        raise ValueError(f"ATTNVERIFY_HYBRID_TEACHER_CURRICULUM must be increasing positive integers, got {raw!r}")
+    return ks
+
+
+def train_teacher_in_cycles(protocol: Protocol, seed: int = 0, target: float = 0.995,
+                            curriculum: tuple[int, ...] = ()) -> tuple[dict, dict]:
     """The teacher, in cosine cycles of ``protocol.teacher_cycle`` steps (data seed ``200 + cycle``) until
-    its accuracy on 256 fresh sequences per set reaches ``target`` or ``train.teacher_steps`` are spent."""
+    its accuracy on 256 fresh sequences per set reaches ``target`` or ``train.teacher_steps`` are spent.
+
+    With a ``curriculum`` of pair counts $K_1<K_2<\dots$ (same length, vocabulary and model), each stage
+    trains on $K_j$ pairs from the previous stage's weights, with its own budget of ``train.teacher_steps``,
+    and the protocol's $K$ comes last (appended if missing)."""
+    if any(k > protocol.task.n_pairs for k in curriculum):
+        raise ValueError(f"curriculum {curriculum} goes beyond the protocol's {protocol.task.n_pairs} pairs")
+    stages = [dataclasses.replace(protocol.task, n_pairs=k) for k in curriculum if k != protocol.task.n_pairs] + [protocol.task]
     cyc = dataclasses.replace(protocol.train, teacher_steps=protocol.teacher_cycle)
-    rng = np.random.default_rng(123 + seed)
-    sets = {k: recall_batch(rng, 256, protocol.task, k) for k in ("short", "long")}
-    teacher, hist = None, {"loss": [], "cycles": []}
-    for c in range(max(1, protocol.train.teacher_steps // protocol.teacher_cycle)):
-        teacher, h = train_teacher(protocol.task, protocol.model, cyc, 200 + c + 1000 * seed, init=teacher)
-        acc = evaluate_teacher(teacher, protocol.model, sets)
-        hist["loss"] += [(t + c * protocol.teacher_cycle, v) for t, v in h["loss"]]
-        hist["cycles"].append({"steps": (c + 1) * protocol.teacher_cycle, "accuracy": acc})
-        if min(acc.values()) >= target:
-            break
-    hist["note"] = f"{hist['cycles'][-1]['steps']} steps in cosine cycles of {protocol.teacher_cycle}"
+    teacher, hist, done = None, {"loss": [], "cycles": []}, 0
+    for j, task in enumerate(stages):
+        rng = np.random.default_rng(123 + seed + 7919 * j * (len(stages) > 1))
+        sets = {k: recall_batch(rng, 256, task, k) for k in ("short", "long")}
+        for c in range(max(1, protocol.train.teacher_steps // protocol.teacher_cycle)):
+            teacher, h = train_teacher(task, protocol.model, cyc, 200 + c + 1000 * seed + 100_000 * j * (len(stages) > 1), init=teacher)
+            acc = evaluate_teacher(teacher, protocol.model, sets)
+            hist["loss"] += [(t + done, v) for t, v in h["loss"]]
+            done += protocol.teacher_cycle
+            hist["cycles"].append({"steps": done, "accuracy": acc, "n_pairs": task.n_pairs})
+            if min(acc.values()) >= target:
+                break
+    hist["note"] = f"{done} steps in cosine cycles of {protocol.teacher_cycle}" + (
+        f", curriculum over K = {[t.n_pairs for t in stages]}" if len(stages) > 1 else "")
     return teacher, hist
 
 
