@@ -19,7 +19,9 @@ It also reports the rank agreement (Spearman, top-$B$ recall) of every score wit
 single-token removal error $E^{\rm rm}$ on the SnapKV window (C7), because the OBCache scores are a
 second-order proxy for *zeroing*, not the removal error.
 
-Run: ``attnverify experiment kv-eviction [--quick] --out DIR`` (quick mode < 60 s).
+Run: ``attnverify experiment kv-eviction [--quick] --out DIR`` (quick mode < 60 s). Its ``summary.json``
+keeps the hosts-pooled decisions of the consecutive-chunk protocol; since 2026-12-07 the MiniLM claims
+decide per host from one prompt per file (:mod:`.files`, ``attnverify experiment kv-eviction-files``).
 """
 
 from __future__ import annotations
