@@ -143,3 +143,21 @@ def test_empirical_claims_follow_the_interval(monkeypatch, tmp_path) -> None:
         assert r.evidence.details["pinned"] is False and r.evidence.details["evidence_files"][0]["pinned"] is False
         sha = hashlib.sha256((tmp_path / "fal_results.json").read_bytes()).hexdigest()
         assert (r.evidence.details["source_sha256"], r.evidence.details["protocol_name"]) == (sha, "synthetic")
+
+
+def test_c10_effects_are_trained_minus_initial_with_a_control(monkeypatch, tmp_path) -> None:
+    """C10 (a), (b): the committed run verifies trained - initial and its control (two untrained models) does
+    not pass; a record whose 'trained' models are the initial ones cannot verify (the old statistic would)."""
+    import attnverify.experiments.fal.claims as fc
+
+    for cid in ("fal.c10a_mlp_inputs_similar", "fal.c10b_first_attention_gradient"):
+        r = pn.run_claim(pn.get_claim(cid), scale=0.01)
+        d = r.evidence.decision
+        assert r.verdict is pn.Verdict.VERIFIED and d.detectable_effect > 0 and "trained - initial" in d.effect
+        assert d.controls and not any(c["outcome"] == "verified" for c in d.controls.values())
+    committed = json.loads(fc.REFERENCE.read_text())
+    untrained = {**committed, "protocol_name": "synthetic", "c10": {**committed["c10"], "per_seed": committed["c10_initial"]["initial"]}}
+    pn.atomic_write_json(tmp_path / "fal_results.json", untrained)
+    monkeypatch.setenv("ATTNVERIFY_EVIDENCE", str(tmp_path))
+    for cid in ("fal.c10a_mlp_inputs_similar", "fal.c10b_first_attention_gradient"):
+        assert pn.run_claim(pn.get_claim(cid), scale=0.01).verdict is not pn.Verdict.VERIFIED
