@@ -56,31 +56,11 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from attnverify.proofs_numeric import require_x64
-from ._certificate import CertifiedTopK, check_c_exp, guard_rho, guarded_terms, tau_bounds
+from ._certificate import CertifiedTopK, check_c_exp, guard_rho, tau_bounds
+from ._certified_select import KMAX, KMIN, guard_pass, key, snap_bisect, unkey
 from ._validate import check_eps, check_logits, is_concrete
 
 __all__ = ["CertifiedTopK", "certified_topk", "tau_bounds"]
-
-_SIGN = np.int64(0x7FFFFFFFFFFFFFFF)
-_NEG_ZERO = np.int64(-0x8000000000000000)
-_KMIN, _KMAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-
-
-def _key(x: jax.Array) -> jax.Array:
-    """Order-preserving int64 image of float64, ``-0.0`` canonicalised to ``+0.0`` on the bits (a float
-    ``x == 0`` test would also catch subnormals, which XLA CPU flushes to zero in comparisons)."""
-    b = jax.lax.bitcast_convert_type(x, jnp.int64)
-    b = jnp.where(b == _NEG_ZERO, 0, b)
-    return jnp.where(b < 0, b ^ _SIGN, b)
-
-
-def _unkey(k: jax.Array) -> jax.Array:
-    return jax.lax.bitcast_convert_type(jnp.where(k < 0, k ^ _SIGN, k), jnp.float64)
-
-
-def _sum_max_min(a: tuple, b: tuple) -> tuple:
-    return a[0] + b[0], jnp.maximum(a[1], b[1]), jnp.minimum(a[2], b[2])
-
 
 def _sum_max_sum(a: tuple, b: tuple) -> tuple:
     return a[0] + b[0], jnp.maximum(a[1], b[1]), a[2] + b[2]
@@ -90,126 +70,146 @@ def _sum_sum_min_max(a: tuple, b: tuple) -> tuple:
     return a[0] + b[0], a[1] + b[1], jnp.minimum(a[2], b[2]), jnp.maximum(a[3], b[3])
 
 
-def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> CertifiedTopK:
+class _Stats(NamedTuple):
+    """Passes over the logits per chunk beyond the four fixed ones (max; exponentials and Z; the cut
+    group; the kept mask): the bisection steps."""
+
+    search_steps: Any
+
+
+class _Cut(NamedTuple):
+    """Per-row result of :func:`_core`: the kept set is ``key >= cut`` less the members of the cut group
+    at index ``>= drop_from`` (index tie rule; ``n`` when none is dropped)."""
+
+    k: Any
+    cut: Any
+    drop_from: Any
+    tau: Any
+    tau_upper: Any
+    tau_lower_prev: Any
+    minimal_certified: Any
+    kl: Any
+    n_kept: Any
+    valid: Any
+    empty: Any
+
+
+def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> tuple[_Cut, _Stats]:
     fin = jnp.isfinite(x)
     ax = (x.ndim - 1,)
     # every comparison in the int64 key domain: XLA CPU flushes subnormal floats in float comparisons
-    kx = jnp.where(fin, _key(x), _KMAX)  # masked keys never enter a tail
+    kx = jnp.where(fin, key(x), KMAX)  # masked keys never enter a tail
     one, zero = jnp.ones_like(kx), jnp.zeros_like(kx)
-    # variadic reductions: one pass each (separate reductions are not fused on XLA CPU)
+    # pass 1 (an integer variadic reduction: one vectorised pass)
     nf, n_bad, lo0, kmax0 = jax.lax.reduce(
-        (jnp.where(fin, one, zero), jnp.where(jnp.isnan(x) | (x == jnp.inf), one, zero), kx, jnp.where(fin, kx, _KMIN)),
-        (np.int64(0), np.int64(0), _KMAX, _KMIN), _sum_sum_min_max, ax)
+        (jnp.where(fin, one, zero), jnp.where(jnp.isnan(x) | (x == jnp.inf), one, zero), kx, jnp.where(fin, kx, KMIN)),
+        (np.int64(0), np.int64(0), KMAX, KMIN), _sum_sum_min_max, ax)
     valid = n_bad == 0  # under jit nothing raises: flag the row
-    m = jnp.where(nf > 0, _unkey(kmax0), 0.0)[..., None]
-    e, absd, deep = guarded_terms(x, m, fin)
-    z, dmax, n_sub = jax.lax.reduce((e, absd, jnp.where(deep, one, zero)), (0.0, 0.0, np.int64(0)), _sum_max_sum, ax)
-    z = jnp.where(nf > 0, z, 1.0)
+    empty = nf == 0
+    m = jnp.where(empty, 0.0, unkey(kmax0))
+    kmax0 = jnp.where(empty, lo0, kmax0)
+    # pass 2: the guarded exponentials and Z (the guard terms from the smallest logit where possible)
+    e, z, dmax, n_sub = guard_pass(x, m, fin, nf, lo0)
+    z = jnp.where(empty, 1.0, z)
     rho = guard_rho(nf, dmax, c_exp)
+    col = lambda v: v[..., None]  # noqa: E731
 
-    def ok(tail, nonempty):
-        return tau_bounds(tail, z, nonempty.astype(jnp.int32), rho, n_sub)[1] <= eps
+    def ok(tail, nonempty):  # P: dropping a tail of normal mass `tail` is certified (monotone in tail)
+        return tau_bounds(tail, col(z), nonempty.astype(jnp.int32), col(rho), col(n_sub))[1] <= col(eps)
 
-    # Search for the largest key K with P(K) = "dropping {key < K} is certified" (monotone). Invariant:
-    # P(lo) true (lo0 = min key: empty tail), P(kmax + 1) false (lo0 .. kmax hold every finite key, and
-    # dropping all of them leaves tau = 1 > eps), and lo, kmax are keys of data ("snapped"). Each step
-    # tries a mid in (lo, kmax] and, in the same pass, finds the nearest data keys on either side of
-    # it, so the bracket shrinks to data at once. Mids interpolate log B (the tail mass, ~linear in the
-    # logit for exponential-tailed rows; the value midpoint where that is undefined) and, every 8th
-    # step, take the key midpoint (at least halving the key range: <= 8 * 64 steps). A row is done when
-    # its bracket holds one distinct value (lo == kmax).
-    target = jnp.log(eps * z)
+    # the search: bisection with data snapping, one cache-resident pass per step
+    state = (jnp.where(empty | ~valid, kmax0, lo0), kmax0, jnp.zeros_like(z), z)
+    lo, b0, steps = snap_bisect(kx, e, ok, eps, z, state)
+    cut, nonempty0 = lo, lo > lo0
 
-    def body(s):
-        i, lo, kmax, b_lo, b_hi = s
-        active = lo < kmax
-        lo_v, hi_v = _unkey(lo), _unkey(kmax)
-        f_log = (target - jnp.log(b_lo)) / (jnp.log(b_hi) - jnp.log(b_lo))
-        interp = (i % 8 != 7) & (b_lo > 0) & jnp.isfinite(f_log)
-        f = jnp.where(interp, jnp.clip(f_log, 0.0, 1.0), 0.5)
-        mid_v = lo_v * (1.0 - f) + hi_v * f  # no overflow for spans up to 2 * 1.79e308
-        mid = jnp.where(i % 8 == 7, (lo >> 1) + (kmax >> 1) + (lo & kmax & 1) + 1, _key(mid_v))
-        mid = jnp.clip(jnp.where(jnp.isnan(mid_v) & (i % 8 != 7), kmax, mid), lo + 1, jnp.maximum(kmax, lo + 1))
-        below = kx < mid[..., None]
-        # one variadic reduction (a single pass; three separate ones are not fused on XLA CPU): the
-        # tail mass below mid and the nearest data keys below and at-or-above mid
-        b_mid, k_left, k_right = jax.lax.reduce(
-            (jnp.where(below, e, 0.0), jnp.where(below, kx, _KMIN), jnp.where(below, _KMAX, kx)),
-            (0.0, _KMIN, _KMAX), _sum_max_min, (x.ndim - 1,))
-        good = ok(b_mid, jnp.ones_like(active))
-        return (i + 1, jnp.where(active & good, k_right, lo), jnp.where(active & ~good, k_left, kmax),
-                jnp.where(active & good, b_mid, b_lo), jnp.where(active & ~good, b_mid, b_hi))
-
-    init = (jnp.int32(0), lo0, jnp.where(nf > 0, kmax0, lo0), jnp.zeros_like(z), z)
-    _, lo, _, b0, _ = jax.lax.while_loop(lambda s: jnp.any(s[1] < s[2]), body, init)
-    nonempty0 = lo > lo0
-    # the cut group: the finite keys equal to lo -- one distinct value (all with the same e_v)
-    grp = fin & (kx == lo[..., None])
-    above = fin & (kx > lo[..., None])
-    g, e_v, n_above = jax.lax.reduce((jnp.where(grp, one, zero), jnp.where(grp, e, 0.0), jnp.where(above, one, zero)),
-                                     (np.int64(0), 0.0, np.int64(0)), _sum_max_sum, ax)
+    # the cut group (keys equal to lo, one distinct value: all with the same e_v) in one integer pass
+    # (e_v >= 0, so its bits order as the value)
+    grp, above = fin & (kx == col(cut)), fin & (kx > col(cut))
+    g, e_bits, n_above = jax.lax.reduce(
+        (jnp.where(grp, one, zero), jnp.where(grp, jax.lax.bitcast_convert_type(e, jnp.int64), zero), jnp.where(above, one, zero)),
+        (np.int64(0), np.int64(0), np.int64(0)), _sum_max_sum, ax)
+    e_v = jax.lax.bitcast_convert_type(e_bits, jnp.float64)
+    g = jnp.where(empty, 0, g)
 
     # largest j in [0, g-1] with ok(b0 + j e_v): monotone, bisect on j
     def jbody(s):
         jl, jh = s
         jm = (jl + jh + 1) // 2
-        good = ok(b0 + jm * e_v, nonempty0 | (jm > 0)) & (jm <= jh)
+        good = ok(col(b0 + jm * e_v), col(nonempty0 | (jm > 0)))[..., 0] & (jm <= jh)
         return jnp.where(good, jm, jl), jnp.where(good, jh, jm - 1)
 
     j, _ = jax.lax.while_loop(lambda s: jnp.any(s[0] < s[1]), jbody, (jnp.zeros_like(g), jnp.maximum(g - 1, 0)))
     k = n_above + g - j
     _, _, lo_prev = tau_bounds(b0 + j * e_v + e_v, z, jnp.ones_like(j), rho, n_sub)
     jk = jnp.where(group, 0, j)  # group: keep the whole tied group, the kept set's tail is b0
-
-    def drop_highest(_):  # drop the jk highest-index members of the group (index tie rule)
-        rank_from_end = jnp.cumsum(grp[..., ::-1], axis=-1)[..., ::-1]
-        return above | (grp & (rank_from_end > jk[..., None]))
-
-    kept = jax.lax.cond(jnp.any(jk > 0), drop_highest, lambda _: above | grp, None)
     tau, up, _ = tau_bounds(b0 + jk * e_v, z, (nonempty0 | (jk > 0)).astype(jnp.int32), rho, n_sub)
-    n_kept = n_above + g - jk
-    first = k <= 1
-    lo_prev = jnp.where(first, 1.0, lo_prev)
-    empty = nf == 0
-    return _finish(CertifiedTopK(jnp.where(empty, 0, k), kept & ~empty[..., None], jnp.where(empty, 0.0, tau),
-                                 jnp.where(empty, 0.0, up), jnp.where(empty, 1.0, lo_prev), empty | (lo_prev > eps) | (eps == 0),
-                                 jnp.where(empty, 0.0, -jnp.log1p(-tau)), n_kept, valid))
+    lo_prev = jnp.where(k <= 1, 1.0, lo_prev)
+    n = x.shape[-1]
+
+    def drop_from(_):  # index of the (g - jk + 1)-th member of the cut group: it and later members go
+        rank = jnp.cumsum(fin & (kx == col(cut)), axis=-1)
+        return jnp.where(jk > 0, jnp.argmax(rank > col(g - jk), axis=-1), n)
+
+    first_dropped = jax.lax.cond(jnp.any(jk > 0), drop_from, lambda _: jnp.full(jk.shape, n, jnp.int64), None)
+    v = valid & ~empty
+    nan = lambda a, zero_: jnp.where(valid, jnp.where(empty, zero_, a), jnp.nan)  # noqa: E731
+    res = _Cut(jnp.where(v, k, 0), cut, first_dropped, nan(tau, 0.0), nan(up, 0.0), nan(lo_prev, 1.0),
+               (empty | (lo_prev > eps) | (eps == 0)) & valid, nan(-jnp.log1p(-tau), 0.0), jnp.where(v, n_above + g - jk, 0),
+               valid, empty)
+    return res, _Stats(steps)
 
 
-def _finish(r: CertifiedTopK) -> CertifiedTopK:
-    """Invalid rows (NaN / +inf, only reachable under jit): nothing kept, k = 0, NaN bounds, not certified."""
-    v = r.valid
-    nan = lambda a: jnp.where(v, a, jnp.nan)  # noqa: E731
-    return CertifiedTopK(jnp.where(v, r.k, 0), r.kept & v[..., None], nan(r.tau), nan(r.tau_upper),
-                         nan(r.tau_lower_prev), r.minimal_certified & v, nan(r.kl), jnp.where(v, r.n_kept, 0), v)
+def _kept(x: jax.Array, r: _Cut) -> jax.Array:
+    """The output pass (one fused elementwise loop): ``key >= cut`` on valid, non-empty rows, less the
+    cut-group members at index ``>= drop_from``."""
+    kx = jnp.where(jnp.isfinite(x), key(x), KMAX)
+    cut = r.cut[..., None]
+    idx = jax.lax.broadcasted_iota(jnp.int64, x.shape, x.ndim - 1)
+    return (kx >= cut) & (kx != KMAX) & (r.valid & ~r.empty)[..., None] & ~((kx == cut) & (idx >= r.drop_from[..., None]))
 
 
-_core_jit = jax.jit(_core, static_argnames=("c_exp",))
-_CHUNK_BYTES = 1 << 22  # rows bisected together: keys + weights of a chunk stay in cache (~4 MiB)
+_CHUNK_BYTES = 1 << 20  # rows searched together: keys + weights of a chunk stay in L2 cache (~1 MiB)
 
 
 def _rows_per_chunk(n: int) -> int:
-    """Rows bisected together: a power of two that depends on ``n`` only (keys + weights of a chunk stay
-    in cache, ~4 MiB), so every layout -- one device or any row sharding -- runs the same chunk program."""
+    """Rows searched together: a power of two that depends on ``n`` only (keys + weights of a chunk stay
+    in L2 cache, ~1 MiB), so every layout -- one device or any row sharding -- runs the same chunk program."""
     return 1 << max(0, min(6, (_CHUNK_BYTES // (16 * max(n, 1))).bit_length() - 1))
 
 
 def _chunked(x: jax.Array, eps: jax.Array, group: jax.Array, c_exp: float = 2.0) -> CertifiedTopK:
     """:func:`_core` over fixed-size row chunks (``lax.map``; rows padded with fully masked rows): every
-    bisection pass then re-reads a chunk from cache instead of the whole batch from memory, and the
-    compiled chunk -- hence every float64 result -- is the same whatever the batch size or sharding."""
+    pass then re-reads a chunk from cache instead of the whole batch from memory, and the compiled
+    chunk -- hence every float64 result -- is the same whatever the batch size or sharding."""
+    return _chunked_stats(x, eps, group, c_exp)[0]
+
+
+def _chunked_stats(x: jax.Array, eps: jax.Array, group: jax.Array, c_exp: float = 2.0) -> tuple[CertifiedTopK, _Stats]:
     n = x.shape[-1]
     rows, e = x.reshape(-1, n), eps.reshape(-1)
     bs = _rows_per_chunk(n)
     pad = -rows.shape[0] % bs
     rows = jnp.concatenate([rows, jnp.full((pad, n), -jnp.inf, rows.dtype)]) if pad else rows
     e = jnp.concatenate([e, jnp.zeros(pad, e.dtype)]) if pad else e
-    out = jax.lax.map(lambda a: _core(a[0], a[1], c_exp, group), (rows.reshape(-1, bs, n), e.reshape(-1, bs)))
-    out = (o.reshape((-1,) + o.shape[2:])[: rows.shape[0] - pad] for o in out)
-    return CertifiedTopK(*(o.reshape(x.shape[:-1] + o.shape[1:]) for o in out))
+    out, stats = jax.lax.map(lambda a: _core(a[0], a[1], c_exp, group), (rows.reshape(-1, bs, n), e.reshape(-1, bs)))
+    r = _Cut(*(o.reshape(-1)[: rows.shape[0] - pad].reshape(x.shape[:-1]) for o in out))
+    return CertifiedTopK(r.k, _kept(x, r), r.tau, r.tau_upper, r.tau_lower_prev, r.minimal_certified, r.kl,
+                         r.n_kept, r.valid), stats
 
 
 _chunked_jit = jax.jit(_chunked, static_argnames=("c_exp",))
+_chunked_stats_jit = jax.jit(_chunked_stats, static_argnames=("c_exp",))
+
+
+def search_passes(logits: Any, eps: Any, c_exp: float = 2.0) -> dict[str, Any]:
+    """Diagnostics: the passes over the logits that :func:`certified_topk` makes, per chunk of
+    ``chunk_rows`` rows: 4 fixed (max; exponentials and Z; the cut group; the kept mask) + the
+    bisection steps (+1 in chunks with deep entries, not counted)."""
+    x = jnp.asarray(logits, jnp.float64)
+    e = jnp.broadcast_to(jnp.asarray(eps, jnp.float64), x.shape[:-1])
+    _, st = _chunked_stats_jit(x, e, jnp.asarray(False), c_exp=float(c_exp))
+    steps = np.asarray(st.search_steps)
+    return {"chunk_rows": _rows_per_chunk(x.shape[-1]), "search_steps": steps, "passes": 4 + steps}
 
 
 def _row_sharded(x: jax.Array, eps: jax.Array, group: jax.Array, c_exp: float) -> CertifiedTopK:
@@ -220,7 +220,7 @@ def _row_sharded(x: jax.Array, eps: jax.Array, group: jax.Array, c_exp: float) -
     sh = x.sharding
     spec = tuple(sh.spec) + (None,) * (x.ndim - len(sh.spec))
     if spec[-1] is not None:
-        return _core_jit(x, eps, c_exp=c_exp, group=group)
+        return _chunked_jit(x, eps, group, c_exp=c_exp)
     return _sharded_program(sh.mesh, spec, c_exp)(x, jax.device_put(eps, NamedSharding(sh.mesh, P(*spec[:-1]))), group)
 
 
@@ -231,6 +231,17 @@ def _sharded_program(mesh: Any, spec: tuple, c_exp: float) -> Any:
     f = jax.shard_map(lambda a, e, g: _chunked(a, e, g, c_exp), mesh=mesh, in_specs=(full, rows, P()),
                       out_specs=out_specs, check_vma=False)
     return jax.jit(f)
+
+
+def _check_eps_shape(eps: Any, batch: tuple[int, ...]) -> None:
+    """``eps`` must broadcast to the batch shape ``logits.shape[:-1]`` (a scalar or one per row)."""
+    try:
+        fits = np.broadcast_shapes(np.shape(eps), batch) == batch
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"eps has shape {np.shape(eps)}, which does not broadcast to the rows of logits "
+                         f"(batch shape {batch}): pass a scalar or one eps per row")
 
 
 def certified_topk(logits: ArrayLike, eps: ArrayLike, *, tie: Literal["index", "group"] = "index",
@@ -258,6 +269,7 @@ def certified_topk(logits: ArrayLike, eps: ArrayLike, *, tie: Literal["index", "
         raise ValueError(f"tie must be 'index' or 'group', got {tie!r}")
     x = jnp.asarray(logits, dtype=jnp.float64)
     check_c_exp(c_exp, x.shape[-1] if x.ndim else 1)
+    _check_eps_shape(eps, x.shape[:-1])
     eps = jnp.broadcast_to(jnp.asarray(eps, jnp.float64), x.shape[:-1])
     group = jnp.asarray(tie == "group")
     sharding = getattr(x, "sharding", None)
