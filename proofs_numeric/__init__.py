@@ -70,6 +70,7 @@ from ._runner import run_claims as run_claims
 from .environment import environment as environment
 from .evidence import EvidenceError as EvidenceError
 from .evidence import read_pinned as read_pinned
+from .html_report import write_html_report as write_html_report
 from .io import atomic_write_json as atomic_write_json
 from .io import atomic_write_text as atomic_write_text
 from .io import save_figure as save_figure
@@ -84,4 +85,5 @@ __all__ = [
     "decide_direction", "decide_equivalence", "decide_interval", "decide_proportion", "minimal_detectable_effect", "decide_all", "with_controls", "leave_one_out", "discover", "enable_x64", "environment", "experiment",
     "experiment_tasks", "get_claim", "paired_differences", "plot", "proportion_ci", "plot_tasks", "progress", "register",
     "require_x64", "run_claim", "run_claims", "save_figure", "t_ci", "unregister", "x64", "EvidenceError", "read_pinned",
+    "write_html_report",
 ]

@@ -118,8 +118,13 @@ def how_to_read_page() -> str:
             "\n\nMore: [Verdicts and empirical claims](verdicts.md).\n")
 
 
+#: modules documented on a floor's page besides its package's public names
+API_MODULES = {"proofs_numeric": ("report", "html_report", "mathml", "plotstyle", "evidence")}
+
+
 def api_page(name: str) -> str:
-    return f"# `attnverify.{name}`\n\n{API[name]}.\n\n::: attnverify.{name}\n"
+    extra = "".join(f"\n::: attnverify.{name}.{m}\n" for m in API_MODULES.get(name, ()))
+    return f"# `attnverify.{name}`\n\n{API[name]}.\n\n::: attnverify.{name}\n{extra}"
 
 
 def generated() -> dict[str, str]:

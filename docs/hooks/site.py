@@ -31,6 +31,7 @@ API_SRC = ROOT / "build" / "docs" / "api-src"
 
 _ARITHMATEX = re.compile(r'<(span|div) class="arithmatex">\s*\\([(\[])(.+?)\\[)\]]\s*</\1>', re.S)
 _ROLE = re.compile(r":math:<code>(.+?)</code>", re.S)
+_DIRECTIVE = re.compile(r"<p>\.\. math::(.+?)</p>", re.S)  # a reST display formula: the rest of its paragraph
 _XREF_ROLE = re.compile(r":(?:func|class|mod|meth|data|attr|obj|exc):(<code>)")
 _REMOTE = re.compile(r"""<script[^>]+src=["']https?://[^"']*["'][^>]*>\s*</script>|<link[^>]+href=["']https?://[^"']*["'][^>]*>""", re.I)
 _SKIP = re.compile(r"(<(pre|code|script|style|math|textarea|title)\b.*?</\2>)", re.S | re.I)
@@ -59,6 +60,7 @@ def render_math(page_html: str, *, dollars: bool = False) -> str:
     """All maths of a page as MathML; ``dollars``: also ``$..$`` in text (notebook Markdown cells)."""
     page_html = _ARITHMATEX.sub(lambda m: _mathml_escaped(m.group(3), m.group(2) == "["), page_html)
     page_html = _ROLE.sub(lambda m: _mathml_escaped(m.group(1)), page_html)
+    page_html = _DIRECTIVE.sub(lambda m: "<p>" + _mathml_escaped(re.sub(r"<[^>]+>", "", m.group(1)), True) + "</p>", page_html)
     page_html = _XREF_ROLE.sub(r"\1", page_html)
     return _dollars(page_html) if dollars else page_html
 
