@@ -96,16 +96,20 @@ def evidence_rows(report: Report) -> list[dict]:
 
 
 def evidence_table(report: Report) -> str:
-    """The manifest as fixed-width text (printed by ``attnverify verify`` after the claims)."""
+    """The manifest as fixed-width text (printed by ``attnverify verify`` after the claims): the files the
+    selected claims read, each with its status; the Markdown and JSON reports list every pin."""
     rows = evidence_rows(report)
     if not rows:
         return ""
+    read = [row for row in rows if not row["status"].startswith("not read")]
     out = ["pinned evidence (experiments/evidence_manifest.json):"]
-    for row in rows:
+    for row in read:
         out.append(f"  {row['file']}  sha256 {row['sha256'][:16]}  seed {row['seed']}  protocol {row['protocol']}  "
                    f"machine {row['machine_summary']}")
         out.append(f"      claims {', '.join(row['claims'])}; command: {row['command']}")
         out.append(f"      {row['status']}")
+    if len(read) < len(rows):
+        out.append(f"  ({len(rows) - len(read)} more pinned files are not read by the selected claims; all are listed in the reports)")
     return "\n".join(out)
 
 
