@@ -77,7 +77,7 @@ def _sharded_training(ctx: Context) -> Evidence:
                                                                           for k, v in res.items()}})
 
 
-@claim("fal.folded_schedule_n_plus_1", paper="fal", equation="C5 (folded schedule), issue 22",
+@claim("fal.folded_schedule_n_plus_1", paper="fal", equation="C5 (folded schedule, N + 1)",
        statement=r"\bar A_1\text{ cotangent folded into block 1's 2 all-reduces: }\#\text{bwd}=N+1\ (p=2,4);\ \text{trains to the }N{+}2\text{ schedule's parameters}",
        provenance="derived", tolerance=1.0, error="fraction of C3's budget (inf if a count deviates)",
        depends_on=("fal.training_step_allreduces",))
