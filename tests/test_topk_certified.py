@@ -218,3 +218,74 @@ def test_row_sharded_on_eight_emulated_devices_identical_to_one_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
     out = subprocess.run([sys.executable, "-c", _SHARDED], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0 and "IDENTICAL" in out.stdout, out.stderr[-2000:]
+
+
+# --- issue 26: the cheaper passes keep the certificate; eps of the wrong shape --------------------------
+
+
+def _issue26_rows() -> np.ndarray:
+    """Rows of width 512 mixing every case the cheaper passes treat specially, several per chunk:
+    Gaussian rows, ties at the cut (rounded logits), all-equal and two-value rows, sorted rows, deep
+    entries (spans > 700, finfo.min masks) next to ordinary rows, -inf padding down to n = 1,
+    subnormal and signed-zero logits, and spans up to +-1.79e308."""
+    g, n = rng(26), 512
+    big = np.finfo(np.float64).max
+    rows = [g.normal(0, 2, n) for _ in range(6)] + [np.round(g.normal(0, 1.5, n)) for _ in range(4)]
+    rows += [np.zeros(n), np.r_[np.ones(n // 2), np.zeros(n // 2)], np.sort(g.normal(0, 3, n)),
+             np.sort(g.normal(0, 3, n))[::-1], np.r_[g.normal(0, 2, n - 2), -800.0, -1e5],
+             np.r_[g.normal(0, 1, n - 1), FMIN], g.uniform(-1, 1, n) * big,
+             np.r_[5e-324 * np.arange(1, 21), -0.0, 0.0, np.full(n - 22, -np.inf)]]
+    for m in (1, 2, 3, 37):  # short rows: -inf padding
+        rows.append(np.r_[g.normal(0, 2, m), np.full(n - m, -np.inf)])
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("tie", ["index", "group"])
+def test_issue26_rows_match_reference_at_extreme_eps(tie):
+    x = _issue26_rows()
+    for eps in (0.0, 1e-300, 1e-16, 1e-9, 0.01, 0.5, 1 - 1e-9, 1 - 2.0**-53):
+        r, ref = certified_topk(x, eps, tie=tie), certified_topk_reference(x, eps, tie=tie)
+        _same(r, ref)
+        assert (np.asarray(r.tau_upper) <= eps).all()
+
+
+def test_guard_pass_reproduces_the_guard_terms_exactly():
+    """The exponentials pass takes max|d| and n_sub from the smallest logit where no entry is deep:
+    bit for bit the terms of guarded_terms (which the reference and the certificate are defined by)."""
+    from attnverify.bounds._certificate import guarded_terms
+    from attnverify.bounds._certified_select import KMAX, guard_pass, key
+
+    x = jnp.asarray(_issue26_rows())
+    fin = jnp.isfinite(x)
+    kx = jnp.where(fin, key(x), KMAX)
+    nf, lo0 = fin.sum(-1), kx.min(-1)
+    m = jnp.where(nf > 0, jnp.max(jnp.where(fin, x, -jnp.inf), -1), 0.0)
+    e, z, dmax, n_sub = guard_pass(x, m, fin, nf, lo0)
+    e_ref, absd, deep = guarded_terms(x, m[:, None], fin)
+    assert np.array_equal(np.asarray(e), np.asarray(e_ref))
+    assert np.array_equal(np.asarray(dmax), np.asarray(absd.max(-1)))
+    assert np.array_equal(np.asarray(n_sub), np.asarray(deep.sum(-1)))
+    np.testing.assert_allclose(np.asarray(z), np.asarray(e_ref.sum(-1)), rtol=1e-13)
+    # one chunk without deep entries takes the shortcut: the same terms
+    e2, _, dmax2, n2 = guard_pass(x[:6], m[:6], fin[:6], nf[:6], lo0[:6])
+    assert np.array_equal(np.asarray(dmax2), np.asarray(absd.max(-1))[:6]) and not np.asarray(n2).any()
+
+
+def test_search_passes_reports_the_pass_count():
+    from attnverify.bounds._certified import search_passes
+
+    x, _ = random_logit_rows(rng(4), 32, n_range=(64, 64))
+    p = search_passes(x, 0.05)
+    assert p["chunk_rows"] >= 1 and (p["passes"] >= 4).all() and (p["passes"] < 4 + 8 * 64).all()
+
+
+@pytest.mark.parametrize("eps", [np.full(2, 0.1), np.full((3, 1), 0.1), np.full((1, 3, 1), 0.1)])
+def test_eps_shape_that_does_not_broadcast_to_the_rows_is_named(eps):
+    with pytest.raises(ValueError, match=r"eps has shape .* does not broadcast to the rows"):
+        certified_topk(np.zeros((3, 4)), eps)
+
+
+def test_eps_per_row_shapes_that_broadcast():
+    x = _issue26_rows()[:6].reshape(2, 3, -1)
+    for eps in (0.1, np.full(3, 0.1), np.full((2, 1), 0.1), np.full((2, 3), 0.1)):
+        assert np.array_equal(np.asarray(certified_topk(x, eps).k), certified_topk_reference(x, 0.1).k)
