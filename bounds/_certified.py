@@ -1,7 +1,7 @@
 r"""Certified Top-k selection: the minimal :math:`k` with discarded mass :math:`\le\varepsilon`, with a
-float64 rounding guard, without sorting the row (spec ``topk_tv`` §3).
+float64 rounding guard, without sorting the row (``docs/papers/topk_tv.md``).
 
-**Contract** (spec §3.1). Logits ``[..., n]`` float64, ``-inf`` = masked (probability 0, never
+**Contract**. Logits ``[..., n]`` float64, ``-inf`` = masked (probability 0, never
 kept, not counted in :math:`n`). :math:`\varepsilon\in[0,1)` (``eps = 0`` is allowed, as in the spec,
 and keeps every finite entry). The target is
 :math:`k^*=\min\{k\ge1:\sum_{i>k}e^{s_i}\le\varepsilon\sum_ie^{s_i}\}`.
@@ -246,7 +246,7 @@ def _check_eps_shape(eps: Any, batch: tuple[int, ...]) -> None:
 
 def certified_topk(logits: ArrayLike, eps: ArrayLike, *, tie: Literal["index", "group"] = "index",
                    c_exp: float = 2.0, exact_fallback: bool = False) -> CertifiedTopK:
-    r"""Certified minimal Top-k per row (spec §3.5, threshold search): no sort. Every step is one pass
+    r"""Certified minimal Top-k per row (threshold search): no sort. Every step is one pass
     over the row (a variadic reduction) that returns the tail mass :math:`B(t)=\sum_{s_i<t}\hat e_i` and
     the nearest data keys on both sides of :math:`t`, so the bracket snaps to data; the next :math:`t`
     interpolates :math:`\log B` (key midpoint every 8th step: at most :math:`8\cdot64` steps; ~10 for
@@ -255,9 +255,9 @@ def certified_topk(logits: ArrayLike, eps: ArrayLike, *, tie: Literal["index", "
     invalid rows under ``jit``). ``eps`` is a scalar or per-row array in ``[0, 1)``.
 
     Example: ``certified_topk(jnp.array([3., 3, 1, 1, 1]), 0.1)`` gives ``k=4`` keeping indices
-    ``0..3`` (spec §3.3); with ``tie="group"`` ``n_kept=5``.
+    ``0..3``; with ``tie="group"`` ``n_kept=5``.
 
-    ``exact_fallback=True`` (concrete inputs only; open point 7, default off) re-decides rows whose
+    ``exact_fallback=True`` (concrete inputs only; our choice, default off) re-decides rows whose
     minimality is not certified with 50-digit mpmath arithmetic (:func:`exact_fallback`), e.g. the
     uniform row ``zeros(4)`` at ``eps=0.5`` where the exact tail equals ``eps``: ``k`` 3 -> 2.
     """

@@ -1,4 +1,4 @@
-r"""Claims on certified Top-k selection (spec ``topk_tv`` §3, C15): soundness, minimality, exact
+r"""Claims on certified Top-k selection (``docs/papers/topk_tv.md``, C15): soundness, minimality, exact
 agreement with the sort-based reference, the §3.5 prefilter sandwich and the §3.4 top-p equivalence.
 
 The independent truth is computed in extended precision (numpy ``longdouble``, 64-bit mantissa on
@@ -178,7 +178,7 @@ def prefilter(ctx: Context) -> Evidence:
        provenance="derived", tolerance=0.0, error="mismatches")
 def top_p(ctx: Context) -> Evidence:
     """The certified set is the nucleus (top-p) set for p = 1 - eps (checked for eps >= 1e-3, where
-    1 - eps is representable; for smaller eps pass eps itself, spec §3.4)."""
+    1 - eps is representable; for smaller eps pass eps itself)."""
     return _evidence(ctx, ("top_p",))
 
 

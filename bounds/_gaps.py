@@ -7,11 +7,11 @@ are masked and not counted in :math:`n`), :math:`\Delta_k=s_k-s_{k+1}`, :math:`Z
   :math:`\sigma(-\log\tfrac k{n-k}-\Delta_k)` so :math:`\Delta_k>750` cannot overflow;
   ``variant="tight"`` gives :math:`\frac{(n-k)e^{s_{k+1}}}{Z_H+(n-k)e^{s_{k+1}}}`.
 - C6: cuts :math:`k=c_0<\dots<c_R=n`, :math:`A=\sum_r(c_r-c_{r-1})e^{s_{c_{r-1}+1}-s_k}`,
-  :math:`\tau\le A/(k+A)`; default cuts :math:`c_r=\min(n,k+2^r)` (open point 2).
+  :math:`\tau\le A/(k+A)`; default cuts :math:`c_r=\min(n,k+2^r)` (our choice).
 - C7 (eq. 4.4): blocks :math:`B_b` of the tail with :math:`\ell_b\le s\le u_b` on :math:`B_b`,
   :math:`L=\sum_b|B_b|e^{\ell_b}`, :math:`U=\sum_b|B_b|e^{u_b}`:
   :math:`\frac{L}{Z_H+L}\le\tau\le\frac{U}{Z_H+U}`; default: equal-size blocks in sorted order
-  with exact block min and max (open point 3).
+  with exact block min and max (our choice).
 
 Each function takes ``logits [..., n]`` (any order unless ``assume_sorted``) and ``k`` (int or per
 row, in ``[1, n]``; ``k = n`` gives the exact bound 0) and returns float64 arrays of shape

@@ -8,7 +8,7 @@ Spec ``topk_tv`` §2. For :math:`s_i\stackrel{iid}\sim\mathcal N(\mu,\sigma^2)` 
           E[\text{kept fraction}]=\Phi_c(u),\qquad
           \frac{k_\varepsilon}{n}\xrightarrow{n\to\infty}\Phi_c(\sigma+z_\varepsilon),\ z_\varepsilon=\Phi^{-1}(\varepsilon).
 
-The rule under-predicts :math:`k_\varepsilon` unless :math:`e^{\sigma^2}\ll n` (spec §5); see
+The rule under-predicts :math:`k_\varepsilon` unless :math:`e^{\sigma^2}\ll n`; see
 :func:`bounds.keps_finite_n` for a finite-:math:`n` predictor. Functions broadcast numpy-style
 over their arguments and return float64.
 """

@@ -1,4 +1,4 @@
-r"""MC-Search (spec ``topk_tv`` §3.6, C15; Thm 7.2 of the paper, reconstructed): certified Top-k that
+r"""MC-Search (``docs/papers/topk_tv.md``, C15; Thm 7.2 of the paper, reconstructed): certified Top-k that
 scores only part of the keys.
 
 Keys are grouped into cells :math:`C_j`, each with an upper bound :math:`U_j\ge s_i` for all
@@ -100,7 +100,7 @@ def mc_search(logits: ArrayLike, eps: ArrayLike, cell: ArrayLike, upper: ArrayLi
 
     Example: keys ``(3, 3, 1, 1, 1)`` in cells ``(0, 0, 1, 1, 1)`` with ``upper = (3, 1)`` and
     ``eps = 0.2``: after cell 0, :math:`B/(Z_S+B)=3e/(2e^3+3e)=0.169\le0.2`, so it stops with 2 scored keys
-    and keeps both (spec §3.6).
+    and keeps both.
     """
     check_logits(logits)
     check_eps(eps, allow_zero=True)

@@ -1,4 +1,4 @@
-r"""Ball cells for MC-Search (spec ``topk_tv`` §3.6, open point 9) and the attention entry point.
+r"""Ball cells for MC-Search (``docs/papers/topk_tv.md``, our choice) and the attention entry point.
 
 Keys :math:`k_i\in\mathbb R^d` are clustered by k-means (Lloyd, :math:`\lceil n/16\rceil` cells by
 default) into cells :math:`C_j` with centre :math:`c_j` and radius :math:`r_j=\max_{i\in C_j}\|k_i-c_j\|_2`.
@@ -83,9 +83,9 @@ def mc_search_attention(query: ArrayLike, keys: ArrayLike, eps: ArrayLike, *, sc
                         key_mask: ArrayLike | None = None, iters: int = 10, seed: int = 0) -> MCSearchResult:
     r"""MC-Search over the logits :math:`s=\mathrm{scale}\,QK^\top` of one attention head.
 
-    ``query`` ``[R, d]``, ``keys`` ``[n, d]``, ``scale`` default :math:`1/\sqrt d` (open point 1),
+    ``query`` ``[R, d]``, ``keys`` ``[n, d]``, ``scale`` default :math:`1/\sqrt d` (our choice),
     ``key_mask`` bool ``[n]`` (``False`` = padding: logit ``-inf``, never scored, not clustered),
-    ``n_cells`` default :math:`\lceil n_{\rm valid}/16\rceil` (open point 9). Returns
+    ``n_cells`` default :math:`\lceil n_{\rm valid}/16\rceil` (our choice). Returns
     :class:`MCSearchResult` over the ``n`` keys, e.g. ``res.scored.mean()`` against
     ``certified_topk(logits, eps).k.mean()`` (:math:`k_\varepsilon`, a lower bound on what any
     certified method must score).

@@ -10,8 +10,8 @@ Spec ``topk_tv`` §1-2. With :math:`\mathrm{Attn}=\sum_ip_iv_i` and :math:`\math
 with :math:`D_{\chi^2}=\tau/(1-\tau)`, :math:`\mathrm{Var}_P(V)=\sum_ip_i\|v_i-\bar v\|^2` (trace of the
 covariance under :math:`P`), :math:`\mathrm{diam}_{H,T}=\max_{i\in H,j\in T}\|v_i-v_j\|` and
 :math:`C=\max_j\|v_j\|` unless given. Shapes: ``logits [..., n]``, ``values [..., n, d_v]``.
-Thm 5.8 (maximum-spanning-tree partition) is open in the spec: :func:`mst_partition_bound`
-raises ``NotImplementedError`` (open point 4).
+Thm 5.8 (maximum-spanning-tree partition) is not implemented (its exact statement is not known):
+:func:`mst_partition_bound` raises ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def output_error_bounds(logits: ArrayLike, values: ArrayLike, k: ArrayLike, C: A
     r"""C8/C10/C11 certificates for :math:`\|\mathrm{Attn}-\mathrm{Attn}_k\|_2` and which one is active.
 
     ``C`` defaults to :math:`\max_j\|v_j\|` over unmasked keys (then the :math:`2C\tau` term never
-    wins, spec §5); a given ``C`` must be finite and at least that (``ValueError`` otherwise: a smaller
+    wins); a given ``C`` must be finite and at least that (``ValueError`` otherwise: a smaller
     ``C`` would give "bounds" below the error). Cost :math:`O(n^2d_v)` per row for the diameter.
     """
     ht = head_tail_decomposition(logits, values, k, assume_sorted)
@@ -120,4 +120,4 @@ def _bounds(x, values, k, ht: HeadTail, C, assume_sorted: bool) -> OutputBounds:
 
 def mst_partition_bound(*args: Any, **kwargs: Any) -> None:
     """Thm 5.8 (partition via a maximum spanning tree): statement open in the spec; not implemented."""
-    raise NotImplementedError("Thm 5.8 (MST partition bound) is open in spec topk_tv (open point 4)")
+    raise NotImplementedError("Thm 5.8 (MST partition bound) is open in the paper (its statement is not known)")

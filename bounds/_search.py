@@ -1,4 +1,4 @@
-r"""Reconstructed :math:`\Delta_k`-Search (spec ``topk_tv`` §3.6, C15; sorted access, open point 8).
+r"""Reconstructed :math:`\Delta_k`-Search (``docs/papers/topk_tv.md``, C15; sorted access, our choice).
 
 Logits are revealed in descending order. After revealing :math:`k+1` of them the search stops as soon as
 

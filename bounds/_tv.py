@@ -8,8 +8,8 @@ Spec ``topk_tv`` (Tzachristas et al., arXiv:2512.07647), §1 and claims C1-C4. F
           \mathrm{KL}(\widehat P\|P)=-\log(1-\tau),\qquad D_{\chi^2}(\widehat P\|P)=\frac{\tau}{1-\tau}.
 
 Sorted order is descending with ties broken by the lower index first (a stable sort on
-:math:`(-s_i, i)`, spec §3.3). Tails are computed as direct sums of the discarded terms, never as
-``1 - cumsum`` (spec §5, cancellation). All functions take ``[..., n]`` float64 arrays and work
+:math:`(-s_i, i)`). Tails are computed as direct sums of the discarded terms, never as
+``1 - cumsum`` (cancellation). All functions take ``[..., n]`` float64 arrays and work
 row-wise under ``jit``/``vmap`` and with sharded batches.
 
 ``assume_sorted=True`` is a contract checked in O(n) on concrete inputs (``ValueError`` when a row is
@@ -121,7 +121,7 @@ def _topk_distributions(x: jax.Array, k: jax.Array, assume_sorted: bool) -> tupl
 
 
 def tv_distance(p: ArrayLike, q: ArrayLike) -> jax.Array:
-    r""":math:`\mathrm{TV}(P,Q)=\tfrac12\sum_i|P_i-Q_i|` over the last axis (half :math:`\ell_1`, spec §5)."""
+    r""":math:`\mathrm{TV}(P,Q)=\tfrac12\sum_i|P_i-Q_i|` over the last axis (half :math:`\ell_1`)."""
     check_distributions(p, q)
     return _tv(jnp.asarray(p), jnp.asarray(q))
 
@@ -133,7 +133,7 @@ def _tv(p: jax.Array, q: jax.Array) -> jax.Array:
 
 def kl_divergence(p: ArrayLike, q: ArrayLike) -> jax.Array:
     r""":math:`\mathrm{KL}(P\|Q)=\sum_i P_i\log(P_i/Q_i)\ge0` (natural log, :math:`0\log0=0`; ``inf`` if
-    :math:`P_i>0=Q_i`). For the Top-k identity call ``kl_divergence(P_hat, P)`` (spec §5: direction)."""
+    :math:`P_i>0=Q_i`). For the Top-k identity call ``kl_divergence(P_hat, P)``."""
     check_distributions(p, q)
     return _kl(jnp.asarray(p), jnp.asarray(q))
 

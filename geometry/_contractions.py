@@ -1,4 +1,4 @@
-r"""Contractions shared by the intrinsic and extrinsic methods (spec §3 conventions).
+r"""Contractions shared by the intrinsic and extrinsic methods.
 
 $\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$, $S=g^{jl}\mathrm{Ric}_{jl}$,
 $K(X,Y)=R_{ijkl}X^iY^jX^kY^l/(g(X,X)g(Y,Y)-g(X,Y)^2)$, and for $m=2$ $K=R_{1212}/\det g$.
@@ -40,7 +40,7 @@ def orthonormal_plane(u: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]
     r"""A Euclidean orthonormal basis $(e_1,e_2)$ of $\mathrm{span}(u,v)$ (Gram--Schmidt, two passes).
 
     $K$ depends on the plane only; contracting $R$ with nearly parallel $u,v$ would cancel
-    $O(\varepsilon\|R\|)$ rounding against an $O(\|u\wedge v\|^2)$ value (spec §5), so every sectional
+    $O(\varepsilon\|R\|)$ rounding against an $O(\|u\wedge v\|^2)$ value, so every sectional
     route contracts with $(e_1,e_2)$ instead. Dependent vectors give NaN.
     """
     e1 = u / jnp.linalg.norm(u)

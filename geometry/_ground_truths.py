@@ -1,4 +1,4 @@
-r"""External ground truths of the curvature engine (spec §3 table), as metric or mean functions.
+r"""External ground truths of the curvature engine, as metric or mean functions.
 
 Each case is a :class:`GroundTruth`: a chart (a metric function ``(m,) -> (m, m)`` or an
 embedding ``(m,) -> (d,)``), a sampler of valid points, and the closed-form sectional curvature

@@ -1,4 +1,4 @@
-r"""Symbolic curvature with sympy, in the engine's conventions (spec §3), for independent checks.
+r"""Symbolic curvature with sympy, in the engine's conventions, for independent checks.
 
 Unlike the engine's lowered formula, this follows the textbook route literally:
 $\Gamma^k_{ij}=\tfrac12g^{kl}(\partial_ig_{jl}+\partial_jg_{il}-\partial_lg_{ij})$,

@@ -5,7 +5,7 @@ AdamW) in ``jax.shard_map`` over a 1-D mesh of $p$ devices: $W_{qkv},W_1,b_1$ co
 $W_O,W_2$ row-parallel, their AdamW moments split alike, everything else replicated. AdamW is
 elementwise, so each device updates its own shard and the optimiser adds no collective.
 
-Counting (spec §3 recipe, §5 pitfalls) follows execution (:mod:`~attention.fal.allreduce_count`)
+Counting follows execution (:mod:`~attention.fal.allreduce_count`)
 in three programs: the loss (forward), ``value_and_grad`` of the loss, and the full step. The
 jaxpr's ``psum`` tensors are counted with nested calls and loops multiplied out; the lowered
 StableHLO's call graph (before XLA's all-reduce combiner) must agree, and its flat text count is

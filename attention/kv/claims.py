@@ -108,7 +108,7 @@ def _symbolic_second_order(joint: bool):
 
 
 def _symbolic_exact_forms():
-    r"""Zeroing $v_0$, setting $z_0=0$ and removing token 0 give spec §2.3's closed forms (one row, $n=3$)."""
+    r"""Zeroing $v_0$, setting $z_0=0$ and removing token 0 give the closed forms (one row, $n=3$)."""
     import sympy as sp
 
     z, v, a, o, den = _softmax_model()

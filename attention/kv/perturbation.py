@@ -4,7 +4,7 @@ Paper: Gu, Liang, Zhao, Diao, *OBCache: Optimal Brain KV Cache Pruning* (arXiv 2
 ``docs/papers/obcache.md``. One layer, one head, a window $\mathcal W$ of $w$ query rows
 over a cache of $n$ keys; every function is batched over leading (head) axes.
 
-Notation (spec §1): raw, **unmasked**, scaled logits $Z_{ij}=q_i^\top k_j/\sqrt d$; attention
+Notation: raw, **unmasked**, scaled logits $Z_{ij}=q_i^\top k_j/\sqrt d$; attention
 $A=\mathrm{softmax}(Z+M)$ with mask $M\in\{0,-\infty\}$; $o_i=\sum_jA_{ij}v_j$; for a token $p$:
 $a_i=A_{ip}$, $z_i=Z_{ip}$, $r_i=v_p-o_i$. The objective is $\mathcal L=\sum_{i\in\mathcal W}\|\hat o_i-o_i\|^2$.
 
@@ -13,7 +13,7 @@ Scores (the OBD second-order term $\tfrac12\delta^\top H_{pp}\delta$, $\delta=-v
 $$S^V_p=\|v_p\|^2\sum_ia_i^2,\quad S^K_p=\sum_ia_i^2z_i^2\|r_i\|^2,\quad
 S^\times_p=2\sum_ia_i^2z_i(\|v_p\|^2-v_p^\top o_i),\quad S^{VK}_p=S^V_p+S^K_p+S^\times_p.$$
 
-Exact errors (spec §2.3), with $e_i=a_ie^{-z_i}=e^{-\mathrm{lse}_i}$ and $D_i=1-a_i+e_i$:
+Exact errors, with $e_i=a_ie^{-z_i}=e^{-\mathrm{lse}_i}$ and $D_i=1-a_i+e_i$:
 zeroing $v_p$ gives $-a_iv_p$ ($E^V=S^V$); zeroing $k_p$ (logit $\to0$, the key stays in the
 softmax) gives $\frac{e_i-a_i}{D_i}r_i$; zeroing both gives $\frac{o_i-a_iv_p}{D_i}-o_i$; true removal
 gives $\frac{a_i}{1-a_i}(o_i-v_p)$, so $E^{\rm rm}_p=\sum_i\frac{a_i^2}{(1-a_i)^2}\|v_p-o_i\|^2$

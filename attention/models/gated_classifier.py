@@ -1,6 +1,6 @@
 r"""Small attention classifiers of 2-D points, ungated and with a sigmoid output gate.
 
-Spec: ``gating_curvature`` (experiments section, open points 1 and 6). The models are the
+For the experiments of ``docs/papers/gating_curvature.md`` (the architecture is our choice). The models are the
 subjects of the empirical study :mod:`experiments.gating.study`.
 
 **Tokenisation** (the spec leaves it [open]; our choice, exposed through :class:`ClassifierConfig`).
@@ -197,7 +197,7 @@ def classifier_representation(params: Params, x: jax.Array, config: ClassifierCo
     r"""Output representation $r(x)\in\mathbb R^d$ of one point ``x`` of shape ``(2,)``.
 
     This is the map $\mathbb R^2\to\mathbb R^d$ whose pullback metric $g=J^\top J$ the study
-    measures (spec §1, $\Sigma=I$). Pure and differentiable (nested ``jacfwd`` works).
+    measures ($\Sigma=I$). Pure and differentiable (nested ``jacfwd`` works).
     """
     _check_points(x, "classifier_representation", single=True)
     return _representation(params, jnp.asarray(x), config)

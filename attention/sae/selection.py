@@ -1,4 +1,4 @@
-r"""Choosing a language feature, its clamp value, its controls, and the heads that write it (spec §2, C8).
+r"""Choosing a language feature, its clamp value, its controls, and the heads that write it (C8).
 
 For SAE activations $f$ over target-language positions $\mathcal S_L$ and English positions
 $\mathcal S_{\rm En}$ (:func:`attention.sae.feature_scores` gives ``meandiff``/``welch``/``rate``):

@@ -26,7 +26,7 @@ them), so the quick study is a smoke test, not evidence.
 **Measures** (float64, on ``n_probe`` held-out points of each run), for the representation map
 $r:\mathbb R^2\to\mathbb R^{64}$ (mean-pooled last hidden state):
 
-(a) the finite-difference proxy of spec C10 (open point 5 default),
+(a) the finite-difference proxy of C10 (our default),
 $\hat\rho(x)=\frac1{|D|}\sum_{u\in D}\frac{\|r(x+hu)-2r(x)+r(x-hu)\|}{\|r(x+hu)-r(x-hu)\|}$ with
 $h=10^{-2}$ (input scale 1) and $|D|=16$ seeded random unit directions, averaged over probes;
 

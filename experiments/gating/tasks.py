@@ -1,7 +1,7 @@
 r"""Synthetic 2-D binary classification tasks, generated deterministically from a seed.
 
-Spec: ``gating_curvature`` §4 and open point 6 (task names and sizes are **not** from the paper;
-they are our documented choice). Every task draws points in roughly $[-1,1]^2$ (input scale 1).
+For the paper's experiments (``docs/papers/gating_curvature.md``); task names and sizes are **not** from the
+paper, they are our documented choice. Every task draws points in roughly $[-1,1]^2$ (input scale 1).
 
 Linear boundaries (controls):
 

@@ -3,10 +3,10 @@ r"""KV-eviction experiment (OBCache, ``docs/papers/obcache.md``: C7, C13 and the
 Every eviction policy of :mod:`attention.kv.eviction` (H2O, TOVA, SnapKV hosts x accumulated-attention,
 OBCache value/key/joint and the exact-removal oracle scores) evicts a prompt of $n$ tokens at budgets
 of 5, 10, 20 and 40 % of $n$ (4 attention sinks and the last 5 % of the budget always kept; TOVA moves
-its recent tokens into the heavy budget, spec §2.6). We measure the relative output error
+its recent tokens into the heavy budget). We measure the relative output error
 $\|\hat O-O\|_F/\|O\|_F$ of the $f$ *future* queries (positions $n..n+f-1$, causal, future keys never
 evicted) per (layer, head), and of the scoring window (the last 16 prompt rows: the objective the
-scores approximate; spec open point "report both"), on
+scores approximate; our choice: report both), on
 
 - **MiniLM-L6** attention with a causal mask, all 6 layers x 12 heads, on the real-text corpus
   (:func:`attention.text_corpus`, standard-library docstrings), $Q,K,V$ computed in float32 and upcast to
