@@ -105,7 +105,7 @@ def _synthetic(la_long: dict[str, list[float]], hybridised_long: list[float], sw
     arms["linear_only"] = [{"seed": s, "eval": {"accuracy": acc(0.9, 0.9, swa_long), "r_buckets": rb, "gamma": [[0.1]]},
                             "eval_hybridised": {"accuracy": acc(0.9, h, swa_long), "r_buckets": rb, "gamma": [[1.0]]}}
                            for s, h in enumerate(hybridised_long)]
-    proto = {"name": "reduced", "eval_sequences": 256, "task": {"length": 64, "n_pairs": 4, "n_values": 64},
+    proto = {"name": "reduced", "eval_sequences": 256, "seeds": len(hybridised_long), "task": {"length": 64, "n_pairs": 4, "n_values": 64},
              "model": {"layers": 2, "d": 32, "heads": 2, "window": 16, "d_prime": 16}, "train": {"teacher_steps": 400}}
     return {"protocol": proto, "chance": 1 / 64, "teacher": {"accuracy": {"short": 1.0, "long": 1.0}}, "arms": arms}
 
