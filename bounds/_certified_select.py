@@ -97,18 +97,28 @@ def snap_bisect(kx: jax.Array, e: jax.Array, ok: Ok, eps: jax.Array, z: jax.Arra
     midpoint (at most :math:`8\cdot64` steps). A row is done when its bracket holds one distinct value
     (lo == kmax). Returns ``(lo, B(lo), steps)``."""
     target = jnp.log(eps * z)
+    nan = jnp.full_like(z, jnp.nan)
 
     def body(st):
-        i, (lo, kmax, b_lo, b_hi) = st
+        i, (lo, kmax, b_lo, b_hi), (t1, g1, t2, g2) = st
         lo_v, hi_v = unkey(lo), unkey(kmax)
         f_log = (target - jnp.log(b_lo)) / (jnp.log(b_hi) - jnp.log(b_lo))
         interp = (i % 8 != 7) & (b_lo > 0) & jnp.isfinite(f_log)
         f = jnp.where(interp, jnp.clip(f_log, 0.0, 1.0), 0.5)
         mid_v = lo_v * (1.0 - f) + hi_v * f  # no overflow for spans up to 2 * 1.79e308
+        # secant through the last two probes (superlinear; regula falsi on the bracket ends converges
+        # only linearly). Just outside the bracket it is clipped to lo + 1 or kmax: the probe next to
+        # the end that closes the bracket on the cut
+        sec = t2 - g2 * (t2 - t1) / (g2 - g1)
+        w = hi_v - lo_v
+        use_sec = interp & jnp.isfinite(sec) & (sec > lo_v - w) & (sec < hi_v + w)
+        mid_v = jnp.where(use_sec, sec, mid_v)
         mid = jnp.where(i % 8 == 7, (lo >> 1) + (kmax >> 1) + (lo & kmax & 1) + 1, key(mid_v))
         mid = jnp.clip(jnp.where(jnp.isnan(mid_v) & (i % 8 != 7), kmax, mid), lo + 1, jnp.maximum(kmax, lo + 1))
-        s = _update(ok, (lo, kmax, b_lo, b_hi), mid, tails(kx, e, mid))
-        return i + 1, s
+        tail = tails(kx, e, mid)
+        s = _update(ok, (lo, kmax, b_lo, b_hi), mid, tail)
+        return i + 1, s, (t2, g2, unkey(mid), jnp.log(tail[0]) - target)
 
-    steps, (lo, _, b_lo, _) = jax.lax.while_loop(lambda st: jnp.any(st[1][0] < st[1][1]), body, (jnp.int32(0), s))
+    steps, (lo, _, b_lo, _), _ = jax.lax.while_loop(lambda st: jnp.any(st[1][0] < st[1][1]), body,
+                                                     (jnp.int32(0), s, (nan, nan, nan, nan)))
     return lo, b_lo, steps
