@@ -81,7 +81,13 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if args.evidence and not Path(args.evidence).is_dir():
             raise OSError(f"--evidence directory {args.evidence} does not exist (it must hold a run's files)")
     elif args.cmd in ("plot", "experiment"):
-        check_output_dir(args.out or (Path("results" if args.cmd == "experiment" else "plots") / args.name), what="--out directory")
+        out = args.out or (Path("results" if args.cmd == "experiment" else "plots") / args.name)
+        check_output_dir(out, what="--out directory")
+        from .evidence import in_package_tree
+
+        if in_package_tree(out):  # the pinned evidence changes only through `attnverify promote`
+            raise OSError(f"--out directory {out} is inside the package tree; write to results/{args.name} and "
+                          "promote a run to evidence with `attnverify promote`")
 
 
 def _setup() -> None:

@@ -37,7 +37,7 @@ from .validate import EvidenceError, validate
 
 __all__ = ["EvidenceError", "Pin", "Source", "use_manifest", "manifest_path", "manifest", "pin_for", "pins_for_claim",
            "read_pinned", "check_claim_evidence", "claim_scope", "local_evidence_dir", "EVIDENCE_ENV", "sha256_bytes",
-           "sandbox", "load_source", "root"]
+           "sandbox", "load_source", "root", "in_package_tree"]
 
 EVIDENCE_ENV = "ATTNVERIFY_EVIDENCE"  #: a user's run directory that replaces pinned files (``verify --evidence DIR``)
 _MANIFEST: list[Path] = []  # the registered manifest (one)
@@ -166,6 +166,15 @@ def _rel(path: str | Path) -> str:
         if p.is_relative_to(base):
             return p.relative_to(base).as_posix()
     return str(p)
+
+
+def in_package_tree(path: str | Path) -> bool:
+    """Whether ``path`` lies inside one of the installed package folders (``proofs_numeric/``, ``experiments/``,
+    ...): experiments never write there (``attnverify promote`` is the one step that changes evidence)."""
+    p = Path(path).resolve()
+    folders = [_PACKAGE_ROOT / name for name in ("attnverify", "proofs_numeric", "bounds", "geometry", "attention", "experiments")]
+    return any(p.is_relative_to(f.resolve()) for f in folders if f.is_dir()) or (
+        (_PACKAGE_ROOT / "__init__.py").is_file() and p.is_relative_to(_PACKAGE_ROOT))  # an installed wheel: all of it
 
 
 def pin_for(path: str | Path) -> Pin | None:

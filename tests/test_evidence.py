@@ -249,6 +249,14 @@ def test_cli_verify_evidence_and_promote_usage(tmp_path, capsys):
     assert any(r["file"] == "experiments/fal/reference/fal_results.json" and r["status"] == "ok" for r in rows)
 
 
+def test_an_experiment_cannot_write_into_the_package_tree(capsys):
+    from attnverify.proofs_numeric.cli import main
+
+    target = ROOT / "experiments" / "fal" / "not_here"
+    assert main(["experiment", "delta-files", "--quick", "--out", str(target)]) == 2
+    assert "inside the package tree" in capsys.readouterr().err and not target.exists()
+
+
 def test_fields_checks_name_file_and_field():
     f = Fields("x.json", {"r": [0.5, 1.2], "c": [1, -1], "l": [0.0], "n": {"a": [1, 2]}, "k": 3, "t": 4, "q": 0.7, "p": 0.75})
     for call, field in ((lambda: f.rate("r"), "r.1"), (lambda: f.count("c"), "c.1"), (lambda: f.loss("l"), "l.0"),
