@@ -246,13 +246,16 @@ def _check_eps_shape(eps: Any, batch: tuple[int, ...]) -> None:
 
 def certified_topk(logits: ArrayLike, eps: ArrayLike, *, tie: Literal["index", "group"] = "index",
                    c_exp: float = 2.0, exact_fallback: bool = False) -> CertifiedTopK:
-    r"""Certified minimal Top-k per row (threshold search): no sort. Every step is one pass
-    over the row (a variadic reduction) that returns the tail mass :math:`B(t)=\sum_{s_i<t}\hat e_i` and
-    the nearest data keys on both sides of :math:`t`, so the bracket snaps to data; the next :math:`t`
-    interpolates :math:`\log B` (key midpoint every 8th step: at most :math:`8\cdot64` steps; ~10 for
-    Gaussian rows of 16384). The same jit-able program serves concrete, traced and sharded inputs
-    (validation of concrete inputs reads the per-row ``valid`` flag; see the module docstring for
-    invalid rows under ``jit``). ``eps`` is a scalar or per-row array in ``[0, 1)``.
+    r"""Certified minimal Top-k per row (threshold search): no sort. After the max pass and the
+    exponentials pass, every search step is one pass over a cache-resident chunk of rows (a variadic
+    reduction) that returns the tail mass :math:`B(t)=\sum_{s_i<t}\hat e_i` and the nearest data keys
+    on both sides of :math:`t`, so the bracket snaps to data; the next :math:`t` is the secant in
+    :math:`\log B` through the last two probes (key midpoint every 8th step: at most :math:`8\cdot64`
+    steps; ~10 for Gaussian rows; see :mod:`._certified_select`). The same jit-able program serves
+    concrete, traced and sharded inputs (validation of concrete inputs reads the per-row ``valid``
+    flag; see the module docstring for invalid rows under ``jit``). ``eps`` is a scalar or an array
+    that broadcasts to the rows ``logits.shape[:-1]`` (``ValueError`` naming ``eps`` otherwise), with
+    values in ``[0, 1)``.
 
     Example: ``certified_topk(jnp.array([3., 3, 1, 1, 1]), 0.1)`` gives ``k=4`` keeping indices
     ``0..3``; with ``tie="group"`` ``n_kept=5``.

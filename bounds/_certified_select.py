@@ -1,4 +1,5 @@
-r"""The threshold search of :func:`bounds.certified_topk` and its prologue pass (spec ``topk_tv`` §3.2, §3.5).
+r"""The threshold search of :func:`bounds.certified_topk` and its exponentials pass (the Top-k paper's
+certified selection with the rounding guard of :mod:`._certificate`).
 
 The cut is the largest data key :math:`K^*` with
 
@@ -11,8 +12,9 @@ float64 bits, so every comparison is exact (XLA CPU flushes subnormal floats in 
 outputs is one vectorised loop; float max and several float sums in one variadic reduction are
 not vectorised (3-8x slower), and a scatter-add histogram costs 2-3 one-pass floors per level. The
 search therefore stays a bisection with data snapping -- one cheap, cache-resident pass per step --
-and the prologue computes :math:`\hat Z` with a plain sum, taking the guard terms from the row's
-smallest logit where it can.
+and the exponentials pass computes :math:`\hat Z` with a plain sum, taking the guard terms from the
+row's smallest logit where it can. The steps' probe is the secant through the last two probes in
+:math:`\log B`.
 """
 
 from __future__ import annotations
