@@ -11,9 +11,10 @@ import pytest
 
 import attnverify
 from attnverify import bounds
+from attnverify.attention import models
 from attnverify.attention.models import interface
 
-ARRAY_ARGS = {"logits", "k", "kept", "p", "q", "cuts", "blocks", "t", "mu", "sigma", "n", "u", "eps", "values", "C",
+ARRAY_ARGS = {"ids", "logits", "k", "kept", "p", "q", "cuts", "blocks", "t", "mu", "sigma", "n", "u", "eps", "values", "C",
               "cell", "upper", "keys", "query", "key_mask", "x", "input_ids", "attention_mask", "probs", "v"}
 ARRAY_TYPES = ("ArrayLike", "jax.Array", "Array", "np.ndarray")
 
@@ -25,8 +26,9 @@ def _public_functions(module, names):
             yield f"{module.__name__}.{name}", obj
 
 
-@pytest.mark.parametrize("module,names", [(bounds, bounds.__all__), (interface, ["forward", "encode"])],
-                         ids=["bounds", "models.interface"])
+@pytest.mark.parametrize("module,names", [(bounds, bounds.__all__), (interface, ["forward", "encode"]),
+                                          (models, ["bert_forward", "mpnet_forward", "encoder_forward", "gemma_forward"])],
+                         ids=["bounds", "models.interface", "models"])
 def test_array_arguments_are_annotated(module, names):
     bad = []
     checked = 0

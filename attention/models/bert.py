@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 
 from .bert_load import BertConfig, BertModel
@@ -41,14 +42,14 @@ class BertOutputs(NamedTuple):
     With ``attention=False`` the per-layer fields are ``None`` (only ``hidden`` and ``mask``).
     """
 
-    logits: Any
-    probs: Any
-    q: Any
-    k: Any
-    v: Any
-    head_out: Any
-    hidden: Any
-    mask: Any
+    logits: jax.Array | None
+    probs: jax.Array | None
+    q: jax.Array | None
+    k: jax.Array | None
+    v: jax.Array | None
+    head_out: jax.Array | None
+    hidden: jax.Array
+    mask: jax.Array
 
 
 def _layer_norm(x: jax.Array, g: jax.Array, b: jax.Array, eps: float) -> jax.Array:
@@ -118,7 +119,7 @@ def _check_inputs(model: BertModel, ids: Any, mask: Any) -> None:
         raise ValueError(f"attention_mask row {int(empty[0])} has no valid token")
 
 
-def bert_forward(model: BertModel, input_ids: Any, attention_mask: Any | None = None, *,
+def bert_forward(model: BertModel, input_ids: ArrayLike, attention_mask: ArrayLike | None = None, *,
                  causal: bool = False, attention: bool = True) -> BertOutputs:
     r"""Run the encoder and return every layer's attention (see :class:`BertOutputs`).
 

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 from jax import lax
 
 from .gemma_config import GemmaConfig
@@ -226,7 +227,7 @@ def freeze_override(attention_override: Mapping[int, AttentionFn] | None, num_la
     return tuple(sorted(attention_override.items(), key=lambda kv: kv[0]))
 
 
-def check_ids(ids: Any, cfg: GemmaConfig, name: str = "ids", extra: int = 0) -> Array:
+def check_ids(ids: ArrayLike, cfg: GemmaConfig, name: str = "ids", extra: int = 0) -> Array:
     """``ids`` as int32 ``[B, T]`` (a 1-D sequence gets a batch axis); ValueError naming ``name`` for a
     wrong rank, an empty sequence, an id outside the vocabulary, or ``T + extra`` over the context."""
     a = jnp.asarray(ids)
@@ -244,7 +245,7 @@ def check_ids(ids: Any, cfg: GemmaConfig, name: str = "ids", extra: int = 0) -> 
     return a.astype(jnp.int32)
 
 
-def gemma_forward(model: Any, ids: Any, *, return_hidden: bool = False,
+def gemma_forward(model: Any, ids: ArrayLike, *, return_hidden: bool = False,
                   attention_override: Mapping[int, AttentionFn] | None = None,
                   residual_hook: ResidualHook | None = None, jit: bool = True) -> GemmaOutputs:
     r"""Full (uncached) causal forward of a :class:`GemmaModel` on ``ids`` $[B, T]$ (or $[T]$).

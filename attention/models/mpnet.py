@@ -31,6 +31,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 
 from .bert import BertOutputs, _check_inputs, _layer, _layer_norm, bert_forward
@@ -41,7 +42,7 @@ from .mpnet_load import MPNetConfig
 __all__ = ["encoder_forward", "mpnet_forward", "mpnet_position_ids", "mpnet_sentence_embedding", "relative_position_bucket"]
 
 
-def relative_position_bucket(relative_position: Any, num_buckets: int = 32, max_distance: int = 128) -> np.ndarray:
+def relative_position_bucket(relative_position: ArrayLike, num_buckets: int = 32, max_distance: int = 128) -> np.ndarray:
     r"""T5/MPNet bucket $\beta(r)$ of relative positions $r=j-i$ (integer array of any shape).
 
     Half the buckets are for keys after the query ($r>0$), half for keys at or before it; within a
@@ -60,7 +61,7 @@ def relative_position_bucket(relative_position: Any, num_buckets: int = 32, max_
     return np.where(r > 0, half, 0) + np.where(m < exact, m, large)
 
 
-def mpnet_position_ids(input_ids: Any, padding_idx: int = 1) -> jax.Array:
+def mpnet_position_ids(input_ids: ArrayLike, padding_idx: int = 1) -> jax.Array:
     r"""MPNet's absolute positions: $p+\mathrm{cumsum}(\text{id}\neq p)$ on tokens, $p$ on padding."""
     tok = (jnp.asarray(input_ids) != padding_idx).astype(jnp.int32)
     return jnp.cumsum(tok, axis=1) * tok + padding_idx
@@ -81,7 +82,7 @@ def _forward(params: dict[str, Any], ids: jax.Array, mask: jax.Array, *, cfg: MP
     return BertOutputs(*per_layer, x, mask)
 
 
-def mpnet_forward(model: BertModel, input_ids: Any, attention_mask: Any | None = None, *,
+def mpnet_forward(model: BertModel, input_ids: ArrayLike, attention_mask: ArrayLike | None = None, *,
                   causal: bool = False, attention: bool = True) -> BertOutputs:
     r"""Run MPNet and return every layer's attention, exactly as :func:`attention.bert_forward` does
     for BERT (same :class:`BertOutputs` fields; ``logits`` include the relative position bias).
@@ -99,7 +100,7 @@ def mpnet_forward(model: BertModel, input_ids: Any, attention_mask: Any | None =
                     causal=bool(causal), attention=bool(attention))
 
 
-def encoder_forward(model: BertModel, input_ids: Any, attention_mask: Any | None = None, **kw: Any) -> BertOutputs:
+def encoder_forward(model: BertModel, input_ids: ArrayLike, attention_mask: ArrayLike | None = None, **kw: Any) -> BertOutputs:
     """:func:`mpnet_forward` for an MPNet model, :func:`attention.bert_forward` for a BERT one."""
     fn = mpnet_forward if isinstance(getattr(model, "config", None), MPNetConfig) else bert_forward
     return fn(model, input_ids, attention_mask, **kw)
