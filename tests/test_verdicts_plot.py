@@ -46,6 +46,7 @@ def test_effect_measures_group_comparable_effects_and_paper_figures_parse():
     assert measure_of({"effect": "mean log(err[a] / err[b])"}).startswith("Log ratio")
     assert measure_of({"effect": "mean gated - ungated test accuracy"}).startswith("Difference of proportions")
     assert measure_of({"effect": "best success rate"}).startswith("Proportion")
+    assert measure_of({"effect": "mean over rows of cos(Δ, full) - cos(sparse, full)"}).startswith("Cosine")
     assert measure_of({"effect": "something else"}) == OTHER and OTHER not in titles
     assert measure_of({"effect": "x", "measure": "My measure (unit)"}) == "My measure (unit)"
     assert paper_value({"paper_figure": "Pearson r ≈ 0.79 between curvature and accuracy"}) == 0.79

@@ -31,6 +31,7 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("Correlation (Pearson or Spearman r, unitless)", r"\bpearson\b|\bspearman\b|\bcorrelation\b"),
     ("Log ratio (natural log, unitless)", r"\blog\s*\(|\blog ratio\b|\blog-ratio\b"),
     ("Slope (per unit of the regressor)", r"\bslope\b"),
+    ("Cosine similarity or its difference (unitless)", r"\bcos\b|\bcos\(|cosine"),
     ("Ratio (unitless)", r"\s/\s|\bratio\b"),
     ("Difference of proportions (accuracy, recall, agreement, rate; fraction)",
      r"^(?=.*(accuracy|recall|agreement|rate|fraction|success))(?=.*(\bminus\b|\s-\s|difference|\bgap\b))"),
