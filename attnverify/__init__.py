@@ -1,6 +1,6 @@
 r"""attnverify: claim-by-claim verification of recent results on attention outputs.
 
-One import name, six subpackages (each a top-level folder of the repository, mapped into this namespace
+One import name, five subpackages (each a top-level folder of the repository, mapped into this namespace
 by ``setup.py``):
 
 ==============================  ===============================================================
