@@ -19,7 +19,7 @@ def test_every_registered_paper_has_a_current_page():
     papers = {c.paper for c in claims()}
     assert papers == {p.stem for p in PAGES.glob("*.md")}
     check = ["--check", "--pages", str(PAGES), "--readme", str(ROOT / "README.md")]
-    assert paper_pages.main(check) == 0, "stale: run `python -m attnverify.paper_pages`"
+    assert paper_pages.main(check) == 0, "stale paper pages: run `make paper-pages` (python -m attnverify.paper_pages) and commit docs/papers"
 
 
 def test_generated_block_lists_every_claim_with_its_registered_statement():
