@@ -4,15 +4,21 @@ Baseline in the same run: a straightforward reference -- eager (un-jitted) neste
 g, dg, d2g and textbook Python loops for Gamma, R, Ric and S. The geomstats 2.8 timings are only
 quoted from the issue (not installed here). Usage::
 
-    python benchmarks/bench_geometry.py [--quick]
+    python benchmarks/bench_geometry.py [--quick] [--out PATH] [--compare BEFORE.json]
 
 Writes ``benchmarks/results/geometry.json`` and prints a table. Timings are best-of-N wall clock.
+``--compare`` prints the ratio after/before of every per-point and batched timing (issue 23: the
+accuracy checks of ``geometry/_accuracy.py`` may cost at most 2x on regular charts; the figures before
+them are ``benchmarks/results/geometry_before_issue23.json``). The load average before and after is
+recorded: a timing taken at load >= 0.5 is an upper bound, not a result.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -85,7 +91,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "geometry.json"))
+    ap.add_argument("--compare", default=None, help="a previous result JSON: print after/before ratios")
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     n_rep = 5 if args.quick else 20
     rng = np.random.default_rng(0)
     res: dict = {"note": "best-of-N wall clock on a shared 2-core CPU under load from other jobs; geomstats numbers quoted from the issue, not measured", "per_point": [], "matrix_free": []}
@@ -165,6 +173,8 @@ def main() -> None:
                                    "rel_err_mean": abs(float(f_mean(th_m)) - k_full) / max(1.0, abs(k_full)),
                                    "rel_err_metric": abs(float(f_metric(th_m)) - k_full) / max(1.0, abs(k_full))})
 
+    res["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
+    res["quiet"] = max(res["load_average_1min"].values()) < 0.5
     atomic_write_json(args.out, res)
     print(f"{'m':>3} {'intr ms':>9} {'extr ms':>9} {'a/b':>5} {'comp a s':>8} {'comp b s':>8} {'ref s':>8} {'speedup':>8} {'geomstats s':>11}")
     for r in res["per_point"]:
@@ -174,7 +184,22 @@ def main() -> None:
     print("full Riemann + S at m=64:", {k: f"{v['seconds']:.3f} s (compile {v['compile_s']:.1f} s)" for k, v in full.items()})
     for r in res["matrix_free"]:
         print(f"matrix-free m={r['m']:>2}: mean {r['mean_route_s']*1e3:.3f} ms, metric {r['metric_route_s']*1e3:.3f} ms, rel err {r['rel_err_mean']:.1e}/{r['rel_err_metric']:.1e}")
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}; load average before/after {res['load_average_1min']['before']:.2f}/{res['load_average_1min']['after']:.2f}"
+          f"{'' if res['quiet'] else ' (>= 0.5: timings are upper bounds)'}")
+    if args.compare:
+        compare(json.loads(Path(args.compare).read_text()), res)
+
+
+def compare(before: dict, after: dict) -> None:
+    """Print after/before for the per-point (m = 2..8) and batched (m = 6) timings."""
+    rows = {r["m"]: r for r in before["per_point"]}
+    for r in after["per_point"]:
+        b = rows.get(r["m"])
+        if b:
+            print(f"m={r['m']}: intrinsic {r['intrinsic_s'] / b['intrinsic_s']:.2f}x, extrinsic {r['extrinsic_s'] / b['extrinsic_s']:.2f}x (after/before)")
+    for k, v in after["batched_m6"].items():
+        if k in before.get("batched_m6", {}):
+            print(f"batched {k}: {v['us_per_point'] / before['batched_m6'][k]['us_per_point']:.2f}x (after/before)")
 
 
 if __name__ == "__main__":

@@ -22,19 +22,21 @@ concrete inputs at the Python boundary, never inside ``jit``/``vmap``.
 
 * ``ValueError`` naming the argument: non-finite or wrongly shaped ``theta``/``points`` (``m = 0``
   included), tangent vectors ``u``, ``v`` of the wrong length, zero, or linearly dependent to working
-  precision; a non-symmetric, non-SPD, non-finite or singular ``Sigma``; a mean map with ``d < m``;
+  precision, or any pair at ``m = 1``; a non-symmetric, non-SPD, non-finite or singular ``Sigma``; a mean map with ``d < m``;
   a metric function not returning ``(m, m)``; an unknown ``kind``/``route``; ``kind="gaussian"`` with
-  ``m != 2``; ``params`` leaves of the wrong leading length.
+  ``m != 2``; ``params`` leaves of the wrong leading length; ``rtol`` not finite and > 0.
 * ``TypeError``: a non-integer ``batch_size`` (``2.0`` included), a non-callable ``fn``.
 * ``RuntimeError``: float64 off (``jax_enable_x64``) in any curvature function,
   :func:`metric_is_degenerate` and :func:`metric_condition_number` (float32 would answer wrongly).
-* **NaN + flag** (documented outcome, also under ``jit``): where the chart is degenerate --
-  $g$ non-finite, non-symmetric ($\max|g-g^\top|>10^{-10}\max|g|$), not positive definite,
-  $\operatorname{cond}(D^{-1/2}gD^{-1/2})>$ ``max_cond`` (scale-invariant: diagonal scaling
-  $D=\operatorname{diag}g$, so badly scaled coordinates are not degenerate), or a pullback Jacobian
-  below the rounding level of $\mu$ -- every curvature output is NaN, never a finite number, and
-  :func:`metric_is_degenerate` returns ``True``. Nearly parallel tangent vectors are exact: sectional
-  curvature contracts with an orthonormal basis of the plane.
+* **Accurate or NaN + reason** (documented outcome, also under ``jit``; issue 23): every curvature
+  output $\hat c$ is within ``rtol`` (default :data:`DEFAULT_RTOL` $=10^{-6}$) of the exact value,
+  $|\hat c-c|\le\mathrm{rtol}\max(|\hat c|,c_0)$ with $c_0$ the curvature scale of the chart at the
+  point, or NaN in every entry. The decision is a first-order error estimate of the actual
+  computation (:mod:`geometry._accuracy`: jets perturbed at the rounding level, normwise); the reason
+  code (:data:`REASONS`: non-finite, not symmetric, not positive definite, unresolved, ``max_cond``)
+  comes from :func:`curvature_diagnostics` or ``curvature_field(..., return_reasons=True)``, and
+  :func:`metric_is_degenerate` is ``True`` exactly where :func:`scalar_curvature` is NaN. Nearly
+  parallel tangent vectors are exact: sectional curvature contracts with an orthonormal basis of the plane.
 * ``N = 0`` points: :func:`curvature_field` returns an empty array.
 
 Example::
@@ -61,6 +63,9 @@ from ._extrinsic import riemann_tensor_extrinsic as riemann_tensor_extrinsic
 from ._extrinsic import scalar_curvature_extrinsic as scalar_curvature_extrinsic
 from ._extrinsic import second_fundamental_form as second_fundamental_form
 from ._extrinsic import sectional_curvature_extrinsic as sectional_curvature_extrinsic
+from ._accuracy import DEFAULT_RTOL as DEFAULT_RTOL
+from ._accuracy import REASONS as REASONS
+from ._field import curvature_diagnostics as curvature_diagnostics
 from ._field import curvature_field as curvature_field
 from ._field import safe_batch_size as safe_batch_size
 from ._gated_constructions import gate_times_affine_mean as gate_times_affine_mean
@@ -80,7 +85,7 @@ from ._metrics import metric_is_degenerate as metric_is_degenerate
 from ._metrics import pullback_metric as pullback_metric
 
 __all__ = [
-    "DEFAULT_MAX_COND", "PullbackMetric", "christoffel_symbols", "coefficient_chart_mean", "curvature_field", "elementwise_sigmoid_gate",
+    "DEFAULT_MAX_COND", "DEFAULT_RTOL", "PullbackMetric", "REASONS", "christoffel_symbols", "coefficient_chart_mean", "curvature_diagnostics", "curvature_field", "elementwise_sigmoid_gate",
     "gate_times_affine_mean", "gated_attention_mean", "gated_coefficient_chart_mean", "gated_sphere_mean",
     "gaussian_curvature", "gaussian_curvature_extrinsic", "headwise_sigmoid_gate", "homothety_mean", "input_chart_mean",
     "metric_condition_number", "metric_is_degenerate", "pullback_metric", "ricci_tensor", "ricci_tensor_extrinsic",

@@ -10,6 +10,8 @@ import sympy as sp
 
 from attnverify.proofs_numeric import Context, Evidence, claim
 
+from ._flagged import flagged_evidence
+
 from ._claims_gating import curvatures
 from ._depth import MAX_DEPTH, depth_mask, gate_bump, homothety_mean, layer_hessians, stacked_graph_mean
 from ._symbolic import sym_graph_curvature
@@ -55,7 +57,7 @@ def _(ctx: Context) -> Evidence:
     spec_logit = np.log(0.8 / 0.2)
     k_spec = np.array([homothety_curvatures(np.array([2.0]), np.full((1, MAX_DEPTH), spec_logit), np.array([[0.3, 0.4]]), L)[0] for L in range(4)])
     adv = np.abs(k_spec - np.array(SPEC_HOMOTHETY)) / np.array(SPEC_HOMOTHETY)
-    return Evidence.from_errors(np.concatenate(errs), adv, details={"spec_K_L": k_spec.tolist()})
+    return flagged_evidence(np.concatenate(errs), adv, details={"spec_K_L": k_spec.tolist()})
 
 
 def _minkowski_symbolic() -> bool:
@@ -106,7 +108,7 @@ def _(ctx: Context) -> Evidence:
     mats = -np.abs(rng.normal(size=(ctx.count(1000), 2, 2, 2)))
     mats = mats @ np.swapaxes(mats, -1, -2)  # random PSD pairs (NSD up to a sign, det is even in 2-D)
     mink = np.linalg.det(mats.sum(1)) - np.linalg.det(mats).sum(1)
-    return Evidence.from_errors(np.concatenate(errs), np.maximum(0.0, -mink), details={"identical_layers_K_L/K_1 (expect L^2)": amp_ratio, "minkowski_min_margin": float(mink.min())})
+    return flagged_evidence(np.concatenate(errs), np.maximum(0.0, -mink), details={"identical_layers_K_L/K_1 (expect L^2)": amp_ratio, "minkowski_min_margin": float(mink.min())})
 
 
 @functools.lru_cache(maxsize=1)
@@ -149,7 +151,7 @@ def _(ctx: Context) -> Evidence:
     q["A"][0, 1] = -q["A"][0, 0]  # second layer cancels the first
     k_cancel = [float(stacked_curvatures(q, q["x0"], d)[0]) for d in (1, 2)]
     found = bool(np.any(pos & below_sum[:, -1] & (ks[:, -1] < ks[:, 0]))) and abs(k_cancel[1]) < 1e-12 * abs(k_cancel[0]) + 1e-15
-    return Evidence.from_errors(np.concatenate(errs), [0.0 if found else np.inf],
+    return flagged_evidence(np.concatenate(errs), [0.0 if found else np.inf],
                                 details={"fraction_K_L_below_sum (positive K_1, L = 6)": float(np.mean(below_sum[pos, -1])) if pos.any() else None,
                                          "fraction_K_6_below_K_1 (positive K_1)": float(np.mean(ks[pos, -1] < ks[pos, 0])) if pos.any() else None,
                                          "example": {"K_L (identical layers, off critical point), L=1..6": ks[i].tolist(), "opposite-sign layers K_1, K_2": k_cancel}})

@@ -18,6 +18,8 @@ import sympy as sp
 
 from attnverify.proofs_numeric import Context, Evidence, claim
 
+from ._flagged import flagged_evidence
+
 from ._batched import christoffel_check, engine_outputs, matrix_free_metric_route, random_engine_batch
 from ._random_maps import mlp_mean, random_mlp_params
 from attnverify.proofs_numeric.instances import random_spd
@@ -62,7 +64,7 @@ def _evidence(sweep: dict, per_instance) -> Evidence:
     by_m: dict = {}
     for m, o in sweep["random"] + sweep["adversarial"]:
         by_m[int(m)] = max(by_m.get(int(m), 0.0), float(np.max(per_instance(o))))
-    return Evidence.from_errors(errs["random"], errs["adversarial"], details={"worst_by_m": by_m, "d_by_m": {m: out_dim(m) for m in by_m}})
+    return flagged_evidence(errs["random"], errs["adversarial"], details={"worst_by_m": by_m, "d_by_m": {m: out_dim(m) for m in by_m}})
 
 
 def _curvature_scale(o: dict) -> np.ndarray:
@@ -123,7 +125,7 @@ def _(ctx: Context) -> Evidence:
 
     rand = [one(10.0, 1.0) for _ in range(ctx.count(24, minimum=4))]
     adv = [one(1e4, 3.0) for _ in range(4)]
-    return Evidence.from_errors(rand, adv, details={"samples_per_instance": n_samples})
+    return flagged_evidence(rand, adv, details={"samples_per_instance": n_samples})
 
 
 @claim(

@@ -14,6 +14,8 @@ import numpy as np
 import sympy as sp
 
 from attnverify.proofs_numeric import Context, Evidence, claim
+
+from ._flagged import flagged_evidence
 from attnverify.proofs_numeric.instances import random_spd
 
 from ._attention_manifolds import coefficient_chart_mean, input_chart_mean, softmax_chart_mean
@@ -100,7 +102,7 @@ def _(ctx: Context) -> Evidence:
     rand = np.concatenate([ungated_flatness_errors(rng, n, d, ctx.count(128)) for n, d in shapes])
     adv = np.concatenate([ungated_flatness_errors(rng, n, d, CHUNK, adversarial=True) for n, d in shapes])
     flagged = ~np.isfinite(adv)  # cond(g) > 1e10: reported as degenerate (NaN + flag), never as a number
-    return Evidence.from_errors(rand, adv[~flagged], details={"shapes_n_d": shapes, "adversarial_flagged_degenerate": int(flagged.sum()), "adversarial_total": int(adv.size)})
+    return flagged_evidence(rand, adv[~flagged], details={"shapes_n_d": shapes, "adversarial_flagged_degenerate": int(flagged.sum()), "adversarial_total": int(adv.size)})
 
 
 def _input_chart(p, x):
@@ -128,7 +130,7 @@ def _(ctx: Context) -> Evidence:
     ok = np.isfinite(ka).all(axis=1)
     details = {"adversarial_flagged_degenerate": int((~ok).sum()), "adversarial_intrinsic_method_max_abs_K": float(np.abs(ka[ok, 0]).max(initial=0.0)),
                "random_intrinsic_method_max_abs_K": float(np.abs(kk[:, 0]).max())}
-    return Evidence.from_errors(np.abs(k), np.abs(ka[ok, 1]), details=details)
+    return flagged_evidence(np.abs(k), np.abs(ka[ok, 1]), details=details)
 
 
 # ---------------------------------------------------------------- C3: curved ungated input charts
@@ -174,7 +176,7 @@ def _(ctx: Context) -> Evidence:
               "positive_fraction": frac, "positive_fraction_95ci": [lo, hi], "median_abs_K": float(np.median(np.abs(kr)))}
     ok = nonflat.mean() >= 0.95 and neg > 0 and C3_CENSUS_RANGE[0] <= lo and hi <= C3_CENSUS_RANGE[1]
     example = {"U": "(0, e1, e2, e3)", "logits": "(0, x1, x2, x1+x2)", "K(0,0)": float(k[0, 1]), "K(1,-0.5)": float(k[1, 1])}
-    return Evidence.from_errors(err[2:], np.append(err[:2], 0.0 if ok else np.inf), details={"sign_census": census, "example": example})
+    return flagged_evidence(err[2:], np.append(err[:2], 0.0 if ok else np.inf), details={"sign_census": census, "example": example})
 
 
 # ---------------------------------------------------------------- C4: gated sphere, K = 1/r^2 > 0
@@ -219,7 +221,7 @@ def _(ctx: Context) -> Evidence:
     xa = 0.999 * pa["r"][:, None] * xa / np.linalg.norm(xa, axis=1, keepdims=True)  # near the rim
     ka = curvatures(gated_sphere_mean, pa, xa, sa, method="both")
     rel = lambda kk, e: np.max(np.abs(kk - e[:, None]), axis=1) / e  # noqa: E731
-    return Evidence.from_errors(rel(k, k_exp), rel(ka, ka_exp))
+    return flagged_evidence(rel(k, k_exp), rel(ka, ka_exp))
 
 
 # ---------------------------------------------------------------- C7: gate shapes (closed forms)
@@ -293,7 +295,7 @@ def _(ctx: Context) -> Evidence:
     details = {"K_b_spec_point": float(kb[0]), "K_c_spec_point": float(kc[0]), "b_all_negative": bool(np.all(kb[np.abs(eb) < 1] <= 0)),
                "c_positive_fraction": float(np.mean(kc > 0)), "c_sign_matches_criterion": int(sign_ok.sum()), "max_abs_K_ridge": float(np.abs(ka).max()), "max_abs_K_headwise": float(np.abs(kd).max())}
     rand = np.concatenate([eb[1:], ec[1:], np.abs(ka), np.abs(kd)])
-    return Evidence.from_errors(rand, np.append(spec, 0.0 if sign_ok.all() else np.inf), details=details)
+    return flagged_evidence(rand, np.append(spec, 0.0 if sign_ok.all() else np.inf), details=details)
 
 
 # ---------------------------------------------------------------- C5: expressivity gap
@@ -322,7 +324,7 @@ def _(ctx: Context) -> Evidence:
     x = x / p["r"][:, None] * r[:, None]
     k = curvatures(gated_sphere_mean, {"r": r}, x, np.stack([np.eye(3)] * n))
     miss = np.abs(k - kappa) / kappa
-    return Evidence.from_errors(np.concatenate([flat, miss]), details={"max_ungated_R_over_g2": float(flat.max()), "gated_kappa_range": [float(kappa.min()), float(kappa.max())], "min_gated_K": float(k.min())})
+    return flagged_evidence(np.concatenate([flat, miss]), details={"max_ungated_R_over_g2": float(flat.max()), "gated_kappa_range": [float(kappa.min()), float(kappa.max())], "min_gated_K": float(k.min())})
 
 
 # ---------------------------------------------------------------- C6: genericity
@@ -417,4 +419,4 @@ def _(ctx: Context) -> Evidence:
     k = curvatures(_headwise_gate_mean, {"values": vals, "wg": rng.normal(0, 1.5, (n, 2)), "bg": rng.normal(0, 1, n)}, t, np.stack([np.eye(4)] * n))
     ka = curvatures(_headwise_gate_mean, {"values": vals[:CHUNK], "wg": rng.normal(0, 3, (CHUNK, 2)), "bg": rng.normal(0, 2, CHUNK)}, t[:CHUNK], np.stack([random_spd(rng, 4, 1e3) for _ in range(CHUNK)]))
     ok = np.isfinite(ka)
-    return Evidence.from_errors(np.abs(k), np.abs(ka[ok]), details={"adversarial_flagged_degenerate": int((~ok).sum())})
+    return flagged_evidence(np.abs(k), np.abs(ka[ok]), details={"adversarial_flagged_degenerate": int((~ok).sum())})

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from attnverify.proofs_numeric import Context, Evidence, claim
+
+from ._flagged import flagged_evidence
 from attnverify.proofs_numeric.instances import random_spd
 
 from ._extrinsic import gaussian_curvature_extrinsic
@@ -72,7 +74,7 @@ def _invariance_claim(cid: str, statement: str, doc: str, kinds: tuple[str, ...]
         for kind in kinds:
             args, s = invariance_instances(rng, kind, sigma_cond=1e4, b_cond=1e2)
             adv.append(err_fn(np.asarray(invariance_batch(*args)), s, kind))
-        return Evidence.from_errors(np.concatenate(rand), np.concatenate(adv), details={"kinds": list(kinds)})
+        return flagged_evidence(np.concatenate(rand), np.concatenate(adv), details={"kinds": list(kinds)})
 
     check.__doc__ = doc
     claim(cid, paper=PAPER, equation="C9", statement=statement, provenance="derived", tolerance=1e-9, error="|dK|/max(1,|K|)")(check)

@@ -11,6 +11,8 @@ import sympy as sp
 
 from attnverify.proofs_numeric import Context, Evidence, claim
 
+from ._flagged import flagged_evidence
+
 from ._extrinsic import riemann_tensor_extrinsic
 from ._ground_truths import GroundTruth, ground_truths
 from ._intrinsic import riemann_tensor
@@ -92,7 +94,7 @@ def _ground_truth_claim(cid: str, names: tuple[str, ...], statement: str, doc: s
             rand.append(e_r)
             adv.append(e_a)
             details[name] = float(np.max(np.concatenate([e_r, e_a])))
-        return Evidence.from_errors(np.concatenate(rand), np.concatenate(adv), details={"worst_by_case": details})
+        return flagged_evidence(np.concatenate(rand), np.concatenate(adv), details={"worst_by_case": details})
 
     check.__doc__ = doc
     claim(cid, paper=PAPER, equation="§3 ground truths", statement=statement, provenance="derived", tolerance=tolerance, error="abs")(check)
@@ -183,7 +185,7 @@ def _(ctx: Context) -> Evidence:
             errs.append(e)
             details[name] = max(details.get(name, 0.0), float(e.max()))
             pts = rng.uniform([0.3, -1.5], [2.8, 1.5], size=(CHUNK, 2)) if name == "unit_sphere" else rng.uniform(-1.5, 1.5, size=(CHUNK, 2))
-    return Evidence.from_errors(np.concatenate(errs), details={"worst_by_surface": details})
+    return flagged_evidence(np.concatenate(errs), details={"worst_by_surface": details})
 
 
 def degenerate_examples() -> list[tuple[str, object, np.ndarray]]:

@@ -11,7 +11,9 @@ $$R_{ijkl}=\langle\mathrm{II}_{ik},\mathrm{II}_{jl}\rangle-\langle\mathrm{II}_{i
 
 with the same index convention as :mod:`geometry._intrinsic`. Only second derivatives of $\mu$ are
 needed. Functions take ``(mu_fn, theta, sigma=None)``; ``mu_fn: (m,) -> (d,)`` with ``d >= m``.
-Degenerate charts give NaN (:mod:`geometry._metrics`).
+Every output is accurate to ``rtol`` or NaN with a reason code (:mod:`geometry._accuracy`: jets
+$\tilde J,\partial^2\tilde\mu$, algebra QR + projection + Gauss equation; curvature scale
+$c_0=\|\partial^2\tilde\mu\|_F^2/\|\tilde J\|_F^4$).
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ import jax.numpy as jnp
 
 from attnverify.proofs_numeric.precision import require_x64
 
-from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann
-from ._metrics import DEFAULT_MAX_COND, PullbackMetric, nan_unless_regular
+from ._accuracy import DEFAULT_RTOL, accurate_or_nan, sym_pairs
+from ._contractions import sectional_from_riemann
+from ._intrinsic import OUTPUTS, value_and_jacfwd
+from ._metrics import DEFAULT_MAX_COND, PullbackMetric
 from ._validation import check_mean_shape, check_point, check_tangent_pair
 
 __all__ = [
     "second_fundamental_form", "riemann_tensor_extrinsic", "ricci_tensor_extrinsic", "scalar_curvature_extrinsic",
-    "sectional_curvature_extrinsic", "gaussian_curvature_extrinsic",
+    "sectional_curvature_extrinsic", "gaussian_curvature_extrinsic", "extrinsic_with_reason",
 ]
 
 MeanFn = Callable[[jax.Array], jax.Array]
@@ -46,73 +50,102 @@ def _prepare(mu_fn: MeanFn, theta: Any, sigma: Any) -> tuple[PullbackMetric, jax
     return pm, theta
 
 
-def _fundamental_forms(pm: PullbackMetric, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(g, II)`` with ``II`` of shape ``(d, m, m)`` in whitened coordinates."""
+def _mean_jets(pm: PullbackMetric, theta: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(J, H, mu)``: whitened Jacobian ``(d, m)``, Hessian ``h[a, i, k]`` $=\\partial_k\\partial_i\\tilde\\mu_a$, mean."""
 
     def jac_aux(t):
-        j = jax.jacfwd(pm.whitened_mean)(t)
-        return j, j
+        y, j = value_and_jacfwd(pm.whitened_mean, t)
+        return j, (j, y)
 
-    h, j = jax.jacfwd(jac_aux, has_aux=True)(theta)  # h[a, i, k] = d_k d_i mu~_a
+    h, (j, y) = jax.jacfwd(jac_aux, has_aux=True)(theta)
+    return j, h, y
+
+
+def _second_form(j: jax.Array, h: jax.Array) -> jax.Array:
+    """$\\mathrm{II}=(I-QQ^\\top)H$ with $Q$ from the thin QR of $\\tilde J$, shape ``(d, m, m)``."""
     q, _ = jnp.linalg.qr(j)
     d, m = j.shape
     flat = h.reshape(d, m * m)
-    ii = (flat - q @ (q.T @ flat)).reshape(d, m, m)
-    return j.T @ j, ii
+    return (flat - q @ (q.T @ flat)).reshape(d, m, m)
 
 
-def second_fundamental_form(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
-    r"""$\mathrm{II}_{ij}=P_N\,\partial_i\partial_j\tilde\mu$ in whitened coordinates, shape ``(d, m, m)``.
-
-    $\langle\mathrm{II}_{ij},\mathrm{II}_{kl}\rangle$ (Euclidean) equals $\langle\cdot,\cdot\rangle_\Sigma$ of the unwhitened form.
-    """
-    pm, theta = _prepare(mu_fn, theta, sigma)
-    g, ii = _fundamental_forms(pm, theta)
-    return nan_unless_regular(g, ii, max_cond, pm.mean_norm2(theta))
-
-
-def _riemann_and_metric(pm: PullbackMetric, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
-    g, ii = _fundamental_forms(pm, theta)
+def _gauss_equation(j: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(g, R)``: $g=\\tilde J^\\top\\tilde J$ and $R_{ijkl}=\\langle\\mathrm{II}_{ik},\\mathrm{II}_{jl}\\rangle-\\langle\\mathrm{II}_{il},\\mathrm{II}_{jk}\\rangle$."""
+    ii = _second_form(j, h)
     d, m, _ = ii.shape
     flat = ii.reshape(d, m * m)
     gram = (flat.T @ flat).reshape(m, m, m, m)  # gram[i, k, j, l] = <II_ik, II_jl>
-    r = jnp.einsum("ikjl->ijkl", gram) - jnp.einsum("iljk->ijkl", gram)
-    return g, r
+    return j.T @ j, jnp.einsum("ikjl->ijkl", gram) - jnp.einsum("iljk->ijkl", gram)
 
 
-def riemann_tensor_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
-    r"""$R_{ijkl}$ by the Gauss equation, shape ``(m,)*4``; must equal :func:`riemann_tensor` of :func:`pullback_metric`."""
+def _symmetric_mean_jets(jets: tuple) -> tuple:
+    return jets[0], sym_pairs(jets[1], (1, 2))
+
+
+def extrinsic_with_reason(
+    pm: PullbackMetric, theta: jax.Array, kind: str, rtol: float = DEFAULT_RTOL, max_cond: float = DEFAULT_MAX_COND, plane: Any = None
+) -> tuple[jax.Array, ...]:
+    r"""``(value or NaN, reason code, error estimate, tolerance)`` of output ``kind`` (``"riemann"``, ``"ricci"``, ``"scalar"``,
+    ``"gaussian"``, ``"sectional"`` with ``plane=(u, v)``, ``"second_form"``) by the Gauss equation."""
+    j, h, y = _mean_jets(pm, theta)
+    nj, nh, ny = jnp.linalg.norm(j), jnp.linalg.norm(h.ravel()), jnp.linalg.norm(y)
+    m = theta.shape[0]
+    if kind == "second_form":
+        algebra, floor = (lambda x: _second_form(*x)), nh
+    else:
+        if kind == "sectional":
+            output, units = (lambda g, r: sectional_from_riemann(g, r, *plane)), (lambda m_, ng: jnp.ones_like(ng))
+        else:
+            output, units = OUTPUTS[kind]
+        algebra, floor = (lambda x: output(*_gauss_equation(*x))), units(m, nj**2) * nh**2 / nj**4
+    return accurate_or_nan(algebra, (j, h), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, (ny, ny))
+
+
+def second_fundamental_form(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+    r"""$\mathrm{II}_{ij}=P_N\,\partial_i\partial_j\tilde\mu$ in whitened coordinates, shape ``(d, m, m)``.
+
+    $\langle\mathrm{II}_{ij},\mathrm{II}_{kl}\rangle$ (Euclidean) equals $\langle\cdot,\cdot\rangle_\Sigma$ of the unwhitened form.
+    Accurate to ``rtol`` relative to $\max(\max|\mathrm{II}|,\|\partial^2\tilde\mu\|_F)$, or NaN.
+    """
     pm, theta = _prepare(mu_fn, theta, sigma)
-    g, r = _riemann_and_metric(pm, theta)
-    return nan_unless_regular(g, r, max_cond, pm.mean_norm2(theta))
+    return extrinsic_with_reason(pm, theta, "second_form", rtol, max_cond)[0]
 
 
-def ricci_tensor_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
-    r"""$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$ from the Gauss equation, shape ``(m, m)``."""
+def riemann_tensor_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+    r"""$R_{ijkl}$ from the Gauss equation (same convention as :func:`~geometry.riemann_tensor`). Accurate or NaN."""
     pm, theta = _prepare(mu_fn, theta, sigma)
-    g, r = _riemann_and_metric(pm, theta)
-    return nan_unless_regular(g, ricci_from_riemann(g, r), max_cond, pm.mean_norm2(theta))
+    return extrinsic_with_reason(pm, theta, "riemann", rtol, max_cond)[0]
 
 
-def scalar_curvature_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
-    r"""Scalar curvature $S$ from the Gauss equation (float64 scalar)."""
+def ricci_tensor_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+    r"""$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$ from the Gauss equation, shape ``(m, m)``. Accurate or NaN."""
     pm, theta = _prepare(mu_fn, theta, sigma)
-    g, r = _riemann_and_metric(pm, theta)
-    return nan_unless_regular(g, scalar_from_ricci(g, ricci_from_riemann(g, r)), max_cond, pm.mean_norm2(theta))
+    return extrinsic_with_reason(pm, theta, "ricci", rtol, max_cond)[0]
+
+
+def scalar_curvature_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+    r"""Scalar curvature $S$ from the Gauss equation (float64 scalar).
+
+    Finite only when $|\hat S-S|\le\mathrm{rtol}\max(|\hat S|,m(m-1)c_0)$ by the error estimate of
+    :mod:`geometry._accuracy`; otherwise NaN (reason via :func:`~geometry.curvature_diagnostics`).
+    """
+    pm, theta = _prepare(mu_fn, theta, sigma)
+    return extrinsic_with_reason(pm, theta, "scalar", rtol, max_cond)[0]
 
 
 def sectional_curvature_extrinsic(
-    mu_fn: MeanFn, theta: Any, u: Any, v: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND
+    mu_fn: MeanFn, theta: Any, u: Any, v: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL
 ) -> jax.Array:
-    r"""Sectional curvature $K(u,v)$ from the Gauss equation."""
+    r"""Sectional curvature $K(u,v)$ from the Gauss equation. Accurate or NaN."""
     pm, theta = _prepare(mu_fn, theta, sigma)
     u, v = check_tangent_pair(u, v, theta.shape[0])
-    g, r = _riemann_and_metric(pm, theta)
-    return nan_unless_regular(g, sectional_from_riemann(g, r, u, v), max_cond, pm.mean_norm2(theta))
+    return extrinsic_with_reason(pm, theta, "sectional", rtol, max_cond, plane=(u, v))[0]
 
 
-def gaussian_curvature_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
+def gaussian_curvature_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""Gaussian curvature of a surface ($m=2$) from the Gauss equation, $K=R_{1212}/\det g$.
+
+    Finite only when $|\hat K-K|\le\mathrm{rtol}\max(|\hat K|,c_0)$ by the error estimate, else NaN.
 
     Example (saddle $z=xy$, spec §3 table)::
 
@@ -122,5 +155,4 @@ def gaussian_curvature_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, m
     pm, theta = _prepare(mu_fn, theta, sigma)
     if theta.shape[0] != 2:
         raise ValueError(f"gaussian_curvature_extrinsic needs m=2 coordinates, got m={theta.shape[0]}")
-    g, r = _riemann_and_metric(pm, theta)
-    return nan_unless_regular(g, gaussian_from_riemann(g, r), max_cond, pm.mean_norm2(theta))
+    return extrinsic_with_reason(pm, theta, "gaussian", rtol, max_cond)[0]

@@ -27,12 +27,13 @@ import numpy as np
 
 from attnverify.proofs_numeric.precision import check_real, is_concrete, require_x64
 
-from ._extrinsic import gaussian_curvature_extrinsic, scalar_curvature_extrinsic
-from ._intrinsic import gaussian_curvature, scalar_curvature
-from ._metrics import DEFAULT_MAX_COND, pullback_metric
-from ._validation import check_choice, check_points, check_positive_int, check_spd
+from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, REASONS
+from ._extrinsic import extrinsic_with_reason
+from ._intrinsic import intrinsic_with_reason
+from ._metrics import PullbackMetric
+from ._validation import check_choice, check_mean_shape, check_metric_shape, check_point, check_points, check_positive_int, check_spd
 
-__all__ = ["curvature_field", "safe_batch_size", "KINDS", "ROUTES", "SVD_WORK_LIMIT", "QR_WORK_LIMIT", "MAX_BATCH"]
+__all__ = ["curvature_diagnostics", "curvature_field", "safe_batch_size", "KINDS", "ROUTES", "SVD_WORK_LIMIT", "QR_WORK_LIMIT", "MAX_BATCH"]
 
 KINDS = ("scalar", "gaussian")
 ROUTES = ("extrinsic", "intrinsic", "metric")
@@ -54,24 +55,23 @@ def safe_batch_size(m: int, d: int | None = None) -> int:
     return b
 
 
-def _pointwise(fn: Callable, kind: str, route: str, max_cond: float) -> Callable:
-    """``(params, x, sigma) -> curvature`` at one point."""
-    curv = {("scalar", "extrinsic"): scalar_curvature_extrinsic, ("gaussian", "extrinsic"): gaussian_curvature_extrinsic,
-            ("scalar", "intrinsic"): scalar_curvature, ("gaussian", "intrinsic"): gaussian_curvature}
+def _pointwise(fn: Callable, kind: str, route: str, max_cond: float, rtol: float) -> Callable:
+    """``(params, x, sigma) -> (curvature or NaN, reason code, error estimate, tolerance)`` at one point."""
 
     def one(p, x, sigma):
         f = fn if p is None else functools.partial(fn, p)
         if route == "metric":
-            return curv[(kind, "intrinsic")](f, x, max_cond=max_cond)
+            return intrinsic_with_reason(f, x, kind, rtol, max_cond)
         if route == "intrinsic":
-            return curv[(kind, "intrinsic")](pullback_metric(f, sigma), x, max_cond=max_cond)
-        return curv[(kind, "extrinsic")](f, x, sigma, max_cond=max_cond)
+            return intrinsic_with_reason(PullbackMetric(f, sigma), x, kind, rtol, max_cond)
+        return extrinsic_with_reason(PullbackMetric(f, sigma), x, kind, rtol, max_cond)
 
     return one
 
 
-def _field(fn, kind, route, max_cond, batch_size, grouped, params, points, sigma):
-    one = _pointwise(fn, kind, route, max_cond)
+def _field(fn, kind, route, max_cond, rtol, batch_size, grouped, params, points, sigma):
+    full = _pointwise(fn, kind, route, max_cond, rtol)
+    one = lambda p, x, s: full(p, x, s)[:2]  # noqa: E731
     if not grouped:
         if params is None:
             return jax.lax.map(lambda x: one(None, x, sigma), points, batch_size=batch_size)
@@ -81,8 +81,8 @@ def _field(fn, kind, route, max_cond, batch_size, grouped, params, points, sigma
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(fn, kind, route, max_cond, batch_size, grouped, with_params):
-    return jax.jit(functools.partial(_field, fn, kind, route, max_cond, batch_size, grouped))
+def _compiled(fn, kind, route, max_cond, rtol, batch_size, grouped, with_params):
+    return jax.jit(functools.partial(_field, fn, kind, route, max_cond, rtol, batch_size, grouped))
 
 
 def curvature_field(
@@ -95,7 +95,9 @@ def curvature_field(
     params: Any = None,
     batch_size: int | None = None,
     max_cond: float = DEFAULT_MAX_COND,
-) -> jax.Array:
+    rtol: float = DEFAULT_RTOL,
+    return_reasons: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     r"""Scalar curvature $S$ or Gaussian curvature $K$ at every point, in bounded chunks (never hangs).
 
     **Arguments:**
@@ -109,9 +111,14 @@ def curvature_field(
     - ``sigma``: SPD ``(d, d)`` covariance (mean-map routes), identity when ``None``.
     - ``params``: a pytree whose leaves have leading axis ``N`` (per point) or ``R`` (per group).
     - ``batch_size``: points per ``vmap``-ed chunk; ``None`` picks :func:`safe_batch_size`.
+    - ``rtol``: the tolerance of the accuracy contract (:mod:`geometry._accuracy`); ``max_cond``: an
+      optional cap on $\operatorname{cond}(g)$ (default ``inf``).
+    - ``return_reasons``: also return the int32 reason code per point (``0`` regular, else
+      ``geometry.REASONS[code]`` says why the value is NaN).
 
-    **Returns:** float64 ``[N]`` (or ``[R, N]``), NaN at degenerate charts (see
-    :func:`~geometry.metric_is_degenerate`). Works on traced inputs too (inside ``jit``).
+    **Returns:** float64 ``[N]`` (or ``[R, N]``): at each point a value with
+    $|\hat c-c|\le\mathrm{rtol}\max(|\hat c|,c_0)$, or NaN; with ``return_reasons`` a pair
+    ``(values, reasons)``. Works on traced inputs too (inside ``jit``).
 
     Example::
 
@@ -122,6 +129,9 @@ def curvature_field(
     kind = check_choice(kind, KINDS, "kind")
     route = check_choice(route, ROUTES, "route")
     max_cond = check_real(max_cond, "max_cond", positive=True, allow_inf=True)
+    rtol = check_real(rtol, "rtol", positive=True)
+    if not isinstance(return_reasons, (bool, np.bool_)):
+        raise TypeError(f"return_reasons must be a bool, got {type(return_reasons).__name__}")
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     grouped = params is not None and np.ndim(points) == 3
@@ -148,11 +158,60 @@ def curvature_field(
         batch_size = safe_batch_size(m, d)
     batch_size = check_positive_int(batch_size, "batch_size")
     if pts.shape[-2] == 0:
-        return jnp.zeros(pts.shape[:-1], jnp.float64)
-    if not is_concrete(pts, *jax.tree_util.tree_leaves(params)):
-        return _field(fn, kind, route, float(max_cond), batch_size, grouped, params, pts, sig)
+        out = (jnp.zeros(pts.shape[:-1], jnp.float64), jnp.zeros(pts.shape[:-1], jnp.int32))
+    elif not is_concrete(pts, *jax.tree_util.tree_leaves(params)):
+        out = _field(fn, kind, route, float(max_cond), float(rtol), batch_size, grouped, params, pts, sig)
+    else:
+        try:
+            compiled = _compiled(fn, kind, route, float(max_cond), float(rtol), batch_size, grouped, params is not None)
+        except TypeError:  # unhashable fn (e.g. a functools.partial of arrays): compile without the cache
+            compiled = jax.jit(functools.partial(_field, fn, kind, route, float(max_cond), float(rtol), batch_size, grouped))
+        out = compiled(params, pts, sig)
+    values, reasons = out
+    return (values, reasons.astype(jnp.int32)) if return_reasons else values
+
+
+@functools.lru_cache(maxsize=64)
+def _diagnostics_compiled(fn, kind, route, max_cond, rtol):
+    one = _pointwise(fn, kind, route, max_cond, rtol)
+    return jax.jit(lambda p, x, s: one(p, x, s))
+
+
+def curvature_diagnostics(
+    fn: Callable[..., jax.Array],
+    theta: Any,
+    *,
+    kind: Literal["scalar", "gaussian"] = "scalar",
+    route: Literal["extrinsic", "intrinsic", "metric"] = "extrinsic",
+    sigma: Any = None,
+    params: Any = None,
+    max_cond: float = DEFAULT_MAX_COND,
+    rtol: float = DEFAULT_RTOL,
+) -> dict:
+    """The accuracy contract at one point ``theta`` (``(m,)``), arguments as in :func:`curvature_field`
+    (``params`` unbatched): ``{"value", "reason", "why", "error_estimate", "tolerance"}`` -- the
+    curvature (NaN unless ``reason == 0``), its reason code, ``REASONS[code]``, the first-order error
+    estimate and the tolerance ``rtol * max(|value|, c_0)`` it is compared with."""
+    require_x64("curvature")
+    kind, route = check_choice(kind, KINDS, "kind"), check_choice(route, ROUTES, "route")
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    theta = check_point(theta)
+    if kind == "gaussian" and theta.shape[0] != 2:
+        raise ValueError(f"kind='gaussian' needs m=2 coordinates, got theta of shape {theta.shape}; use kind='scalar'")
+    if route == "metric" and sigma is not None:
+        raise ValueError("sigma applies to the mean-map routes only; route='metric' takes a metric function")
+    f = fn if params is None else functools.partial(fn, params)  # shape checks only; the compiled call takes params
+    if route == "metric":
+        check_metric_shape(f, theta)
+    else:
+        check_mean_shape(f, theta)
+    sig = None if sigma is None else check_spd(sigma)
+    key = (fn, kind, route, float(check_real(max_cond, "max_cond", positive=True, allow_inf=True)), float(check_real(rtol, "rtol", positive=True)))
     try:
-        compiled = _compiled(fn, kind, route, float(max_cond), batch_size, grouped, params is not None)
-    except TypeError:  # unhashable fn (e.g. a functools.partial of arrays): compile without the cache
-        compiled = jax.jit(functools.partial(_field, fn, kind, route, float(max_cond), batch_size, grouped))
-    return compiled(params, pts, sig)
+        compiled = _diagnostics_compiled(*key)
+    except TypeError:  # unhashable fn
+        compiled = _diagnostics_compiled.__wrapped__(*key)
+    value, code, err, tol = compiled(params, theta, sig)
+    code = int(code)
+    return {"value": float(value), "reason": code, "why": REASONS[code], "error_estimate": float(err), "tolerance": float(tol)}

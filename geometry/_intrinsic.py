@@ -8,7 +8,8 @@ equivalent lowered form used here (no derivative of a linear solve is needed):
 $$R_{ijkl}=\tfrac12(\partial_j\partial_kg_{il}+\partial_i\partial_lg_{jk}-\partial_i\partial_kg_{jl}-\partial_j\partial_lg_{ik})
 +g^{pq}(\Gamma_{jk,p}\Gamma_{il,q}-\Gamma_{jl,p}\Gamma_{ik,q}).$$
 
-The unit sphere gives $K=+1$. Degenerate metrics give NaN (see :mod:`geometry._metrics`).
+The unit sphere gives $K=+1$. Every output is accurate to ``rtol`` or NaN with a reason code
+(:mod:`geometry._accuracy`: jets $g,\partial g,\partial^2g$, algebra :func:`_riemann_core`).
 Every function takes ``metric_fn: (m,) -> (m, m)`` and a point ``theta`` of shape ``(m,)``,
 works in float64 (``require_x64``) and is pure, so ``jax.jit(jax.vmap(...))`` applies.
 """
@@ -23,13 +24,13 @@ import jax.numpy as jnp
 
 from attnverify.proofs_numeric.precision import require_x64
 
+from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, sym_pairs
 from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann, solve_metric
-from ._metrics import DEFAULT_MAX_COND, mean_scale, nan_unless_regular
 from ._validation import check_metric_shape, check_point, check_tangent_pair
 
 __all__ = [
     "christoffel_symbols", "riemann_tensor", "ricci_tensor", "scalar_curvature",
-    "sectional_curvature", "gaussian_curvature", "metric_jets", "christoffel_first_kind",
+    "sectional_curvature", "gaussian_curvature", "metric_jets", "christoffel_first_kind", "intrinsic_with_reason",
 ]
 
 MetricFn = Callable[[jax.Array], jax.Array]
@@ -62,20 +63,6 @@ def christoffel_first_kind(dg: jax.Array) -> jax.Array:
     return 0.5 * (jnp.transpose(dg, (2, 0, 1)) + jnp.transpose(dg, (0, 2, 1)) - dg)
 
 
-def christoffel_symbols(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
-    r"""Christoffel symbols of the second kind, ``gamma[k, i, j]`` $=\Gamma^k_{ij}$, shape ``(m, m, m)``.
-
-    $\Gamma^k_{ij}=g^{kl}\Gamma_{ij,l}$ by a Cholesky solve (no explicit inverse).
-
-    Example: the unit sphere $g=\mathrm{diag}(1,\sin^2\vartheta)$ has $\Gamma^1_{22}=-\sin\vartheta\cos\vartheta$.
-    """
-    theta = _prepare(metric_fn, theta)
-    g, dg = metric_jets(metric_fn, theta, order=1)
-    c = christoffel_first_kind(dg)  # [i, j, l]
-    gamma = solve_metric(g, jnp.transpose(c, (2, 0, 1)))  # [k, i, j]
-    return nan_unless_regular(g, gamma, max_cond, mean_scale(metric_fn, theta))
-
-
 def _riemann_core(g: jax.Array, dg: jax.Array, d2g: jax.Array) -> jax.Array:
     c = christoffel_first_kind(dg)  # c[a, b, p] = Gamma_{ab,p}
     c2 = solve_metric(g, jnp.transpose(c, (2, 0, 1)))  # c2[q, a, b] = Gamma^q_{ab}
@@ -89,49 +76,109 @@ def _riemann_core(g: jax.Array, dg: jax.Array, d2g: jax.Array) -> jax.Array:
     return lin + quad
 
 
-def _riemann_and_metric(metric_fn: MetricFn, theta: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _norm(x: jax.Array) -> jax.Array:
+    return jnp.linalg.norm(x.ravel())
+
+
+def _symmetric_jets(jets: tuple) -> tuple:
+    return tuple(sym_pairs(x, (0, 1), *([(2, 3)] if x.ndim == 4 else [])) for x in jets)
+
+
+# output(g, R) and its units relative to the curvature scale c_0, per output kind
+OUTPUTS: dict[str, tuple[Callable, Callable]] = {
+    "riemann": (lambda g, r: r, lambda m, ng: ng**2),
+    "ricci": (lambda g, r: ricci_from_riemann(g, r), lambda m, ng: (m - 1) * ng),
+    "scalar": (lambda g, r: scalar_from_ricci(g, ricci_from_riemann(g, r)), lambda m, ng: m * (m - 1) * jnp.ones_like(ng)),
+    "gaussian": (gaussian_from_riemann, lambda m, ng: jnp.ones_like(ng)),
+}
+
+
+def intrinsic_with_reason(
+    metric_fn: MetricFn, theta: jax.Array, kind: str, rtol: float = DEFAULT_RTOL, max_cond: float = DEFAULT_MAX_COND, plane: Any = None
+) -> tuple[jax.Array, ...]:
+    r"""``(value or NaN, reason code, error estimate, tolerance)`` of output ``kind`` (``OUTPUTS`` or ``"sectional"`` with ``plane=(u, v)``).
+
+    Curvature scale $c_0=(\|\partial^2g\|_F+\|\partial g\|_F^2/\|g\|_F)/\|g\|_F^2$ (:mod:`geometry._accuracy`).
+    """
     g, dg, d2g = metric_jets(metric_fn, theta, order=2)
-    return g, _riemann_core(g, dg, d2g)
+    if kind == "sectional":
+        output, units = (lambda g_, r: sectional_from_riemann(g_, r, *plane)), (lambda m, ng: jnp.ones_like(ng))
+    else:
+        output, units = OUTPUTS[kind]
+    ng = _norm(g)
+    floor = units(g.shape[0], ng) * (_norm(d2g) + _norm(dg) ** 2 / ng) / ng**2
+    return accurate_or_nan(lambda j: output(j[0], _riemann_core(*j)), (g, dg, d2g), g, floor, rtol, _symmetric_jets, max_cond,
+                           _pullback_floors(metric_fn, theta, (g, dg, d2g)))
 
 
-def riemann_tensor(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
+def _pullback_floors(metric_fn: MetricFn, theta: jax.Array, jets: tuple) -> tuple | None:
+    r"""For a pullback metric, the jets' rounding floors: each jet's norm times $\max(1,\|\tilde\mu\|/\|\tilde J\|_F)$
+    (the relative noise of $\tilde J$ when it is computed through $\mu$'s own operations); ``None`` otherwise."""
+    mean = getattr(metric_fn, "whitened_mean", None)
+    if mean is None:
+        return None
+    inflate = jnp.maximum(1.0, jnp.linalg.norm(mean(theta)) / jnp.sqrt(jnp.maximum(jnp.trace(jets[0]), 1e-300)))
+    return tuple(inflate * _norm(x) for x in jets)
+
+
+def christoffel_symbols(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+    r"""Christoffel symbols of the second kind, ``gamma[k, i, j]`` $=\Gamma^k_{ij}$, shape ``(m, m, m)``.
+
+    $\Gamma^k_{ij}=g^{kl}\Gamma_{ij,l}$ by a Cholesky solve (no explicit inverse). Accurate to
+    ``rtol`` (relative to $\max(\max|\Gamma|,\|\partial g\|_F/\|g\|_F)$) or NaN (:mod:`geometry._accuracy`).
+
+    Example: the unit sphere $g=\mathrm{diag}(1,\sin^2\vartheta)$ has $\Gamma^1_{22}=-\sin\vartheta\cos\vartheta$.
+    """
+    theta = _prepare(metric_fn, theta)
+    g, dg = metric_jets(metric_fn, theta, order=1)
+    algebra = lambda j: solve_metric(j[0], jnp.transpose(christoffel_first_kind(j[1]), (2, 0, 1)))  # noqa: E731
+    value = accurate_or_nan(algebra, (g, dg), g, _norm(dg) / _norm(g), rtol, _symmetric_jets, max_cond, _pullback_floors(metric_fn, theta, (g, dg)))[0]
+    return value
+
+
+def riemann_tensor(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""The lowered Riemann tensor ``r[i,j,k,l]`` $=R_{ijkl}=\langle R(\partial_k,\partial_l)\partial_j,\partial_i\rangle$, shape ``(m,)*4``.
 
     Satisfies $R_{ijkl}=-R_{jikl}=-R_{ijlk}=R_{klij}$ and the first Bianchi identity. Costs one
-    second-order forward Jacobian of ``metric_fn`` ($m^2$ directions) plus $O(m^5)$ contractions.
+    second-order forward Jacobian of ``metric_fn`` ($m^2$ directions) plus $O(m^5)$ contractions
+    (about 3x for the error estimate). Accurate to ``rtol`` or NaN (:mod:`geometry._accuracy`).
     """
     theta = _prepare(metric_fn, theta)
-    g, r = _riemann_and_metric(metric_fn, theta)
-    return nan_unless_regular(g, r, max_cond, mean_scale(metric_fn, theta))
+    return intrinsic_with_reason(metric_fn, theta, "riemann", rtol, max_cond)[0]
 
 
-def ricci_tensor(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
-    r"""$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$, shape ``(m, m)``; the unit sphere gives $\mathrm{Ric}=g$."""
+def ricci_tensor(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+    r"""$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$, shape ``(m, m)``; the unit sphere gives $\mathrm{Ric}=g$. Accurate or NaN."""
     theta = _prepare(metric_fn, theta)
-    g, r = _riemann_and_metric(metric_fn, theta)
-    return nan_unless_regular(g, ricci_from_riemann(g, r), max_cond, mean_scale(metric_fn, theta))
+    return intrinsic_with_reason(metric_fn, theta, "ricci", rtol, max_cond)[0]
 
 
-def scalar_curvature(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
-    r"""Scalar curvature $S=g^{jl}\mathrm{Ric}_{jl}$ (a float64 scalar); $S=2K$ when $m=2$."""
+def scalar_curvature(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+    r"""Scalar curvature $S=g^{jl}\mathrm{Ric}_{jl}$ (a float64 scalar); $S=2K$ when $m=2$.
+
+    Finite only when $|\hat S-S|\le\mathrm{rtol}\max(|\hat S|,m(m-1)c_0)$ by the error estimate of
+    :mod:`geometry._accuracy`; otherwise NaN and :func:`~geometry.metric_is_degenerate` is ``True``.
+    """
     theta = _prepare(metric_fn, theta)
-    g, r = _riemann_and_metric(metric_fn, theta)
-    return nan_unless_regular(g, scalar_from_ricci(g, ricci_from_riemann(g, r)), max_cond, mean_scale(metric_fn, theta))
+    return intrinsic_with_reason(metric_fn, theta, "scalar", rtol, max_cond)[0]
 
 
-def sectional_curvature(metric_fn: MetricFn, theta: Any, u: Any, v: Any, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
+def sectional_curvature(
+    metric_fn: MetricFn, theta: Any, u: Any, v: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL
+) -> jax.Array:
     r"""Sectional curvature $K(u,v)=R_{ijkl}u^iv^ju^kv^l/(g(u,u)g(v,v)-g(u,v)^2)$ of the plane $\mathrm{span}(u,v)$.
 
-    ``u`` and ``v`` (shape ``(m,)``) must be linearly independent (else NaN).
+    ``u`` and ``v`` (shape ``(m,)``) must be linearly independent (``ValueError``). Accurate or NaN.
     """
     theta = _prepare(metric_fn, theta)
     u, v = check_tangent_pair(u, v, theta.shape[0])
-    g, r = _riemann_and_metric(metric_fn, theta)
-    return nan_unless_regular(g, sectional_from_riemann(g, r, u, v), max_cond, mean_scale(metric_fn, theta))
+    return intrinsic_with_reason(metric_fn, theta, "sectional", rtol, max_cond, plane=(u, v))[0]
 
 
-def gaussian_curvature(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
+def gaussian_curvature(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""Gaussian curvature $K=R_{1212}/\det g$ of a surface (``theta`` of shape ``(2,)``).
+
+    Finite only when $|\hat K-K|\le\mathrm{rtol}\max(|\hat K|,c_0)$ by the error estimate, else NaN.
 
     Example::
 
@@ -141,5 +188,4 @@ def gaussian_curvature(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAUL
     theta = _prepare(metric_fn, theta)
     if theta.shape[0] != 2:
         raise ValueError(f"gaussian_curvature needs m=2 coordinates, got m={theta.shape[0]}; use sectional_curvature")
-    g, r = _riemann_and_metric(metric_fn, theta)
-    return nan_unless_regular(g, gaussian_from_riemann(g, r), max_cond, mean_scale(metric_fn, theta))
+    return intrinsic_with_reason(metric_fn, theta, "gaussian", rtol, max_cond)[0]

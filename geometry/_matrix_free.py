@@ -30,7 +30,8 @@ import jax.numpy as jnp
 from attnverify.proofs_numeric.precision import require_x64
 
 from ._contractions import area2, orthonormal_plane, solve_metric
-from ._metrics import DEFAULT_MAX_COND, PullbackMetric, nan_unless_regular
+from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, sym_pairs
+from ._metrics import PullbackMetric
 from ._validation import check_point, check_spd, check_tangent_pair
 
 __all__ = ["sectional_curvature_matrix_free"]
@@ -46,14 +47,14 @@ def _pairs(u: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.stack([u, v, u]), jnp.stack([u, v, v])
 
 
-def _numerator_metric(metric_fn: Callable, theta: jax.Array, u: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array, Any]:
+def _metric_jets(metric_fn: Callable, theta: jax.Array, u: jax.Array, v: jax.Array) -> tuple:
+    """``(g, D_u g, D_v g, grad phi_{uu,vv,uv}, D_aD_b phi)``: the jets of the metric route."""
     g, lin = jax.linearize(metric_fn, theta)
     dgu, dgv = jax.vmap(lin)(jnp.stack([u, v]))  # D_u g, D_v g
     a, b = _pairs(u, v)
     _, pullback = jax.vjp(metric_fn, theta)
     cot = 0.5 * (a[:, :, None] * b[:, None, :] + b[:, :, None] * a[:, None, :])
     (grad_phi,) = jax.vmap(pullback)(cot)  # rows: grad phi_uu, phi_vv, phi_uv
-    gam = jnp.stack([dgu @ u, dgv @ v, 0.5 * (dgu @ v + dgv @ u)]) - 0.5 * grad_phi
     # second derivatives D_a D_b phi_cd for (a,b,c,d) = (u,v,u,v), (u,u,v,v), (v,v,u,u)
     phi_dirs = (jnp.stack([u, v, u]), jnp.stack([v, v, u]))
     sec_a, sec_b = jnp.stack([u, u, v]), jnp.stack([v, u, v])
@@ -61,23 +62,45 @@ def _numerator_metric(metric_fn: Callable, theta: jax.Array, u: jax.Array, v: ja
     def second(x, y, c, e):
         return _second_jvp(lambda t: c @ metric_fn(t) @ e, theta, x, y)
 
-    d2 = jax.vmap(second)(sec_a, sec_b, *phi_dirs)
+    return g, dgu, dgv, grad_phi, jax.vmap(second)(sec_a, sec_b, *phi_dirs)
+
+
+def _sectional_metric(jets: tuple, u: jax.Array, v: jax.Array) -> jax.Array:
+    g, dgu, dgv, grad_phi, d2 = jets
+    gam = jnp.stack([dgu @ u, dgv @ v, 0.5 * (dgu @ v + dgv @ u)]) - 0.5 * grad_phi
     sol = solve_metric(g, gam.T)  # columns g^{-1} Gamma_ab
     num = d2[0] - 0.5 * d2[1] - 0.5 * d2[2] + gam[2] @ sol[:, 2] - gam[0] @ sol[:, 1]
-    return g, num, 0.0
+    return num / area2(g, u, v)
 
 
-def _numerator_mean(pm: PullbackMetric, theta: jax.Array, u: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array, Any]:
+def _metric_scale(jets: tuple) -> jax.Array:
+    """$c_0=(\\|D^2\\phi\\|+\\|Dg\\|^2/\\|g\\|)/\\|g\\|^2$ from the jets of the metric route."""
+    g, dgu, dgv, _, d2 = jets
+    ng = jnp.linalg.norm(g)
+    return (jnp.linalg.norm(d2) + (jnp.linalg.norm(dgu) ** 2 + jnp.linalg.norm(dgv) ** 2) / ng) / ng**2
+
+
+def _symmetric_metric_jets(jets: tuple) -> tuple:
+    g, dgu, dgv, grad_phi, d2 = jets
+    return sym_pairs(g, (0, 1)), sym_pairs(dgu, (0, 1)), sym_pairs(dgv, (0, 1)), grad_phi, d2
+
+
+def _mean_jets(pm: PullbackMetric, theta: jax.Array, u: jax.Array, v: jax.Array) -> tuple:
+    """``(J, h, mu)`` with ``h`` rows $D_uD_u\\tilde\\mu, D_vD_v\\tilde\\mu, D_uD_v\\tilde\\mu$."""
     f = pm.whitened_mean
-    y, lin = jax.linearize(f, theta)
+    mu, lin = jax.linearize(f, theta)
     j = jax.vmap(lin, out_axes=1)(jnp.eye(theta.shape[0], dtype=theta.dtype))
     a, b = _pairs(u, v)
-    h = jax.vmap(lambda x, y: _second_jvp(f, theta, x, y))(a, b)  # (3, d): h_uu, h_vv, h_uv
+    return j, jax.vmap(lambda x, y: _second_jvp(f, theta, x, y))(a, b), mu  # h (3, d): h_uu, h_vv, h_uv
+
+
+def _sectional_mean(jets: tuple, u: jax.Array, v: jax.Array) -> jax.Array:
+    j, h = jets
     g = j.T @ j
     gam = h @ j  # (3, m)
     sol = solve_metric(g, gam.T)
     num = h[0] @ h[1] - h[2] @ h[2] - gam[0] @ sol[:, 1] + gam[2] @ sol[:, 2]
-    return g, num, y @ y
+    return num / area2(g, u, v)
 
 
 def sectional_curvature_matrix_free(
@@ -88,6 +111,7 @@ def sectional_curvature_matrix_free(
     *,
     sigma: Any = None,
     max_cond: float = DEFAULT_MAX_COND,
+    rtol: float = DEFAULT_RTOL,
 ) -> jax.Array:
     r"""Sectional curvature $K(u,v)=R(u,v,u,v)/(g(u,u)g(v,v)-g(u,v)^2)$ with a fixed number of autodiff passes.
 
@@ -95,7 +119,8 @@ def sectional_curvature_matrix_free(
     ``(m,) -> (d,)`` (then ``sigma`` is its SPD covariance, identity when ``None``), or a
     :class:`~geometry.PullbackMetric` (uses its mean map and $\Sigma$). ``u``, ``v``: ``(m,)``.
 
-    **Returns:** a float64 scalar, NaN at degenerate charts. Agrees with
+    **Returns:** a float64 scalar within ``rtol`` of $K$ (relative to $\max(|K|,c_0)$), or NaN where
+    the error estimate of :mod:`geometry._accuracy` exceeds it (near degenerate charts). Agrees with
     :func:`~geometry.sectional_curvature` of the full tensor; memory $O(m^2+dm)$.
     """
     require_x64("curvature")
@@ -103,14 +128,18 @@ def sectional_curvature_matrix_free(
     m = theta.shape[0]
     u, v = orthonormal_plane(*check_tangent_pair(u, v, m))  # same plane, no cancellation for nearly parallel u, v
     f = metric_fn_or_mu_fn
-    if isinstance(f, PullbackMetric):
-        g, num, scale = _numerator_mean(f, theta, u, v)
-    else:
+    pm = f if isinstance(f, PullbackMetric) else None
+    if pm is None:
         shape = getattr(jax.eval_shape(f, theta), "shape", None)
         if shape == (m, m) and sigma is None:
-            g, num, scale = _numerator_metric(f, theta, u, v)
-        elif shape is not None and len(shape) == 1 and shape[0] >= m:
-            g, num, scale = _numerator_mean(PullbackMetric(f, None if sigma is None else check_spd(sigma, shape[0])), theta, u, v)
-        else:
+            jets = _metric_jets(f, theta, u, v)
+            value = accurate_or_nan(lambda x: _sectional_metric(x, u, v), jets, jets[0], _metric_scale(jets), rtol, _symmetric_metric_jets, max_cond)[0]
+            return value
+        if shape is None or len(shape) != 1 or shape[0] < m:
             raise ValueError(f"expected a metric function returning ({m}, {m}) or a mean map returning (d,) with d >= {m}, got {shape}")
-    return nan_unless_regular(g, num / area2(g, u, v), max_cond, scale)
+        pm = PullbackMetric(f, None if sigma is None else check_spd(sigma, shape[0]))
+    j, h, mu = _mean_jets(pm, theta, u, v)
+    scale = jnp.linalg.norm(h) ** 2 / jnp.linalg.norm(j) ** 4
+    ny = jnp.linalg.norm(mu)
+    value = accurate_or_nan(lambda x: _sectional_mean(x, u, v), (j, h), j.T @ j, scale, rtol, None, max_cond, (ny, ny))[0]
+    return value

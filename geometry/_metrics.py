@@ -6,16 +6,14 @@ information is the pullback metric (spec ``gating_curvature`` C1)
 $$g(\theta)=J(\theta)^\top\Sigma^{-1}J(\theta),\qquad J=\partial\mu/\partial\theta\in\mathbb R^{d\times m}.$$
 
 **Degenerate charts (documented choice: NaN + flag).** Where $\operatorname{rank}J<m$ the metric
-is singular and curvature is undefined. Every curvature function of :mod:`geometry` then returns
-NaN in *all* entries of its output (never a finite number), both eagerly and under ``jit``/``vmap``;
-the explicit flag is :func:`metric_is_degenerate`: $g$ non-finite, not symmetric
-($\max|g-g^\top|>10^{-10}\max|g|$), a diagonal entry $\le0$, or the **scale-invariant** condition
-number $\operatorname{cond}(D^{-1/2}gD^{-1/2})>$ ``max_cond`` (default $10^{10}$, $D=\operatorname{diag}g$;
-symmetric diagonal scaling, so a chart in badly scaled coordinates, e.g. a mean of $10^{-5}$ next to a
-shape of order 1, is not flagged; Cholesky solves are insensitive to such scaling). For pullback metrics the chart is also
-degenerate *to working precision* when $\sigma_{\min}(\tilde J)\le10^{-8}\,\|\tilde\mu(\theta)\|$
-(``RANK_TOL``): then the derivatives are below the rounding level of the mean itself (e.g. a
-saturated softmax, whose $1-\alpha_i$ underflows), and a finite answer would be noise.
+is singular and curvature is undefined; near such a set it is a difference of huge, nearly cancelling
+terms that float64 cannot resolve. Every curvature function therefore returns, at each point, a value
+within its tolerance of the truth or NaN in *all* entries (never a finite wrong number), eagerly and
+under ``jit``/``vmap``; the decision is an error estimate of the actual computation
+(:mod:`geometry._accuracy`), not a scale-free condition number. The explicit flag is
+:func:`metric_is_degenerate` (``True`` exactly where :func:`~geometry.scalar_curvature` of the same
+metric function is NaN); :func:`~geometry.curvature_diagnostics` and ``curvature_field(...,
+return_reasons=True)`` give the per-point reason code for any route.
 """
 
 from __future__ import annotations
@@ -29,13 +27,12 @@ from jax.scipy.linalg import solve_triangular
 
 from attnverify.proofs_numeric.precision import require_x64
 
+from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL
+from ._intrinsic import intrinsic_with_reason
 from ._validation import check_metric_shape, check_point, check_spd
 
 __all__ = ["PullbackMetric", "pullback_metric", "metric_condition_number", "metric_is_degenerate", "DEFAULT_MAX_COND"]
 
-DEFAULT_MAX_COND = 1e10
-RANK_TOL = 1e-8
-SYMMETRY_TOL = 1e-10
 MetricFn = Callable[[jax.Array], jax.Array]
 
 
@@ -63,11 +60,6 @@ class PullbackMetric:
     def whitened_mean(self, theta: jax.Array) -> jax.Array:
         r"""$\tilde\mu(\theta)=L^{-1}\mu(\theta)$: Euclidean inner products then equal $\langle\cdot,\cdot\rangle_\Sigma$."""
         return self.whiten(self.mu_fn(theta))
-
-    def mean_norm2(self, theta: jax.Array) -> jax.Array:
-        r"""$\|\tilde\mu(\theta)\|^2$, the scale of the numerical-rank test."""
-        y = self.whitened_mean(theta)
-        return y @ y
 
     def __call__(self, theta: jax.Array) -> jax.Array:
         jt = jax.jacfwd(self.whitened_mean)(theta)
@@ -98,35 +90,12 @@ def scaled_metric(g: jax.Array) -> jax.Array:
     return g * s[:, None] * s[None, :]
 
 
-def _eig_ok(g: jax.Array, max_cond: float, mean_norm2: Any = 0.0) -> jax.Array:
-    # singular values of the symmetric, diagonally scaled g are |eigenvalues| (an indefinite g is
-    # caught by the Cholesky factorisation the curvature solves use, which yields NaN)
-    finite = jnp.all(jnp.isfinite(g))
-    g0 = jnp.where(finite, g, 0.0)
-    symmetric = jnp.max(jnp.abs(g0 - g0.T)) <= SYMMETRY_TOL * jnp.max(jnp.abs(g0))
-    dg = jnp.diagonal(g0)
-    gs = scaled_metric(jnp.where(finite & symmetric, g0, jnp.eye(g.shape[0], dtype=g.dtype)))
-    sv = jnp.linalg.svd(jnp.where(jnp.isfinite(gs), gs, 0.0), compute_uv=False)
-    floor = RANK_TOL**2 * mean_norm2  # lambda_min(g) >= sv_min(gs) min(diag g): the conservative side
-    return finite & symmetric & jnp.all(dg > 0) & (sv[-1] * jnp.min(dg) > floor) & (sv[0] <= max_cond * sv[-1])
-
-
-def mean_scale(metric_fn: Any, theta: jax.Array) -> Any:
-    r"""$\|\tilde\mu(\theta)\|^2$ for a :class:`PullbackMetric`, else 0 (no numerical-rank test)."""
-    return metric_fn.mean_norm2(theta) if isinstance(metric_fn, PullbackMetric) else 0.0
-
-
-def nan_unless_regular(g: jax.Array, out: Any, max_cond: float, mean_norm2: Any = 0.0) -> Any:
-    """Replace every leaf of ``out`` by NaN where ``g`` is degenerate (the documented NaN choice)."""
-    ok = _eig_ok(g, max_cond, mean_norm2)
-    return jax.tree_util.tree_map(lambda x: jnp.where(ok, x, jnp.nan), out)
-
-
 def metric_condition_number(metric_fn: MetricFn, theta: Any, *, scaled: bool = False) -> jax.Array:
     r"""$\operatorname{cond}(g(\theta))=\lambda_{\max}/\lambda_{\min}$ (``inf`` when $\lambda_{\min}\le0$).
 
     ``scaled=True`` gives the condition number after symmetric diagonal scaling,
-    $\operatorname{cond}(D^{-1/2}gD^{-1/2})$, the quantity the degeneracy rule compares with ``max_cond``.
+    $\operatorname{cond}(D^{-1/2}gD^{-1/2})$ (informative only: the degeneracy rule is the error estimate of
+    :mod:`geometry._accuracy`; a finite ``max_cond`` caps the *unscaled* condition number).
     Needs float64 (``RuntimeError`` otherwise).
     """
     require_x64("metric_condition_number")
@@ -137,13 +106,16 @@ def metric_condition_number(metric_fn: MetricFn, theta: Any, *, scaled: bool = F
     return jnp.where(ev[0] > 0, ev[-1] / ev[0], jnp.inf)  # inf for singular or indefinite g
 
 
-def metric_is_degenerate(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND) -> jax.Array:
-    """The explicit flag: ``True`` exactly where curvature functions return NaN (see the module docstring).
+def metric_is_degenerate(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+    """The explicit flag: ``True`` exactly where :func:`~geometry.scalar_curvature` ``(metric_fn, theta)`` is NaN.
 
-    Needs float64 (``RuntimeError`` otherwise: in float32 the rule would answer wrongly).
+    That is: $g$ or its derivatives non-finite, $g$ not symmetric, not positive definite to working
+    precision, the error estimate of $S$ above ``rtol`` (:mod:`geometry._accuracy`), or
+    $\\operatorname{cond}(g)>$ ``max_cond`` (default ``inf``). The reason code itself comes from
+    :func:`~geometry.curvature_diagnostics`. Needs float64 (``RuntimeError`` otherwise: in float32 the
+    rule would answer wrongly).
     """
     require_x64("metric_is_degenerate")
     theta = check_point(theta)
     check_metric_shape(metric_fn, theta)
-    g = metric_fn(theta)
-    return ~(_eig_ok(g, max_cond, mean_scale(metric_fn, theta)) & jnp.all(jnp.isfinite(jnp.linalg.cholesky(g))))
+    return intrinsic_with_reason(metric_fn, theta, "scalar", rtol, max_cond)[1] != 0

@@ -40,6 +40,9 @@ def check_points(points: Any, name: str = "points", grouped: bool = False) -> ja
 
 def check_tangent_pair(u: Any, v: Any, m: int) -> tuple[jax.Array, jax.Array]:
     """Tangent vectors ``u``, ``v`` of shape ``(m,)`` spanning a plane (see :func:`check_plane`)."""
+    if m < 2:
+        raise ValueError(f"sectional curvature needs m >= 2 coordinates (a plane spanned by u and v); theta has m={m}, "
+                         "where any u and v are dependent")
     u, v = check_vector(u, m, "u"), check_vector(v, m, "v")
     check_plane(u, v)
     return u, v

@@ -1,0 +1,105 @@
+"""Issue 23: which per-point test keeps curvature from being confidently wrong? Measured on the suite of
+charts with known curvature (``geometry/_known_charts.py``), 15 distances 1e-2 .. 1e-16 from each
+degenerate set, 3 positions along it, Gaussian curvature by both routes.
+
+Options, each deciding per point whether to return the raw value or NaN:
+
+* ``old``: the rule before issue 23 -- ``cond(D^-1/2 g D^-1/2) <= 1e10`` and ``sigma_min(J) > 1e-8 |mu|``;
+* ``routes``: the extrinsic and intrinsic values agree to ``rtol * max(|K|, c0)``;
+* ``reparam``: the value is invariant, to the same tolerance, under a random linear reparametrisation
+  ``theta = A xi`` (``cond(A) <= 10``), recomputed through the chart ``mu o A``;
+* ``estimate``: the error estimate of ``geometry/_accuracy.py`` (the engine's rule now).
+
+A value is *wrong* when ``|K_hat - K| > rtol * max(|K|, c0)`` (the contract). Usage::
+
+    python benchmarks/bench_curvature_accuracy.py
+
+Writes ``benchmarks/results/curvature_accuracy.json`` and prints, per option and route, the counts
+(finite and accurate, finite and wrong, NaN).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from attnverify.proofs_numeric import atomic_write_json, enable_x64
+
+enable_x64()
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from attnverify.geometry import DEFAULT_RTOL, curvature_field, metric_condition_number, pullback_metric  # noqa: E402
+from attnverify.geometry._known_charts import KNOWN_CHARTS, chart_points  # noqa: E402
+
+RTOL = DEFAULT_RTOL
+A = np.array([[1.3, 0.4], [-0.2, 0.9]])  # cond(A) ~ 1.9; fixed so that the run is reproducible
+
+
+def _scale(mu, t):
+    j, h = jax.jacfwd(mu)(t), jax.hessian(mu)(t)
+    return jnp.sum(h**2) / jnp.sum(j**2) ** 2
+
+
+def _old_ok(mu, t):
+    j = jax.jacfwd(mu)(t)
+    g = j.T @ j
+    d = jnp.sqrt(jnp.diagonal(g))
+    gs = g / d[:, None] / d[None, :]
+    ev = jnp.linalg.eigvalsh(gs)
+    sv = jnp.linalg.svd(j, compute_uv=False)
+    return (ev[0] > 0) & (ev[-1] <= 1e10 * ev[0]) & (sv[-1] > 1e-8 * jnp.linalg.norm(mu(t)))
+
+
+def main() -> None:
+    raw = dict(rtol=np.finfo(float).max, kind="gaussian")
+    out: dict = {"rtol": RTOL, "charts": {}}
+    totals: dict = {}
+    for chart in KNOWN_CHARTS:
+        pts = chart_points(chart)
+        truth = np.array([chart.k_true(p) for p in pts])
+        scale = np.asarray(jax.vmap(lambda t: _scale(chart.mu, t))(jnp.asarray(pts)))
+        tol = RTOL * np.maximum(np.abs(truth), scale)
+        mu_a = lambda xi, mu=chart.mu: mu(jnp.asarray(A) @ xi)  # noqa: E731
+        xi = np.linalg.solve(A, pts.T).T
+        old_ok = np.asarray(jax.vmap(lambda t: _old_ok(chart.mu, t))(jnp.asarray(pts)))
+        row = {}
+        for route, other in (("extrinsic", "intrinsic"), ("intrinsic", "extrinsic")):
+            k_raw = np.asarray(curvature_field(chart.mu, pts, route=route, **raw))
+            k_other = np.asarray(curvature_field(chart.mu, pts, route=other, **raw))
+            k_rep = np.asarray(curvature_field(mu_a, xi, route=route, **raw))
+            k_est = np.asarray(curvature_field(chart.mu, pts, route=route, kind="gaussian"))
+            decisions = {
+                "old": np.where(old_ok, k_raw, np.nan),
+                "routes": np.where(np.abs(k_raw - k_other) <= RTOL * np.maximum(np.abs(k_raw), scale), k_raw, np.nan),
+                "reparam": np.where(np.abs(k_raw - k_rep) <= RTOL * np.maximum(np.abs(k_raw), scale), k_raw, np.nan),
+                "estimate": k_est,
+            }
+            for name, k in decisions.items():
+                fin = np.isfinite(k)
+                wrong = fin & ~(np.abs(k - truth) <= tol)
+                c = [int((fin & ~wrong).sum()), int(wrong.sum()), int((~fin).sum())]
+                row[f"{name}/{route}"] = c
+                t = totals.setdefault(f"{name}/{route}", [0, 0, 0])
+                for i in range(3):
+                    t[i] += c[i]
+        out["charts"][chart.name] = row
+        print(chart.name, {k: v for k, v in row.items()})
+    out["totals [accurate, wrong, NaN]"] = totals
+    g = pullback_metric(KNOWN_CHARTS[0].mu)
+    out["issue_example_scaled_cond_at_5.55e-17"] = float(metric_condition_number(g, jnp.array([5.55e-17, -2.0]), scaled=True))
+    path = Path(__file__).parent / "results" / "curvature_accuracy.json"
+    atomic_write_json(path, out)
+    print("totals [finite and accurate, finite and wrong, NaN]:")
+    for k, v in totals.items():
+        print(f"  {k:20s} {v}")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
