@@ -133,3 +133,12 @@ def test_folded_schedule_has_the_same_gradients_and_n_plus_1_backward_allreduces
     assert (row["fwd_act"], row["bwd_act"], row["bwd_vec"], row["bwd_ops"], row["opt_ops"], row["mismatch"], row["err"]) == (3, 3, 0, 3, 0, 0, 0)
     with pytest.raises(ValueError, match="shared_ln"):
         FALConfig(3, 8, 2, 8, variant="fal", f_placement="ln_output_folded")
+
+
+@pytest.mark.slow
+def test_folded_claim_verifies_and_fails_on_the_n_plus_2_law(monkeypatch) -> None:
+    r = pn.run_claim(pn.get_claim("fal.folded_schedule_n_plus_1"), scale=0.01)
+    assert r.verdict is pn.Verdict.VERIFIED, (r.message, r.evidence and r.evidence.details)
+    law = tps.allreduce_law
+    monkeypatch.setattr(tps, "allreduce_law", lambda name, N: {**law(name, N), "bwd_act": N + 2} if name == "fal_folded" else law(name, N))
+    assert pn.run_claim(pn.get_claim("fal.folded_schedule_n_plus_1"), scale=0.01).verdict is pn.Verdict.FAILED
