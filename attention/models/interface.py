@@ -39,15 +39,18 @@ from jax.typing import ArrayLike
 from attnverify.proofs_numeric.precision import check_choice
 
 from .bert import BertOutputs, bert_forward
+from .bert_load import BertModel
 from .bert_text import tokenize
 from .gemma import GemmaOutputs, _forward, attend_with_probs, gemma_attention_probs, rms_norm
 from .gemma_config import GemmaConfig
+from .gemma_load import GemmaModel
 from .kinds import model_kind
 from .mpnet import mpnet_forward
 
-__all__ = ["MODEL_NAMES", "ModelOutputs", "encode", "forward", "load_model"]
+__all__ = ["MODEL_NAMES", "Model", "ModelOutputs", "encode", "forward", "load_model"]
 
 MODEL_NAMES = ("minilm", "mpnet", "gemma-3-270m")
+Model = BertModel | GemmaModel  #: what :func:`load_model` returns (MPNet is a BertModel with an MPNetConfig)
 
 
 class ModelOutputs(NamedTuple):
@@ -68,7 +71,7 @@ class ModelOutputs(NamedTuple):
     raw: BertOutputs | GemmaOutputs
 
 
-def load_model(name: str, *, dtype: Any = jnp.float32) -> Any:
+def load_model(name: str, *, dtype: Any = jnp.float32) -> Model:
     """Load ``"minilm"``, ``"mpnet"`` or ``"gemma-3-270m"`` from its installed weight package (offline).
 
     Returns the model-specific object (:class:`BertModel` or :class:`GemmaModel`), which every
@@ -87,7 +90,7 @@ def load_model(name: str, *, dtype: Any = jnp.float32) -> Any:
     return load_gemma(dtype=dtype)
 
 
-def encode(model: Any, texts: Sequence[str], max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def encode(model: Model, texts: Sequence[str], max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Tokenize ``texts`` for ``model``: ``(input_ids, attention_mask)``, both ``[B, T]`` int32, padded on
     the right (encoders: ``[CLS] ... [SEP]``; Gemma: ``<bos> ...``). ``max_len`` truncates (encoders:
     with a warning, as :func:`tokenize`; Gemma: to ``max_len`` tokens)."""
@@ -143,7 +146,7 @@ def _gemma(model: Any, ids: ArrayLike, mask: ArrayLike | None, attention: bool) 
     return ModelOutputs(hidden, jnp.asarray(m), probs, raw)
 
 
-def forward(model: Any, input_ids: ArrayLike, attention_mask: ArrayLike | None = None, *, attention: bool = False) -> ModelOutputs:
+def forward(model: Model, input_ids: ArrayLike, attention_mask: ArrayLike | None = None, *, attention: bool = False) -> ModelOutputs:
     r"""Run any of the three models on ``input_ids`` ``[B, T]`` (from :func:`encode`) with one signature.
 
     ``attention_mask`` ``[B, T]``, nonzero on valid tokens (default: all valid; for Gemma, padding on the
