@@ -125,10 +125,16 @@ def _markdown(result: dict[str, Any], training: dict[str, Any]) -> str:
     cond = "\n".join(f"| {m} | {c['N']} | {100 * c['ceiling_fwd+bwd']:.2f} % | {c['phi_needed']:.3f} | {100 * c['max_predicted']:.1f} % |"
                      for m, c in result["conditions_44"].items())
     eff = lambda k: ", ".join(f"{s[k]:+.3f}" for s in c10)
+    init = "; ".join(f"({x[-1]}) " + ", ".join(f"{s[f'effect_{x[-1]}']:+.3f}" for s in result["c10_initial"]["initial"])
+                     for x in ("effect_a", "effect_b", "effect_c"))
+    cm = result["count_models"]
     return (f"# FAL / FAL+ study ({result['protocol_name']} protocol)\n\n## C9: validation NLL\n\n{quality_markdown(result['quality'], training)}\n"
             f"Load average during training: {training['load']}.\n\n## C10 on the trained baseline (per seed)\n\n"
             f"(a) mean CKA(MLP inputs) − mean CKA(attention outputs): {eff('effect_a')}\n\n"
             f"(b) log(‖∂L/∂A_1‖ / max_i>1 ‖∂L/∂A_i‖): {eff('effect_b')}\n\n(c) ΔNLL(A_1 ≡ 0) − max_i>1 ΔNLL(A_i ≡ 0): {eff('effect_c')}\n\n"
+            f"At initialisation (the claims decide trained − initial for (a) and (b)): {init}\n\n"
+            f"Count models on the same validation windows: bigram {cm['bigram_windows']:.3f}, unigram {cm['unigram_windows']:.3f} "
+            f"nats/char (whole validation split: {cm['bigram_val_split']:.3f}, {cm['unigram_val_split']:.3f}).\n\n"
             f"## C8: single-device step time FAL / baseline (information only)\n\nmedian ratio {c8['median_ratio']:.3f} over "
             f"{len(c8['ratio_fal_over_baseline'])} interleaved blocks of {c8['steps_per_block']} steps: {[round(r, 3) for r in c8['ratio_fal_over_baseline']]}\n\n"
             "## All-reduces of the real training step (lowered StableHLO; counted / law)\n\n"
