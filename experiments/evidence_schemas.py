@@ -219,6 +219,27 @@ def _sae_gemma(f: Fields) -> None:
             f.numbers(f"heads.{t}.drop_random", -1.0, 1.0, what="a success difference in [-1, 1]")
 
 
+@schema("sae.gemma.cells")
+def _sae_gemma_cells(f: Fields) -> None:
+    """The issue-21 Gemma run: every cell holds texts and token ids [seed][prompt] for every seed and
+    prompt, an unsteered cell, and the C10 gate sets (texts with their token ids, one length per set)."""
+    f.require("format", "targets", "seeds", "n_prompts", "prompts", "settings", "cells", "gate_sets", "sae_stats", "features")
+    f.equals("format", "cells-v2")
+    f.count("n_prompts")
+    n, seeds = f.get("n_prompts"), f.get("seeds")
+    f.length("prompts", n)
+    f.length("cells.*.texts", len(seeds))
+    f.length("cells.*.texts.*", n)
+    f.length("cells.*.tokens", len(seeds))
+    f.length("cells.*.tokens.*", n)
+    if not any(c.get("target") is None for c in f.get("cells")):
+        f.fail("cells", "has no unsteered cell (target null): the success rule cannot be calibrated")
+    for t in f.get("targets"):
+        for name in ("recall", "punctuation", "loops", "other_language", "shuffled_label"):
+            f.require(f"gate_sets.{t}.{name}.texts", f"gate_sets.{t}.{name}.tokens")
+            f.length(f"gate_sets.{t}.{name}.tokens", len(f.get(f"gate_sets.{t}.{name}.texts")))
+
+
 @schema("sae.fast")
 def _sae_fast(f: Fields) -> None:
     f.require("layers", "kappas", "targets", "n_prompts", "seeds", "seed", "gate", "success", "success_random", "unsteered")

@@ -211,7 +211,7 @@ def test_decisions_follow_the_data_and_fail_when_wrong():
     assert dc.c10_gate(gate, "toy").outcome is pn.Verdict.NOT_REPRODUCED
 
 
-def test_gemma_claims_without_a_cached_run_are_inconclusive(monkeypatch, tmp_path):
+def test_gemma_claims_without_a_pinned_run_are_inconclusive(monkeypatch, tmp_path):
     import attnverify.experiments.sae_steering.claims  # noqa: F401
     import attnverify.experiments.sae_steering.results as rs
 
@@ -219,28 +219,44 @@ def test_gemma_claims_without_a_cached_run_are_inconclusive(monkeypatch, tmp_pat
     for cid in ("sae.steering_success_gemma", "sae.steering_beats_controls_gemma", "sae.lid_gate_gemma", "sae.meaning_kept_gemma"):
         r = pn.run_claim(pn.get_claim(cid), scale=0.01)
         assert r.verdict is pn.Verdict.INCONCLUSIVE, (cid, r.message)
-        assert "NO CACHED GEMMA RUN" in r.evidence.decision.effect
+        assert "NOT MEASURED" in r.evidence.decision.effect and "gemma_run" in r.evidence.decision.rule
 
 
-def test_gemma_claims_read_the_committed_full_run(monkeypatch):
-    """The committed snapshot is the full protocol (no model is loaded here): zh and es, three layers,
-    >= 16 prompts, >= 32 new tokens, additive steering and head ablation with >= 5 random draws; every
-    Gemma claim decides from it and records its SHA-256 and settings."""
-    import hashlib
+GEMMA_CLAIMS = ("sae.steering_success_gemma", "sae.steering_beats_controls_gemma", "sae.steering_layer_profile_gemma",
+                "sae.steering_heads_gemma", "sae.meaning_kept_gemma", "sae.lid_gate_gemma")
 
+
+def test_gemma_claims_read_the_pinned_run_under_issue_21_rules():
+    """The pinned snapshot is a cells-v2 run (issue 21): >= 48 random prompts, 3 sampling seeds, BOS not
+    steered, EOS stop, banned image/control tokens; every Gemma claim decides from it with the success
+    rule, records the file's SHA-256, depends on the C10 gate and carries a negative control where it
+    measured one; no claim is verified while the gate is not."""
     import attnverify.experiments.sae_steering.claims  # noqa: F401
     import attnverify.experiments.sae_steering.results as rs
 
-    monkeypatch.setattr(rs, "gemma_result_paths", lambda: [rs.SNAPSHOT])
     res = rs.gemma_results()
-    s = res["settings"]
-    assert set(res["targets"]) == {"zh", "es"} and len(res["layers"]) == 3 and res["n_prompts"] >= 16 and s["new"] >= 32
-    assert len(res["model_sha256"]) == 64 and all(len(h) == 64 for h in res["corpus_sha256"].values())
-    for t in res["targets"]:
-        assert res["additive"][t] is not None and len(res["heads"][t]["drop_random"]) >= s["random_draws"] >= 5
-    sha = hashlib.sha256(rs.SNAPSHOT.read_bytes()).hexdigest()
-    for cid in ("sae.steering_success_gemma", "sae.steering_beats_controls_gemma", "sae.steering_layer_profile_gemma",
-                "sae.steering_heads_gemma", "sae.meaning_kept_gemma", "sae.lid_gate_gemma"):
+    assert res["format"] == "cells-v2" and res["n_prompts"] >= 48 and len(res["seeds"]) == 3 and res["settings"]["new"] >= 32
+    assert res["banned_tokens"] > 0 and 1 in res["stop_ids"] and not any("Afrikaans" in p for p in res["prompts"])
+    gate = pn.run_claim(pn.get_claim("sae.lid_gate_gemma"), scale=0.01)
+    for cid in GEMMA_CLAIMS:
         r = pn.run_claim(pn.get_claim(cid), scale=0.01)
         assert r.verdict in (pn.Verdict.VERIFIED, pn.Verdict.NOT_REPRODUCED, pn.Verdict.INCONCLUSIVE), (cid, r.message)
-        assert r.evidence.details["results_sha256"] == sha and r.evidence.details["settings"]["prompts"] == s["prompts"]
+        assert r.evidence.details["results_sha256"] == rs.gemma_run().sha256 and "success_rule" in r.evidence.details
+        if cid != "sae.lid_gate_gemma":
+            assert "sae.lid_gate_gemma" in pn.get_claim(cid).depends_on
+            assert gate.verdict is pn.Verdict.VERIFIED or r.verdict is not pn.Verdict.VERIFIED
+        if "NOT MEASURED" not in r.evidence.decision.effect:
+            assert r.evidence.decision.controls, cid
+
+
+def test_docs_figures_are_generated_from_the_pinned_runs():
+    """docs/sae_steering.md holds the generated report of the pinned Gemma run and of the committed quick
+    fast-track run verbatim (issue 21: figures come from the committed runs)."""
+    from pathlib import Path
+
+    import attnverify.experiments.sae_steering.results as rs
+    from attnverify.experiments.sae_steering.report import gemma_report_markdown, toy_report_markdown
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "sae_steering.md").read_text()
+    assert gemma_report_markdown(rs.gemma_results()) in doc
+    assert toy_report_markdown(rs.fast_results(quick=True, seed=0)) in doc

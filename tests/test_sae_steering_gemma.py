@@ -15,7 +15,7 @@ from attnverify.attention.models import GemmaConfig, gemma_forward, generate, ra
 from attnverify.attention.models.gemma_generate import generate_batch
 from attnverify.attention.sae.jumprelu import JumpReLUSAE
 from attnverify.attention.sae.steering import make_steer, no_steer, residual_hook
-from attnverify.experiments.sae_steering.gemma_lm import gemma_head_contributions, gemma_residuals, gemma_steered_generate
+from attnverify.experiments.sae_steering.gemma_lm import gemma_head_contributions, gemma_residuals, gemma_steered_generate, until_eos, _row_hook
 from attnverify.attention.sae.steering import Steer
 from helpers import assert_close, rng
 
@@ -41,9 +41,36 @@ def test_steered_generation_matches_the_models_generate():
     keys = jnp.stack([jax.random.PRNGKey(0)] * 2)
     ours = gemma_steered_generate(model, jnp.concatenate([ids, ids]), _stack(steers), keys, masks, 1e-6, new=8)
     for row, st in zip(ours, steers):
-        ref = generate(model, np.asarray(ids), 8, greedy=True, residual_hook=residual_hook(st))
+        ref = generate(model, np.asarray(ids), 8, greedy=True, residual_hook=_skip_bos(residual_hook(st)))
         assert np.array_equal(row, ref[0]), (row, ref)
     assert not np.array_equal(ours[0], ours[1])  # steering changed the continuation
+    # the hook itself: a prefill block keeps BOS (position 0) and edits the rest; a decode step is edited
+    h = jnp.asarray(rng(3).normal(size=(2, 5, 16)), jnp.float32)
+    edit = _row_hook((_stack(steers), None), 1, h)
+    assert np.array_equal(edit[:, 0], h[:, 0]) and np.array_equal(edit[0], h[0]) and not np.allclose(edit[1, 1:], h[1, 1:])
+    step = _row_hook((_stack(steers), None), 1, h[:, :1])
+    assert not np.allclose(step[1], h[1, :1])
+
+
+def _skip_bos(hook):
+    """The reference: steer every position but BOS (position 0 of the prefill block)."""
+    return lambda layer, h: hook(layer, h).at[:, 0].set(h[:, 0]) if h.shape[1] > 1 else hook(layer, h)
+
+
+def test_banned_tokens_never_sampled_and_rows_stop_at_eos():
+    model = random_gemma(TINY, seed=2)
+    ids = jnp.asarray([[2, 7, 11, 5, 9]] * 8, jnp.int32)
+    keys = jnp.stack([jax.random.PRNGKey(i) for i in range(8)])
+    masks = jnp.ones((8, TINY.num_layers, TINY.num_heads))
+    free = gemma_steered_generate(model, ids, _stack([no_steer(16)] * 8), keys, masks, 5.0, new=12)
+    banned = np.unique(free)[:5]  # tokens the unbanned sampler does emit
+    bias = np.zeros(TINY.vocab_size, np.float32)
+    bias[banned] = -np.inf
+    out = gemma_steered_generate(model, ids, _stack([no_steer(16)] * 8), keys, masks, 5.0, new=12, logit_bias=bias)
+    assert not np.isin(out, banned).any()
+    assert until_eos([5, 9, 1, 7, 106], (1, 106)) == [5, 9] and until_eos([5, 9], (1,)) == [5, 9]
+    with pytest.raises(ValueError, match="logit_bias"):
+        generate_batch(model, ids, 2, logit_bias=np.zeros(3))
 
 
 def test_head_mask_ablates_and_head_shares_add_up():

@@ -31,12 +31,20 @@ def test_fast_track_results_are_complete(fast):
 
 
 @pytest.mark.parametrize("cid", TOY)
-def test_toy_claims_decide(cid, fast):
+def test_toy_claims_decide_only_from_a_full_run(cid, fast):
+    """Issue 21: the quick run (label-only success, a toy LM that fails its gate) never decides C6-C8."""
     r = pn.run_claim(pn.get_claim(cid), scale=0.01)
-    assert r.verdict in (pn.Verdict.VERIFIED, pn.Verdict.NOT_REPRODUCED, pn.Verdict.INCONCLUSIVE), r.message
     d = r.evidence.decision
-    assert d.units.startswith("prompts") or d.units == "held-out strings"
-    assert d.ci[0] <= d.estimate <= d.ci[1]
+    if cid == "sae.lid_gate_toy":
+        assert r.verdict is pn.Verdict.VERIFIED and d.method.startswith("Clopper-Pearson"), r.message
+    else:
+        assert r.verdict is pn.Verdict.INCONCLUSIVE and "full fast-track run" in d.rule, r.message
+
+
+def test_toy_lm_fails_its_stay_in_language_gate(fast):
+    r = pn.run_claim(pn.get_claim("sae.lm_stays_in_language_toy"), scale=0.01)
+    assert r.verdict is pn.Verdict.NOT_REPRODUCED and r.evidence.details["stay_en_upper_bound"] < 0.95
+    assert "sae.lm_stays_in_language_toy" in pn.get_claim("sae.steering_layer_profile_toy").depends_on
 
 
 def test_a_committed_reference_exists_for_the_current_protocol():

@@ -119,14 +119,16 @@ def generate(model: Any, prompt_ids: Any, max_new_tokens: int, *, greedy: bool =
     return new[0] if np.ndim(prompt_ids) == 1 else new
 
 
-def _sample(logits: jax.Array, keys: jax.Array, temperature: jax.Array, greedy: bool) -> jax.Array:
+def _sample(logits: jax.Array, keys: jax.Array, temperature: jax.Array, greedy: bool, bias: Any = None) -> jax.Array:
+    if bias is not None:  # additive logit bias [V]: -inf bans a token (image / control tokens)
+        logits = logits + bias.astype(logits.dtype)[None, :]
     if greedy:
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     draw = lambda k, lg: jax.random.categorical(k, lg / temperature)  # noqa: E731
     return jax.vmap(draw)(keys, logits).astype(jnp.int32)
 
 
-def _batch_loop(params: Any, ids: jax.Array, keys: jax.Array, hook_args: Any, temperature: jax.Array, *,
+def _batch_loop(params: Any, ids: jax.Array, keys: jax.Array, hook_args: Any, temperature: jax.Array, bias: Any = None, *,
                 cfg: GemmaConfig, new: int, hook: Any, override: Any, greedy: bool) -> jax.Array:
     B, T = ids.shape
     hk = None if hook is None else (lambda layer, h: hook(hook_args, layer, h))
@@ -134,14 +136,14 @@ def _batch_loop(params: Any, ids: jax.Array, keys: jax.Array, hook_args: Any, te
     cache = init_kv_cache(cfg, B, T + new, params["embed"].dtype)
     h, cache, _ = run_layers(cfg, params, ids, 0, cache, hk, ov, False)
     split = jax.vmap(jax.random.split)(keys)
-    first = _sample(output_logits(cfg, params, h[:, -1:])[:, 0], split[:, 1], temperature, greedy)
+    first = _sample(output_logits(cfg, params, h[:, -1:])[:, 0], split[:, 1], temperature, greedy, bias)
     out = jnp.zeros((B, new), jnp.int32).at[:, 0].set(first)
 
     def body(i, carry):
         tok, cache, keys, out = carry
         h, cache, _ = run_layers(cfg, params, tok[:, None], T + i, cache, hk, ov, False)
         split = jax.vmap(jax.random.split)(keys)
-        nxt = _sample(output_logits(cfg, params, h)[:, 0], split[:, 1], temperature, greedy)
+        nxt = _sample(output_logits(cfg, params, h)[:, 0], split[:, 1], temperature, greedy, bias)
         return nxt, cache, split[:, 0], out.at[:, i + 1].set(nxt)
 
     return lax.fori_loop(0, new - 1, body, (first, cache, split[:, 0], out))[3]
@@ -152,7 +154,7 @@ _batch_jit = jax.jit(_batch_loop, static_argnames=("cfg", "new", "hook", "overri
 
 def generate_batch(model: Any, prompt_ids: Any, max_new_tokens: int, *, greedy: bool = False, temperature: float = 1.0,
                    keys: Any = None, seed: int = 0, hook: Any = None, hook_args: Any = None, override: Any = None,
-                   jit: bool = True) -> np.ndarray:
+                   jit: bool = True, logit_bias: Any = None) -> np.ndarray:
     r"""Continue the rows of ``prompt_ids`` $[B, T]$ (one length; pad or group prompts by length) by
     ``max_new_tokens`` tokens in one compiled prefill + decode loop (module docstring).
 
@@ -160,7 +162,9 @@ def generate_batch(model: Any, prompt_ids: Any, max_new_tokens: int, *, greedy: 
     one per row (default: split from ``seed``; equal keys give two rows the same sampling noise);
     ``hook(hook_args, layer, h) -> h`` a residual hook whose parameters ``hook_args`` (a pytree of
     arrays) are traced, not static; ``override(hook_args) -> {layer: fn}`` attention overrides built
-    from them; ``hook`` and ``override`` themselves are static (reuse the same objects).
+    from them; ``hook`` and ``override`` themselves are static (reuse the same objects);
+    ``logit_bias`` $[V]$ added to every step's logits before sampling (``-inf`` bans a token, e.g.
+    image and control tokens; default none).
 
     **Returns:** ``int32`` numpy $[B, N]$. **Raises:** ValueError for a bad argument (named) or a
     prompt plus ``max_new_tokens`` beyond the context length.
@@ -179,4 +183,9 @@ def generate_batch(model: Any, prompt_ids: Any, max_new_tokens: int, *, greedy: 
         raise ValueError(f"keys must be [B={B}, 2] PRNG keys, got shape {tuple(keys.shape)}")
     kw = dict(cfg=cfg, new=max_new_tokens, hook=hook, override=override, greedy=bool(greedy))
     fn = _batch_jit if jit else _batch_loop
-    return np.asarray(fn(model.params, ids, keys, hook_args, jnp.asarray(temperature, jnp.float32), **kw))
+    bias = None
+    if logit_bias is not None:
+        bias = jnp.asarray(logit_bias, jnp.float32)
+        if bias.shape != (cfg.vocab_size,) or bool(jnp.any(jnp.isnan(bias))):
+            raise ValueError(f"logit_bias must be [V={cfg.vocab_size}] without NaN, got shape {tuple(bias.shape)}")
+    return np.asarray(fn(model.params, ids, keys, hook_args, jnp.asarray(temperature, jnp.float32), bias, **kw))

@@ -35,6 +35,11 @@ from .steering import make_steer as make_steer
 from .steering import no_steer as no_steer
 from .steering import residual_hook as residual_hook
 from .steering import steer_residual as steer_residual
+from .success import SuccessRule as SuccessRule
+from .success import calibrate_degeneracy as calibrate_degeneracy
+from .success import judge as judge
+from .success import language_label as language_label
+from .success import target_validity as target_validity
 from .training import SAEStats as SAEStats
 from .training import jumprelu_ste as jumprelu_ste
 from .training import sae_stats as sae_stats
@@ -44,4 +49,5 @@ from .training import train_sae as train_sae
 __all__ += ['SAEStats', 'Steer', 'array_sha256', 'cache_key', 'cached_array', 'chrf', 'detect_language',
             'detect_language_lingua', 'gate_accuracy', 'head_attribution', 'jumprelu_ste', 'make_steer',
             'matched_random_feature', 'mu_plus', 'no_steer', 'residual_hook', 'sae_stats', 'select_feature',
-            'steer_residual', 'step_ste', 'train_sae', 'wilson_interval', 'word_lists', 'word_validity']
+            'steer_residual', 'step_ste', 'train_sae', 'wilson_interval', 'word_lists', 'word_validity',
+            'SuccessRule', 'calibrate_degeneracy', 'judge', 'language_label', 'target_validity']

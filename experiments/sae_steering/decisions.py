@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from attnverify.proofs_numeric import Decision, decide_direction, decide_interval
+from attnverify.proofs_numeric import Decision, decide_direction, decide_interval, decide_proportion
 
 from attnverify.attention.sae.langid import wilson_interval
 
@@ -122,14 +122,48 @@ def c9_meaning(res: dict[str, Any], our_setting: str, seed: int = 0) -> Decision
 
 
 def c10_gate(gate: dict[str, Any], our_setting: str, languages=None) -> Decision:
-    """``languages``: default every language the gate measured (Gemma: English and the targets)."""
+    """``languages``: default every language the gate measured. From the raw confusion counts (correct =
+    the count of the true label, n = all strings scored), Clopper-Pearson per language (the proportion
+    rule of ``docs/verdicts.md``); the worst language's interval decides."""
     at32 = gate["32"]["fasttext_lite"]
     languages = tuple(at32) if languages is None else tuple(languages)
-    # from the raw confusion counts: correct = the count of the true label, n = all strings scored
     counts = {lang: (int(at32[lang]["confusion"][lang]), int(sum(at32[lang]["confusion"].values()))) for lang in languages}
-    ci = {lang: wilson_interval(k, n) for lang, (k, n) in counts.items()}
-    worst = min(languages, key=lambda lang: ci[lang][0])
-    k, n = counts[worst]
-    return decide_interval(k / n, ci[worst], boundary=0.9, effect=f"top-1 LID accuracy at 32 characters (worst language: {worst})",
-                           units="held-out strings", n_units=n, rule="verified if the Wilson 95 % interval of the worst language lies above 0.9",
-                           method="Wilson score interval", setting_differs=True, paper_setting=PAPER_SETTING, our_setting=our_setting)
+    ds = {lang: decide_proportion(k, n, boundary=0.9, effect=f"top-1 LID accuracy at 32 characters (worst language: {lang})",
+                                  units="held-out strings", rule="verified if the Clopper-Pearson 95 % interval of the worst language lies above 0.9",
+                                  setting_differs=True, paper_setting=PAPER_SETTING, our_setting=our_setting) for lang, (k, n) in counts.items()}
+    return min(ds.values(), key=lambda d: d.ci[0])
+
+
+# ------------------------------------------------------------------ issue 21: controls and the C8 rule (toy format)
+
+
+def c6_control(res: dict[str, Any], our_setting: str, seed: int = 0) -> Decision:
+    """Negative control of C6: the rate-matched random feature at the best configuration minus j* at kappa = 0."""
+    def eff(t):
+        li, ki = best_config(res, t)
+        return _a(res["success_random"][t][li])[ki] - _a(res["success"][t][li])[_k0(res)]
+
+    return _decide(_per_target(res, eff), "the same rule", "success(random feature) - success(kappa=0)", our_setting, seed)
+
+
+def c7_control(res: dict[str, Any], our_setting: str, seed: int = 0) -> Decision:
+    """Negative control of C7: the layer statistic of the rate-matched random features."""
+    rnd = dict(res, success=res["success_random"])
+    return _decide(_per_target(rnd, lambda t: _layer_success(rnd, t, max(range(1, len(res["layers"])), key=lambda li: float(np.mean(_layer_success(rnd, t, li)))))
+                                - _layer_success(rnd, t, 0)), "the same rule", "random feature: success(best later layer) - success(first layer)", our_setting, seed)
+
+
+def c8_issue21(res: dict[str, Any], our_setting: str, seed: int = 0) -> tuple[Decision, Decision] | None:
+    """``(decision, control)``: verified only if the top-k drop exceeds the mean random drop **and** itself
+    exceeds 0; control: the first random draw in place of the top heads. None when a target has no
+    head cells (too few heads at or above its best layer for the draws)."""
+    from attnverify.proofs_numeric import decide_all
+
+    if any(res["heads"].get(t) is None for t in res["targets"]):
+        return None
+    top = _per_target(res, lambda t: _a(res["heads"][t]["drop_top"]))
+    d = decide_all({"top - random": c8_heads(res, our_setting, seed),
+                    "top drop itself": _decide(top, "CI above 0", "success drop (top-k heads)", our_setting, seed)},
+                   rule="verified only if the top-k drop exceeds the mean random drop AND the top-k drop itself exceeds 0 (95 % CIs)")
+    ctl = _per_target(res, lambda t: _a(res["heads"][t]["drop_random"])[0] - _a(res["heads"][t]["drop_random"])[1:].mean(0))
+    return d, _decide(ctl, "the same rule", "drop(random draw 0) - mean drop(other draws)", our_setting, seed)

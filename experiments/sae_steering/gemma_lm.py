@@ -6,7 +6,13 @@ array, both traced (:func:`~attention.models.gemma_generate.generate_batch`), so
 a whole sweep; every row of the batch is one (prompt, configuration) pair.
 
 * :func:`gemma_residuals`: ``resid_post`` of chosen layers, no output layer;
-* :func:`gemma_steered_generate`: batched prefill + KV-cached decode (all positions steered, spec O4);
+* :func:`gemma_steered_generate`: batched prefill + KV-cached decode; every position is steered (spec
+  O4) **except BOS** (position 0): the SAEs never saw BOS (excluded from their training activations)
+  and its residual norm is 5-12x the others', so steering it would apply an edit calibrated elsewhere.
+  The prefill holds $T\ge2$ positions (BOS and at least one prompt token), a decode step one position
+  $p\ge T$, so "position 0 of a multi-position block" is exactly BOS (tested). Image and control
+  tokens are banned (logit $-\infty$, :func:`banned_token_bias`), and :func:`until_eos` cuts a row at
+  its first EOS / ``<end_of_turn>`` (generation stops there: later tokens never reach the text);
 * :func:`gemma_head_contributions`: the exact per-head share of the attention block's output,
   $\mathrm{RMS}_{a'}(\sum_h o_hW^O_h)=\sum_h (o_hW^O_h)\,r\odot s$ with the shared factor
   $r=(\overline{(\sum_h o_hW^O_h)^2}+\epsilon)^{-1/2}$, for the C8 attribution.
@@ -24,7 +30,7 @@ from attnverify.attention.models.gemma import gemma_attention, run_layers
 from attnverify.attention.models.gemma_generate import generate_batch
 from attnverify.attention.sae.steering import Steer, steer_residual
 
-__all__ = ["gemma_residuals", "gemma_steered_generate", "gemma_head_contributions"]
+__all__ = ["gemma_residuals", "gemma_steered_generate", "gemma_head_contributions", "banned_token_bias", "stop_ids", "until_eos", "STOP_PIECES"]
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "layers"))
@@ -37,8 +43,41 @@ def gemma_residuals(params, ids, *, cfg, layers: tuple[int, ...]) -> jax.Array:
 
 
 def _row_hook(args, layer, h):
-    """Row $b$ of ``h [B, T, D]`` gets its own :class:`Steer` (``args[0]``, stacked along axis 0)."""
-    return jax.vmap(lambda st, x: steer_residual(st, layer, x))(args[0], h)
+    r"""Row $b$ of ``h [B, T, D]`` gets its own :class:`Steer` (``args[0]``, stacked along axis 0);
+    in a prefill block ($T\ge2$) position 0, BOS, is left as it is (module docstring)."""
+    out = jax.vmap(lambda st, x: steer_residual(st, layer, x))(args[0], h)
+    return out.at[:, 0].set(h[:, 0]) if h.shape[1] > 1 else out
+
+
+STOP_PIECES = ("<eos>", "<end_of_turn>")  #: generation stops at the first of these
+
+
+def stop_ids(tokenizer) -> tuple[int, ...]:
+    """The ids of :data:`STOP_PIECES` in ``tokenizer``."""
+    return tuple(i for i in (tokenizer.token_to_id(p) for p in STOP_PIECES) if i is not None)
+
+
+def banned_token_bias(tokenizer, vocab_size: int) -> np.ndarray:
+    """``[V]`` logit bias: $-\\infty$ on every control token of ``tokenizer`` (the GGUF's token type 3:
+    ``<pad>``, ``<bos>``, ``<mask>``, ``<start_of_turn>``...) and on every added token naming an image,
+    an unused slot or ``[multimodal]``, except the stop tokens; 0 elsewhere."""
+    bias = np.zeros(vocab_size, np.float32)
+    keep = set(stop_ids(tokenizer))
+    for i, tok in tokenizer.get_added_tokens_decoder().items():
+        name = str(getattr(tok, "content", tok))
+        if i < vocab_size and i not in keep and (getattr(tok, "special", False) or "image" in name or "unused" in name or name == "[multimodal]"):
+            bias[i] = -np.inf
+    return bias
+
+
+def until_eos(row, stops) -> list[int]:
+    """The tokens of ``row`` before its first stop token."""
+    out = []
+    for t in np.asarray(row).tolist():
+        if t in stops:
+            break
+        out.append(int(t))
+    return out
 
 
 def _row_override(args):
@@ -51,12 +90,12 @@ def _row_override(args):
     return {layer: masked(layer) for layer in range(mask.shape[1])}
 
 
-def gemma_steered_generate(model, ids, steers: Steer, keys, head_masks, temperature: float, *, new: int) -> np.ndarray:
+def gemma_steered_generate(model, ids, steers: Steer, keys, head_masks, temperature: float, *, new: int, logit_bias=None) -> np.ndarray:
     """``[B, new]`` sampled tokens, one row per (prompt ``ids[b]``, configuration ``steers[b]``, key
     ``keys[b]``, head mask ``head_masks[b] [layers, heads]``), all rows in one compiled prefill +
     decode loop (:func:`attention.models.gemma_generate.generate_batch`)."""
     return generate_batch(model, ids, new, temperature=temperature, keys=keys, hook=_row_hook,
-                          hook_args=(steers, jnp.asarray(head_masks, jnp.float32)), override=_row_override)
+                          hook_args=(steers, jnp.asarray(head_masks, jnp.float32)), override=_row_override, logit_bias=logit_bias)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "upto"))

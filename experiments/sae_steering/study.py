@@ -1,10 +1,11 @@
 r"""``attnverify experiment sae-steering [--quick]``: both tracks, the decisions C6-C10, two plots.
 
-Quick mode (< 2 min; what the test suite and the notebook run) runs the fast track only and reads
-the Gemma results if a cached run exists. Full mode runs the larger fast track and the Gemma 3 270M
-track (:mod:`experiments.sae_steering.gemma_track`) and writes ``gemma_results.json``; set
+Quick mode (< 2 min; what the test suite and the notebook run) runs the fast track only and reports
+the pinned Gemma run (:mod:`experiments.sae_steering.report`). Full mode runs the larger fast track and
+the Gemma 3 270M protocol (:mod:`experiments.sae_steering.gemma_track`, ``ATTNVERIFY_SAE_GEMMA_PROTOCOL``
+``full`` (default) or ``cpu``) and writes ``gemma_results.json`` to ``--out`` (promote it to decide); set
 ``ATTNVERIFY_SAE_GEMMA=0`` to skip the model and ``ATTNVERIFY_SAE_FAST=quick`` to keep the quick fast
-track in a full run (the committed Gemma snapshot was produced that way). Plots: success against strength per language (with the
+track in a full run. ``python -m attnverify.experiments.sae_steering.gemma_run`` runs the Gemma protocol alone. Plots: success against strength per language (with the
 random-feature, additive and unsteered curves and fluency) and success per layer.
 """
 
@@ -101,15 +102,18 @@ def sae_steering_experiment(out_dir: Path, *, quick: bool = False, seed: int = 0
         from .gemma_track import run_gemma_track
 
         t0, c0 = time.perf_counter(), time.process_time()
-        gemma = run_gemma_track(load_gemma(), seed=seed)
+        protocol = os.environ.get("ATTNVERIFY_SAE_GEMMA_PROTOCOL", "full")
+        gemma = run_gemma_track(load_gemma(), settings={"cells": protocol}, seed=seed)
+        gemma.update(protocol=protocol, command=f"ATTNVERIFY_SAE_GEMMA_PROTOCOL={protocol} attnverify experiment sae-steering --out {out_dir}")
         times["gemma_track_s"], times["gemma_track_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         gemma["seconds"], gemma["cpu_seconds"], gemma["load_avg_end"] = times["gemma_track_s"], times["gemma_track_cpu_s"], os.getloadavg()
         gemma["seed"] = seed  # the snapshot records its seed; promote it with `attnverify promote` (never written here)
         files += [pn.atomic_write_json(out_dir / "gemma_results.json", gemma)]
     elif quick:
         gemma = gemma_results()
-    if gemma is not None:
-        files += plot_strength(gemma, out_dir, "sae_success_vs_strength_gemma") + plot_layers(gemma, out_dir, "sae_success_per_layer_gemma")
-        md += "\n" + summary_markdown(gemma, "Gemma 3 270M")
+    if gemma is not None and gemma.get("format") == "cells-v2":
+        from .report import gemma_report_markdown
+
+        md += "\n## Gemma 3 270M\n\n" + gemma_report_markdown(gemma, seed)
     files.append(pn.atomic_write_text(out_dir / "sae_steering.md", md + f"\nRun times: {times}\n"))
     return {"files": [str(f) for f in files], "times": times, "summary": md, "quick": quick}

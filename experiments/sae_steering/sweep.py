@@ -4,7 +4,8 @@ For every target $L\in\{\rm fr,es,zh,ja\}$ and layer $\ell$: $j^\star$ by ``mean
 $t\ge t_0$ (welch rank and ``rate`` recorded), clamp values $c=\kappa\mu^+_{L,j^\star}$ over the
 $\kappa$ grid, and the matched random feature clamped to $\kappa\mu^+_{L,k}$. Prompts are held-out English
 prefixes of 16 characters; each is continued by ``new`` characters at temperature 0.5 for each seed.
-Success is the language ID of the continuation only (never the prompt) equal to $L$; fluency is
+Success is issue 21's rule on the continuation only (never the prompt): language ID equal to $L$, not
+degenerate (thresholds calibrated on the unsteered continuations), valid words; fluency is
 :func:`attention.sae.miniature.word_validity`. Per-prompt values are means over seeds: the prompts are
 the independent units of every interval.
 """
@@ -19,10 +20,11 @@ import numpy as np
 
 from attnverify import proofs_numeric as pn
 from attnverify.attention.sae.charlm import charlm_generate_many, head_contributions
-from attnverify.attention.sae.langid import detect_language, detect_language_lingua, gate_accuracy
+from attnverify.attention.sae.langid import detect_language_lingua, gate_accuracy
 from attnverify.attention.sae.miniature import sample_documents, word_validity
 from attnverify.attention.sae.selection import head_attribution, matched_random_feature, mu_plus, rank_of, select_feature
 from attnverify.attention.sae.steering import Steer, make_steer, no_steer
+from attnverify.attention.sae.success import calibrate_degeneracy, judge
 
 from .blocks import ablation_masks, padded_blocks
 from .fast_track import FastTrack
@@ -30,7 +32,7 @@ from .fast_track import FastTrack
 __all__ = ["TARGETS", "run_sweep", "lid_gate"]
 
 TARGETS = ("fr", "es", "zh", "ja")
-_TOP_K_HEADS, _RANDOM_DRAWS, _BLOCK = 2, 5, 10
+_TOP_K_HEADS, _RANDOM_DRAWS, _BLOCK = 2, 20, 10
 
 
 def _generate(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], masks: np.ndarray | None, seed: int) -> list[list[str]]:
@@ -44,9 +46,17 @@ def _generate(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], masks: np
 
 
 def _score(ft: FastTrack, texts: list[str], target: str) -> tuple[np.ndarray, np.ndarray]:
-    ok = np.asarray([p == target for p in detect_language(texts)], np.float64)
+    """Success by issue 21's rule (:func:`attention.sae.success.judge`, thresholds calibrated on the
+    unsteered continuations: ``ft["rule"]``) and the spec's fluency (word validity)."""
+    ok = judge(texts, [list(t) for t in texts], target, ft["rule"])["success"]
     flu = np.asarray([word_validity(t, target, ft["lists"]) for t in texts], np.float64)
     return ok, flu
+
+
+def _calibrate(ft: FastTrack, prompts: np.ndarray) -> None:
+    """``ft["rule"]``: the success rule's thresholds from the unsteered continuations of every seed."""
+    texts = [t for s in range(ft["settings"]["seeds"]) for t in _generate(ft, prompts, [no_steer(ft["cfg"].d)], None, 1000 * ft["seed"] + s)[0]]
+    ft["rule"] = calibrate_degeneracy(texts, [list(t) for t in texts])
 
 
 def _run(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], target: str, masks=None) -> tuple[np.ndarray, np.ndarray]:
@@ -74,9 +84,11 @@ def run_sweep(ft: FastTrack) -> dict[str, Any]:
     rng = np.random.default_rng([ft["seed"], 3])
     prompts = np.asarray([[0] + ft["tok"].encode(t) for t in sample_documents(ft["lists"], "en", s["prompts"], 16, rng)], np.int32)
     kappas = list(s["kappas"])
+    _calibrate(ft, prompts)
     res: dict[str, Any] = {"kappas": kappas, "layers": list(range(cfg.layers)), "targets": list(TARGETS), "n_prompts": len(prompts),
                            "seeds": s["seeds"], "features": {}, "success": {}, "fluency": {}, "success_random": {},
-                           "fluency_random": {}, "unsteered": {}, "unsteered_fluency": {}, "additive": {}, "heads": {}}
+                           "fluency_random": {}, "unsteered": {}, "unsteered_fluency": {}, "additive": {}, "heads": {},
+                           "success_rule": dict(ft["rule"]._asdict(), definition="issue 21: attention.sae.success.judge")}
     for target in pn.progress(TARGETS, desc="fast track: steering"):
         base_s, base_f = _run(ft, prompts, [no_steer(cfg.d)], target)
         res["unsteered"][target], res["unsteered_fluency"][target] = base_s[0].mean(0), np.nanmean(base_f[0], 0)
@@ -124,19 +136,26 @@ def _additive(ft: FastTrack, prompts, target: str, res) -> dict[str, Any]:
             "alpha_times_norm": [kap * feat["mu_plus"] * feat["dec_norm"] for kap in res["kappas"]]}
 
 
-def _heads(ft: FastTrack, prompts, target: str, res) -> dict[str, Any]:
-    """C8: attribution of heads in layers <= the best layer, top-k ablation against random k-subsets."""
+def _heads(ft: FastTrack, prompts, target: str, res) -> dict[str, Any] | None:
+    r"""C8: the top-k heads by direct attribution to $W_{\rm enc}[:,j^\star]$ among the heads **at or above**
+    the best layer (heads below cannot remove the feature the clamp sets; those at $\ell$ only act through
+    the rest of the stream), against ``_RANDOM_DRAWS`` distinct random k-subsets of the other heads there
+    (never a top head). ``None`` when too few heads lie there for the draws (e.g. the last layer)."""
     cfg = ft["cfg"]
     layer, ki = best_config(res, target)
     feat = res["features"][target][layer]
     rng = np.random.default_rng([ft["seed"], 6, len(target)])
     docs = np.asarray([[0] + ft["tok"].encode(t) for t in sample_documents(ft["lists"], target, 64, cfg.context - 1, rng)], np.int32)
-    contrib = np.asarray(head_contributions(ft["params"], cfg, jnp.asarray(docs)))[: layer + 1, :, ft["settings"]["t0"]:]
-    attr = head_attribution(contrib.reshape(layer + 1, -1, cfg.heads, cfg.d), np.asarray(ft["saes"][layer].w_enc[:, feat["j"]]))
-    k = min(_TOP_K_HEADS, attr.size - 1)
-    masks, top = ablation_masks(attr, k, _RANDOM_DRAWS, (cfg.layers, cfg.heads), rng)
+    contrib = np.asarray(head_contributions(ft["params"], cfg, jnp.asarray(docs)))[:, :, ft["settings"]["t0"]:]
+    attr = head_attribution(contrib.reshape(cfg.layers, -1, cfg.heads, cfg.d), np.asarray(ft["saes"][layer].w_enc[:, feat["j"]]))
+    eligible = np.zeros(attr.shape, bool)
+    eligible[layer:] = True
+    try:
+        masks, top = ablation_masks(attr, _TOP_K_HEADS, _RANDOM_DRAWS, (cfg.layers, cfg.heads), rng, eligible=eligible)
+    except ValueError:
+        return None
     steer = make_steer(ft["saes"][layer], layer, feat["j"], res["kappas"][ki] * feat["mu_plus"])
     succ, _ = _run(ft, prompts, [steer] * (len(masks) + 1), target, np.stack([np.ones_like(masks[0])] + masks))
     base = succ[0].mean(0)
-    return {"layer": layer, "kappa": res["kappas"][ki], "k": k, "attribution": attr, "top": top.tolist(),
+    return {"layer": layer, "kappa": res["kappas"][ki], "k": _TOP_K_HEADS, "attribution": attr, "top": top.tolist(),
             "drop_top": base - succ[1].mean(0), "drop_random": [base - succ[i].mean(0) for i in range(2, len(masks) + 1)]}

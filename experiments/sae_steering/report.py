@@ -1,0 +1,165 @@
+r"""The Gemma track's report, generated from a judged run (issue 21, "docs from the data").
+
+:func:`gemma_report_markdown` writes every figure of the Gemma section of ``docs/sae_steering.md``
+from the pinned run: the success rule and its calibrated thresholds, the SAE gates, the C10 gate
+(recall and specificities beside the plain fastText label), each cell's success and label rates, the
+decisions with their controls and detectable effects, and example continuations with their labels.
+``docs/sae_steering.md`` holds it between :data:`BEGIN` and :data:`END`; a test regenerates it and
+compares, so the page cannot drift from the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import verdicts as vd
+from .scoring import judged
+
+__all__ = ["gemma_report_markdown", "toy_report_markdown", "success_examples", "rejected_label_successes", "update_docs", "BEGIN", "TOY_BEGIN", "END"]
+
+BEGIN = "<!-- BEGIN GENERATED: experiments.sae_steering.report.gemma_report_markdown -->"
+END = "<!-- END GENERATED -->"
+
+
+def _name(c: dict) -> str:
+    if c["target"] is None:
+        return "unsteered"
+    m = "" if c.get("mask") is None else f", heads {c['mask']}"
+    return f"{c['target']} layer {c['layer']} {c['feature']} kappa {c['kappa']:g}{m}"
+
+
+def success_examples(res: dict[str, Any], target: str, k: int = 5) -> list[tuple[str, str, str]]:
+    """Up to ``k`` continuations of ``target``'s steered cells that count as successes: ``(cell, label, text)``."""
+    _, cells = judged(res)
+    out = []
+    for c in cells:
+        if c["target"] != target or c.get("mask") is not None:
+            continue
+        j = c["judged"][target]
+        for s, p in zip(*np.nonzero(j["success"])):
+            out.append((_name(c), str(j["label"][s, p]), c["texts"][s][p]))
+    return out[:k]
+
+
+def _clip(text: str, n: int = 90) -> str:
+    t = " ".join(text.split()).replace("|", "\\|")
+    return t if len(t) <= n else t[: n - 1] + "…"
+
+
+def gemma_report_markdown(res: dict[str, Any], seed: int = 0) -> str:
+    """The generated Markdown (module docstring)."""
+    from .claims import sae_gates
+
+    rule, cells = judged(res)
+    gate, recall_ok, table = vd.c10_gate(res)
+    g = (gate, recall_ok)
+    L = [f"Run: protocol `{res['settings'].get('cells')}`, {res['n_prompts']} prompts x {len(res['seeds'])} sampling seeds, "
+         f"{res['settings']['new']} new tokens at temperature {res['settings']['temperature']}, {res.get('n_rows')} generated rows, "
+         f"{res.get('seconds', float('nan')):.0f} s wall on {res.get('environment', {}).get('cpu_count', '?')} CPU cores "
+         f"(load average at the end {', '.join(f'{x:.1f}' for x in res.get('load_avg_end', []))}).", "",
+         f"Success rule (pre-registered, `attention/sae/success.py`): label = target, >= {rule.min_chars} non-space characters, "
+         f"compression ratio >= {rule.min_compression:.3f} and distinct-token share >= {rule.min_distinct:.3f} (the 10th percentiles "
+         f"of the unsteered continuations), word validity >= {rule.min_validity} (NaN fails).", "",
+         "| layer | width | L0 | FVU | dead | activations | spec gates |", "|---|---|---|---|---|---|---|"]
+    gates = sae_gates(res["sae_stats"])
+    for st in res["sae_stats"]:
+        L.append(f"| {st['layer']} | {st['width']} | {st['l0']:.1f} | {st['fvu']:.3f} | {st['dead']} | {st['n']} | {gates[str(st['layer'])]} |")
+    L += ["", "C10 gate (success rule; plain fastText label in brackets):", "", "| target | set | passes | plain label |", "|---|---|---|---|"]
+    for t, sets in table.items():
+        for name, r in sets.items():
+            L.append(f"| {t} | {name} | {r['k']}/{r['n']} | ({r['plain_k']}/{r['n']}) |")
+    L += ["", "| cell | success | label rate | mean validity |", "|---|---|---|---|"]
+    for c in cells:
+        for t, j in c["judged"].items():
+            v = np.asarray(j["validity"], np.float64)
+            L.append(f"| {_name(c)} ({t}) | {j['success'].mean():.3f} | {j['label_success'].mean():.3f} | "
+                     f"{np.nanmean(v) if np.isfinite(v).any() else float('nan'):.2f} |")
+    decisions = [("C10 gate", gate), ("C6 vs paper 90 %", vd.c6_paper(res, g)[0]), ("C6 controls", vd.c6_controls(res, g, seed)[0]),
+                 ("C7 layers", vd.c7_layers(res, g, seed)[0]), ("C8 heads", vd.c8_heads(res, g, seed)[0]), ("C9 meaning", vd.c9_meaning(res, g, seed))]
+    L += ["", "| claim | decision | detectable effect (80 %) | negative control |", "|---|---|---|---|"]
+    for n, d in decisions:
+        ctrl = "; ".join(f"{k}: {v['outcome']} ({v['estimate']:.3g} [{v['ci'][0]:.3g}, {v['ci'][1]:.3g}])" for k, v in (d.controls or {}).items()) or "-"
+        mde = "-" if d.detectable_effect is None or not np.isfinite(d.detectable_effect) else f"{d.detectable_effect:.3g}"
+        L.append(f"| {n} | {d.effect} = {d.estimate:.3g} [{d.ci[0]:.3g}, {d.ci[1]:.3g}], n = {d.n_units} -> **{d.outcome.value}** | {mde} | {ctrl} |")
+    L += ["", "Examples (first prompt, seed 0, of every cell; label by the guarded language ID):", ""]
+    for c in cells:
+        t = c["target"] or res["targets"][0]
+        j = c["judged"][t]
+        L.append(f"- {_name(c)}: `{_clip(c['texts'][0][0])}` -> {j['label'][0, 0]}, success {int(j['success'][0, 0])}")
+    for t in res["targets"]:
+        ex = success_examples(res, t)
+        L += ["", f"Continuations that count as {t} successes ({len(ex)} shown):", ""]
+        L += [f"- {cell}: `{_clip(text)}` -> {lab}" for cell, lab, text in ex] or ["- none"]
+        rej = rejected_label_successes(res, t)
+        L += ["", f"Plain-label {t} successes that the rule rejects ({len(rej)} shown; compression / distinct share / validity):", ""]
+        L += [f"- {cell}: `{_clip(text)}` -> {lab}; {r:.2f} / {u:.2f} / {v:.2f}" for cell, lab, text, r, u, v in rej] or ["- none"]
+    return "\n".join([BEGIN] + L + [END])
+
+
+def rejected_label_successes(res: dict[str, Any], target: str, k: int = 3) -> list[tuple]:
+    """Up to ``k`` continuations that the plain label counts as ``target`` but the success rule rejects:
+    ``(cell, label, text, compression, distinct, validity)``."""
+    _, cells = judged(res)
+    out = []
+    for c in cells:
+        if c["target"] != target or c.get("mask") is not None:
+            continue
+        j = c["judged"][target]
+        for s, p in zip(*np.nonzero((j["label_success"] > 0) & (j["success"] == 0))):
+            out.append((_name(c), str(j["label"][s, p]), c["texts"][s][p], float(j["compression"][s, p]), float(j["distinct"][s, p]), float(j["validity"][s, p])))
+    return out[:k]
+
+
+TOY_BEGIN = "<!-- BEGIN GENERATED: experiments.sae_steering.report.toy_report_markdown -->"
+
+
+def toy_report_markdown(res: dict[str, Any], seed: int = 0) -> str:
+    """The committed quick fast-track run's figures under the old (label-only) success: shown, never deciding."""
+    from . import decisions as dc
+    from .claims import stay_in_language
+    from .sweep import best_config
+
+    s = stay_in_language(res)
+    L = [f"Quick run: {res['n_prompts']} prompts x {res.get('seeds', '?')} seeds, kappa {res['kappas']}; toy LM stay-in-language "
+         f"(upper bound) {s['stay_en_upper_bound']:.3f} against the gate's 0.95.", "",
+         "| target | best layer | best kappa | success (label only) | random feature | unsteered |", "|---|---|---|---|---|---|"]
+    for t in res["targets"]:
+        li, ki = best_config(res, t)
+        L.append(f"| {t} | {res['layers'][li]} | {res['kappas'][ki]:g} | {np.mean(res['success'][t][li][ki]):.3f} | "
+                 f"{np.mean(res['success_random'][t][li][ki]):.3f} | {np.mean(res['unsteered'][t]):.3f} |")
+    rows = [("C6 (not deciding)", dc.c6_controls(res, "toy", seed)[0], dc.c6_control(res, "toy", seed)),
+            ("C7 (not deciding)", dc.c7_layers(res, "toy", seed)[0], dc.c7_control(res, "toy", seed)),
+            ("C8 (not deciding; draws could equal the top mask)", dc.c8_heads(res, "toy", seed), None),
+            ("C10 gate (decides)", dc.c10_gate(res["gate"], "toy"), None)]
+    L += ["", "| claim | figure | negative control |", "|---|---|---|"]
+    for n, d, c in rows:
+        ctl = "-" if c is None else f"{c.effect} = {c.estimate:.3g} [{c.ci[0]:.3g}, {c.ci[1]:.3g}] -> {c.outcome.value}"
+        L.append(f"| {n} | {d.effect} = {d.estimate:.3g} [{d.ci[0]:.3g}, {d.ci[1]:.3g}], n = {d.n_units} -> {d.outcome.value} | {ctl} |")
+    return "\n".join([TOY_BEGIN] + L + [END])
+
+
+def update_docs(path=None) -> None:
+    """Rewrite the generated blocks of ``docs/sae_steering.md`` from the pinned runs
+    (``python -m attnverify.experiments.sae_steering.report``)."""
+    import re
+    from pathlib import Path
+
+    from attnverify.proofs_numeric import atomic_write_text
+
+    from .results import fast_results, gemma_results
+
+    path = Path(path) if path else Path(__file__).resolve().parents[2] / "docs" / "sae_steering.md"
+    doc = path.read_text()
+    for marker, text in ((BEGIN, gemma_report_markdown(gemma_results())), (TOY_BEGIN, toy_report_markdown(fast_results(quick=True, seed=0)))):
+        placeholder = "GEMMA_BLOCK" if marker == BEGIN else "TOY_BLOCK"
+        if placeholder in doc:
+            doc = doc.replace(placeholder, text)
+        else:
+            doc = re.sub(re.escape(marker) + r".*?" + re.escape(END), lambda _m: text, doc, count=1, flags=re.S)
+    atomic_write_text(path, doc)
+
+
+if __name__ == "__main__":
+    update_docs()
