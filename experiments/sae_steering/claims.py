@@ -13,6 +13,7 @@ r"""Registered empirical claims C6-C10 of ``sae_steering.md``, on both tracks (r
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -124,6 +125,7 @@ def _toy_lm(ctx: Context) -> Evidence:
     d = decide_proportion(k, n, boundary=0.95, units="continuations (unsteered, English prompts x seeds)", effect="share staying English (upper bound)",
                           rule="verified if the Clopper-Pearson 95 % interval lies above 0.95 (spec §5); not reproduced if below",
                           setting_differs=True, paper_setting="spec §5 miniature (gate)", our_setting=_TOY)
+    d = dataclasses.replace(d, detectable_effect=vd.mde_proportion(n, 0.95, "less"))
     return Evidence(0.0, n_random=n, decision=d, details={**s, "source": fast_results_source(quick=True, seed=ctx.seed)})
 
 
@@ -154,7 +156,9 @@ def _c10_toy(ctx: Context) -> Evidence:
     from . import decisions as dc
 
     res = fast_results(quick=True, seed=ctx.seed)
-    return Evidence(0.0, n_random=int(res["n_prompts"]), decision=dc.c10_gate(res["gate"], _TOY), details={"source": fast_results_source(quick=True, seed=ctx.seed)})
+    d = dc.c10_gate(res["gate"], _TOY)
+    d = dataclasses.replace(d, detectable_effect=vd.mde_proportion(d.n_units, 0.9, "greater"))
+    return Evidence(0.0, n_random=int(res["n_prompts"]), decision=d, details={"source": fast_results_source(quick=True, seed=ctx.seed)})
 
 
 @claim("sae.steering_success_gemma", equation="C6 (paper: up to 90 %)", statement=r"\max_{L,\ell,\kappa} s_L(j^\star)\ge0.9\ \text{(Gemma 3 270M)}",

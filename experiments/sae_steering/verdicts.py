@@ -131,6 +131,7 @@ def _c10(res, rule) -> tuple[Decision, bool, dict]:
     d = decide_all(parts, rule="verified only if recall (clean target text) and specificity (punctuation, loops, other-language text) "
                                "of the success rule all have Clopper-Pearson 95 % intervals above 0.9, for every target")
     recall_ok = all(parts[f"{t}:recall"].outcome is Verdict.VERIFIED for t in table)
+    d = dataclasses.replace(d, detectable_effect=mde_proportion(d.n_units, 0.9, "greater"))  # a true rate 0.9 + this passes with 80 %
     return must_fail(d, ctrl), recall_ok, table
 
 
