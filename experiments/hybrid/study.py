@@ -100,7 +100,7 @@ def teacher_curriculum() -> tuple[int, ...]:
 
 def train_teacher_in_cycles(protocol: Protocol, seed: int = 0, target: float = 0.995,
                             curriculum: tuple[int, ...] = ()) -> tuple[dict, dict]:
-    """The teacher, in cosine cycles of ``protocol.teacher_cycle`` steps (data seed ``200 + cycle``) until
+    r"""The teacher, in cosine cycles of ``protocol.teacher_cycle`` steps (data seed ``200 + cycle``) until
     its accuracy on 256 fresh sequences per set reaches ``target`` or ``train.teacher_steps`` are spent.
 
     With a ``curriculum`` of pair counts $K_1<K_2<\dots$ (same length, vocabulary and model), each stage
