@@ -142,3 +142,17 @@ def test_folded_claim_verifies_and_fails_on_the_n_plus_2_law(monkeypatch) -> Non
     law = tps.allreduce_law
     monkeypatch.setattr(tps, "allreduce_law", lambda name, N: {**law(name, N), "bwd_act": N + 2} if name == "fal_folded" else law(name, N))
     assert pn.run_claim(pn.get_claim("fal.folded_schedule_n_plus_1"), scale=0.01).verdict is pn.Verdict.FAILED
+
+
+def test_block_stack_counter_refuses_a_psum_inside_a_loop() -> None:
+    """The C4-C7 counter walks the jaxpr's text; where a loop would make it undercount it raises instead."""
+    import jax
+    from jax.sharding import AbstractMesh, PartitionSpec as P
+
+    from attnverify.attention.fal import counts
+
+    mesh = AbstractMesh((2,), ("tp",))
+    body = lambda x: jax.lax.scan(lambda c, _: (jax.lax.psum(c, "tp"), None), x, None, length=3)[0]  # noqa: E731
+    jaxpr = jax.make_jaxpr(jax.shard_map(body, mesh=mesh, in_specs=P(), out_specs=P()))(jax.ShapeDtypeStruct((4,), jnp.float32))
+    with pytest.raises(ValueError, match="executed count"):
+        counts._psums(jaxpr, 4)

@@ -25,6 +25,7 @@ from jax.extend.core import ClosedJaxpr, Jaxpr
 from jax.sharding import AbstractMesh, Mesh
 from jax.sharding import PartitionSpec as P
 
+from .allreduce_count import jaxpr_allreduces
 from .model import FALConfig, fal_forward, fal_init, fal_param_specs
 
 __all__ = ["tp_forward", "iter_eqns", "allreduce_counts", "matmul_flops", "count_params", "elementwise_adds"]
@@ -60,6 +61,10 @@ def _psums(jaxpr, activation_size: int) -> tuple[int, int, int]:
                     nbytes += math.prod(aval.shape) * aval.dtype.itemsize
                 else:
                     vec += 1
+    executed = jaxpr_allreduces(jaxpr, activation_size)  # nested calls and loops multiplied out
+    if (executed["act"], executed["vec"]) != (act, vec):
+        raise ValueError(f"all-reduce count of the jaxpr's text ({act}, {vec}) differs from the executed count "
+                         f"({executed['act']}, {executed['vec']}): a loop or cond holds a psum; count with jaxpr_allreduces")
     return act, vec, nbytes
 
 
