@@ -67,7 +67,10 @@ def check_k(k: Any, logits: Any, allow_n: bool = True) -> None:
     if not np.issubdtype(kk.dtype, np.integer):
         raise ValueError(f"k must be an integer (or integer array), got dtype {kk.dtype}")
     n = finite_count(logits)
-    kb = np.broadcast_to(kk, n.shape) if kk.ndim <= n.ndim else kk
+    try:
+        kb = np.broadcast_to(kk, n.shape) if kk.ndim <= n.ndim else kk
+    except ValueError:
+        kb = kk
     if kb.shape != n.shape:
         raise ValueError(f"k has shape {kk.shape}, which does not broadcast to the batch shape {n.shape}")
     hi = n if allow_n else n - 1

@@ -17,7 +17,9 @@ S_m=\sum_{j\le m}\phi_k(k_j)v_j^\top,\ z_m=\sum_{j\le m}\phi_k(k_j).$$
   and the position. Token $n-w$ is folded into $(S,z)$ *before* $y_n$ (spec pitfall "decode order").
 
 Both return $r_n$ (the linear-mass fraction) next to $y_n$ and equal the parallel form (tests,
-float64, gradients included).
+float64, gradients included). Concrete inputs are validated like the parallel form: non-finite
+entries, negative features, ``T = 0``, $\gamma\le0$ or non-finite, $\lambda<0$ raise ``ValueError``
+naming the argument (issue 23).
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._finite import check_ndim
-from .linear_forms import LinearState, safe_ratio
+import numpy as np
+
+from .._finite import check_ndim, check_nonempty, is_traced
+from .linear_forms import LinearState, check_features, safe_ratio
 
 __all__ = ["HybridState", "hybrid_decode_init", "hybrid_decode_step", "hybrid_attention_decode", "hybrid_attention_chunked"]
 
@@ -76,13 +80,20 @@ def hybrid_decode_step(state: HybridState, q, k, v, fq, fk, *, gamma, lam=1.0) -
     return y, lden / (wden + lden), HybridState(LinearState(S, z), kb, vb, fb, n + 1)
 
 
-def _inputs(q, k, v, fq, fk):
+def _inputs(q, k, v, fq, fk, gamma=1.0, lam=1.0):
     for name, x in (("q", q), ("k", k), ("v", v), ("phi_q", fq), ("phi_k", fk)):
         check_ndim(name, x, 2, "[T, dim]")
-    q, k, v, fq, fk = (jnp.asarray(x) for x in (q, k, v, fq, fk))
+        check_features(name, x)
+    dtype = jnp.result_type(float, q, k, v, fq, fk)
+    q, k, v, fq, fk = (jnp.asarray(x, dtype) for x in (q, k, v, fq, fk))
     T = q.shape[0]
     if k.shape != q.shape or v.shape[0] != T or fq.shape != fk.shape or fq.shape[0] != T:
         raise ValueError(f"shapes disagree: q {q.shape}, k {k.shape}, v {v.shape}, phi_q {fq.shape}, phi_k {fk.shape}")
+    check_nonempty("q", q, 0, "tokens (T = 0)")
+    if not is_traced(gamma) and not (np.ndim(gamma) == 0 and np.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be a finite scalar > 0 (the window weight), got {gamma!r}")
+    if not is_traced(lam) and not (np.ndim(lam) == 0 and np.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lam must be a finite scalar >= 0 (the linear weight), got {lam!r}")
     return q, k, v, fq, fk
 
 
@@ -90,7 +101,7 @@ def hybrid_attention_decode(q, k, v, phi_q, phi_k, *, window: int, gamma, lam=1.
                             state: HybridState | None = None) -> tuple[jax.Array, jax.Array, HybridState]:
     r"""The recurrent decode over a whole sequence (``lax.scan`` of :func:`hybrid_decode_step`),
     continuing from ``state`` (default: empty). Returns ``(y [T, d_v], r [T], final state)``."""
-    q, k, v, phi_q, phi_k = _inputs(q, k, v, phi_q, phi_k)
+    q, k, v, phi_q, phi_k = _inputs(q, k, v, phi_q, phi_k, gamma, lam)
     if state is None:
         state = hybrid_decode_init(window, q.shape[1], v.shape[1], phi_k.shape[1], v.dtype)
     elif state.keys.shape[0] != _check_window(window):
@@ -111,7 +122,7 @@ def hybrid_attention_chunked(q, k, v, phi_q, phi_k, *, window: int, gamma, lam=1
     w = _check_window(window)
     if isinstance(chunk, bool) or int(chunk) != chunk or chunk < 1:
         raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
-    q, k, v, phi_q, phi_k = _inputs(q, k, v, phi_q, phi_k)
+    q, k, v, phi_q, phi_k = _inputs(q, k, v, phi_q, phi_k, gamma, lam)
     T, dh = q.shape
     C, P = int(chunk), w - 1
     N = -(-T // C)

@@ -18,7 +18,9 @@ Three forms compute the same $y$ and the same final state $(S_T,z_T)$:
 - :func:`linear_attention_recurrent` -- one token at a time (``lax.scan``), $O(TDd_v)$ with an
   $O(Dd_v)$ state.
 
-All are ``jit``/``vmap``/``grad``-friendly and compute in the input dtype. Example::
+All are ``jit``/``vmap``/``grad``-friendly and compute in the common float dtype of the inputs (state
+included). Concrete inputs are validated: non-finite entries, negative features, ``T = 0`` and
+disagreeing shapes raise ``ValueError`` naming the argument (issue 23). Example::
 
     y, state = linear_attention_chunked(fq, fk, v, chunk=64)
     y2, state2 = linear_attention_recurrent(fq2, fk2, v2, state)   # continue the same sequence
@@ -31,7 +33,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._finite import check_ndim
+import numpy as np
+
+from .._finite import check_finite, check_ndim, check_nonempty, is_traced
 
 __all__ = ["LinearState", "empty_linear_state", "linear_attention_parallel", "linear_attention_chunked",
            "linear_attention_recurrent", "safe_ratio"]
@@ -58,20 +62,36 @@ def safe_ratio(num: jax.Array, den: jax.Array) -> jax.Array:
     return jnp.where(ok[..., None], num, 0.0) / jnp.where(ok, den, 1.0)[..., None]
 
 
+def check_features(name: str, x) -> None:
+    r"""Finite (``check_finite``) and, for feature maps, non-negative: a negative feature can make the
+    normaliser $\phi_q^\top z$ zero or negative, and the ratio meaningless (concrete arrays only)."""
+    check_finite(name, x)
+    if name.startswith("phi") and not is_traced(x):
+        a = np.asarray(x)
+        if (a < 0).any():
+            idx = tuple(int(i) for i in np.argwhere(a < 0)[0])
+            raise ValueError(f"{name} must be non-negative (positive feature maps, spec §2), got {a[idx]!r} at index {idx}")
+
+
 def _validate(phi_q, phi_k, v, state) -> tuple[jax.Array, jax.Array, jax.Array, LinearState]:
     for name, x in (("phi_q", phi_q), ("phi_k", phi_k), ("v", v)):
         check_ndim(name, x, 2, "[T, dim]")
-    phi_q, phi_k, v = jnp.asarray(phi_q), jnp.asarray(phi_k), jnp.asarray(v)
+        check_features(name, x)
+    dtype = jnp.result_type(float, phi_q, phi_k, v)  # one float dtype: the scan carry must not change type
+    phi_q, phi_k, v = (jnp.asarray(x, dtype) for x in (phi_q, phi_k, v))
     if phi_q.shape != phi_k.shape or v.shape[0] != phi_q.shape[0] or phi_q.ndim != 2 or v.ndim != 2:
         raise ValueError(f"shapes disagree: phi_q {phi_q.shape}, phi_k {phi_k.shape}, v {v.shape} (want [T, D], [T, D], [T, d_v])")
+    check_nonempty("phi_q", phi_q, 0, "tokens (T = 0)")
     D, dv = phi_k.shape[1], v.shape[1]
     if state is None:
-        return phi_q, phi_k, v, empty_linear_state(D, dv, v.dtype)
+        return phi_q, phi_k, v, empty_linear_state(D, dv, dtype)
     if not isinstance(state, tuple) or len(state) != 2:
         raise TypeError(f"state must be a LinearState (S, z), got {type(state).__name__}")
-    S, z = jnp.asarray(state[0]), jnp.asarray(state[1])
+    S, z = jnp.asarray(state[0], dtype), jnp.asarray(state[1], dtype)
     if S.shape != (D, dv) or z.shape != (D,):
         raise ValueError(f"state shapes must be S [{D}, {dv}] and z [{D}], got S {S.shape}, z {z.shape}")
+    check_finite("state.S", S)
+    check_features("state.z", z)
     return phi_q, phi_k, v, LinearState(S, z)
 
 

@@ -24,7 +24,8 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._finite import check_finite, check_ndim
+from .._finite import check_ndim
+from .linear_forms import check_features
 
 __all__ = [
     "HybridParts", "hybrid_parts", "hybrid_from_parts", "hybrid_attention", "hybrid_attention_recurrent",
@@ -136,14 +137,16 @@ def hybrid_attention(q, k, v, phi_q, phi_k, *, window: int, gamma: float, lam: f
     """
     for name, x in (("q", q), ("k", k), ("v", v), ("phi_q", phi_q), ("phi_k", phi_k)):
         check_ndim(name, x, 2, "[T, dim]")
-        check_finite(name, x)
+        check_features(name, x)  # finite; features also non-negative (issue 23)
     T = q.shape[0]
+    if T == 0:
+        raise ValueError(f"q has no tokens (T = 0, shape {q.shape}); at least one is needed")
     if k.shape != q.shape or v.shape[0] != T or phi_q.shape != phi_k.shape or phi_q.shape[0] != T:
         raise ValueError(f"shapes disagree: q {q.shape}, k {k.shape}, v {v.shape}, phi_q {phi_q.shape}, phi_k {phi_k.shape}")
     if int(window) != window or window < 1:
         raise ValueError(f"window must be an integer >= 1, got {window}")
-    if not gamma > 0 or not lam >= 0:
-        raise ValueError(f"need gamma > 0 and lam >= 0, got gamma={gamma}, lam={lam}")
+    if not (gamma > 0 and gamma < float("inf")) or not (lam >= 0 and lam < float("inf")):
+        raise ValueError(f"need finite gamma > 0 and lam >= 0, got gamma={gamma}, lam={lam}")
     if int(sinks) != sinks or sinks < 1:
         raise ValueError(f"sinks must be an integer >= 1, got {sinks}")
     if component not in ("hybrid", "swa", "la_full", "la_region", "sinks", "none"):

@@ -139,6 +139,8 @@ def budget_count(budget: float | int, n: int) -> int:
         if not 1 <= budget <= n:
             raise ValueError(f"budget count {budget} must lie in [1, n={n}]")
         return int(budget)
+    if not isinstance(budget, (float, np.floating)):
+        raise TypeError(f"budget must be a fraction in (0, 1] (float) or a count in [1, n] (int); got {budget!r} ({type(budget).__name__})")
     b = float(budget)
     if not 0.0 < b <= 1.0:
         raise ValueError(f"budget fraction must lie in (0, 1]; got {budget!r} (pass an int for a token count)")

@@ -80,7 +80,12 @@ def obcache_scores(att: WindowAttention, v: jax.Array) -> OBCacheScores:
 
     $S^{VK}_p=\sum_i\|a_iv_p+a_iz_ir_i\|^2\ge0$ up to rounding; $S^\times$ may be negative. Masked
     entries ($a_i=0$) contribute 0 (the logits are finite, so no NaN). Shapes: [..., n].
+    ``v`` must be the values the window attended over: ``[..., n, dv]`` with ``att.probs`` ``[..., w, n]``
+    and ``att.out`` ``[..., w, dv]`` (``ValueError`` naming ``v`` otherwise).
     """
+    n, dv = att.probs.shape[-1], att.out.shape[-1]
+    if jnp.ndim(v) < 2 or jnp.shape(v)[-2:] != (n, dv):
+        raise ValueError(f"v must have shape [..., n={n}, dv={dv}] to match the window attention, got {jnp.shape(v)}")
     r = _residuals(att, v)
     a2 = att.probs**2
     s_v = jnp.sum(a2, -2) * r.vn

@@ -40,6 +40,9 @@ def tokenize(model: BertModel, texts: Sequence[str], max_len: int | None = None,
         raise ValueError("texts must be a sequence of strings, not one string")
     if not texts:
         raise ValueError("texts is empty")
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"texts must be strings: texts[{bad[0]}] is {type(texts[bad[0]]).__name__}")
     cap = model.config.max_positions
     max_len = cap if max_len is None else int(max_len)
     if not 2 <= max_len <= cap:

@@ -71,7 +71,13 @@ def jumprelu(pre: jax.Array, theta: jax.Array) -> jax.Array:
 
 
 def sae_encode(sae: JumpReLUSAE, x: jax.Array) -> jax.Array:
-    r"""Feature activations $f(x)$, ``[..., m]`` (no $b_{\rm dec}$ subtraction before encoding)."""
+    r"""Feature activations $f(x)$, ``[..., m]`` (no $b_{\rm dec}$ subtraction before encoding).
+    Concrete inputs are validated: a bad SAE (NaN threshold included) or a non-finite ``x`` raises
+    ``ValueError`` (a NaN pre-activation would otherwise encode as 0: ``NaN > theta`` is False)."""
+    validate_sae(sae)
+    check_finite("x", x)
+    if not is_traced(x) and np.shape(x)[-1:] != np.shape(sae.w_enc)[-2:-1]:
+        raise ValueError(f"x must have shape [..., d={np.shape(sae.w_enc)[-2]}], got {np.shape(x)}")
     pre = jnp.asarray(x) @ sae.w_enc
     return jumprelu(pre + _b(sae.b_enc, pre), sae.theta)
 
