@@ -25,6 +25,8 @@ from jax.extend.core import ClosedJaxpr, Jaxpr
 from jax.sharding import AbstractMesh, Mesh
 from jax.sharding import PartitionSpec as P
 
+from attnverify.proofs_numeric.precision import check_int
+
 from .allreduce_count import jaxpr_allreduces
 from .model import FALConfig, fal_forward, fal_init, fal_param_specs
 
@@ -80,6 +82,7 @@ def allreduce_counts(cfg: FALConfig, tp: int = 4, batch: int = 2, seq: int = 8, 
     Returns ``fwd`` / ``bwd_act`` (activation-sized psums), ``fwd_vec`` / ``bwd_vec`` (rank-1,
     i.e. LN-parameter-sized) and ``fwd_bytes`` / ``bwd_bytes`` (activation all-reduce payloads).
     """
+    tp, batch, seq = (check_int(v, n, minimum=1) for v, n in ((tp, "tp"), (batch, "batch"), (seq, "seq")))  # 2.0 broke later calls (std::bad_cast)
     mesh = AbstractMesh((tp,), ("tp",))
     params, x = _abstract(cfg, batch, seq, jnp.dtype(dtype))
     fwd = jax.make_jaxpr(lambda p, x: tp_forward(p, x, cfg, mesh))(params, x)
