@@ -27,6 +27,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from .blocks import _mha, _mlp, layer_norm
+
 __all__ = ["first_block_folded"]
 
 
@@ -58,15 +60,9 @@ def _packed_sum(red, *arrays: jax.Array) -> list[jax.Array]:
     return out
 
 
-def _pieces():
-    from .model import _mha, _mlp, layer_norm  # model imports this module lazily: no cycle at import time
-
-    return _mha, _mlp, layer_norm
-
-
 def _forward(p: dict, lnA: tuple, x: jax.Array, axis_name: str | None):
     """Block 1 (a baseline block) and $\\bar A_1$, with the residuals the backward needs."""
-    _mha, _mlp, ln = _pieces()
+    ln = layer_norm
     red = (lambda z: jax.lax.psum(z, axis_name)) if axis_name else (lambda z: z)
     u1 = ln(x, p["ln1_g"], p["ln1_b"])
     a = red(_mha(p, u1))
@@ -90,7 +86,7 @@ def _fwd(p, lnA, x, axis_name):
 
 
 def _bwd(axis_name, res, cts):
-    _mha, _mlp, ln = _pieces()
+    ln = layer_norm
     p, lnA, x, u1, a, xp, u2 = res
     G, P = cts
     red = (lambda z: jax.lax.psum(z, axis_name)) if axis_name else (lambda z: z)

@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
+from .blocks import _mha, _mlp, _vec, layer_norm
+
 __all__ = ["FALConfig", "fal_init", "fal_forward", "fal_param_specs", "layer_norm"]
 
 Params = dict[str, Any]
@@ -118,33 +120,6 @@ def fal_param_specs(params: Params, axis_name: str = "tp") -> Params:
     rename = lambda s: P(*(axis_name if a == "tp" else a for a in s))
     spec = lambda name: rename(_SHARDED[name]) if name in _SHARDED else P()
     return {k: ([{n: spec(n) for n in b} for b in v] if k == "blocks" else P()) for k, v in params.items()}
-
-
-def _vec(v: jax.Array, like: jax.Array) -> jax.Array:
-    return jnp.reshape(v, (1,) * (like.ndim - 1) + (-1,))
-
-
-def layer_norm(x: jax.Array, g: jax.Array, b: jax.Array, eps: float = 1e-5) -> jax.Array:
-    r"""$\mathrm{LN}(x)=\gamma\odot(x-\mu)/\sqrt{\sigma^2+\epsilon}+\beta$ over the last axis."""
-    mu = x.mean(-1, keepdims=True)
-    xc = x - mu
-    return xc * jax.lax.rsqrt((xc * xc).mean(-1, keepdims=True) + eps) * _vec(g, x) + _vec(b, x)
-
-
-def _mha(p: Params, u: jax.Array) -> jax.Array:
-    """Causal multi-head attention over the heads present in ``p`` (all, or one shard), incl. $W_O$."""
-    q, k, v = jnp.einsum("btd,dshe->sbthe", u, p["wqkv"])  # fused QKV: one column-parallel input, one f
-    T = u.shape[1]
-    s = jnp.einsum("bqhe,bkhe->bhqk", q, k) / jnp.sqrt(jnp.asarray(q.shape[-1], u.dtype))
-    s = jnp.where(jnp.tril(jnp.ones((T, T), bool))[None, None], s, -jnp.inf)
-    o = jnp.einsum("bhqk,bkhe->bqhe", jax.nn.softmax(s, -1), v)
-    return jnp.einsum("bqhe,hed->bqd", o, p["wo"])
-
-
-def _mlp(p: Params, u: jax.Array) -> jax.Array:
-    """$\\mathrm{GELU}(uW_1+b_1)W_2$ over the hidden units present in ``p`` (no $b_2$)."""
-    h = u @ p["w1"]
-    return jax.nn.gelu(h + _vec(p["b1"], h)) @ p["w2"]
 
 
 def fal_forward(params: Params, x: jax.Array, cfg: FALConfig, *, axis_name: str | None = None,
