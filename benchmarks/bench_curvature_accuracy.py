@@ -20,6 +20,7 @@ Writes ``benchmarks/results/curvature_accuracy.json`` and prints, per option and
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from attnverify.geometry import DEFAULT_RTOL, curvature_field, metric_condition_number, pullback_metric  # noqa: E402
-from attnverify.geometry._known_charts import KNOWN_CHARTS, chart_points  # noqa: E402
+from attnverify.geometry._known_charts import KNOWN_CHARTS, any_chart, suite  # noqa: E402
 
 RTOL = DEFAULT_RTOL
 A = np.array([[1.3, 0.4], [-0.2, 0.9]])  # cond(A) ~ 1.9; fixed so that the run is reproducible
@@ -58,47 +59,45 @@ def _old_ok(mu, t):
 
 def main() -> None:
     raw = dict(rtol=np.finfo(float).max, kind="gaussian")
-    out: dict = {"rtol": RTOL, "charts": {}}
+    idx, pts, truth = suite()
+    pidx = jnp.asarray(idx)
+    scale = np.asarray(jax.vmap(lambda i, t: _scale(functools.partial(any_chart, i), t))(pidx, jnp.asarray(pts)))
+    tol = RTOL * np.maximum(np.abs(truth), scale)
+    xi = np.linalg.solve(A, pts.T).T
+    old_ok = np.asarray(jax.vmap(lambda i, t: _old_ok(functools.partial(any_chart, i), t))(pidx, jnp.asarray(pts)))
+    field = lambda fn, x, route, **kw: np.asarray(curvature_field(fn, x, route=route, params=pidx, **kw))  # noqa: E731
     totals: dict = {}
-    for chart in KNOWN_CHARTS:
-        pts = chart_points(chart)
-        truth = np.array([chart.k_true(p) for p in pts])
-        scale = np.asarray(jax.vmap(lambda t: _scale(chart.mu, t))(jnp.asarray(pts)))
-        tol = RTOL * np.maximum(np.abs(truth), scale)
-        mu_a = lambda xi, mu=chart.mu: mu(jnp.asarray(A) @ xi)  # noqa: E731
-        xi = np.linalg.solve(A, pts.T).T
-        old_ok = np.asarray(jax.vmap(lambda t: _old_ok(chart.mu, t))(jnp.asarray(pts)))
-        row = {}
-        for route, other in (("extrinsic", "intrinsic"), ("intrinsic", "extrinsic")):
-            k_raw = np.asarray(curvature_field(chart.mu, pts, route=route, **raw))
-            k_other = np.asarray(curvature_field(chart.mu, pts, route=other, **raw))
-            k_rep = np.asarray(curvature_field(mu_a, xi, route=route, **raw))
-            k_est = np.asarray(curvature_field(chart.mu, pts, route=route, kind="gaussian"))
-            decisions = {
-                "old": np.where(old_ok, k_raw, np.nan),
-                "routes": np.where(np.abs(k_raw - k_other) <= RTOL * np.maximum(np.abs(k_raw), scale), k_raw, np.nan),
-                "reparam": np.where(np.abs(k_raw - k_rep) <= RTOL * np.maximum(np.abs(k_raw), scale), k_raw, np.nan),
-                "estimate": k_est,
-            }
-            for name, k in decisions.items():
-                fin = np.isfinite(k)
-                wrong = fin & ~(np.abs(k - truth) <= tol)
-                c = [int((fin & ~wrong).sum()), int(wrong.sum()), int((~fin).sum())]
-                row[f"{name}/{route}"] = c
-                t = totals.setdefault(f"{name}/{route}", [0, 0, 0])
-                for i in range(3):
-                    t[i] += c[i]
-        out["charts"][chart.name] = row
-        print(chart.name, {k: v for k, v in row.items()})
-    out["totals [accurate, wrong, NaN]"] = totals
+    per_chart: dict = {c.name: {} for c in KNOWN_CHARTS}
+    for route, other in (("extrinsic", "intrinsic"), ("intrinsic", "extrinsic")):
+        k_raw, k_other = field(any_chart, pts, route, **raw), field(any_chart, pts, other, **raw)
+        k_rep = field(_reparametrised, xi, route, **raw)
+        k_est = field(any_chart, pts, route, kind="gaussian")
+        agree = lambda k2: np.where(np.abs(k_raw - k2) <= RTOL * np.maximum(np.abs(k_raw), scale), k_raw, np.nan)  # noqa: E731
+        decisions = {"old": np.where(old_ok, k_raw, np.nan), "routes": agree(k_other), "reparam": agree(k_rep), "estimate": k_est}
+        for name, k in decisions.items():
+            fin = np.isfinite(k)
+            wrong = fin & ~(np.abs(k - truth) <= tol)
+            key = f"{name}/{route}"
+            totals[key] = [int((fin & ~wrong).sum()), int(wrong.sum()), int((~fin).sum())]
+            for i, c in enumerate(KNOWN_CHARTS):
+                sel = idx == i
+                per_chart[c.name][key] = [int((fin & ~wrong & sel).sum()), int((wrong & sel).sum()), int((~fin & sel).sum())]
+    out = {"rtol": RTOL, "points_per_chart": int((idx == 0).sum()), "counts": "[finite and accurate, finite and wrong, NaN]",
+           "totals": totals, "charts": per_chart}
     g = pullback_metric(KNOWN_CHARTS[0].mu)
     out["issue_example_scaled_cond_at_5.55e-17"] = float(metric_condition_number(g, jnp.array([5.55e-17, -2.0]), scaled=True))
     path = Path(__file__).parent / "results" / "curvature_accuracy.json"
     atomic_write_json(path, out)
+    for name, row in per_chart.items():
+        print(name, row)
     print("totals [finite and accurate, finite and wrong, NaN]:")
     for k, v in totals.items():
         print(f"  {k:20s} {v}")
     print(f"wrote {path}")
+
+
+def _reparametrised(i, xi):
+    return any_chart(i, jnp.asarray(A) @ xi)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,22 @@ def _compiled(fn, kind, route, max_cond, rtol, batch_size, grouped, with_params)
     return jax.jit(functools.partial(_field, fn, kind, route, max_cond, rtol, batch_size, grouped))
 
 
+def _check_options(fn, kind, route, sigma, max_cond, rtol, m: int, name: str, shape: tuple) -> tuple:
+    """Checks shared by :func:`curvature_field` and :func:`curvature_diagnostics`; returns
+    ``(kind, route, max_cond, rtol, sigma)`` normalised."""
+    require_x64("curvature")
+    kind, route = check_choice(kind, KINDS, "kind"), check_choice(route, ROUTES, "route")
+    max_cond = float(check_real(max_cond, "max_cond", positive=True, allow_inf=True))
+    rtol = float(check_real(rtol, "rtol", positive=True))
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    if kind == "gaussian" and m != 2:
+        raise ValueError(f"kind='gaussian' needs m=2 coordinates, got {name} of shape {shape}; use kind='scalar'")
+    if route == "metric" and sigma is not None:
+        raise ValueError("sigma applies to the mean-map routes only; route='metric' takes a metric function")
+    return kind, route, max_cond, rtol, None if sigma is None else check_spd(sigma)
+
+
 def curvature_field(
     fn: Callable[..., jax.Array],
     points: Any,
@@ -125,28 +141,17 @@ def curvature_field(
         mu = lambda t: jnp.array([t[0], t[1], t[0] * t[1]])
         curvature_field(mu, jnp.array([[0.5, 0.2]] * 3), kind="gaussian")   # 3 x -0.600925...
     """
-    require_x64("curvature")
-    kind = check_choice(kind, KINDS, "kind")
-    route = check_choice(route, ROUTES, "route")
-    max_cond = check_real(max_cond, "max_cond", positive=True, allow_inf=True)
-    rtol = check_real(rtol, "rtol", positive=True)
     if not isinstance(return_reasons, (bool, np.bool_)):
         raise TypeError(f"return_reasons must be a bool, got {type(return_reasons).__name__}")
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     grouped = params is not None and np.ndim(points) == 3
     pts = check_points(points, "points", grouped=grouped)
     m = pts.shape[-1]
-    if kind == "gaussian" and m != 2:
-        raise ValueError(f"kind='gaussian' needs m=2 coordinates, got points of shape {pts.shape}; use kind='scalar'")
+    kind, route, max_cond, rtol, sig = _check_options(fn, kind, route, sigma, max_cond, rtol, m, "points", pts.shape)
     if params is not None:
         lead = pts.shape[0]
         for leaf in jax.tree_util.tree_leaves(params):
             if np.ndim(leaf) < 1 or np.shape(leaf)[0] != lead:
                 raise ValueError(f"params leaves must have leading axis {lead} (one per {'group' if grouped else 'point'}), got shape {np.shape(leaf)}")
-    if route == "metric" and sigma is not None:
-        raise ValueError("sigma applies to the mean-map routes only; route='metric' takes a metric function")
-    sig = None if sigma is None else check_spd(sigma)
     if batch_size is None:
         d = None
         if route != "metric" and pts.size:
@@ -192,22 +197,14 @@ def curvature_diagnostics(
     (``params`` unbatched): ``{"value", "reason", "why", "error_estimate", "tolerance"}`` -- the
     curvature (NaN unless ``reason == 0``), its reason code, ``REASONS[code]``, the first-order error
     estimate and the tolerance ``rtol * max(|value|, c_0)`` it is compared with."""
-    require_x64("curvature")
-    kind, route = check_choice(kind, KINDS, "kind"), check_choice(route, ROUTES, "route")
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     theta = check_point(theta)
-    if kind == "gaussian" and theta.shape[0] != 2:
-        raise ValueError(f"kind='gaussian' needs m=2 coordinates, got theta of shape {theta.shape}; use kind='scalar'")
-    if route == "metric" and sigma is not None:
-        raise ValueError("sigma applies to the mean-map routes only; route='metric' takes a metric function")
+    kind, route, max_cond, rtol, sig = _check_options(fn, kind, route, sigma, max_cond, rtol, theta.shape[0], "theta", theta.shape)
     f = fn if params is None else functools.partial(fn, params)  # shape checks only; the compiled call takes params
     if route == "metric":
         check_metric_shape(f, theta)
     else:
         check_mean_shape(f, theta)
-    sig = None if sigma is None else check_spd(sigma)
-    key = (fn, kind, route, float(check_real(max_cond, "max_cond", positive=True, allow_inf=True)), float(check_real(rtol, "rtol", positive=True)))
+    key = (fn, kind, route, max_cond, rtol)
     try:
         compiled = _diagnostics_compiled(*key)
     except TypeError:  # unhashable fn
