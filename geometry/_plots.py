@@ -113,13 +113,13 @@ def plot_curvature(out_dir: Path, *, quick: bool, seed: int) -> dict:
 
     grids = curvature_grids(21 if quick else 81)
     fig = draw_curvature_heatmaps(grids)
-    caption(fig, f"Closed-form constructions of spec gating_curvature (C3, C4, C7b, C7c), {len(grids['ungated input chart (C3)']['x'])}² grid points each; "
+    caption(fig, f"Closed-form constructions of the gating-curvature paper's claims (C3, C4, C7b, C7c), {len(grids['ungated input chart (C3)']['x'])}² grid points each; "
                  "K from the extrinsic curvature engine in float64.")
     files = save_figure(fig, out_dir, "curvature_heatmaps")
     count = 8 if quick else 32
     dep = curvature_vs_depth(seed, count)
     fig = draw_curvature_vs_depth(dep)
-    caption(fig, f"Median over {count} random stacks of identical layers (seed {seed}); spec gating_curvature, depth claims.")
+    caption(fig, f"Median over {count} random stacks of identical layers (seed {seed}); the gating-curvature paper's depth claims (C8).")
     files += save_figure(fig, out_dir, "curvature_vs_depth")
     atomic_write_json(Path(out_dir) / "curvature_vs_depth.json", dep)
     return {"files": [str(f) for f in files] + [str(Path(out_dir) / "curvature_vs_depth.json")], "depth": dep}
