@@ -18,6 +18,7 @@ import numpy as np
 from attnverify.attention.sae.selection import head_attribution
 
 from .blocks import ablation_masks
+from .cells import cell, prompt_ids as _ids
 from .gemma_lm import gemma_head_contributions
 
 __all__ = ["head_cells"]
@@ -26,7 +27,6 @@ __all__ = ["head_cells"]
 def head_cells(model, cells, feats_by, saes, layers, s, seed, sel, targets) -> list[dict]:
     """One cell per mask (``"top"``, ``"random:i"``) at each target's best (layer, kappa > 0) of ``cells``
     by the success rule (:func:`experiments.sae_steering.scoring.best_cell`)."""
-    from .gemma_track import _ids, cell
     from .scoring import best_cell
 
     cfg = model.config

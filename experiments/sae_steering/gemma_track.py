@@ -33,6 +33,7 @@ from attnverify.attention.sae.selection import matched_random_feature, mu_plus, 
 from attnverify.attention.sae.steering import Steer, make_steer, no_steer
 from attnverify.attention.sae.training import sae_stats, train_sae
 
+from .cells import cell, prompt_ids as _ids
 from .gemma_gate import gate_sets
 from .gemma_lm import banned_token_bias, gemma_residuals, gemma_steered_generate, stop_ids, until_eos
 
@@ -67,12 +68,6 @@ def _split(seed: int) -> tuple[dict, dict]:
         perm = np.random.default_rng([seed, 7, len(iso)]).permutation(len(p))
         pairs[iso] = [p[i] for i in perm]
     return pairs, shas
-
-
-def _ids(model, text: str) -> list[int]:
-    """Token ids with exactly one leading BOS (the GGUF tokenizer prepends it)."""
-    ids = model.tokenizer.encode(text).ids
-    return ids if ids and ids[0] == model.bos_id else [model.bos_id] + ids
 
 
 def _batched(model, texts: list[str], layers, key_parts, max_tokens: int, batch: int = 32) -> np.ndarray:
@@ -143,11 +138,6 @@ def _generate(model, ids: np.ndarray, steers, masks, s, seed, bias) -> list[list
             if c >= 0:
                 out[c][p] = np.asarray(row)
     return out
-
-
-def cell(target, layer, feature, kappa, mode="clamp", mask=None) -> dict:
-    """One configuration: ``target`` None is the unsteered model."""
-    return {"target": target, "layer": layer, "feature": feature, "kappa": kappa, "mode": mode, "mask": mask}
 
 
 def _cells(s: dict, targets, layers) -> list[dict]:
