@@ -115,8 +115,8 @@ class Decision:
     detectable_effect: float | None = None
     #: component decisions the outcome combines (per host, per n: :func:`decide_all`), name -> ``to_dict()``
     parts: dict[str, Any] | None = None
-    #: negative controls (placebos) run through the same rule, name -> ``to_dict()`` plus ``"passes_as_strongly"``
-    #: (:func:`with_controls`); a claim whose control passes as strongly is not ``verified``
+    #: negative controls (placebos) run through the same rule, name -> ``to_dict()`` with ``outcome`` "passes" or
+    #: "does not pass" and ``can_pass`` (:func:`with_controls`); a claim is not ``verified`` while any control passes
     controls: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -461,28 +461,61 @@ def decide_all(parts: Mapping[str, Decision], *, rule: str | None = None) -> Dec
     return dataclasses.replace(worst, outcome=outcome, rule=text, parts=flat, controls=controls, **kw)
 
 
-def with_controls(decision: Decision, controls: Mapping[str, Decision]) -> Decision:
+def _control_side(c: Decision) -> str:
+    """Where a control's interval lies, in control words (never ``refuted``: that word is the paper's)."""
+    if c.outcome is Verdict.VERIFIED:
+        return "paper's side of the boundary"
+    if c.outcome is Verdict.INCONCLUSIVE:
+        return "touches or straddles the boundary"
+    return "opposite side of the boundary"
+
+
+def with_controls(decision: Decision, controls: Mapping[str, Decision], *,
+                  can_pass: Mapping[str, bool] | None = None) -> Decision:
     """Attach negative controls (placebos run through the same rule) to ``decision``.
 
-    A control *passes as strongly* when it is ``verified`` and its estimate lies at least as far on the
-    paper's side of the boundary as the claim's. Then the claim's effect is not specific to what the paper
-    credits, and a ``verified`` decision becomes ``inconclusive`` (the rule says why). Every control is
-    recorded under ``controls`` with its outcome and the flag ``passes_as_strongly``.
+    The developers' guide's rule: an empirical claim reports *a negative control that does not pass*.
+    A control **passes** when its interval lies on the paper's side of the boundary (its rule reads
+    ``verified``), whatever its strength relative to the claim. While any control passes, a ``verified``
+    decision becomes ``inconclusive`` (the rule names the control). Controls are never labelled
+    ``refuted``/``verified``: each is recorded under ``controls`` (name -> ``to_dict()``) with
+    ``outcome`` ``"passes"`` or ``"does not pass"``, ``passes`` (bool), ``side`` (where its interval lies)
+    and ``passes_as_strongly`` (kept for old readers: passes with an estimate at least as far out).
+
+    ``can_pass`` (name -> bool, optional) states before the data whether the control *could* pass at this
+    sample size (``False`` for, e.g., seeds with alternating signs at n = 3, which no t interval puts on
+    one side); recorded as ``can_pass`` (``None``: not assessed). A control that cannot pass tests nothing,
+    so a ``verified`` decision whose controls *all* cannot pass becomes ``inconclusive`` too.
     """
+    can_pass = dict(can_pass or {})
+    unknown = set(can_pass) - set(controls)
+    if unknown:
+        raise ValueError(f"can_pass names controls that are not given: {sorted(unknown)}")
     rec: dict[str, Any] = {}
-    beaten_by = []
+    passing, vacuous = [], []
     for name, c in controls.items():
         if not isinstance(c, Decision):
             raise TypeError(f"controls[{name!r}] must be a Decision, got {type(c).__name__}")
-        strong = c.outcome is Verdict.VERIFIED and _strength(c) >= _strength(decision)
-        rec[name] = {**c.to_dict(), "passes_as_strongly": bool(strong)}
-        if strong:
-            beaten_by.append(name)
+        cp = can_pass.get(name)
+        if cp is not None and not isinstance(cp, bool):
+            raise TypeError(f"can_pass[{name!r}] must be a bool, got {type(cp).__name__}")
+        passes = c.outcome is Verdict.VERIFIED
+        strong = passes and _strength(c) >= _strength(decision)
+        rec[name] = {**c.to_dict(), "outcome": "passes" if passes else "does not pass", "passes": passes,
+                     "side": _control_side(c), "passes_as_strongly": bool(strong), "can_pass": cp}
+        if passes:
+            passing.append(name)
+        if cp is False:
+            vacuous.append(name)
     out = dataclasses.replace(decision, controls={**(decision.controls or {}), **rec})
-    if beaten_by and decision.outcome is Verdict.VERIFIED:
+    if decision.outcome is Verdict.VERIFIED and passing:
         out = dataclasses.replace(out, outcome=Verdict.INCONCLUSIVE,
-                                  rule=decision.rule + f"; downgraded to inconclusive: the control(s) {', '.join(beaten_by)} "
-                                  "pass the same rule at least as strongly")
+                                  rule=decision.rule + f"; inconclusive: the negative control(s) {', '.join(passing)} "
+                                  "pass the same rule (a claim is not verified while any of its controls passes)")
+    elif decision.outcome is Verdict.VERIFIED and controls and len(vacuous) == len(controls):
+        out = dataclasses.replace(out, outcome=Verdict.INCONCLUSIVE,
+                                  rule=decision.rule + f"; inconclusive: the only control(s) {', '.join(vacuous)} "
+                                  f"cannot pass at n = {decision.n_units}, so no control tests the rule")
     return out
 
 

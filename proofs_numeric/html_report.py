@@ -123,13 +123,14 @@ def _evidence_cell(c: Mapping[str, Any]) -> str:
 
 
 def _controls(controls: Any) -> str:
-    """Each placebo's effect and outcome, and whether it passes as strongly as the claim (then not verified)."""
+    """Each placebo's effect and outcome ("passes" blocks verified), and whether it could pass at this n."""
     if controls is None:
         return "not recorded"
     if not isinstance(controls, Mapping) or not all(isinstance(v, Mapping) and "ci" in v for v in controls.values()):
         return _e(json.dumps(controls, default=str))
     return "<br>".join(f"{_e(name)}: {_effect(c)}, {_e(c.get('outcome', '-'))}"
-                       + (" <b>(passes as strongly: blocks verified)</b>" if c.get("passes_as_strongly") else " (does not pass as strongly)")
+                       + (" <b>(blocks verified)</b>" if c.get("passes") else "")
+                       + (" (cannot pass at this n)" if c.get("can_pass") is False else "")
                        for name, c in controls.items())
 
 

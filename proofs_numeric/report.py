@@ -193,7 +193,8 @@ def _decision_lines(r) -> list[str]:
         for name, c in (group or {}).items():
             lo, hi = c["ci"]
             mde = "" if c.get("detectable_effect") is None else f", detectable {c['detectable_effect']:.3g}"
-            flag = " -- passes as strongly as the claim" if c.get("passes_as_strongly") else ""
+            flag = "" if title == "part" else (" (blocks verified)" if c.get("passes") else "") + (
+                "" if c.get("can_pass") is not False else " (cannot pass at this n)")
             lines.append(f"- {title} `{_md_escape(name)}`: {c['estimate']:.4g} [{lo:.4g}, {hi:.4g}] "
                          f"(n = {c['n_units']} {_md_escape(c['units'])}{mde}) -> {c['outcome']}{flag}")
     if d.paper_setting or d.our_setting or d.paper_figure:

@@ -1,4 +1,4 @@
-"""decide_all (every part must hold) and with_controls (a placebo that passes as strongly blocks `verified`)."""
+"""decide_all (every part must hold) and with_controls (a placebo that passes blocks `verified`)."""
 
 import numpy as np
 import pytest
@@ -31,15 +31,28 @@ def test_decide_all_needs_every_part():
         pn.decide_all({})
 
 
-def test_with_controls_downgrades_when_placebo_passes_as_strongly():
-    claim, weak, strong = _d(0.05), _d(0.01, seed=1), _d(0.08, seed=2)
-    assert pn.with_controls(claim, {"placebo": weak}).outcome is V.VERIFIED
+def test_with_controls_blocks_verified_when_any_placebo_passes():
+    claim, weak, strong, null = _d(0.05), _d(0.01, seed=1), _d(0.08, seed=2), _d(0.0, sd=0.05, seed=4)
+    assert pn.with_controls(claim, {"placebo": null}).outcome is V.VERIFIED
+    out = pn.with_controls(claim, {"placebo": weak})  # a weaker placebo that passes still blocks (guide's rule)
+    assert out.outcome is V.INCONCLUSIVE and out.controls["placebo"]["outcome"] == "passes" and "placebo" in out.rule
     out = pn.with_controls(claim, {"placebo": strong})
     assert out.outcome is V.INCONCLUSIVE and out.controls["placebo"]["passes_as_strongly"]
-    assert "placebo" in out.rule
-    # direction "less": a more negative placebo passes as strongly
-    c, p = _d(-0.05, direction="less"), _d(-0.08, direction="less", seed=3)
+    c, p = _d(-0.05, direction="less"), _d(-0.02, direction="less", seed=3)
     assert pn.with_controls(c, {"p": p}).outcome is V.INCONCLUSIVE
+
+
+def test_controls_are_never_labelled_refuted_and_record_can_pass():
+    claim, other_side = _d(0.05), _d(-0.05, seed=5)
+    assert other_side.outcome is V.REFUTED
+    out = pn.with_controls(claim, {"p": other_side, "q": _d(0.0, sd=0.05, seed=6)}, can_pass={"p": True})
+    assert out.outcome is V.VERIFIED
+    assert {c["outcome"] for c in out.controls.values()} == {"does not pass"}
+    assert out.controls["p"]["can_pass"] is True and out.controls["q"]["can_pass"] is None
+    vac = pn.with_controls(claim, {"p": other_side}, can_pass={"p": False})  # the only control cannot pass
+    assert vac.outcome is V.INCONCLUSIVE and "cannot pass" in vac.rule
+    with pytest.raises(ValueError, match="can_pass"):
+        pn.with_controls(claim, {"p": other_side}, can_pass={"zz": False})
 
 
 def test_leave_one_out_counts_fragile_units():
