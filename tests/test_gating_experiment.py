@@ -194,8 +194,12 @@ def test_decisions_on_synthetic_outcomes():
         "curvature_accuracy_correlation": V.VERIFIED, "depth_growth": V.VERIFIED, "gated_proxy_greater": V.VERIFIED}
     # every decision reports its detectable effect; the placebos run and do not pass
     assert all(d.detectable_effect is not None and d.detectable_effect > 0 for d in dec.values())
-    assert dec["depth_growth"].controls and dec["curvature_accuracy_correlation"].controls
-    assert not any(c["passes_as_strongly"] for d in dec.values() for c in (d.controls or {}).values())
+    assert dec["curvature_accuracy_correlation"].controls
+    assert not any(c["passes"] for d in dec.values() for c in (d.controls or {}).values())
+    # depth growth: the ungated arm's slope is what the contrast subtracts, so it is context, never a control
+    assert not dec["depth_growth"].controls
+    from attnverify.experiments.gating.stats import depth_growth_context
+    assert "trained ungated slope" in depth_growth_context(_fake_study(gap_nonlinear=0.03, gap_linear=0.0))
     assert all(d.n_units == gs.quick_config().n_seeds and d.units.startswith("seeds") for d in dec.values())
     assert dec["linear_no_difference"].test == "equivalence" and dec["linear_no_difference"].boundary == gs.LINEAR_MARGIN
     assert dec["nonlinear_advantage"].estimate == pytest.approx(0.03, abs=2e-3)
@@ -324,7 +328,7 @@ def test_a_quick_run_is_refused_as_reference(monkeypatch, tmp_path):
 
 def test_issue27_controls_decide():
     """Issue 27: depth growth decides on gated - ungated slope, so an ungated arm that grows as fast blocks it
-    (the ungated slope alone, a control, passes); a positive correlation whose interval excludes the paper's
+    (the ungated slope alone is context, not a control); a positive correlation whose interval excludes the paper's
     0.79 is not reproduced; the within-seed permutation placebo does not pass."""
     V = pn.Verdict
     same = _fake_study(0.03, 0.0)
@@ -332,9 +336,12 @@ def test_issue27_controls_decide():
     same.runs["curv_density"] = same.runs["depth"].astype(float) * noise  # both arms grow alike
     d = gs.claim_decisions(same)["depth_growth"]
     assert d.outcome is not V.VERIFIED and abs(d.estimate) < 0.05
-    assert d.controls["ungated arm (slope)"]["outcome"] == "verified"
+    from attnverify.experiments.gating.stats import depth_growth_context
+    assert not d.controls and depth_growth_context(same)["trained ungated slope"]["outcome"] == "verified"  # context only
+    d = gs.claim_decisions(same, untrained=same)["depth_growth"]  # the control: the same contrast, untrained
+    assert set(d.controls) == {"untrained models: gated - ungated slope"} and d.controls["untrained models: gated - ungated slope"]["outcome"] == "does not pass"
     weak = _fake_study(0.03, 0.0)
     weak.runs["proxy"] = weak.runs["accuracy"] + 0.02 * np.random.default_rng(4).standard_normal(len(weak.runs["accuracy"]))
     c = gs.claim_decisions(weak)["curvature_accuracy_correlation"]
     assert 0 < c.ci[0] and c.ci[1] < 0.79 and c.outcome is V.NOT_REPRODUCED
-    assert c.controls["accuracy permuted within seed"]["outcome"] != "verified"
+    assert c.controls["accuracy permuted within seed"]["outcome"] == "does not pass"

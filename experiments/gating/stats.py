@@ -230,7 +230,9 @@ RULE_HISTORY = {
     "depth_growth": (
         "Until 2026-12-07: the gated arm's per-seed slope alone, verified (0.49). The ungated arm passed the same "
         "test more strongly (0.68 [0.52, 0.84]), so the slope was not an effect of gating. Changed after seeing that result: "
-        "the claim decides on the per-seed gated - ungated slope; the ungated arm and the untrained models are its controls."),
+        "the claim decides on the per-seed gated - ungated slope; the ungated arm and the untrained models are its controls. "
+        "Later on 2026-12-07 (review): the ungated arm's slope is what the contrast subtracts, so it could block any real "
+        "effect; the only control is now the untrained gated - ungated slope, and the arms' own slopes are context."),
     "gated_proxy_greater": (
         "Registered on 2026-12-07 from the committed run, after the re-analysis had computed its effect "
         "(-0.011 [-0.021, -0.002]); the rule is the one of the other per-seed paired claims."),
@@ -248,8 +250,8 @@ def claim_decisions(res: StudyResult, *, seed: int = 0, untrained: StudyResult |
     * ``curvature_accuracy_correlation``: Pearson r between the proxy and accuracy across runs, 95 % CI
       by a cluster bootstrap over seeds; verified if the CI lies above 0.
     * ``depth_growth``: per seed, mean over tasks of the slope of log curvature density (b) against depth,
-      primary gate **minus ungated**; verified if the 95 % t-interval lies above 0. Controls: the
-      ungated arm's slope and, with ``untrained``, the untrained gated - ungated slope.
+      primary gate **minus ungated**; verified if the 95 % t-interval lies above 0. Control, with
+      ``untrained``: the untrained gated - ungated slope (the arms' own slopes: :func:`depth_growth_context`).
     * ``nonlinear_advantage`` gets the untrained models as its control when ``untrained`` is given.
     * ``gated_proxy_greater``: per seed, mean over tasks and depths of gated - ungated curvature proxy;
       verified if the 95 % t-interval lies above 0; control: the same contrast on the untrained models.
@@ -281,19 +283,40 @@ def claim_decisions(res: StudyResult, *, seed: int = 0, untrained: StudyResult |
         paper_figure=PAPER_FIGURES["linear_no_difference"], **setting)
     out["curvature_accuracy_correlation"] = _correlation_decision(res, setting, seed)
     slope = lambda r, g: per_seed_depth_slope(r, g)  # noqa: E731
-    depth = lambda x, what: pn.decide_direction(  # noqa: E731
-        x, method="t", units=units.format("tasks (slope against depth)"), effect=f"mean slope of log curvature density (b) against depth, {what}",
-        rule="verified if the 95 % t-interval over seeds lies above 0; entirely below: not reproduced; otherwise inconclusive",
-        paper_figure=PAPER_FIGURES["depth_growth"], **setting)
-    controls = {"ungated arm (slope)": depth(slope(res, "none"), "ungated")}
+    depth = lambda x, what: _depth_decision(x, what, units, setting)  # noqa: E731
+    # the control is the same statistic where the effect should be absent (untrained models); the ungated arm's
+    # slope is the very quantity the contrast subtracts, so it is context (depth_growth_context), never a control
+    controls = {}
     proxy = lambda r: per_seed_paired(r, tuple(r.config.tasks), metric="proxy")  # noqa: E731
     pcontrols = {}
     if untrained is not None:
         controls["untrained models: gated - ungated slope"] = depth(slope(untrained, PRIMARY_GATE) - slope(untrained, "none"), "untrained, elementwise - ungated")
-        controls["untrained models: ungated slope"] = depth(slope(untrained, "none"), "untrained, ungated")
         pcontrols["untrained models: gated - ungated proxy"] = _proxy_decision(proxy(untrained), units, setting, "untrained models")
     out["depth_growth"] = pn.with_controls(depth(slope(res, PRIMARY_GATE) - slope(res, "none"), "elementwise gate minus ungated"), controls)
     out["gated_proxy_greater"] = pn.with_controls(_proxy_decision(proxy(res), units, setting, "trained"), pcontrols)
+    return out
+
+
+def _depth_decision(x: np.ndarray, what: str, units: str, setting: dict[str, Any]):
+    """The depth-growth rule on per-seed slopes ``x``: 95 % t-interval over seeds above 0."""
+    from attnverify import proofs_numeric as pn
+
+    return pn.decide_direction(
+        x, method="t", units=units.format("tasks (slope against depth)"), effect=f"mean slope of log curvature density (b) against depth, {what}",
+        rule="verified if the 95 % t-interval over seeds lies above 0; entirely below: not reproduced; otherwise inconclusive",
+        paper_figure=PAPER_FIGURES["depth_growth"], **setting)
+
+
+def depth_growth_context(res: StudyResult, untrained: StudyResult | None = None) -> dict[str, Any]:
+    """Context for ``depth_growth`` (not controls): each arm's own slope of log curvature density (b)
+    against depth, trained ungated and (if given) untrained ungated, as ``Decision.to_dict()``. The ungated
+    slope is what the gated - ungated contrast subtracts, so it cannot serve as that contrast's control."""
+    setting = dict(setting_differs=True, paper_setting=PAPER_SETTING, our_setting=our_setting(res.config))
+    units = "seeds (each the mean over {} of paired runs)"
+    out = {"trained ungated slope": _depth_decision(per_seed_depth_slope(res, "none"), "ungated", units, setting).to_dict()}
+    if untrained is not None:
+        out["untrained ungated slope"] = _depth_decision(per_seed_depth_slope(untrained, "none"), "untrained, ungated",
+                                                         units, setting).to_dict()
     return out
 
 

@@ -192,6 +192,10 @@ def _empirical_evidence(ctx: Context, key: str) -> Evidence:
                "frac_degenerate_probes": st["mean_frac_degenerate_probes"]}
     if key in RULE_HISTORY:
         details["rule_history"] = RULE_HISTORY[key]
+    if key == "depth_growth":  # each arm's own slope: context, not a control (the contrast subtracts it)
+        from .stats import depth_growth_context
+
+        details["context_not_controls"] = depth_growth_context(res, untrained_study()[0])
     if key in ("depth_growth", "gated_proxy_greater"):
         details["untrained_control_run"] = ({k: v for k, v in untrained_source.items() if k != "config"} if untrained_source
                                             else f"not committed: {REFERENCE_UNTRAINED_COMMAND}")
@@ -248,8 +252,10 @@ def _depth_growth(ctx: Context) -> Evidence:
 
     Full study (depths 1-4, committed reference run); per seed, the mean over tasks of the slope of log
     curvature density (b) against depth, **elementwise gate minus ungated** (the ungated arm alone
-    grows more), 95 % t-interval above 0. Controls: the ungated arm's slope and the untrained models
-    (committed untrained arm). The paper states amplification in a structured regime only (see
+    grows more), 95 % t-interval above 0. Control (must not pass): the same gated - ungated contrast on the
+    untrained models (committed untrained arm), where depth growth from training is absent; under the guide's
+    rule any passing control blocks ``verified``. Each arm's own slope (trained and untrained ungated) is in
+    the details as context, not as a control: the contrast subtracts the ungated slope. The paper states amplification in a structured regime only (see
     gating.depth_amplification_scope)."""
     return _empirical_evidence(ctx, "depth_growth")
 
