@@ -1,8 +1,9 @@
 r"""Tensor-parallel FAL programs and what their jaxprs contain: all-reduces, bytes, FLOPs.
 
 Spec ``fal.md`` §3 counting recipe: trace ``jax.make_jaxpr`` of the sharded forward and of
-``jax.grad`` of a scalar loss, walk every nested jaxpr, count primitives whose name starts with
-``psum`` and take
+``jax.grad`` of a scalar loss, walk every nested jaxpr, count the all-reduce primitives (``psum*``,
+``pmax``, ``pmin``: :func:`~attention.fal.allreduce_count.is_allreduce`; refused where a loop or
+branch makes the count not static) and take
 backward = grad program $-$ forward. An operand is activation-sized when it has
 $B\,T\,d$ elements, else LN-parameter-sized (the spec's "rank $\ge2$" rule, made robust to the
 ``[1, 1, d]`` reshape of $\gamma,\beta$ before JAX's varying cast). Tracing uses a ``jax.sharding.AbstractMesh``, so no devices
@@ -27,7 +28,7 @@ from jax.sharding import PartitionSpec as P
 
 from attnverify.proofs_numeric.precision import check_int
 
-from .allreduce_count import jaxpr_allreduces
+from .allreduce_count import is_allreduce, jaxpr_allreduces
 from .model import FALConfig, fal_forward, fal_init, fal_param_specs
 
 __all__ = ["tp_forward", "iter_eqns", "allreduce_counts", "matmul_flops", "count_params", "elementwise_adds"]
@@ -55,7 +56,7 @@ def iter_eqns(jaxpr: Jaxpr | ClosedJaxpr) -> Iterator[Any]:
 def _psums(jaxpr, activation_size: int) -> tuple[int, int, int]:
     act = vec = nbytes = 0
     for e in iter_eqns(jaxpr):
-        if e.primitive.name.startswith("psum"):
+        if is_allreduce(e.primitive.name):
             for v in e.invars:
                 aval = v.aval
                 if math.prod(aval.shape) >= activation_size:
@@ -64,6 +65,9 @@ def _psums(jaxpr, activation_size: int) -> tuple[int, int, int]:
                 else:
                     vec += 1
     executed = jaxpr_allreduces(jaxpr, activation_size)  # nested calls and loops multiplied out
+    if executed["flagged"]:
+        raise ValueError(f"all-reduce count not static: {executed['flagged']} all-reduce(s) in a while_loop (condition or body, "
+                         "trip count not static, e.g. a traced fori_loop bound) or in cond branches that differ; not counted")
     if (executed["act"], executed["vec"]) != (act, vec):
         raise ValueError(f"all-reduce count of the jaxpr's text ({act}, {vec}) differs from the executed count "
                          f"({executed['act']}, {executed['vec']}): a loop or cond holds a psum; count with jaxpr_allreduces")

@@ -47,7 +47,7 @@ from .train import TrainProtocol, make_optimizer, make_train_step, train_batch
 from .corpus import CharCorpus
 
 __all__ = ["allreduce_law", "STEP_VARIANTS", "step_config", "tp_mesh", "tp_train_step", "hlo_allreduces", "step_allreduce_counts", "sharded_training_losses",
-           "call_with_devices", "step_count_table", "sharded_loss_table"]
+           "call_with_devices", "step_count_table", "count_deviation", "sharded_loss_table"]
 
 
 #: variants whose training steps are counted: the C9 variants and FAL with one explicit f per block
@@ -217,8 +217,7 @@ def call_with_devices(function: str, kwargs: dict[str, Any], devices: int, *, x6
 
 def step_count_table(protocol: dict[str, Any], tps: list[int], names: list[str], opt_names: list[str] | None = None) -> dict[str, Any]:
     """JSON table of :func:`step_allreduce_counts` for ``names`` x ``tps`` with the C4/C5 law and the
-    deviation ``err`` = |fwd - law| + |bwd act - law| + |bwd d-sized - law| + |optimiser all-reduces|
-    + the jaxpr / call-graph mismatch.
+    deviation ``err`` of :func:`count_deviation` (flagged and mismatched counts included).
     The full step (with AdamW) is lowered only for ``opt_names`` (default: all)."""
     pr = TrainProtocol(**{**protocol, "seeds": tuple(protocol.get("seeds", (0,)))})
     rows = {}
@@ -226,9 +225,16 @@ def step_count_table(protocol: dict[str, Any], tps: list[int], names: list[str],
         for name in names:
             c = step_allreduce_counts(step_config(name, pr), pr, tp, with_step=opt_names is None or name in opt_names)
             law = allreduce_law(name, pr.n_blocks)
-            err = abs(c["fwd_act"] - law["fwd"]) + c["fwd_vec"] + abs(c["bwd_act"] - law["bwd_act"]) + abs(c["bwd_vec"] - law["bwd_vec"])
-            rows[f"p={tp}:{name}"] = {**c, "law": law, "err": err + abs(c.get("opt_ops", 0)) + c["mismatch"]}
+            rows[f"p={tp}:{name}"] = {**c, "law": law, "err": count_deviation(c, law)}
     return rows
+
+
+def count_deviation(row: dict[str, Any], law: dict[str, int]) -> int:
+    """Deviation of a :func:`step_allreduce_counts` row from a C4/C5 ``law``: |fwd - law| + fwd
+    d-sized + |bwd act - law| + |bwd d-sized - law| + |optimiser all-reduces| + the jaxpr / call-graph
+    ``mismatch`` + ``flagged`` (counts that are not exact); 0 only for an exact, cross-checked match."""
+    return int(abs(row["fwd_act"] - law["fwd"]) + row["fwd_vec"] + abs(row["bwd_act"] - law["bwd_act"])
+               + abs(row["bwd_vec"] - law["bwd_vec"]) + abs(row.get("opt_ops", 0)) + abs(row["mismatch"]) + abs(row["flagged"]))
 
 
 def sharded_loss_table(protocol: dict[str, Any], cases: list[list]) -> dict[str, Any]:
