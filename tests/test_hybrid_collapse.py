@@ -264,3 +264,17 @@ def test_teacher_curriculum_trains_in_stages_and_rejects_bad_settings(monkeypatc
             hs.teacher_curriculum()
     with pytest.raises(ValueError, match="beyond"):
         hs.train_teacher_in_cycles(pr, 0, curriculum=(8,))
+
+
+def test_c9_and_the_gap_are_decided_per_fix_and_both_must_hold():
+    """F10/F11 (review 22): one fix far above MSE and the other below it must not verify through the mean."""
+    from attnverify.experiments.hybrid.decisions import c9_decision, collapse_gap_decision
+
+    split = _synthetic({"mse": [0.30, 0.32, 0.31], "hedgecats": [0.90, 0.92, 0.91], "ssd": [0.20, 0.21, 0.19]}, [0.8, 0.85, 0.9])
+    d, fig = c9_decision(split)  # mean contrast +0.25 (verified under the old averaged rule), SSD - MSE = -0.11
+    assert d.outcome is pn.Verdict.NOT_REPRODUCED and fig["deciding_fix"] == "ssd"
+    assert fig["hedgecats_minus_mse_long_la_only"]["mean"] > 0.5
+    g, gfig = collapse_gap_decision(split)
+    assert g.outcome is pn.Verdict.NOT_REPRODUCED and gfig["deciding_fix"] == "ssd"
+    assert "does not by itself show that MSE's hybrid collapses" in g.rule and "MSE collapses, the fixes do not" not in g.rule
+    assert "collapse of MSE itself not decided" in pn.get_claim("hybrid.collapse_gap_toy").statement
