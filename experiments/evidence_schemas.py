@@ -22,6 +22,21 @@ __all__ = ["c10_effects"]
 
 
 @schema("gating.results")
+def _gating_trained(f: Fields) -> None:
+    """The trained gating study (``config.steps > 0``): see :func:`_gating`."""
+    f.count("config.steps")
+    if f.get("config.steps") == 0:
+        f.fail("config.steps", "= 0: an untrained run cannot stand for the trained study (schema gating.untrained)")
+    _gating(f)
+
+
+@schema("gating.untrained")
+def _gating_untrained(f: Fields) -> None:
+    """The untrained gating arm (``config.steps == 0``): see :func:`_gating`."""
+    f.equals("config.steps", 0)
+    _gating(f)
+
+
 def _gating(f: Fields) -> None:
     """The gating study: 360 runs (task x gate x depth x seed), each once; accuracies and curvature shares in [0, 1]."""
     f.require("seed", "quick", "config.tasks", "config.gates", "config.depths", "config.n_seeds", "runs")
@@ -34,7 +49,7 @@ def _gating(f: Fields) -> None:
     f.length("runs.*", n)
     for c in ("accuracy", "frac_K_positive", "frac_degenerate"):
         f.rate(f"runs.{c}")
-    if cfg.get("steps", 1) > 0:  # a trained study records its final training loss (the untrained arm has none)
+    if cfg["steps"] > 0:  # a trained study records its final training loss (the untrained arm has none)
         f.loss("runs.final_loss")
     f.count("runs.seed")
     f.count("runs.depth")
@@ -93,7 +108,7 @@ def _delta_files(f: Fields) -> None:
     f.length("files", f.get("protocol.files"))
     f.length("gain_per_layer_file.*.*", f.get("layers"))
     f.length("gain_per_layer_file.*.*.*", f.get("protocol.files"))
-    f.numbers("gain_per_layer_file.*.*")
+    f.numbers("gain_per_layer_file.*.*", -2.0, 2.0, what="a gain in [-2, 2] (a difference of two cosines)")
     f.numbers("anchor_error", 0.0, 1e-9, what="an anchor-row error at rounding level (<= 1e-9)")
 
 
@@ -153,6 +168,10 @@ def _hybrid(f: Fields) -> None:
               "teacher.accuracy.long", "arms")
     f.count("protocol.seeds")
     f.count("protocol.eval_sequences")
+    parts = f.file.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".json").split("_")
+    named = parts[1] if len(parts) > 1 and parts[0] == "collapse" else ""  # collapse_full*.json: protocol full
+    if named in ("full", "reduced"):
+        f.equals("protocol.name", named)
     f.rate("chance")
     f.rate("teacher.accuracy.*")
     f.length("arms.*", f.get("protocol.seeds"))
@@ -261,3 +280,15 @@ def _topk(f: Fields) -> None:
         f.rate(f"{where}.eps")
         f.length(f"{where}.per_sequence.*", cell["sequences"])
         f.numbers(f"{where}.per_sequence.mean_k", 1.0, n, what=f"a mean k in [1, {n}]")
+        if "predictor_minus_rule_abs_error" in cell.get("per_sequence", {}):
+            f.length(f"{where}.per_sequence.predictor_minus_rule_abs_error", cell["sequences"])
+            f.numbers(f"{where}.per_sequence.predictor_minus_rule_abs_error", -1.0, 1.0,
+                      what="a difference of two absolute errors of a mass in [0, 1]")
+        eps, seq_k = f.get(f"{where}.eps"), f.get(f"{where}.per_sequence.mean_k")
+        f.length(f"{where}.per_eps", len(eps))
+        f.length(f"{where}.per_sequence.mean_k.*", len(eps))
+        for j, row in enumerate(f.get(f"{where}.per_eps")):  # the stored summary equals its recomputation from the raw rows
+            k = sum(r[j] for r in seq_k) / len(seq_k)
+            if not (isinstance(row, dict) and isinstance(row.get("mean_k"), (int, float))) or abs(row["mean_k"] - k) > 1e-9 * max(1.0, k):
+                f.fail(f"{where}.per_eps.{j}.mean_k", f"= {row.get('mean_k') if isinstance(row, dict) else row!r} differs from the "
+                       f"mean of per_sequence.mean_k[:, {j}] ({k!r})")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import platform
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from ._claim import Claim, Context, Evidence, Verdict
@@ -173,10 +175,12 @@ def run_claim(c: Claim, seed: int = 0, scale: float = 1.0) -> ClaimResult:
     sym, msg = _symbolic_status(c)
     evidence: Evidence | None = None
     try:
-        with claim_scope(c.id):
+        with claim_scope(c.id) as read:
             evidence = c.check(Context(seed=seed, scale=scale, claim_id=c.id))
         if not isinstance(evidence, Evidence):
             raise TypeError(f"check of {c.id!r} returned {type(evidence).__name__}, expected Evidence")
+        listed = {s.get("replaces", s["file"]) for s in sources}
+        sources = sources + [r for f, r in read.items() if f not in listed]  # a user's file with no pin is marked too
         if sources:
             evidence = dataclasses.replace(evidence, details={**evidence.details, "evidence_files": sources})
     except EvidenceError as e:
@@ -204,8 +208,14 @@ def run_claims(
     on_result: Callable[[ClaimResult], None] | None = None,
     wrap: Callable[[Sequence[Claim]], Any] | None = None,
     jobs: int = 1,
+    evidence: str | Path | None = None,
 ) -> Report:
     """Run every registered claim whose id matches ``pattern`` (a glob; all when ``None``).
+
+    ``evidence``: a user's run directory that replaces pinned files (``attnverify verify --evidence DIR``;
+    :mod:`proofs_numeric.evidence`); every verdict decided from it is marked as from an unpinned local run.
+    The environment variable ``ATTNVERIFY_EVIDENCE`` (how the CLI passes the directory to worker processes)
+    has the same effect, marked the same way.
 
     ``wrap`` may wrap the claim list (e.g. in a progress bar; it is advanced once per finished
     claim); ``on_result`` sees each result. ``jobs > 1`` runs the claims in that many worker
@@ -218,6 +228,20 @@ def run_claims(
     selected = _claims(pattern)
     if not selected:
         raise ValueError(f"no registered claim matches {pattern!r}")
+    if evidence is not None:
+        from .evidence import EVIDENCE_ENV
+
+        if not Path(evidence).is_dir():
+            raise ValueError(f"evidence: directory {evidence} does not exist (it must hold a run's files)")
+        old_env = os.environ.get(EVIDENCE_ENV)
+        os.environ[EVIDENCE_ENV] = str(Path(evidence).resolve())
+        try:
+            return run_claims(pattern, seed, scale, on_result, wrap, jobs)
+        finally:
+            if old_env is None:
+                os.environ.pop(EVIDENCE_ENV, None)
+            else:
+                os.environ[EVIDENCE_ENV] = old_env
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
     results = []

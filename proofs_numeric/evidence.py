@@ -15,7 +15,8 @@ the claim ``failed`` with a message naming the file and both hashes (or the file
 
 Nothing is read from the working directory. ``attnverify verify --evidence DIR`` (environment
 variable ``ATTNVERIFY_EVIDENCE``) lets a user's own run decide instead: a pinned file is replaced by
-``DIR/<its repository path>`` or ``DIR/<its file name>`` when that exists; the file is validated but
+``DIR/<its repository path>``, or ``DIR/<its file name>`` when that exists and no other pin has that name
+(else an :class:`EvidenceError` names the ambiguity); the file is validated but
 not hash-checked, and the verdict is marked as coming from an unpinned local run (file, SHA-256,
 protocol). Promoting a run to evidence is :func:`promote` (``attnverify promote``): it copies the file
 into the tree and rewrites its pin, so that one diff shows both.
@@ -43,6 +44,7 @@ EVIDENCE_ENV = "ATTNVERIFY_EVIDENCE"  #: a user's run directory that replaces pi
 _MANIFEST: list[Path] = []  # the registered manifest (one)
 _CHECKED: dict[tuple[str, str], Any] = {}  # (file, sha256 of the bytes) -> parsed, validated content
 _CURRENT: list[str] = []  # the claim being run (set by the runner), for the "is it listed?" check
+_READ: list[dict[str, dict[str, Any]]] = []  # per running claim (parallel to _CURRENT): pin file -> source record read
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,11 +193,28 @@ def local_evidence_dir() -> Path | None:
     return Path(d) if d else None
 
 
+def _by_name(name: str) -> list[Pin]:
+    return [p for p in manifest() if Path(p.file).name == name]
+
+
 def _local_file(pin: Pin) -> Path | None:
+    """``pin``'s replacement in the user's run: ``DIR/<its repository path>``, else ``DIR/<its file name>`` when
+    no other pin has that name (several pins named ``results.json`` are never replaced by one file: an
+    :class:`EvidenceError` names the ambiguity)."""
     d = local_evidence_dir()
     if d is None:
         return None
-    return next((c for c in (d / pin.file, d / Path(pin.file).name) if c.is_file()), None)
+    if (d / pin.file).is_file():
+        return d / pin.file
+    bare = d / Path(pin.file).name
+    if not bare.is_file():
+        return None
+    same = _by_name(bare.name)
+    if len(same) > 1:
+        raise EvidenceError(f"--evidence {d}: {bare.name} is ambiguous, {len(same)} pinned files have that name "
+                            f"({', '.join(p.file for p in same)}); lay the run out by repository path "
+                            f"(e.g. {d / pin.file})")
+    return bare
 
 
 def _protocol_of(data: Any) -> str:
@@ -241,6 +260,11 @@ def load_source(pin: Pin, local: Path | None = None) -> Source:
     if key not in _CHECKED:
         data = _parse(pin, raw)
         validate(pin.schema, data, str(path if local else pin.file))
+        recorded = _protocol_of(data)
+        if local is None and pin.protocol and recorded not in ("not recorded", "recorded in the file (protocol)") \
+                and recorded != pin.protocol:
+            raise EvidenceError(f"pinned evidence {pin.file}: the pin's protocol {pin.protocol!r} differs from the "
+                                f"file's protocol {recorded!r}")
         _CHECKED[key] = data
     return Source(pin, path, digest, local is None, _CHECKED[key])
 
@@ -252,7 +276,13 @@ def read_pinned(path: str | Path) -> Source:
     d = local_evidence_dir()
     if pin is None and d is not None and Path(path).resolve().is_relative_to(d.resolve()):
         rel = Path(path).resolve().relative_to(d.resolve()).as_posix()  # a file of the user's run: which pin it replaces
-        pin = next((p for p in manifest() if p.file == rel or Path(p.file).name == Path(path).name), None)
+        pin = next((p for p in manifest() if p.file == rel), None)
+        if pin is None:
+            same = _by_name(Path(path).name)
+            if len(same) > 1:
+                raise EvidenceError(f"{path}: {Path(path).name} is ambiguous, {len(same)} pinned files have that name "
+                                    f"({', '.join(p.file for p in same)}); lay the run out by repository path")
+            pin = same[0] if same else None
         if pin is None and Path(path).is_file():  # a file of the user's run with no pinned counterpart
             pin = Pin(rel, "", "(a file of the user's run)", None, "not recorded", "not recorded", ("*",))
         local = Path(path) if pin is not None and Path(path).is_file() else None
@@ -262,17 +292,23 @@ def read_pinned(path: str | Path) -> Source:
     if _CURRENT and _CURRENT[-1] and not pin.reads(_CURRENT[-1]):
         raise EvidenceError(f"claim {_CURRENT[-1]} reads {pin.file}, but the manifest lists it only for {list(pin.claims)}; "
                             "add the claim to the pin's claims")
-    return load_source(pin, local)
+    src = load_source(pin, local)
+    if _READ:
+        _READ[-1][pin.file] = src.record()
+    return src
 
 
 @contextlib.contextmanager
-def claim_scope(claim_id: str) -> Iterator[None]:
-    """The runner marks the claim being run (reads are checked against the pin's claim list)."""
+def claim_scope(claim_id: str) -> Iterator[dict[str, dict[str, Any]]]:
+    """The runner marks the claim being run (reads are checked against the pin's claim list); yields the
+    files the claim read (pin path -> :meth:`Source.record`), filled as it runs."""
     _CURRENT.append(claim_id)
+    _READ.append({})
     try:
-        yield
+        yield _READ[-1]
     finally:
         _CURRENT.pop()
+        _READ.pop()
 
 
 def check_claim_evidence(claim_id: str) -> list[dict[str, Any]]:

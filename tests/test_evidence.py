@@ -303,3 +303,128 @@ def test_a_quick_experiment_writes_only_into_its_out_dir(monkeypatch, tmp_path, 
     assert not inside, f"{name} wrote into the checkout: {inside}"
     changed = [f for f, h in _tracked_data().items() if before.get(f) != h]
     assert not changed, f"tracked files changed during `attnverify experiment {name} --quick`: {changed}"
+
+
+# --- review of the pinned-evidence mechanism (findings 1-5) ---------------------------------------------
+
+
+def _pin(file: str) -> "ev.Pin":
+    return next(p for p in ev.manifest() if p.file == file)
+
+
+def test_evidence_dir_matches_by_repository_path_and_refuses_an_ambiguous_name(tree, monkeypatch, tmp_path):
+    """Both gating pins are named results.json: one file ``DIR/results.json`` may replace neither (an error
+    names the ambiguity); ``DIR/<repository path>`` replaces exactly its own pin."""
+    trained, untrained = "experiments/gating/reference/results.json", "experiments/gating/reference_untrained/results.json"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_bytes((tree / untrained).read_bytes())
+    monkeypatch.setenv(ev.EVIDENCE_ENV, str(run))
+    with pytest.raises(EvidenceError, match="ambiguous.*reference/results.json.*reference_untrained/results.json"):
+        ev.load_source(_pin(trained))
+    (run / "results.json").unlink()
+    (run / untrained).parent.mkdir(parents=True)
+    (run / untrained).write_bytes((tree / untrained).read_bytes())
+    assert ev.load_source(_pin(trained)).pinned  # the trained pin is not replaced by the untrained run
+    assert not ev.load_source(_pin(untrained)).pinned
+    (run / "results.json").write_text("{}")
+    with pytest.raises(EvidenceError, match="ambiguous"):  # a claim naming the user's file directly: same rule
+        ev.read_pinned(run / "results.json")
+
+
+def test_the_gating_schemas_tell_trained_from_untrained():
+    untrained = json.loads((ROOT / "experiments/gating/reference_untrained/results.json").read_text())
+    trained = json.loads((ROOT / "experiments/gating/reference/results.json").read_text())
+    from attnverify.proofs_numeric.validate import validate
+
+    with pytest.raises(EvidenceError, match="config.steps"):
+        validate("gating.results", untrained, "run/results.json")
+    with pytest.raises(EvidenceError, match="config.steps"):
+        validate("gating.untrained", trained, "run/results.json")
+
+
+def test_toy_claims_with_another_seed_read_no_cache_and_compute_nothing(monkeypatch, tmp_path):
+    """``verify --seed 1``: a local cache file of that seed (here: the seed-0 run with a failing gate) never
+    decides, nothing is computed; the toy claims are inconclusive, saying no run of that seed is pinned."""
+    from attnverify.experiments.sae_steering import results as rs
+
+    key = rs.fast_key(True, 1)
+    fake = json.loads(next(rs.FAST_REFERENCE.glob("fast_results_*.json")).read_text())
+    for cell in fake["gate"]["32"]["fasttext_lite"].values():
+        cell["accuracy"] = 0.0
+    (tmp_path / "sae_steering").mkdir()
+    (tmp_path / "sae_steering" / f"fast_results_{key}.json").write_text(json.dumps(fake))
+    monkeypatch.setenv("ATTNVERIFY_CACHE", str(tmp_path))
+    monkeypatch.setattr(rs, "compute_fast_results", lambda *a, **k: pytest.fail("computed a fast-track run"))
+    rs._MEMO.pop(key, None)
+    for cid in ("sae.lid_gate_toy", "sae.lm_stays_in_language_toy", "sae.steering_beats_controls_toy"):
+        r = pn.run_claim(pn.get_claim(cid), seed=1)
+        assert r.verdict is pn.Verdict.INCONCLUSIVE, (cid, r.message)
+        assert "no pinned quick fast-track run for seed 1" in r.evidence.decision.rule, cid
+    assert key not in rs._MEMO
+
+
+def _check_rejects(tree, file: str, path, value, field: str) -> None:
+    _repin(file, _edit(tree / file, path, value))
+    with pytest.raises(EvidenceError, match=field.replace(".", r"\.")):
+        ev.load_source(_pin(file))
+
+
+def test_delta_gains_are_cosine_differences(tree):
+    _check_rejects(tree, "experiments/delta/reference/delta_files.json",
+                   ("gain_per_layer_file", *next(_first_gain_path(tree))), 3.0, "gain_per_layer_file.")
+
+
+def _first_gain_path(tree):
+    g = json.loads((tree / "experiments/delta/reference/delta_files.json").read_text())["gain_per_layer_file"]
+    method = next(iter(g))
+    gamma = next(iter(g[method]))
+    yield (method, gamma, 0, 0)
+
+
+def test_topk_predictor_gap_is_bounded_and_summary_matches_raw(tree):
+    f = "experiments/topk_real/mpnet_full.json"
+    _check_rejects(tree, f, ("mpnet", "reduction", "128", "per_sequence", "predictor_minus_rule_abs_error", 0, 0), 5.0,
+                   "mpnet.reduction.128.per_sequence.predictor_minus_rule_abs_error.0.0")
+    data = json.loads((tree / f).read_text())
+    data["mpnet"]["reduction"]["128"]["per_sequence"]["predictor_minus_rule_abs_error"][0][0] = 0.0
+    data["mpnet"]["reduction"]["128"]["per_eps"][0]["mean_k"] += 10.0  # the summary no longer matches its rows
+    (tree / f).write_text(json.dumps(data))
+    _repin(f, hashlib.sha256((tree / f).read_bytes()).hexdigest())
+    with pytest.raises(EvidenceError, match=r"mpnet\.reduction\.128\.per_eps\.0\.mean_k"):
+        ev.load_source(_pin(f))
+
+
+def test_hybrid_full_file_must_hold_the_full_protocol_and_pins_match_files(tree):
+    _check_rejects(tree, "experiments/hybrid/results/collapse_full.json", ("protocol", "name"), "reduced", "protocol.name")
+    import dataclasses
+
+    f = "experiments/fal/reference/fal_results.json"  # a pin whose protocol differs from the file's
+    write_manifest([dataclasses.replace(p, protocol="reduced") if p.file == f else p for p in ev.manifest()])
+    with pytest.raises(EvidenceError, match="protocol 'reduced' differs from the file's protocol 'full'"):
+        ev.load_source(_pin(f))
+
+
+def test_a_missing_pinned_mpnet_run_fails_mc_search(tree, monkeypatch):
+    import attnverify.experiments.topk_real.claims as tc
+
+    monkeypatch.setitem(tc.LOADERS, "minilm", lambda ctx: {"reduction": {}})  # the live MiniLM part is not under test
+    (tree / "experiments/topk_real/mpnet_full.json").unlink()
+    monkeypatch.setattr(tc, "MPNET_CACHE", tree / "experiments/topk_real/mpnet_full.json")  # the claim's path: absent
+    with ev.claim_scope("topk.real_mc_search_sound"), pytest.raises(EvidenceError, match="mpnet_full.json is missing"):
+        pn.get_claim("topk.real_mc_search_sound").check(pn.Context(seed=0, scale=1.0, claim_id="topk.real_mc_search_sound"))
+
+
+def test_run_claims_evidence_argument_and_environment_are_marked_unpinned(monkeypatch, tmp_path):
+    from attnverify.proofs_numeric.report import summary_table
+
+    monkeypatch.delenv(ev.EVIDENCE_ENV, raising=False)
+    ref = json.loads((ROOT / "experiments/fal/reference/fal_results.json").read_text())
+    ref["val_nll"]["fal"] = [v - 0.5 for v in ref["val_nll"]["baseline"]]
+    (tmp_path / "fal_results.json").write_text(json.dumps(ref))
+    rep = pn.run_claims("fal.quality_fal_vs_baseline", scale=0.01, evidence=tmp_path)
+    assert "(unpinned local run)" in summary_table(rep) and ev.EVIDENCE_ENV not in __import__("os").environ
+    monkeypatch.setenv(ev.EVIDENCE_ENV, str(tmp_path))  # the environment variable: the same mark, never silent
+    assert "(unpinned local run)" in summary_table(pn.run_claims("fal.quality_fal_vs_baseline", scale=0.01))
+    with pytest.raises(ValueError, match="evidence"):
+        pn.run_claims("fal.quality_fal_vs_baseline", evidence=tmp_path / "nope")

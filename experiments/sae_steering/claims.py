@@ -22,7 +22,7 @@ import numpy as np
 from attnverify.proofs_numeric import Context, Evidence, claim, decide_proportion
 
 from . import verdicts as vd
-from .results import FAST_REFERENCE, fast_key, fast_results, fast_results_source, gemma_results, gemma_run
+from .results import FAST_COMMAND, FAST_REFERENCE, fast_key, fast_results, fast_results_source, gemma_results, gemma_run
 
 _TOY = "character LM miniature (spec §5: wordfreq word documents, d=32, 3 layers), own JumpReLU SAEs, fastText-lite LID"
 _GEMMA_CMD = "python -m attnverify.experiments.sae_steering.gemma_run --protocol full --out results/sae-steering"
@@ -69,6 +69,21 @@ def sae_gates(stats: list[dict]) -> dict[str, str]:
     return out
 
 
+def _quick(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The pinned quick fast-track run of ``ctx.seed`` and its source, or ``None`` when no run of that seed is
+    pinned (then the toy claims are inconclusive: a local cache is never read, nothing is computed)."""
+    if not (FAST_REFERENCE / f"fast_results_{fast_key(True, ctx.seed)}.json").is_file():
+        return None
+    return fast_results(quick=True, seed=ctx.seed), fast_results_source(quick=True, seed=ctx.seed)
+
+
+def _no_quick(ctx: Context, effect: str) -> Evidence:
+    why = (f"no pinned quick fast-track run for seed {ctx.seed} (experiments/sae_steering/reference/"
+           f"fast_results_{fast_key(True, ctx.seed)}.json); a local cache never decides: run `{FAST_COMMAND}` with --seed "
+           f"{ctx.seed} and promote it (attnverify promote), or verify with --seed 0")
+    return Evidence(0.0, decision=vd.missing(effect, why), details={"quick_run": f"none pinned for seed {ctx.seed}"})
+
+
 def _toy(ctx: Context, effect: str, which: str) -> Evidence:
     """Toy claims decide only from a committed full fast-track run judged by issue 21's success rule."""
     from attnverify.proofs_numeric.reference import load_reference_run
@@ -76,8 +91,11 @@ def _toy(ctx: Context, effect: str, which: str) -> Evidence:
     from . import decisions as dc
 
     full = FAST_REFERENCE / f"fast_results_{fast_key(False, ctx.seed)}.json"
-    quick = fast_results(quick=True, seed=ctx.seed)
-    info = {"quick_run": fast_results_source(quick=True, seed=ctx.seed), "stay_in_language_quick": stay_in_language(quick)}
+    pinned = _quick(ctx)
+    if pinned is None:
+        return _no_quick(ctx, effect)
+    quick, source = pinned
+    info = {"quick_run": source, "stay_in_language_quick": stay_in_language(quick)}
     if not full.is_file():
         why = (f"no committed full fast-track run ({full.name}) judged by issue 21's success rule; the quick run in the details used "
                f"label-only success and a toy LM that fails the stay-in-language gate, so it does not decide; run `{_TOY_CMD}`")
@@ -118,7 +136,10 @@ _KW = dict(paper="sae_steering", provenance="paper", tolerance=0.0, error="none 
        **dict(_KW, provenance="derived"))
 def _toy_lm(ctx: Context) -> Evidence:
     """The toy LM's unsteered continuations of English prompts stay English (spec §5 gate, >= 95 %): Clopper-Pearson on the committed quick run."""
-    res = fast_results(quick=True, seed=ctx.seed)
+    pinned = _quick(ctx)
+    if pinned is None:
+        return _no_quick(ctx, "share staying English (upper bound)")
+    res, source = pinned
     s = stay_in_language(res)
     n = s["n_continuations"]
     k = int(round(s["stay_en_upper_bound"] * n))
@@ -126,7 +147,7 @@ def _toy_lm(ctx: Context) -> Evidence:
                           rule="verified if the Clopper-Pearson 95 % interval lies above 0.95 (spec §5); not reproduced if below",
                           setting_differs=True, paper_setting="spec §5 miniature (gate)", our_setting=_TOY)
     d = dataclasses.replace(d, detectable_effect=vd.mde_proportion(n, 0.95, "less"))
-    return Evidence(0.0, n_random=n, decision=d, details={**s, "source": fast_results_source(quick=True, seed=ctx.seed)})
+    return Evidence(0.0, n_random=n, decision=d, details={**s, "source": source})
 
 
 @claim("sae.steering_beats_controls_toy", equation="C6", statement=r"s(j^\star,\kappa^\star)>\max\{s(k_{\rm rate\text{-}matched},\kappa^\star),\,s(j^\star,0)\}\ \text{(miniature)}",
@@ -155,10 +176,13 @@ def _c10_toy(ctx: Context) -> Evidence:
     """fastText-lite language ID passes the recall gate on held-out miniature documents of 32 characters (recall only: the toy's specificity is checked with its full run)."""
     from . import decisions as dc
 
-    res = fast_results(quick=True, seed=ctx.seed)
+    pinned = _quick(ctx)
+    if pinned is None:
+        return _no_quick(ctx, "language-ID accuracy on 32-character documents")
+    res, source = pinned
     d = dc.c10_gate(res["gate"], _TOY)
     d = dataclasses.replace(d, detectable_effect=vd.mde_proportion(d.n_units, 0.9, "greater"))
-    return Evidence(0.0, n_random=int(res["n_prompts"]), decision=d, details={"source": fast_results_source(quick=True, seed=ctx.seed)})
+    return Evidence(0.0, n_random=int(res["n_prompts"]), decision=d, details={"source": source})
 
 
 @claim("sae.steering_success_gemma", equation="C6 (paper: up to 90 %)", statement=r"\max_{L,\ell,\kappa} s_L(j^\star)\ge0.9\ \text{(Gemma 3 270M)}",

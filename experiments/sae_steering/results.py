@@ -14,7 +14,9 @@ r"""Where the study's results live, and how the claims obtain them without rerun
   directory (a user's run decides only with ``attnverify verify --evidence DIR``, marked unpinned).
 
 The committed fast-track run is read the same way (pinned); a key with no committed run (another seed)
-is computed on this machine and cached under :func:`attention.sae.activations.cache_dir`.
+is computed on this machine and cached under :func:`attention.sae.activations.cache_dir` by
+:func:`fast_results` (experiments and reports only): the toy claims never call it for such a key (they
+are ``inconclusive`` without a pinned run of the seed; ``claims._quick``).
 """
 
 from __future__ import annotations

@@ -227,8 +227,6 @@ def _(ctx: Context) -> Evidence:
     from below). Details report its scored-key count next to k_eps for MiniLM (live) and MPNet (cached)."""
     out, bad, rows = {}, 0, 0
     for name, load in LOADERS.items():
-        if name == "mpnet" and not MPNET_CACHE.exists():
-            continue  # the MPNet sample is reported once a full run is cached
         for n, r in load(ctx)["reduction"].items():
             mc = r["mc_search"]
             if mc["rows"]:
