@@ -17,7 +17,11 @@ $$n(f)=\sum_{\text{ops in }f}m_{\rm op}+\sum_{\text{calls }f\to g}m_{\rm call}\,
   $s>0$; the condition's own ops run trips $+1$ times); any other loop is flagged and counted once,
   as is every op in a ``case``/``if`` branch (all branches counted, flagged).
 
-Both count each reduced *tensor* (one op may reduce a tuple), split into activation-sized ($\ge$
+An all-reduce is any primitive of :func:`is_allreduce` (``psum``, ``pmean`` = ``psum``, ``pmax``,
+``pmin``: all lower to ``stablehlo.all_reduce``). The jaxpr counts equations as traced, the StableHLO
+after lowering's dead-code removal: a ``checkpoint``'s unused forward ``psum`` under ``grad`` counts in
+the first only, and the two then disagree (``mismatch``, which fails the count claims). Both count each
+reduced *tensor* (one op may reduce a tuple), split into activation-sized ($\ge$
 ``activation_size`` elements) and smaller ($d$-sized); :func:`hlo_allreduces` is the old flat text count.
 """
 
