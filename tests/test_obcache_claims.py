@@ -137,6 +137,13 @@ def test_host_decisions_require_every_host_and_a_failing_placebo():
     assert host_decisions(run({"h2o": -0.05, "tova": 0.05, "snapkv": -0.05}, 0.0)).outcome is V.NOT_REPRODUCED
     d = host_decisions(run({"h2o": -0.05, "tova": -0.05, "snapkv": -0.05}, -0.1))
     assert d.outcome is V.INCONCLUSIVE and all(c["passes_as_strongly"] for c in d.controls.values())
+    weak = host_decisions(run({"h2o": -0.05, "tova": -0.05, "snapkv": -0.05}, -0.02))  # a weaker placebo that passes blocks too
+    assert weak.outcome is V.INCONCLUSIVE and all(c["outcome"] == "passes" for c in weak.controls.values())
+    flat = run({"h2o": -0.05, "tova": -0.05, "snapkv": -0.05}, 0.0)
+    flat["log_ratio_per_head"]["tova"]["sq-attn"] = [0.0] * len(flat["log_ratio_per_head"]["tova"]["sq-attn"])
+    d = host_decisions(flat)  # TOVA's placebo ranks as the host: degenerate, it cannot pass, so TOVA is not verified
+    (name, c), = ((k, v) for k, v in d.controls.items() if k.startswith("tova"))
+    assert "degenerate" in name and c["can_pass"] is False and d.outcome is V.INCONCLUSIVE
 
 
 def test_rank_claim_tests_against_accumulated_attention():
@@ -145,9 +152,13 @@ def test_rank_claim_tests_against_accumulated_attention():
 
     rng = np.random.default_rng(1)
     attn = 0.85 + 0.01 * rng.standard_normal(16)
-    good = {"obc": attn + 0.05, "attn": attn, "sq-attn": attn}
-    same = {"obc": attn + 0.001 * rng.standard_normal(16), "attn": attn, "sq-attn": attn - 0.02}
+    low = attn - 0.15  # placebos below 0.8: they do not pass
+    good = {"obc": low + 0.2, "attn": low, "sq-attn": low - 0.01 + 0.01 * rng.standard_normal(16)}
     assert rank_decisions(good, "files", minilm=True).outcome is pn.Verdict.VERIFIED
+    leaky = {"obc": attn + 0.05, "attn": attn, "sq-attn": attn + 0.01 * rng.standard_normal(16)}  # S^A passes 0.8
+    assert rank_decisions(leaky, "files", minilm=True).outcome is pn.Verdict.INCONCLUSIVE  # guide's rule: a passing placebo blocks
+    same = {"obc": attn + 0.001 * rng.standard_normal(16), "attn": attn, "sq-attn": attn - 0.02}
     d = rank_decisions(same, "files", minilm=True)
-    assert d.outcome is not pn.Verdict.VERIFIED and set(d.parts) == {"recall >= 0.8", "better than S^A"}
+    assert d.outcome is not pn.Verdict.VERIFIED and set(d.parts) == {"recall >= 0.8", "better than S^A", "better than S^{a^2}"}
+    assert "better than S^A: S^{a^2} - S^A (placebo)" in d.controls
     assert "recall >= 0.8: S^A recall vs 0.8" in d.controls
