@@ -103,6 +103,22 @@ def sign_flip_placebo(x: np.ndarray) -> np.ndarray:
     return x * (-1.0) ** np.arange(x.size)
 
 
+def sign_flip_can_pass(n: int, level: float = 0.95) -> bool:
+    r"""Whether :func:`sign_flip_placebo` of ``n`` same-sign effects *could* pass a two-sided ``level`` t rule.
+
+    For effects of one sign the flipped units have the other sign; the largest $t$ the placebo can reach is
+    the limit with the flipped magnitudes $\to0$ and the others equal: $\lceil n/2\rceil$ ones and
+    $\lfloor n/2\rfloor$ zeros. ``False`` for $n\le6$ (n = 3: $t = 2 < t_{0.975,2} = 4.30$): the placebo
+    then cannot pass whatever the data, so it tests nothing."""
+    from scipy import stats
+
+    if n < 2:
+        return False
+    x = (np.arange(n) % 2 == 0).astype(float)
+    t = x.mean() / (x.std(ddof=1) / np.sqrt(n))
+    return bool(t > stats.t.ppf((1 + level) / 2, n - 1))
+
+
 def _fixes_minus_mse(x: dict[str, np.ndarray]) -> np.ndarray:
     return 0.5 * ((x["hedgecats"] - x["mse"]) + (x["ssd"] - x["mse"]))
 
@@ -127,7 +143,8 @@ def collapse_gap_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]
                                   "not reproduced if either lies below; else inconclusive",
                              setting_differs=True, paper_setting=PAPER_SETTING, our_setting=_our_setting(res),
                              paper_figure="MSE arm: small hybrid-SWA gap (LA bypassed); HedgeCATs and SSD: a larger gap")
-        return with_controls(d, {"seeds' effects with every other sign flipped": _control(d, sign_flip_placebo(effect))})
+        name = "seeds' effects with every other sign flipped"
+        return with_controls(d, {name: _control(d, sign_flip_placebo(effect))}, can_pass={name: sign_flip_can_pass(effect.size)})
 
     d, fix = _both_fixes(decide, {f: gap[f] - gap["mse"] for f in FIXES})
     short = {a: _per_seed(res, a, "eval", "short", "hybrid") - _per_seed(res, a, "eval", "short", "swa") for a in ("mse", *FIXES)}
