@@ -48,6 +48,7 @@ from ._decision import decide_proportion as decide_proportion
 from ._decision import minimal_detectable_effect as minimal_detectable_effect
 from ._decision import decide_all as decide_all
 from ._decision import with_controls as with_controls
+from ._decision import sign_flip_can_pass as sign_flip_can_pass
 from ._decision import leave_one_out as leave_one_out
 from ._decision import paired_differences as paired_differences
 from ._decision import proportion_ci as proportion_ci
@@ -82,7 +83,7 @@ from .progress import progress as progress
 __all__ = [
     "AREAS", "Claim", "ClaimResult", "Context", "DECISION_OUTCOMES", "Decision", "Evidence", "Provenance",
     "Report", "Verdict", "atomic_write_json", "atomic_write_text", "bootstrap_ci", "claim", "claims",
-    "decide_direction", "decide_equivalence", "decide_interval", "decide_proportion", "minimal_detectable_effect", "decide_all", "with_controls", "leave_one_out", "discover", "enable_x64", "environment", "experiment",
+    "decide_direction", "decide_equivalence", "decide_interval", "decide_proportion", "minimal_detectable_effect", "decide_all", "with_controls", "leave_one_out", "sign_flip_can_pass", "discover", "enable_x64", "environment", "experiment",
     "experiment_tasks", "get_claim", "paired_differences", "plot", "proportion_ci", "plot_tasks", "progress", "register",
     "require_x64", "run_claim", "run_claims", "save_figure", "t_ci", "unregister", "x64", "EvidenceError", "read_pinned",
     "write_html_report",

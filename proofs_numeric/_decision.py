@@ -59,6 +59,7 @@ __all__ = [
     "decide_all",
     "with_controls",
     "leave_one_out",
+    "sign_flip_can_pass",
     "DECISION_OUTCOMES",
 ]
 
@@ -517,6 +518,22 @@ def with_controls(decision: Decision, controls: Mapping[str, Decision], *,
                                   rule=decision.rule + f"; inconclusive: the only control(s) {', '.join(vacuous)} "
                                   f"cannot pass at n = {decision.n_units}, so no control tests the rule")
     return out
+
+
+def sign_flip_can_pass(n: int, level: float = 0.95) -> bool:
+    r"""Whether a sign-flip placebo (unit $k$ times $(-1)^k$) of ``n`` same-sign effects *could* pass a two-sided ``level`` t rule.
+
+    For effects of one sign the flipped units have the other sign; the largest $t$ the placebo can reach is
+    the limit with the flipped magnitudes $\to0$ and the others equal: $\lceil n/2\rceil$ ones and
+    $\lfloor n/2\rfloor$ zeros. ``False`` for $n\le6$ (n = 3: $t = 2 < t_{0.975,2} = 4.30$): the placebo
+    then cannot pass whatever the data, so it tests nothing."""
+    from scipy import stats
+
+    if n < 2:
+        return False
+    x = (np.arange(n) % 2 == 0).astype(float)
+    t = x.mean() / (x.std(ddof=1) / np.sqrt(n))
+    return bool(t > stats.t.ppf((1 + level) / 2, n - 1))
 
 
 def leave_one_out(samples: Any, decide: Callable[[np.ndarray], Decision]) -> dict[str, Any]:

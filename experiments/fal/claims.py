@@ -77,7 +77,8 @@ def _decide(samples, effect: str, units: str, direction: str, paper_figure: str,
                             paper_setting=PAPER_SETTING, our_setting=_our_setting(rec))
     d = pn.with_controls(d, {name: pn.decide_direction(np.asarray(x, float), boundary=0.0, direction=direction, units=units,
                                                        rule=rule, effect="negative control", method="t")
-                             for name, x in controls.items()})
+                             for name, x in controls.items()},
+                         can_pass={name: pn.sign_flip_can_pass(len(x)) for name, x in controls.items() if "sign flipped" in name})
     run = load_run()  # the same pinned bytes as ``rec`` (re-checked against the pin)
     prov = {"source": run.provenance()["file"], "source_sha256": run.sha256, "pinned": run.pinned,
             "protocol_name": rec["protocol_name"], "protocol": rec["protocol"], "corpus_sha256": rec["corpus"]["sha256"]}

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from attnverify.proofs_numeric import Decision, Verdict, decide_direction, t_ci, with_controls
+from attnverify.proofs_numeric import Decision, Verdict, decide_direction, sign_flip_can_pass, t_ci, with_controls
 
 __all__ = ["FIXES", "c9_decision", "collapse_gap_decision", "c10_decision", "c10_short_decision", "C10_SHORT_MARGIN", "sign_flip_placebo", "real_decision", "REAL_MARGIN", "REAL_HEADROOM", "no_data_decision", "teacher_ready", "PAPER_SETTING", "C10_BOUNDARY", "TEACHER_MIN"]
 
@@ -101,22 +101,6 @@ def sign_flip_placebo(x: np.ndarray) -> np.ndarray:
     r"""Negative control of a paired contrast: unit $k$'s effect times $(-1)^k$, so it is absent by construction."""
     x = np.asarray(x, float)
     return x * (-1.0) ** np.arange(x.size)
-
-
-def sign_flip_can_pass(n: int, level: float = 0.95) -> bool:
-    r"""Whether :func:`sign_flip_placebo` of ``n`` same-sign effects *could* pass a two-sided ``level`` t rule.
-
-    For effects of one sign the flipped units have the other sign; the largest $t$ the placebo can reach is
-    the limit with the flipped magnitudes $\to0$ and the others equal: $\lceil n/2\rceil$ ones and
-    $\lfloor n/2\rfloor$ zeros. ``False`` for $n\le6$ (n = 3: $t = 2 < t_{0.975,2} = 4.30$): the placebo
-    then cannot pass whatever the data, so it tests nothing."""
-    from scipy import stats
-
-    if n < 2:
-        return False
-    x = (np.arange(n) % 2 == 0).astype(float)
-    t = x.mean() / (x.std(ddof=1) / np.sqrt(n))
-    return bool(t > stats.t.ppf((1 + level) / 2, n - 1))
 
 
 def _fixes_minus_mse(x: dict[str, np.ndarray]) -> np.ndarray:
