@@ -81,7 +81,8 @@ def _no_quick(ctx: Context, effect: str) -> Evidence:
     why = (f"no pinned quick fast-track run for seed {ctx.seed} (experiments/sae_steering/reference/"
            f"fast_results_{fast_key(True, ctx.seed)}.json); a local cache never decides: run `{FAST_COMMAND}` with --seed "
            f"{ctx.seed} and promote it (attnverify promote), or verify with --seed 0")
-    return Evidence(0.0, decision=vd.missing(effect, why), details={"quick_run": f"none pinned for seed {ctx.seed}"})
+    d = dataclasses.replace(vd.missing(effect, why), our_setting=_TOY)
+    return Evidence(0.0, decision=d, details={"quick_run": f"none pinned for seed {ctx.seed}"})
 
 
 def _toy(ctx: Context, effect: str, which: str) -> Evidence:
