@@ -188,8 +188,8 @@ def test_evidence_dir_decides_and_is_marked_unpinned(monkeypatch, tmp_path):
     (tmp_path / "fal_results.json").write_text(json.dumps(ref))
     monkeypatch.setenv(ev.EVIDENCE_ENV, str(tmp_path))
     r = pn.run_claim(pn.get_claim("fal.quality_fal_vs_baseline"), scale=0.01)
-    assert r.verdict is pn.Verdict.NOT_REPRODUCED or r.verdict is pn.Verdict.VERIFIED
-    assert r.evidence.decision.estimate == pytest.approx(-0.5)
+    assert r.verdict is not pn.Verdict.FAILED, r.message  # 3 seeds: the sign-flip control cannot pass, so inconclusive (af2bcb2)
+    assert r.evidence.decision.estimate == pytest.approx(-0.5)  # the user's run decided
     (src,) = r.evidence.details["evidence_files"]
     assert not src["pinned"] and src["file"] == str(tmp_path / "fal_results.json") and src["protocol"] == "full"
     assert src["sha256"] == hashlib.sha256((tmp_path / "fal_results.json").read_bytes()).hexdigest()
