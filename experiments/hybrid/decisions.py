@@ -66,8 +66,8 @@ def _both_fixes(decide, per_fix: dict[str, np.ndarray]) -> tuple[Decision, str]:
     """'Each fix beats MSE' from one decision per fix (``decide(fix, effect)``): verified iff both are,
     not reproduced if either is, else inconclusive; returns the deciding fix's decision and the fix."""
     ds = {f: decide(f, per_fix[f]) for f in FIXES}
-    worst = next((f for f in FIXES if ds[f].outcome is Verdict.NOT_REPRODUCED), None)
-    worst = worst or min(FIXES, key=lambda f: ds[f].ci[0])
+    worst = next((f for o in (Verdict.NOT_REPRODUCED, Verdict.INCONCLUSIVE) for f in FIXES if ds[f].outcome is o), None)
+    worst = worst or min(FIXES, key=lambda f: ds[f].ci[0])  # (a fix blocked by its control decides: it is inconclusive)
     return ds[worst], worst
 
 
@@ -85,7 +85,8 @@ def c9_decision(res: dict[str, Any]) -> tuple[Decision, dict[str, Any]]:
                              paper_figure="MSE-transferred hybrids bypass LA; HedgeCATs and SSD raise LA-only accuracy (no toy figure)")
         return with_controls(d, {"long-set SWA-only accuracy, same contrast (SWA cannot retrieve beyond the window)":
                                  _control(d, swa_all[fix] - swa_all["mse"]),
-                                 "seeds' effects with every other sign flipped": _control(d, sign_flip_placebo(effect))})
+                                 "seeds' effects with every other sign flipped": _control(d, sign_flip_placebo(effect))},
+                             can_pass={"seeds' effects with every other sign flipped": sign_flip_can_pass(effect.size)})
 
     d, fix = _both_fixes(decide, {f: la[f] - la["mse"] for f in FIXES})
     figures: dict[str, Any] = {"deciding_fix": fix, **{f"{f}_minus_mse_long_la_only": _ci(la[f] - la["mse"]) for f in FIXES}}
