@@ -70,10 +70,16 @@ def check_output_dir(path: str | Path, what: str = "output directory") -> Path:
 
 
 def check_output_file(path: str | Path, what: str = "output file") -> Path:
-    """``path`` can be written atomically: not a directory, and its directory exists writable or can be created."""
+    """``path`` can be written atomically: not a directory, not a device, FIFO or socket, and its directory
+    exists writable or can be created. A symbolic link is followed: the returned path is its target, which
+    the atomic write replaces (the link itself is kept)."""
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     if path.is_dir():
         raise OutputPathError(f"{what} {path} is a directory; give a file name")
+    if path.exists() and not path.is_file():
+        raise OutputPathError(f"{what} {path} is not a regular file (a device, FIFO or socket); give a file name")
     if path.exists() and not os.access(path, os.W_OK):
         raise OutputPathError(f"{what} {path} is not writable (permission denied)")
     anc = _existing_ancestor(path.parent)
@@ -110,8 +116,7 @@ def _remove_stale_temps(path: Path) -> None:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``), with the mode of a plain write."""
-    path = Path(path)
-    check_output_file(path)
+    path = check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(path)
     mode = _mode_for(path)

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -126,3 +127,26 @@ def test_write_errors_are_one_line(tmp_path, monkeypatch, capsys):
     assert cli.main(["verify", "--json", str(tmp_path / "r.json")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device" in err[0]
+
+
+def test_an_existing_device_or_fifo_is_refused_and_a_symlink_is_written_through(tmp_path):
+    """A report written onto ``/dev/null`` (or a FIFO) must not replace it with a regular file; a symbolic
+    link keeps being a link and its target receives the bytes."""
+    import os
+
+    from attnverify.proofs_numeric.io import OutputPathError, atomic_write_text, check_output_file
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for bad in (Path("/dev/null"), fifo):
+        with pytest.raises(OutputPathError, match="not a regular file"):
+            check_output_file(bad)
+        with pytest.raises(OutputPathError, match="not a regular file"):
+            atomic_write_text(bad, "x")
+    assert Path("/dev/null").is_char_device() and fifo.is_fifo()
+    target = tmp_path / "target.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target.name)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
