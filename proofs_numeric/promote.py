@@ -53,6 +53,19 @@ def write_manifest(pins: list[Pin]) -> Path:
     return atomic_write_text(manifest_path(), json.dumps({"about": _ABOUT, "files": rows}, indent=1) + "\n")
 
 
+def _check_claim_patterns(patterns: list[str]) -> None:
+    """Every ``--claims`` pattern names at least one registered claim (a typo would pin a file nobody reads)."""
+    from fnmatch import fnmatchcase
+
+    from ._registry import claims as registered, discover
+
+    discover()
+    ids = [c.id for c in registered()]
+    unknown = [p for p in patterns if not any(fnmatchcase(i, p) for i in ids)]
+    if unknown:
+        raise EvidenceError(f"promote: --claims {', '.join(unknown)} matches no registered claim")
+
+
 def promote(src: str | Path, dest: str, *, claims: list[str] | None = None, command: str | None = None,
             schema: str | None = None, protocol: str | None = None) -> Pin:
     """Copy run file ``src`` to ``dest`` (repository-relative), validate it and pin it; returns the new pin.
@@ -64,6 +77,11 @@ def promote(src: str | Path, dest: str, *, claims: list[str] | None = None, comm
     src_p = Path(src)
     if not src_p.is_file():
         raise EvidenceError(f"promote: run file {src_p} does not exist")
+    if {"site-packages", "dist-packages"} & set(root().resolve().parts):
+        raise EvidenceError(f"promote: {root()} is an installed package, not a source checkout; promote in a clone "
+                            "of the repository, where the new file and its pin are committed together")
+    if claims:
+        _check_claim_patterns(claims)
     dest_p = (root() / dest).resolve()
     if not dest_p.is_relative_to(root().resolve()):
         raise EvidenceError(f"promote: destination {dest} is outside the repository {root()}")

@@ -222,6 +222,20 @@ def test_promote_copies_validates_and_pins(tree, tmp_path):
     assert ev.pin_for(ROOT / file) == pin
     with pytest.raises(EvidenceError, match="--claims"):
         promote(run, "experiments/fal/reference/new.json")
+    with pytest.raises(EvidenceError, match="matches no registered claim"):  # a typo would pin a file nobody reads
+        promote(run, "experiments/fal/reference/new.json", claims=["fal.no_such_claim*"], command="x")
+
+
+def test_promote_refuses_an_installed_package(monkeypatch, tmp_path):
+    site = tmp_path / "lib" / "site-packages" / "attnverify"
+    monkeypatch.setattr(ev, "root", lambda: site)
+    import attnverify.proofs_numeric.promote as pm
+
+    monkeypatch.setattr(pm, "root", lambda: site)
+    run = tmp_path / "run.json"
+    run.write_text("{}")
+    with pytest.raises(EvidenceError, match="installed package"):
+        promote(run, "experiments/x.json", claims=["fal.*"], command="x")
 
 
 def test_report_prints_the_manifest_and_each_status(tree):

@@ -35,7 +35,7 @@ def tokenize(model: BertModel, texts: Sequence[str], max_len: int | None = None,
     from .kinds import model_kind
 
     if model_kind(model) == "gemma":
-        raise TypeError("tokenize: model must be a BERT or MPNet encoder; for Gemma use attention.encode(...) or model.tokenizer")
+        raise TypeError("tokenize: model must be a BERT or MPNet encoder; for Gemma use attnverify.attention.encode(...) or model.tokenizer")
     if isinstance(texts, str):
         raise ValueError("texts must be a sequence of strings, not one string")
     if not texts:

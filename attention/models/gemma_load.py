@@ -147,7 +147,10 @@ def read_gguf_cached(p: Path, sha: str, use_cache: bool) -> tuple[dict[str, Any]
     ``<cache>/gemma3/<sha>.meta.json`` and ``<sha>.f32.safetensors`` (atomic writes) and read back."""
     import json
 
-    import gguf
+    try:
+        import gguf
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError("reading Gemma 3's GGUF needs the gguf package: pip install 'attnverify[data]'") from e
     from safetensors.numpy import load_file, save_file
 
     from attnverify.proofs_numeric.io import atomic_write_text, to_jsonable

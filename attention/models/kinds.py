@@ -31,7 +31,7 @@ def model_kind(model: Any) -> str:
         return "gemma"
     if isinstance(model, BertModel):
         return "mpnet" if isinstance(model.config, MPNetConfig) else "bert"
-    raise TypeError(f"model must be a model from attention.load_model (MiniLM, MPNet or Gemma 3), got {type(model).__name__}")
+    raise TypeError(f"model must be a model from attnverify.attention.load_model (MiniLM, MPNet or Gemma 3), got {type(model).__name__}")
 
 
 def check_model(model: Any, kind: str, where: str) -> None:
@@ -42,4 +42,4 @@ def check_model(model: Any, kind: str, where: str) -> None:
         need, loader, _ = _KINDS[kind]
         have, _, fits = _KINDS[got]
         raise TypeError(f"{where}: model must be {need} (from {loader}), got {have}; use {fits}(...) or the "
-                        "model-independent attention.forward(...) for it")
+                        "model-independent attnverify.attention.forward(...) for it")
