@@ -28,9 +28,37 @@ def tex_to_mathml(tex: str, display: bool = False) -> str:
     try:
         from latex2mathml.converter import convert
 
-        return convert(tex.strip(), display="block" if display else "inline")
+        out = convert(tex.strip(), display="block" if display else "inline")
     except Exception:  # missing package or a construct latex2mathml does not know: show the source
+        out = None
+    if out is None or not _is_clean_mathml(out):
         return f'<code class="tex">{html.escape(tex)}</code>'
+    return out
+
+
+#: the presentation-MathML elements latex2mathml writes; anything else (an ``<img>`` smuggled through
+#: ``\text{...}``, say) makes the formula fall back to its escaped source
+_MATHML_TAGS = frozenset("""math mrow mi mn mo mtext mspace ms mfrac msqrt mroot mstyle merror mpadded mphantom
+    mfenced menclose msub msup msubsup munder mover munderover mmultiscripts mprescripts none mtable mtr mtd
+    mlabeledtr maligngroup malignmark semantics annotation""".split())
+
+
+def _is_clean_mathml(markup: str) -> bool:
+    """``markup`` parses as XML, uses MathML elements only, has no event-handler or link attribute and no
+    unconverted TeX command (an ``<mi>\\name</mi>`` is raw TeX, not maths)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        tree = ET.fromstring(markup)
+    except ET.ParseError:
+        return False
+    for el in tree.iter():
+        tag = el.tag.rsplit("}", 1)[-1]
+        if tag not in _MATHML_TAGS or any(a.lower().startswith("on") or "href" in a.lower() for a in el.attrib):
+            return False
+        if tag in ("mi", "mo") and (el.text or "").startswith("\\"):
+            return False
+    return True
 
 
 def text_with_math(text: str) -> str:

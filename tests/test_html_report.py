@@ -80,3 +80,14 @@ def test_cli_writes_the_page_from_a_run_and_from_json(tmp_path: Path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({"no": "claims"}))
     with pytest.raises(ValueError, match="no 'claims' list"):
         load_report_json(tmp_path / "bad.json")
+
+
+def test_markup_smuggled_through_text_falls_back_to_escaped_source():
+    """latex2mathml copies ``\\text{...}`` verbatim: an element that is not MathML (or raw TeX left as
+    ``<mi>\\name</mi>``) makes the formula show its escaped source instead."""
+    from attnverify.proofs_numeric.mathml import tex_to_mathml
+
+    for tex in (r'\text{<img src="x" onerror="alert(1)">} x', r"\text{<img/src=x onerror=1>}", r"\unknowncmd + x"):
+        out = tex_to_mathml(tex)
+        assert out.startswith('<code class="tex">') and "<img" not in out, out
+    assert tex_to_mathml(r"\sum_{i>k} p_i \le 1").startswith("<math")
