@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from attnverify.proofs_numeric.precision import require_x64
 
-from ._accuracy import DEFAULT_RTOL, accurate_or_nan, sym_pairs
+from ._accuracy import DEFAULT_RTOL, EPS, JET_ERROR, accurate_or_nan, sym_pairs
 from ._contractions import sectional_from_riemann
 from ._intrinsic import OUTPUTS, value_and_jacfwd
 from ._metrics import DEFAULT_MAX_COND, PullbackMetric
@@ -69,17 +69,18 @@ def _second_form(j: jax.Array, h: jax.Array) -> jax.Array:
     return (flat - q @ (q.T @ flat)).reshape(d, m, m)
 
 
-def _gauss_equation(j: jax.Array, h: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(g, R)``: $g=\\tilde J^\\top\\tilde J$ and $R_{ijkl}=\\langle\\mathrm{II}_{ik},\\mathrm{II}_{jl}\\rangle-\\langle\\mathrm{II}_{il},\\mathrm{II}_{jk}\\rangle$."""
+def _gauss_equation(j: jax.Array, h: jax.Array, e: jax.Array | float = 0.0) -> tuple[jax.Array, jax.Array]:
+    """``(g, R)``: $g=\\tilde J^\\top\\tilde J+e$ ($e=0$; perturbed by the error estimate: forming
+    $\\tilde J^\\top\\tilde J$ is not backward stable in $\\tilde J$) and $R_{ijkl}=\\langle\\mathrm{II}_{ik},\\mathrm{II}_{jl}\\rangle-\\langle\\mathrm{II}_{il},\\mathrm{II}_{jk}\\rangle$."""
     ii = _second_form(j, h)
     d, m, _ = ii.shape
     flat = ii.reshape(d, m * m)
     gram = (flat.T @ flat).reshape(m, m, m, m)  # gram[i, k, j, l] = <II_ik, II_jl>
-    return j.T @ j, jnp.einsum("ikjl->ijkl", gram) - jnp.einsum("iljk->ijkl", gram)
+    return j.T @ j + e, jnp.einsum("ikjl->ijkl", gram) - jnp.einsum("iljk->ijkl", gram)
 
 
 def _symmetric_mean_jets(jets: tuple) -> tuple:
-    return jets[0], sym_pairs(jets[1], (1, 2))
+    return jets[0], sym_pairs(jets[1], (1, 2)), sym_pairs(jets[2], (0, 1))
 
 
 def extrinsic_with_reason(
@@ -89,16 +90,18 @@ def extrinsic_with_reason(
     ``"gaussian"``, ``"sectional"`` with ``plane=(u, v)``, ``"second_form"``) by the Gauss equation."""
     j, h, y = _mean_jets(pm, theta)
     nj, nh, ny = jnp.linalg.norm(j), jnp.linalg.norm(h.ravel()), jnp.linalg.norm(y)
+    nj_eff = jnp.maximum(nj, JET_ERROR * EPS * ny)  # a Jacobian below its rounding floor sets no curvature scale
     m = theta.shape[0]
     if kind == "second_form":
-        algebra, floor = (lambda x: _second_form(*x)), nh
+        algebra, floor = (lambda x: _second_form(x[0], x[1])), nh
     else:
         if kind == "sectional":
             output, units = (lambda g, r: sectional_from_riemann(g, r, *plane)), (lambda m_, ng: jnp.ones_like(ng))
         else:
             output, units = OUTPUTS[kind]
-        algebra, floor = (lambda x: output(*_gauss_equation(*x))), units(m, nj**2) * nh**2 / nj**4
-    return accurate_or_nan(algebra, (j, h), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, (ny, ny))
+        algebra, floor = (lambda x: output(*_gauss_equation(*x))), units(m, nj**2) * nh**2 / nj_eff**4
+    e = jnp.zeros((m, m), j.dtype)
+    return accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, (ny, ny, nj**2))
 
 
 def second_fundamental_form(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from attnverify.proofs_numeric.precision import require_x64
 
 from ._contractions import area2, orthonormal_plane, solve_metric
-from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, sym_pairs
+from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, EPS, JET_ERROR, accurate_or_nan, sym_pairs
 from ._metrics import PullbackMetric
 from ._validation import check_point, check_spd, check_tangent_pair
 
@@ -95,8 +95,8 @@ def _mean_jets(pm: PullbackMetric, theta: jax.Array, u: jax.Array, v: jax.Array)
 
 
 def _sectional_mean(jets: tuple, u: jax.Array, v: jax.Array) -> jax.Array:
-    j, h = jets
-    g = j.T @ j
+    j, h, e = jets
+    g = j.T @ j + e  # e = 0, perturbed by the error estimate (forming J^T J)
     gam = h @ j  # (3, m)
     sol = solve_metric(g, gam.T)
     num = h[0] @ h[1] - h[2] @ h[2] - gam[0] @ sol[:, 1] + gam[2] @ sol[:, 2]
@@ -139,7 +139,9 @@ def sectional_curvature_matrix_free(
             raise ValueError(f"expected a metric function returning ({m}, {m}) or a mean map returning (d,) with d >= {m}, got {shape}")
         pm = PullbackMetric(f, None if sigma is None else check_spd(sigma, shape[0]))
     j, h, mu = _mean_jets(pm, theta, u, v)
-    scale = jnp.linalg.norm(h) ** 2 / jnp.linalg.norm(j) ** 4
-    ny = jnp.linalg.norm(mu)
-    value = accurate_or_nan(lambda x: _sectional_mean(x, u, v), (j, h), j.T @ j, scale, rtol, None, max_cond, (ny, ny))[0]
+    ny, nj = jnp.linalg.norm(mu), jnp.linalg.norm(j)
+    scale = jnp.linalg.norm(h) ** 2 / jnp.maximum(nj, JET_ERROR * EPS * ny) ** 4
+    jets = (j, h, jnp.zeros((m, m), j.dtype))
+    sym = lambda x: (x[0], x[1], sym_pairs(x[2], (0, 1)))  # noqa: E731
+    value = accurate_or_nan(lambda x: _sectional_mean(x, u, v), jets, j.T @ j, scale, rtol, sym, max_cond, (ny, ny, nj**2))[0]
     return value
