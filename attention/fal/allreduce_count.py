@@ -1,7 +1,7 @@
 r"""All-reduces that a program *executes*: counted through its call graph, loops multiplied out.
 
 A textual count of ``stablehlo.all_reduce`` ops sees each function body once, so an all-reduce
-inside a function called twice counts 1 and one inside a loop of $K$ trips counts 1 (issue 22). Two
+inside a function called twice counts 1 and one inside a loop of $K$ trips counts 1. Two
 counts that follow execution instead:
 
 * :func:`jaxpr_allreduces` (primary): walk the jaxpr; a nested jaxpr (``jit``, ``shard_map``,

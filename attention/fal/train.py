@@ -79,7 +79,7 @@ class TrainProtocol:
 #: sequences per seed (the spec fixes no step count; measured about 2.2e3 tokens per CPU-second at
 #: this shape, see benchmarks/bench_fal.py)
 FULL_PROTOCOL = TrainProtocol(steps=120, batch=8, warmup=12, eval_every=40)
-#: issue 22: a C9 protocol that can decide (stated before any run). Target: every seed's baseline below the
+#: A C9 protocol that can decide (stated before any run). Target: every seed's baseline below the
 #: add-one bigram count model on the same validation windows (2.455 nats/char; 2.506 on the whole validation
 #: split), 10 seeds so that a paired sd of 0.05 nats/char gives a minimal detectable effect (80 % power) of
 #: 0.05. 2000 steps x 16 sequences per seed (4.1 M characters), warm-up 100: about 205 M tokens for five

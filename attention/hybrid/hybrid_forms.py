@@ -19,7 +19,7 @@ S_m=\sum_{j\le m}\phi_k(k_j)v_j^\top,\ z_m=\sum_{j\le m}\phi_k(k_j).$$
 Both return $r_n$ (the linear-mass fraction) next to $y_n$ and equal the parallel form (tests,
 float64, gradients included). Concrete inputs are validated like the parallel form: non-finite
 entries, negative features, ``T = 0``, $\gamma\le0$ or non-finite, $\lambda<0$ raise ``ValueError``
-naming the argument (issue 23).
+naming the argument.
 """
 
 from __future__ import annotations

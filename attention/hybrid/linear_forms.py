@@ -1,6 +1,6 @@
 r"""Causal linear attention in three equal forms, each with an explicit initial and final state.
 
-Spec ``hybrid_linear.md`` §2 (C4) and issue 15. One head, features $\phi_q(q_n),\phi_k(k_j)\in\mathbb R^D$
+Spec ``hybrid_linear.md`` §2 (C4). One head, features $\phi_q(q_n),\phi_k(k_j)\in\mathbb R^D$
 (positive for the maps of :mod:`.features`), values $v_j\in\mathbb R^{d_v}$, and an initial state
 $(S_0,z_0)\in\mathbb R^{D\times d_v}\times\mathbb R^D$ (the keys of an earlier segment; zero for a fresh
 sequence):
@@ -20,7 +20,7 @@ Three forms compute the same $y$ and the same final state $(S_T,z_T)$:
 
 All are ``jit``/``vmap``/``grad``-friendly and compute in the common float dtype of the inputs (state
 included). Concrete inputs are validated: non-finite entries, negative features, ``T = 0`` and
-disagreeing shapes raise ``ValueError`` naming the argument (issue 23). Example::
+disagreeing shapes raise ``ValueError`` naming the argument. Example::
 
     y, state = linear_attention_chunked(fq, fk, v, chunk=64)
     y2, state2 = linear_attention_recurrent(fq2, fk2, v2, state)   # continue the same sequence

@@ -137,7 +137,7 @@ def hybrid_attention(q, k, v, phi_q, phi_k, *, window: int, gamma: float, lam: f
     """
     for name, x in (("q", q), ("k", k), ("v", v), ("phi_q", phi_q), ("phi_k", phi_k)):
         check_ndim(name, x, 2, "[T, dim]")
-        check_features(name, x)  # finite; features also non-negative (issue 23)
+        check_features(name, x)  # finite; features also non-negative
     T = q.shape[0]
     if T == 0:
         raise ValueError(f"q has no tokens (T = 0, shape {q.shape}); at least one is needed")

@@ -1,6 +1,6 @@
 r"""KV-cache eviction policies at prefill: accumulated-attention hosts and their OBCache variants.
 
-Spec ``../shared/papers/obcache.md`` §2.4-2.5 (OBCache, arXiv 2510.07651; hosts H2O, TOVA, SnapKV).
+The OBCache paper (arXiv 2510.07651), §2.4-2.5 (hosts H2O, TOVA, SnapKV); our summary is ``docs/papers/obcache.md``.
 As in kvpress, a policy is a small frozen dataclass whose single extension point is
 :meth:`EvictionPolicy.score`; the host only fixes *which* query rows are scored and whether the
 scores are max-pooled. Eviction of a prompt of $n$ tokens with budget $B$ (spec §2.5):

@@ -1,7 +1,7 @@
 r"""OBCache closed forms: the saliency scores and the exact perturbation errors, $O(w\,n\,d)$ per head.
 
-Paper: Gu, Liang, Zhao, Diao, *OBCache: Optimal Brain KV Cache Pruning* (arXiv 2510.07651); spec
-``../shared/papers/obcache.md`` §2.2-2.3; notation and formulas in :mod:`.perturbation`, which re-exports
+Paper: Gu, Liang, Zhao, Diao, *OBCache: Optimal Brain KV Cache Pruning* (arXiv 2510.07651); §2.2-2.3
+(our summary: ``docs/papers/obcache.md``); notation and formulas in :mod:`.perturbation`, which re-exports
 this module's public names. Inputs are a :class:`~attention.kv.window.WindowAttention` and the values
 ``v`` [..., n, dv]; outputs are per token [..., n], dtype following the inputs.
 

@@ -1,4 +1,4 @@
-r"""Steering success that means the target language, fluently (issue 21, pre-registered).
+r"""Steering success that means the target language, fluently (the pre-registered success rule).
 
 A continuation $y$ (the generated text only, never the prompt) of a prompt steered towards language
 $L$ is a **success** when all four hold:

@@ -15,7 +15,7 @@ the paper's side -> verified, on the other side -> not reproduced (our setting i
 character-level model, not the paper's GPT-2 on OpenWebText), straddling 0 -> inconclusive.
 
 Every decision reports its minimal detectable effect (80 % power) and runs the same rule on a
-negative control where the effect is absent (issue 22); a control that passes (whatever its strength)
+negative control where the effect is absent; a control that passes (whatever its strength)
 blocks ``verified``. C9 and C8: the per-unit effects with every other sign flipped (``can_pass`` False at
 n <= 6 units, :func:`proofs_numeric.sign_flip_can_pass`: then the control cannot test the rule). C10 (a) and (b) are
 positive on untrained models already, so their effect is trained $-$ initial per seed and the control

@@ -56,12 +56,12 @@ def c10_analyses(out_dir: Path, protocol: TrainProtocol, corpus: CharCorpus, n_w
     return {"n_windows": n_windows, "per_seed": per_seed}
 
 
-#: seed offset of the placebo initialisations (issue 22): untrained models that are not the trained runs' starts
+#: seed offset of the placebo initialisations: untrained models that are not the trained runs' starts
 PLACEBO_SEED_OFFSET = 1000
 
 
 def c10_initial(protocol: TrainProtocol, corpus: CharCorpus, n_windows: int = 32) -> dict[str, Any]:
-    r"""C10 (a)-(c) of the *untrained* baselines (issue 22): ``initial`` at each seed's own initialisation
+    r"""C10 (a)-(c) of the *untrained* baselines: ``initial`` at each seed's own initialisation
     (the trained run's start, so trained $-$ initial is the effect of training) and ``placebo`` at seed
     $+$ :data:`PLACEBO_SEED_OFFSET` (a second untrained model: initial $-$ placebo is a difference where
     no training happened, the negative control)."""
@@ -78,7 +78,7 @@ def count_model_nll(corpus: CharCorpus, protocol: TrainProtocol) -> dict[str, fl
     r"""Validation NLL (nats/char) of add-one unigram and bigram count models fitted on the training
     split: on the study's validation windows (what the GPTs are scored on) and on the whole
     validation split. A trained C9 model that does not beat the bigram has not learned beyond
-    character pairs (issue 22)."""
+    character pairs."""
     V = 128
     tr = corpus.train.astype(np.int64)
     uni = np.bincount(tr, minlength=V) + 1.0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# FAL C9 with a protocol that can decide (issue 22; DECIDE_PROTOCOL in attention/fal/train.py), on a machine
+# FAL C9 with a protocol that can decide (DECIDE_PROTOCOL in attention/fal/train.py), on a machine
 # with an accelerator. Stated before any run:
 #   * target: every seed's baseline validation NLL below the add-one bigram count model on the same 128
 #     validation windows (fal_results.json "count_models.bigram_windows"; 2.455 nats/char on the committed corpus);

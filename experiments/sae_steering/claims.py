@@ -1,4 +1,4 @@
-r"""Registered empirical claims C6-C10 of ``sae_steering.md``, on both tracks (rules of issue 21).
+r"""Registered empirical claims C6-C10 of ``sae_steering.md``, on both tracks (pre-registered rules).
 
 * ``*_gemma`` claims decide from the pinned Gemma run (``experiments/sae_steering/gemma_results.json``,
   ``format: cells-v2``), judged by :mod:`experiments.sae_steering.scoring` and decided by
@@ -7,7 +7,7 @@ r"""Registered empirical claims C6-C10 of ``sae_steering.md``, on both tracks (r
   effect, and ``depends_on`` the C10 gate (no ``verified`` while the gate is not). A run in an older
   format, or none, gives ``inconclusive`` with the command that produces one.
 * ``*_toy`` claims decide only from a committed **full** fast-track run judged by the same success rule;
-  the committed quick run (issue 13's label-only success, a toy LM that fails the spec's
+  the committed quick run (the earlier label-only success rule, a toy LM that fails the spec's
   stay-in-language gate) is shown in the details and never decides.
 """
 
@@ -37,7 +37,7 @@ def _gemma_res() -> tuple[dict | None, str]:
     if res is None:
         return None, f"no pinned Gemma run: run `{_GEMMA_CMD}` and promote it"
     if res.get("format") != "cells-v2":
-        return None, ("the pinned Gemma run predates issue 21's protocol (label-only success, 16 alphabetical prompts, one seed, "
+        return None, ("the pinned Gemma run predates the pre-registered protocol (label-only success, 16 alphabetical prompts, one seed, "
                       f"BOS steered, no EOS stop): it cannot decide; run `{_GEMMA_CMD}` and promote it")
     return res, ""
 
@@ -86,7 +86,7 @@ def _no_quick(ctx: Context, effect: str) -> Evidence:
 
 
 def _toy(ctx: Context, effect: str, which: str) -> Evidence:
-    """Toy claims decide only from a committed full fast-track run judged by issue 21's success rule."""
+    """Toy claims decide only from a committed full fast-track run judged by the pre-registered success rule (attnverify.attention.sae.success)."""
     from attnverify.proofs_numeric.reference import load_reference_run
 
     from . import decisions as dc
@@ -98,13 +98,13 @@ def _toy(ctx: Context, effect: str, which: str) -> Evidence:
     quick, source = pinned
     info = {"quick_run": source, "stay_in_language_quick": stay_in_language(quick)}
     if not full.is_file():
-        why = (f"no committed full fast-track run ({full.name}) judged by issue 21's success rule; the quick run in the details used "
+        why = (f"no committed full fast-track run ({full.name}) judged by the pre-registered success rule; the quick run in the details used "
                f"label-only success and a toy LM that fails the stay-in-language gate, so it does not decide; run `{_TOY_CMD}`")
         return Evidence(0.0, n_random=int(quick["n_prompts"]), decision=vd.missing(effect, why), details=info)
     run = load_reference_run(full, command=_TOY_CMD)
     res = run.data
     if "success_rule" not in res:
-        return Evidence(0.0, decision=vd.missing(effect, f"{full.name} predates issue 21's success rule; run `{_TOY_CMD}`"), details=info)
+        return Evidence(0.0, decision=vd.missing(effect, f"{full.name} predates the pre-registered success rule; run `{_TOY_CMD}`"), details=info)
     gate = dc.c10_gate(res["gate"], _TOY)
     if which == "c6":
         d = vd.must_fail(dc.c6_controls(res, _TOY, ctx.seed)[0], {"random feature in place of j*": dc.c6_control(res, _TOY, ctx.seed)})

@@ -134,7 +134,7 @@ def c10_gate(gate: dict[str, Any], our_setting: str, languages=None) -> Decision
     return min(ds.values(), key=lambda d: d.ci[0])
 
 
-# ------------------------------------------------------------------ issue 21: controls and the C8 rule (toy format)
+# ------------------------------------------------------------------ controls and the C8 rule (toy format)
 
 
 def c6_control(res: dict[str, Any], our_setting: str, seed: int = 0) -> Decision:

@@ -1,4 +1,4 @@
-r"""The language-ID gate's texts on the Gemma track (C10, issue 21): recall *and* specificity.
+r"""The language-ID gate's texts on the Gemma track (C10): recall *and* specificity.
 
 For each target $L$, four sets of ``n`` held-out strings, each as long as the run's median unsteered
 continuation (non-space characters), with their Gemma token ids (for the distinct-token share):

@@ -1,4 +1,4 @@
-r"""C8 cells on Gemma 3 270M: head ablation at a target's best configuration (issue 21).
+r"""C8 cells on Gemma 3 270M: head ablation at a target's best configuration.
 
 The clamp at layer $\ell$ sets $f_{j^\star}=c$ whatever the heads at or below $\ell$ wrote (the edit is
 $x+(c-f_{j^\star}(x))d_{j^\star}$), so ablating those heads cannot remove the feature the clamp sets;

@@ -43,7 +43,7 @@ GEMMA = dict(layers=(3, 9, 14), n_select=320, max_tokens=24, width=1024, lam=1e-
              sae_batch=256, prompts=48, prompt_tokens=5, seeds=(0, 1, 2), new=32, temperature=0.5, gate_n=200, batch=64,
              targets=("zh", "es"), sae_languages=("zh", "es"), heads_k=2, random_draws=20,
              cells="full", kappas=(0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0))
-"""The pre-registered protocol (issue 21). ``kappas``: the spec's grid {0.5, 1, 2, 4, 8}, the larger values
+"""The pre-registered protocol. ``kappas``: the spec's grid {0.5, 1, 2, 4, 8}, the larger values
 {16, 32} stated in advance and the kappa = 0 control. ``prompts`` held-out msgids drawn at random (seeded),
 never language names, cut to ``prompt_tokens`` tokens after BOS (one compiled program); ``seeds`` sampling
 seeds. ``cells="full"``: every (target, layer, kappa) for j* and the rate-matched random feature, the
@@ -51,8 +51,8 @@ unsteered model, and C8 (top-k heads and ``random_draws`` random k-subsets of th
 layer) at each target's best (layer, kappa); ``cells="cpu"``: :data:`CPU_CELLS` only."""
 
 CPU_CELLS = {"zh": 14, "es": 9}
-"""The reduced protocol that fits the 2-core CPU (issue 21; one steered row costs about 2-3.5 s there):
-per target, at the layer the pilot run (the committed 16-prompt run of issue 13) found best -- zh layer
+"""The reduced protocol that fits the 2-core CPU (one steered row costs about 2-3.5 s there):
+per target, at the layer the pilot run (the committed 16-prompt run of the earlier label-only success rule) found best -- zh layer
 14, es layer 9 -- the feature j* and the rate-matched random feature at kappa 32 (the larger value
 stated in advance; the pilot's success grew with kappa), and j* at the first layer (3) and kappa 32
 (C7); the unsteered model once. C6 is decided at kappa 32 against the random feature and the unsteered

@@ -1,4 +1,4 @@
-r"""The Gemma track's report, generated from a judged run (issue 21, "docs from the data").
+r"""The Gemma track's report, generated from a judged run ("docs from the data").
 
 :func:`gemma_report_markdown` writes every figure of the Gemma section of ``docs/sae_steering.md``
 from the pinned run: the success rule and its calibrated thresholds, the SAE gates, the C10 gate

@@ -1,4 +1,4 @@
-r"""Judging a Gemma run (``format: cells-v2``) with the pre-registered success rule (issue 21).
+r"""Judging a Gemma run (``format: cells-v2``) with the pre-registered success rule (:mod:`attnverify.attention.sae.success`).
 
 Order, fixed before any steered text is read: (1) :func:`success_rule` calibrates $r^\ast,u^\ast$ on the
 **unsteered** cell (all seeds and prompts; :func:`attention.sae.success.calibrate_degeneracy`);

@@ -4,7 +4,7 @@ For every target $L\in\{\rm fr,es,zh,ja\}$ and layer $\ell$: $j^\star$ by ``mean
 $t\ge t_0$ (welch rank and ``rate`` recorded), clamp values $c=\kappa\mu^+_{L,j^\star}$ over the
 $\kappa$ grid, and the matched random feature clamped to $\kappa\mu^+_{L,k}$. Prompts are held-out English
 prefixes of 16 characters; each is continued by ``new`` characters at temperature 0.5 for each seed.
-Success is issue 21's rule on the continuation only (never the prompt): language ID equal to $L$, not
+Success is the pre-registered rule (:mod:`attnverify.attention.sae.success`) on the continuation only (never the prompt): language ID equal to $L$, not
 degenerate (thresholds calibrated on the unsteered continuations), valid words; fluency is
 :func:`attention.sae.miniature.word_validity`. Per-prompt values are means over seeds: the prompts are
 the independent units of every interval.
@@ -46,7 +46,7 @@ def _generate(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], masks: np
 
 
 def _score(ft: FastTrack, texts: list[str], target: str) -> tuple[np.ndarray, np.ndarray]:
-    """Success by issue 21's rule (:func:`attention.sae.success.judge`, thresholds calibrated on the
+    """Success by the pre-registered rule (:func:`attnverify.attention.sae.success.judge`, thresholds calibrated on the
     unsteered continuations: ``ft["rule"]``) and the spec's fluency (word validity)."""
     ok = judge(texts, [list(t) for t in texts], target, ft["rule"])["success"]
     flu = np.asarray([word_validity(t, target, ft["lists"]) for t in texts], np.float64)
@@ -88,7 +88,7 @@ def run_sweep(ft: FastTrack) -> dict[str, Any]:
     res: dict[str, Any] = {"kappas": kappas, "layers": list(range(cfg.layers)), "targets": list(TARGETS), "n_prompts": len(prompts),
                            "seeds": s["seeds"], "features": {}, "success": {}, "fluency": {}, "success_random": {},
                            "fluency_random": {}, "unsteered": {}, "unsteered_fluency": {}, "additive": {}, "heads": {},
-                           "success_rule": dict(ft["rule"]._asdict(), definition="issue 21: attention.sae.success.judge")}
+                           "success_rule": dict(ft["rule"]._asdict(), definition="pre-registered: attnverify.attention.sae.success.judge")}
     for target in pn.progress(TARGETS, desc="fast track: steering"):
         base_s, base_f = _run(ft, prompts, [no_steer(cfg.d)], target)
         res["unsteered"][target], res["unsteered_fluency"][target] = base_s[0].mean(0), np.nanmean(base_f[0], 0)

@@ -1,4 +1,4 @@
-r"""Pre-stated decision rules for a judged Gemma run (``format: cells-v2``; issue 21).
+r"""Pre-stated decision rules for a judged Gemma run (``format: cells-v2``).
 
 Success is :mod:`attention.sae.success` (label, not degenerate, valid words; NaN fails). Units: for a
 rate against the paper's figure, the **continuations** (prompts x sampling seeds; Clopper-Pearson through

@@ -216,7 +216,7 @@ def _(ctx: Context) -> Evidence:
 _RULE_VS_PREDICTOR_HISTORY = (
     "Stated first on the verify protocol (16 sequences per n, pooled over n = 128 and 256): inconclusive, [-0.0042, +0.0002]. "
     "The claim was then switched to the cached 64-sequence run, pooled (verified, -0.0025 [-0.0037, -0.0014]): a switch made "
-    "after seeing an inconclusive result. Issue 27 (2026-12-07) found the two lengths disagree in sign and that the texts of "
+    "after seeing an inconclusive result. A re-analysis on 2026-12-07 found the two lengths disagree in sign and that the texts of "
     "the two lengths overlap (the same prose stream), so the pooled units were not independent; the claim now decides per n "
     "(each n's sequences are distinct chunks) and requires both. This rule was set after seeing the per-n effects.")
 _UNITS_NOTE = ("Units are non-overlapping chunks of n tokens, not distinct texts: a source contributes several chunks of "
