@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 __all__ = [
     "coefficient_chart_mean", "softmax_chart_mean", "input_chart_mean", "elementwise_sigmoid_gate",
@@ -27,33 +28,33 @@ def sigmoid(s: jax.Array) -> jax.Array:
     return jax.nn.sigmoid(s)
 
 
-def coefficient_chart_mean(values: jax.Array, t: jax.Array) -> jax.Array:
+def coefficient_chart_mean(values: ArrayLike, t: ArrayLike) -> jax.Array:
     r"""$\mu(t)=\sum_i\alpha_iU_i$, $\alpha=(t,1-\sum t)$; ``t`` of shape ``(n-1,)``."""
     alpha = jnp.concatenate([t, (1.0 - jnp.sum(t))[None]])
     return alpha @ values
 
 
-def softmax_chart_mean(values: jax.Array, z: jax.Array) -> jax.Array:
+def softmax_chart_mean(values: ArrayLike, z: ArrayLike) -> jax.Array:
     r"""$\mu(z)=\sum_i\mathrm{softmax}(z,0)_iU_i$; ``z`` of shape ``(n-1,)``."""
     return jax.nn.softmax(jnp.concatenate([z, jnp.zeros(1, z.dtype)])) @ values
 
 
-def input_chart_mean(w: jax.Array, c: jax.Array, values: jax.Array, x: jax.Array) -> jax.Array:
+def input_chart_mean(w: ArrayLike, c: ArrayLike, values: ArrayLike, x: ArrayLike) -> jax.Array:
     r"""$\mu(x)=\sum_i\mathrm{softmax}(Wx+c)_iU_i$ with ``W`` ``(n, m)``, ``c`` ``(n,)``, ``x`` ``(m,)``."""
     return jax.nn.softmax(w @ x + c) @ values
 
 
-def elementwise_sigmoid_gate(wg: jax.Array, bg: jax.Array, x: jax.Array) -> jax.Array:
+def elementwise_sigmoid_gate(wg: ArrayLike, bg: ArrayLike, x: ArrayLike) -> jax.Array:
     r"""$g(x)=\sigma(W_gx+b_g)\in(0,1)^d$, ``wg`` ``(d, m)``, ``bg`` ``(d,)``."""
     return sigmoid(wg @ x + bg)
 
 
-def headwise_sigmoid_gate(wg: jax.Array, bg: jax.Array, x: jax.Array, d: int) -> jax.Array:
+def headwise_sigmoid_gate(wg: ArrayLike, bg: ArrayLike, x: ArrayLike, d: int) -> jax.Array:
     r"""Per-head scalar gate $g(x)=\sigma(w_g^\top x+b_g)\mathbf 1_d$, ``wg`` ``(m,)``, ``bg`` scalar."""
     return jnp.broadcast_to(sigmoid(wg @ x + bg), (d,))
 
 
-def gated_attention_mean(params: dict, x: jax.Array, per_head: bool = False) -> jax.Array:
+def gated_attention_mean(params: dict, x: ArrayLike, per_head: bool = False) -> jax.Array:
     r"""$\mu_g(x)=g(x)\odot\sum_i\mathrm{softmax}(Wx+c)_iU_i$ (input chart).
 
     ``params``: ``w`` ``(n, m)``, ``c`` ``(n,)``, ``values`` ``(n, d)``, ``wg`` (``(d, m)``, or ``(m,)``
@@ -63,7 +64,7 @@ def gated_attention_mean(params: dict, x: jax.Array, per_head: bool = False) -> 
     return _gate(params, x, base, per_head) * base
 
 
-def gated_coefficient_chart_mean(params: dict, t: jax.Array, per_head: bool = False) -> jax.Array:
+def gated_coefficient_chart_mean(params: dict, t: ArrayLike, per_head: bool = False) -> jax.Array:
     r"""$\mu_g(t)=g(t)\odot(U_n+At)$: a gate on the (flat) full mixture manifold, ``t`` ``(n-1,)``."""
     base = coefficient_chart_mean(params["values"], t)
     return _gate(params, t, base, per_head) * base

@@ -7,6 +7,7 @@ Curvature here is the intrinsic Fisher–Rao curvature of $\mathcal N(\mu(\theta
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +44,7 @@ def _chunked(fn, params: dict, x: np.ndarray, sigma: np.ndarray | None = None) -
     return np.concatenate(outs)[:n]
 
 
-def curvatures(mean_fn, params: dict, x: np.ndarray, sigma: np.ndarray | None = None, method: str = "extrinsic") -> np.ndarray:
+def curvatures(mean_fn: Callable[[dict, jax.Array], jax.Array], params: dict, x: np.ndarray, sigma: np.ndarray | None = None, method: str = "extrinsic") -> np.ndarray:
     """Gaussian curvature of ``mean_fn(params_i, .)`` at ``x_i`` for a batch (leading axis of every leaf)."""
     return _chunked(gaussian_curvature_batch(mean_fn, method), params, x, sigma)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 
 from ._attention_manifolds import sigmoid
@@ -30,7 +31,7 @@ def depth_mask(depth: int, count: int | None = None) -> np.ndarray:
     return m if count is None else np.tile(m, (count, 1))
 
 
-def homothety_mean(p: dict, x: jax.Array) -> jax.Array:
+def homothety_mean(p: dict, x: ArrayLike) -> jax.Array:
     r"""$\big(\prod_{\ell}\gamma_\ell^{\,\mathrm{mask}_\ell}\big)\,\mu_{\text{sphere}}(x)$ with $\gamma_\ell=\sigma(\mathrm{logit}_\ell)$."""
     scale = jnp.prod(sigmoid(p["logits"]) ** p["mask"])
     return scale * gated_sphere_mean({"r": p["r"]}, x)
@@ -41,7 +42,7 @@ def gate_bump(s: jax.Array) -> jax.Array:
     return sigmoid(s) * sigmoid(-s)
 
 
-def stacked_graph_mean(p: dict, x: jax.Array) -> jax.Array:
+def stacked_graph_mean(p: dict, x: ArrayLike) -> jax.Array:
     r"""$(x_1,x_2,\sum_\ell\mathrm{mask}_\ell A_\ell h(w_{\ell1}^\top(x-x^*))h(w_{\ell2}^\top(x-x^*)))$; ``w1``, ``w2``: ``(MAX_DEPTH, 2)``."""
     y = x - p["x0"]
     f = jnp.sum(p["mask"] * p["A"] * gate_bump(p["w1"] @ y) * gate_bump(p["w2"] @ y))

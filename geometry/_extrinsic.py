@@ -23,6 +23,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
@@ -40,7 +41,7 @@ __all__ = [
 MeanFn = Callable[[jax.Array], jax.Array]
 
 
-def _prepare(mu_fn: MeanFn, theta: Any, sigma: Any) -> tuple[PullbackMetric, jax.Array]:
+def _prepare(mu_fn: MeanFn, theta: ArrayLike, sigma: ArrayLike | None) -> tuple[PullbackMetric, jax.Array]:
     require_x64("curvature")
     theta = check_point(theta)
     pm = mu_fn if isinstance(mu_fn, PullbackMetric) else PullbackMetric(mu_fn, sigma)
@@ -104,7 +105,7 @@ def extrinsic_with_reason(
     return accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, (ny, ny, nj**2))
 
 
-def second_fundamental_form(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def second_fundamental_form(mu_fn: MeanFn, theta: ArrayLike, sigma: ArrayLike | None = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""$\mathrm{II}_{ij}=P_N\,\partial_i\partial_j\tilde\mu$ in whitened coordinates, shape ``(d, m, m)``.
 
     $\langle\mathrm{II}_{ij},\mathrm{II}_{kl}\rangle$ (Euclidean) equals $\langle\cdot,\cdot\rangle_\Sigma$ of the unwhitened form.
@@ -114,19 +115,19 @@ def second_fundamental_form(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_co
     return extrinsic_with_reason(pm, theta, "second_form", rtol, max_cond)[0]
 
 
-def riemann_tensor_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def riemann_tensor_extrinsic(mu_fn: MeanFn, theta: ArrayLike, sigma: ArrayLike | None = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""$R_{ijkl}$ from the Gauss equation (same convention as :func:`~geometry.riemann_tensor`). Accurate or NaN."""
     pm, theta = _prepare(mu_fn, theta, sigma)
     return extrinsic_with_reason(pm, theta, "riemann", rtol, max_cond)[0]
 
 
-def ricci_tensor_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def ricci_tensor_extrinsic(mu_fn: MeanFn, theta: ArrayLike, sigma: ArrayLike | None = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$ from the Gauss equation, shape ``(m, m)``. Accurate or NaN."""
     pm, theta = _prepare(mu_fn, theta, sigma)
     return extrinsic_with_reason(pm, theta, "ricci", rtol, max_cond)[0]
 
 
-def scalar_curvature_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def scalar_curvature_extrinsic(mu_fn: MeanFn, theta: ArrayLike, sigma: ArrayLike | None = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""Scalar curvature $S$ from the Gauss equation (float64 scalar).
 
     Finite only when $|\hat S-S|\le\mathrm{rtol}\max(|\hat S|,m(m-1)c_0)$ by the error estimate of
@@ -137,7 +138,7 @@ def scalar_curvature_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max
 
 
 def sectional_curvature_extrinsic(
-    mu_fn: MeanFn, theta: Any, u: Any, v: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL
+    mu_fn: MeanFn, theta: ArrayLike, u: ArrayLike, v: ArrayLike, sigma: ArrayLike | None = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL
 ) -> jax.Array:
     r"""Sectional curvature $K(u,v)$ from the Gauss equation. Accurate or NaN."""
     pm, theta = _prepare(mu_fn, theta, sigma)
@@ -145,7 +146,7 @@ def sectional_curvature_extrinsic(
     return extrinsic_with_reason(pm, theta, "sectional", rtol, max_cond, plane=(u, v))[0]
 
 
-def gaussian_curvature_extrinsic(mu_fn: MeanFn, theta: Any, sigma: Any = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def gaussian_curvature_extrinsic(mu_fn: MeanFn, theta: ArrayLike, sigma: ArrayLike | None = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""Gaussian curvature of a surface ($m=2$) from the Gauss equation, $K=R_{1212}/\det g$.
 
     Finite only when $|\hat K-K|\le\mathrm{rtol}\max(|\hat K|,c_0)$ by the error estimate, else NaN.

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 
 from attnverify.proofs_numeric.precision import check_real, is_concrete, require_x64
@@ -103,11 +104,11 @@ def _check_options(fn, kind, route, sigma, max_cond, rtol, m: int, name: str, sh
 
 def curvature_field(
     fn: Callable[..., jax.Array],
-    points: Any,
+    points: ArrayLike,
     *,
     kind: Literal["scalar", "gaussian"] = "scalar",
     route: Literal["extrinsic", "intrinsic", "metric"] = "extrinsic",
-    sigma: Any = None,
+    sigma: ArrayLike | None = None,
     params: Any = None,
     batch_size: int | None = None,
     max_cond: float = DEFAULT_MAX_COND,
@@ -184,11 +185,11 @@ def _diagnostics_compiled(fn, kind, route, max_cond, rtol):
 
 def curvature_diagnostics(
     fn: Callable[..., jax.Array],
-    theta: Any,
+    theta: ArrayLike,
     *,
     kind: Literal["scalar", "gaussian"] = "scalar",
     route: Literal["extrinsic", "intrinsic", "metric"] = "extrinsic",
-    sigma: Any = None,
+    sigma: ArrayLike | None = None,
     params: Any = None,
     max_cond: float = DEFAULT_MAX_COND,
     rtol: float = DEFAULT_RTOL,

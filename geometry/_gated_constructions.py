@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 
 from ._attention_manifolds import sigmoid
@@ -28,7 +29,7 @@ def sphere_values(r: float) -> np.ndarray:
     return np.stack([4 * r * np.cos(ang), 4 * r * np.sin(ang), np.full(3, 2 * r)], axis=1)
 
 
-def gated_sphere_mean(p: dict, x: jax.Array) -> jax.Array:
+def gated_sphere_mean(p: dict, x: ArrayLike) -> jax.Array:
     r"""C4: barycentric attention $a(u,v)=(2u,2v,2r)$ over :func:`sphere_values`, gate $(\tfrac12,\tfrac12,\sqrt{r^2-u^2-v^2}/(2r))$.
 
     $\mu_g=(u,v,\sqrt{r^2-u^2-v^2})$: a sphere patch, $K=1/r^2$ ($s^2/r^2$ for $\Sigma=s^2I$).
@@ -43,13 +44,13 @@ def gated_sphere_mean(p: dict, x: jax.Array) -> jax.Array:
     return gate * base
 
 
-def gate_times_affine_mean(p: dict, x: jax.Array) -> jax.Array:
+def gate_times_affine_mean(p: dict, x: ArrayLike) -> jax.Array:
     r"""C7b: gate $(\tfrac12,\tfrac12,\sigma(w^\top x+b))$ on the affine output $(2x_1,2x_2,c+d^\top x)$; $K<0$."""
     base = jnp.concatenate([2 * x, (p["c"] + p["d"] @ x)[None]])
     return jnp.concatenate([_HALF, sigmoid(p["w"] @ x + p["b"])[None]]) * base
 
 
-def two_gates_mean(p: dict, x: jax.Array) -> jax.Array:
+def two_gates_mean(p: dict, x: ArrayLike) -> jax.Array:
     r"""C7c: two stacked elementwise gates $(\tfrac12,\tfrac12,\sigma(s_1))\odot(\tfrac12,\tfrac12,\sigma(s_2))\odot(4x_1,4x_2,A)$."""
     base = jnp.concatenate([4 * x, p["A"][None]])
     g1 = jnp.concatenate([_HALF, sigmoid(p["w1"] @ x + p["b1"])[None]])

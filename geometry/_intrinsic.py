@@ -21,6 +21,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
@@ -36,7 +37,7 @@ __all__ = [
 MetricFn = Callable[[jax.Array], jax.Array]
 
 
-def _prepare(metric_fn: MetricFn, theta: Any) -> jax.Array:
+def _prepare(metric_fn: MetricFn, theta: ArrayLike) -> jax.Array:
     require_x64("curvature")
     theta = check_point(theta)
     check_metric_shape(metric_fn, theta)
@@ -121,7 +122,7 @@ def _pullback_floors(metric_fn: MetricFn, theta: jax.Array, jets: tuple) -> tupl
     return tuple(inflate * _norm(x) for x in jets)
 
 
-def christoffel_symbols(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def christoffel_symbols(metric_fn: MetricFn, theta: ArrayLike, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""Christoffel symbols of the second kind, ``gamma[k, i, j]`` $=\Gamma^k_{ij}$, shape ``(m, m, m)``.
 
     $\Gamma^k_{ij}=g^{kl}\Gamma_{ij,l}$ by a Cholesky solve (no explicit inverse). Accurate to
@@ -136,7 +137,7 @@ def christoffel_symbols(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAU
     return value
 
 
-def riemann_tensor(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def riemann_tensor(metric_fn: MetricFn, theta: ArrayLike, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""The lowered Riemann tensor ``r[i,j,k,l]`` $=R_{ijkl}=\langle R(\partial_k,\partial_l)\partial_j,\partial_i\rangle$, shape ``(m,)*4``.
 
     Satisfies $R_{ijkl}=-R_{jikl}=-R_{ijlk}=R_{klij}$ and the first Bianchi identity. Costs one
@@ -147,13 +148,13 @@ def riemann_tensor(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MA
     return intrinsic_with_reason(metric_fn, theta, "riemann", rtol, max_cond)[0]
 
 
-def ricci_tensor(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def ricci_tensor(metric_fn: MetricFn, theta: ArrayLike, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$, shape ``(m, m)``; the unit sphere gives $\mathrm{Ric}=g$. Accurate or NaN."""
     theta = _prepare(metric_fn, theta)
     return intrinsic_with_reason(metric_fn, theta, "ricci", rtol, max_cond)[0]
 
 
-def scalar_curvature(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def scalar_curvature(metric_fn: MetricFn, theta: ArrayLike, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""Scalar curvature $S=g^{jl}\mathrm{Ric}_{jl}$ (a float64 scalar); $S=2K$ when $m=2$.
 
     Finite only when $|\hat S-S|\le\mathrm{rtol}\max(|\hat S|,m(m-1)c_0)$ by the error estimate of
@@ -164,7 +165,7 @@ def scalar_curvature(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_
 
 
 def sectional_curvature(
-    metric_fn: MetricFn, theta: Any, u: Any, v: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL
+    metric_fn: MetricFn, theta: ArrayLike, u: ArrayLike, v: ArrayLike, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL
 ) -> jax.Array:
     r"""Sectional curvature $K(u,v)=R_{ijkl}u^iv^ju^kv^l/(g(u,u)g(v,v)-g(u,v)^2)$ of the plane $\mathrm{span}(u,v)$.
 
@@ -175,7 +176,7 @@ def sectional_curvature(
     return intrinsic_with_reason(metric_fn, theta, "sectional", rtol, max_cond, plane=(u, v))[0]
 
 
-def gaussian_curvature(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def gaussian_curvature(metric_fn: MetricFn, theta: ArrayLike, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     r"""Gaussian curvature $K=R_{1212}/\det g$ of a surface (``theta`` of shape ``(2,)``).
 
     Finite only when $|\hat K-K|\le\mathrm{rtol}\max(|\hat K|,c_0)$ by the error estimate, else NaN.

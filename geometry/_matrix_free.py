@@ -22,10 +22,10 @@ $R(u,v,u,v)=h_{uu}^\top h_{vv}-|h_{uv}|^2-\Gamma_{uu}^\top g^{-1}\Gamma_{vv}+\Ga
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
@@ -105,11 +105,11 @@ def _sectional_mean(jets: tuple, u: jax.Array, v: jax.Array) -> jax.Array:
 
 def sectional_curvature_matrix_free(
     metric_fn_or_mu_fn: Callable[[jax.Array], jax.Array],
-    theta: Any,
-    u: Any,
-    v: Any,
+    theta: ArrayLike,
+    u: ArrayLike,
+    v: ArrayLike,
     *,
-    sigma: Any = None,
+    sigma: ArrayLike | None = None,
     max_cond: float = DEFAULT_MAX_COND,
     rtol: float = DEFAULT_RTOL,
 ) -> jax.Array:

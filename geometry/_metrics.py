@@ -19,10 +19,10 @@ return_reasons=True)`` give the per-point reason code for any route.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 from jax.scipy.linalg import solve_triangular
 
 from attnverify.proofs_numeric.precision import require_x64
@@ -43,7 +43,7 @@ class PullbackMetric:
     (whitening, spec §3 (b) step 6). Pure and ``jit``/``vmap`` friendly.
     """
 
-    def __init__(self, mu_fn: Callable[[jax.Array], jax.Array], sigma: Any = None):
+    def __init__(self, mu_fn: Callable[[jax.Array], jax.Array], sigma: ArrayLike | None = None):
         self.mu_fn = mu_fn
         self.sigma = None if sigma is None else check_spd(sigma)
         self.chol = None if self.sigma is None else jnp.linalg.cholesky(self.sigma)
@@ -66,7 +66,7 @@ class PullbackMetric:
         return jt.T @ jt
 
 
-def pullback_metric(mu_fn: Callable[[jax.Array], jax.Array], sigma: Any = None) -> PullbackMetric:
+def pullback_metric(mu_fn: Callable[[jax.Array], jax.Array], sigma: ArrayLike | None = None) -> PullbackMetric:
     r"""Fisher–Rao metric $g=J^\top\Sigma^{-1}J$ of $\mathcal N(\mu(\theta),\Sigma)$ (spec C1).
 
     **Arguments:** ``mu_fn`` maps ``(m,)`` to ``(d,)`` (float64); ``sigma`` is a fixed SPD
@@ -90,7 +90,7 @@ def scaled_metric(g: jax.Array) -> jax.Array:
     return g * s[:, None] * s[None, :]
 
 
-def metric_condition_number(metric_fn: MetricFn, theta: Any, *, scaled: bool = False) -> jax.Array:
+def metric_condition_number(metric_fn: MetricFn, theta: ArrayLike, *, scaled: bool = False) -> jax.Array:
     r"""$\operatorname{cond}(g(\theta))=\lambda_{\max}/\lambda_{\min}$ (``inf`` when $\lambda_{\min}\le0$).
 
     ``scaled=True`` gives the condition number after symmetric diagonal scaling,
@@ -106,7 +106,7 @@ def metric_condition_number(metric_fn: MetricFn, theta: Any, *, scaled: bool = F
     return jnp.where(ev[0] > 0, ev[-1] / ev[0], jnp.inf)  # inf for singular or indefinite g
 
 
-def metric_is_degenerate(metric_fn: MetricFn, theta: Any, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
+def metric_is_degenerate(metric_fn: MetricFn, theta: ArrayLike, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:
     """The explicit flag: ``True`` exactly where :func:`~geometry.scalar_curvature` ``(metric_fn, theta)`` is NaN.
 
     That is: $g$ or its derivatives non-finite, $g$ not symmetric, not positive definite to working
