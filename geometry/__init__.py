@@ -28,7 +28,7 @@ concrete inputs at the Python boundary, never inside ``jit``/``vmap``.
 * ``TypeError``: a non-integer ``batch_size`` (``2.0`` included), a non-callable ``fn``.
 * ``RuntimeError``: float64 off (``jax_enable_x64``) in any curvature function,
   :func:`metric_is_degenerate` and :func:`metric_condition_number` (float32 would answer wrongly).
-* **Accurate or NaN + reason** (documented outcome, also under ``jit``; issue 23): every curvature
+* **Accurate or NaN + reason** (documented outcome, also under ``jit``): every curvature
   output $\hat c$ is within ``rtol`` (default :data:`DEFAULT_RTOL` $=10^{-6}$) of the exact value,
   $|\hat c-c|\le\mathrm{rtol}\max(|\hat c|,c_0)$ with $c_0$ the curvature scale of the chart at the
   point, or NaN in every entry. The decision is a first-order error estimate of the actual

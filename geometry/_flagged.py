@@ -1,6 +1,6 @@
-r"""Evidence of geometry claims with the instances the accuracy contract flagged (issue 23).
+r"""Evidence of geometry claims with the instances the accuracy contract flagged.
 
-Since issue 23 a curvature value is either within its tolerance or NaN with a reason code
+Under the accuracy contract a curvature value is either within its tolerance or NaN with a reason code
 (:mod:`geometry._accuracy`). A claim comparing curvatures therefore sees NaN where the engine declined
 to answer (a chart too close to a degenerate set for float64). Such instances are not counted as
 passes: they are removed from the error arrays and reported in the evidence, ``details["flagged"]``

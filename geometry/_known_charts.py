@@ -1,4 +1,4 @@
-r"""Charts with known curvature that approach their degenerate sets (issue 23 suite).
+r"""Charts with known curvature that approach their degenerate sets (the accuracy-contract suite).
 
 Each :class:`KnownChart` has a mean map $\mu:\mathbb R^2\to\mathbb R^d$ ($\Sigma=I$), the exact Gaussian
 curvature $K(\theta)$ of its pullback metric (a closed form, independent of the engine), and points at a
