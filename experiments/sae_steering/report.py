@@ -30,17 +30,18 @@ def _name(c: dict) -> str:
     return f"{c['target']} layer {c['layer']} {c['feature']} kappa {c['kappa']:g}{m}"
 
 
+def _steered_hits(res: dict[str, Any], target: str, select) -> list[tuple[dict, dict, int, int]]:
+    """``(cell, judged, seed, prompt)`` for every continuation of ``target``'s steered cells (no head masks)
+    where ``select(judged)`` (a boolean ``[seed, prompt]`` array) holds."""
+    _, cells = judged(res)
+    return [(c, c["judged"][target], s, p) for c in cells if c["target"] == target and c.get("mask") is None
+            for s, p in zip(*np.nonzero(select(c["judged"][target])))]
+
+
 def success_examples(res: dict[str, Any], target: str, k: int = 5) -> list[tuple[str, str, str]]:
     """Up to ``k`` continuations of ``target``'s steered cells that count as successes: ``(cell, label, text)``."""
-    _, cells = judged(res)
-    out = []
-    for c in cells:
-        if c["target"] != target or c.get("mask") is not None:
-            continue
-        j = c["judged"][target]
-        for s, p in zip(*np.nonzero(j["success"])):
-            out.append((_name(c), str(j["label"][s, p]), c["texts"][s][p]))
-    return out[:k]
+    hits = _steered_hits(res, target, lambda j: j["success"])
+    return [(_name(c), str(j["label"][s, p]), c["texts"][s][p]) for c, j, s, p in hits[:k]]
 
 
 def _clip(text: str, n: int = 90) -> str:
@@ -101,15 +102,9 @@ def gemma_report_markdown(res: dict[str, Any], seed: int = 0) -> str:
 def rejected_label_successes(res: dict[str, Any], target: str, k: int = 3) -> list[tuple]:
     """Up to ``k`` continuations that the plain label counts as ``target`` but the success rule rejects:
     ``(cell, label, text, compression, distinct, validity)``."""
-    _, cells = judged(res)
-    out = []
-    for c in cells:
-        if c["target"] != target or c.get("mask") is not None:
-            continue
-        j = c["judged"][target]
-        for s, p in zip(*np.nonzero((j["label_success"] > 0) & (j["success"] == 0))):
-            out.append((_name(c), str(j["label"][s, p]), c["texts"][s][p], float(j["compression"][s, p]), float(j["distinct"][s, p]), float(j["validity"][s, p])))
-    return out[:k]
+    hits = _steered_hits(res, target, lambda j: (j["label_success"] > 0) & (j["success"] == 0))
+    return [(_name(c), str(j["label"][s, p]), c["texts"][s][p], float(j["compression"][s, p]), float(j["distinct"][s, p]),
+             float(j["validity"][s, p])) for c, j, s, p in hits[:k]]
 
 
 TOY_BEGIN = "<!-- BEGIN GENERATED: experiments.sae_steering.report.toy_report_markdown -->"
