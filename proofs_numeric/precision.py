@@ -34,13 +34,14 @@ the wrong type and ``ValueError`` for a value out of range, both naming the argu
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import math
 import numbers
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["enable_x64", "x64", "require_x64", "x64_enabled", "is_concrete", "check_choice", "check_int", "check_real", "ArgumentTypeError"]
+__all__ = ["enable_x64", "x64", "require_x64", "x64_enabled", "is_concrete", "check_choice", "check_int", "check_real", "check_bool", "ArgumentTypeError"]
 
 
 def enable_x64() -> None:
@@ -50,17 +51,39 @@ def enable_x64() -> None:
     jax.config.update("jax_enable_x64", True)
 
 
-@contextmanager
-def x64() -> Iterator[None]:
+class x64(contextlib.ContextDecorator):
     """Float64 inside a ``with`` block or a decorated function only (``with x64(): ...``, ``@x64()``).
 
     Wraps JAX's thread-local ``jax.enable_x64(True)``; on exit the previous setting returns, so nesting
     and a process that already called :func:`enable_x64` are unaffected. Jitted functions are traced
-    separately for each precision."""
-    import jax
+    separately for each precision.
 
-    with jax.enable_x64(True):
-        yield
+    Decorating a generator (or ``async``) function raises ``TypeError``: the decorator's scope ends when
+    the call returns the generator object, before the body runs, so the body would run in the caller's
+    precision. Enter ``with x64():`` inside the generator's body instead."""
+
+    def __init__(self) -> None:
+        self._scopes: list[Any] = []
+
+    def __enter__(self) -> None:
+        import jax
+
+        scope = jax.enable_x64(True)
+        scope.__enter__()
+        self._scopes.append(scope)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._scopes.pop().__exit__(*exc)
+
+    def _recreate_cm(self) -> "x64":
+        return x64()  # a fresh scope per call: a decorated function may be re-entered or recursive
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn) or inspect.iscoroutinefunction(fn):
+            raise TypeError(f"x64() cannot decorate {getattr(fn, '__qualname__', fn)!r}: it is a generator or async "
+                            "function, whose body runs after the decorated call returns (outside the float64 scope); "
+                            "use `with x64():` inside its body")
+        return super().__call__(fn)
 
 
 def x64_enabled() -> bool:
@@ -113,6 +136,15 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
         lo = "-inf" if minimum is None else minimum
         raise ValueError(f"{name} must be an integer in [{lo}, {maximum}], got {v}")
     return v
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """A Python or NumPy ``bool`` (a string such as ``"no"`` or a number is truthy or falsy by accident)."""
+    import numpy as np
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
 
 
 def check_real(value: Any, name: str, *, positive: bool = False, nonnegative: bool = False, allow_inf: bool = False) -> float:

@@ -56,3 +56,32 @@ def test_global_switch_still_available():
     with x64():
         assert x64_enabled()
     assert x64_enabled()  # leaving a scope never turns a global setting off
+
+
+def test_decorating_a_generator_function_is_refused():
+    """``@x64()`` on a generator would end its scope before the body runs (the body would compute in float32)."""
+    def rows():
+        yield jnp.ones(2)
+
+    async def coro():
+        return jnp.ones(2)
+
+    for fn in (rows, coro):
+        with pytest.raises(TypeError, match="generator or async") as info:
+            x64()(fn)
+        assert fn.__name__ in str(info.value)
+
+    def plain():
+        return jnp.ones(2).dtype
+
+    with jax.enable_x64(False):
+        assert x64()(plain)() == jnp.float64 and x64_enabled() is False
+
+
+def test_recursive_decorated_function_restores_the_outer_precision():
+    @x64()
+    def depth(n):
+        return x64_enabled() if n == 0 else depth(n - 1)
+
+    with jax.enable_x64(False):
+        assert depth(3) and not x64_enabled()
