@@ -12,6 +12,7 @@ color:#1a1a1a;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}h3{margin:.2em 0 .4em}
 .meta{color:#555;font-size:.9em}
 .badge{display:inline-block;color:#fff;border-radius:3px;padding:0 .45em;font-size:.85em;font-weight:600}
+.badge.unpinned{outline:2px dashed #D55E00;outline-offset:1px;cursor:help}
 table.grid{border-collapse:collapse;width:100%;font-size:.9em}
 table.grid th,table.grid td{border-bottom:1px solid #e3e3e3;padding:.3em .45em;text-align:left;vertical-align:top}
 table.grid thead th{position:sticky;top:0;background:#f6f6f6}

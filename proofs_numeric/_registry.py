@@ -51,6 +51,8 @@ AREAS = ("topk", "geometry", "gating", "obcache", "delta", "fal", "sae", "hybrid
 PACKAGES = ("attnverify.bounds", "attnverify.geometry", "attnverify.attention", "attnverify.experiments")
 
 _CLAIMS: dict[str, Claim] = {}
+#: claim id -> (source file, line) of the code that registers it (:func:`registration_site`)
+_SOURCES: dict[str, tuple[str, int]] = {}
 
 
 def register(c: Claim) -> Claim:
@@ -79,6 +81,52 @@ def register(c: Claim) -> Claim:
         raise ValueError(f"claim {c.id!r} cannot depend on or correct itself")
     _CLAIMS[c.id] = c
     return c
+
+
+def registration_site(claim_id: str, frame: Any) -> tuple[str, int] | None:
+    """``(file, line)`` of the line that registers ``claim_id``, found from ``frame`` (the caller of
+    :func:`claim`).
+
+    A claim registered by a factory (a helper that calls :func:`claim` for several claims) is called
+    from the factory's body, so the caller's line is the same for all of them. The stack is walked
+    outwards from the caller to its module's top level; the innermost frame whose current call spans a
+    line holding the claim's id as a string literal gives that line (the factory's call site). When no
+    frame names the id literally (an id built in a loop), the caller's own line is kept."""
+    import linecache
+
+    first: tuple[str, int] | None = None
+    quoted = (f'"{claim_id}"', f"'{claim_id}'")
+    while frame is not None:
+        path, line = frame.f_code.co_filename, frame.f_lineno
+        first = first or (path, line)
+        start, end = _call_span(frame)
+        for ln in range(start, end + 1):
+            if any(q in linecache.getline(path, ln) for q in quoted):
+                return path, ln
+        if frame.f_code.co_name == "<module>":
+            break
+        frame = frame.f_back
+    return first
+
+
+def _call_span(frame: Any) -> tuple[int, int]:
+    """First and last line of the expression ``frame`` is executing (its call), from the code's positions."""
+    import dis
+
+    current = None  # the instruction at f_lasti (the last one at or before it: f_lasti can sit on a CALL's cache)
+    for ins in dis.get_instructions(frame.f_code):
+        if ins.offset > frame.f_lasti:
+            break
+        current = ins
+    pos = None if current is None else current.positions
+    if pos is None or pos.lineno is None:
+        return frame.f_lineno, frame.f_lineno
+    return pos.lineno, pos.end_lineno or pos.lineno
+
+
+def claim_source(claim_id: str) -> tuple[str, int] | None:
+    """``(absolute file, line)`` recorded when ``claim_id`` was registered with :func:`claim`."""
+    return _SOURCES.get(claim_id)
 
 
 def unregister(claim_id: str) -> None:
@@ -126,7 +174,13 @@ def claim(
       :class:`~proofs_numeric.Decision`, whose outcome is the verdict.
     - ``depends_on``: ids of the claims this one relies on (shown in the report).
     - ``corrected_by``: for an erratum, the id of the corrected statement.
+
+    The line that registers the claim (the decorator, or a factory's call site that names the id:
+    :func:`registration_site`) is recorded for the report's source links.
     """
+    import sys
+
+    site = registration_site(id, sys._getframe(1))
 
     def deco(fn: Callable[[Context], Evidence]) -> Callable[[Context], Evidence]:
         register(
@@ -148,6 +202,8 @@ def claim(
                 corrected_by=corrected_by,
             )
         )
+        if site is not None:
+            _SOURCES[id] = site
         return fn
 
     return deco

@@ -69,6 +69,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
                 check_output_file(path, what=f"{flag} file")
         if args.html:
             check_output_dir(args.html, what="--html directory")
+            check_output_file(Path(args.html) / "index.html", what="--html page")  # DIR/index.html a directory
         if args.from_json and not args.html:
             raise OSError("--from-json renders a saved report and needs --html DIR")
         if args.from_json and not Path(args.from_json).is_file():

@@ -27,7 +27,8 @@ from .io import atomic_write_text
 from .mathml import tex_to_mathml, text_with_math
 from .report import HOW_TO_READ, VERDICT_ORDER
 
-__all__ = ["html_report", "write_html_report", "load_report_json", "claim_sources", "pinned_files"]
+__all__ = ["html_report", "write_html_report", "load_report_json", "claim_sources", "pinned_files", "unpinned_files",
+           "report_json_problem"]
 
 _e = html.escape
 #: keys of a decision or of the details that name a negative control or a minimal detectable effect
@@ -40,19 +41,96 @@ def load_report_json(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{p} is not valid JSON: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
         raise ValueError(f"{p} is not an attnverify verify --json report (no 'claims' list)")
+    problem = report_json_problem(data)
+    if problem:
+        raise ValueError(f"{p} is not a valid verify --json report: {problem}")
     return data
 
 
+_NUM = (int, float)
+#: field -> accepted types of a claim record, of its decision, and of the report (None: may be null/absent)
+CLAIM_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (str,), "verdict": (str,), "paper": (str,), "equation": (str,), "statement": (str,), "provenance": (str,)}
+CLAIM_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "decision": (dict,), "details": (dict,), "worst_error": _NUM, "tolerance": _NUM, "n_random": (int,),
+    "n_adversarial": (int,), "depends_on": (list,), "corrected_by": (str,), "notes": (str,), "message": (str,),
+    "symbolic": (str,), "error_kind": (str,), "empirical": (bool,)}
+DECISION_FIELDS: dict[str, tuple[type, ...]] = {
+    "effect": (str,), "estimate": _NUM, "ci": (list,), "rule": (str,), "boundary": _NUM, "method": (str,),
+    "units": (str,), "n_units": (int,)}
+REPORT_OPTIONAL: dict[str, tuple[type, ...]] = {"environment": (dict,), "seconds": _NUM, "seed": (int,), "scale": _NUM}
+
+
+def _type_problem(where: str, value: Any, types: tuple[type, ...]) -> str | None:
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    return None if ok else f"{where} must be {' or '.join(t.__name__ for t in types)}, got {type(value).__name__}"
+
+
+def report_json_problem(data: Any) -> str | None:
+    """The first malformed field of a ``verify --json`` dictionary, named by its path
+    (``claims[3].decision.ci``), or ``None`` when every field the page reads has its type."""
+    if not isinstance(data, Mapping):
+        return f"the report must be a JSON object, got {type(data).__name__}"
+    if not isinstance(data.get("claims"), list):
+        return "claims must be a list" + ("" if "claims" in data else " (missing)")
+    for key, types in REPORT_OPTIONAL.items():
+        if data.get(key) is not None and (msg := _type_problem(key, data[key], types)):
+            return msg
+    for i, c in enumerate(data["claims"]):
+        where = f"claims[{i}]"
+        if not isinstance(c, Mapping):
+            return f"{where} must be an object, got {type(c).__name__}"
+        for key, types in CLAIM_FIELDS.items():
+            if key not in c:
+                return f"{where}.{key} is missing"
+            if msg := _type_problem(f"{where}.{key}", c[key], types):
+                return msg
+        for key, types in CLAIM_OPTIONAL.items():
+            if c.get(key) is not None and (msg := _type_problem(f"{where}.{key}", c[key], types)):
+                return msg
+        d = c.get("decision")
+        for key, types in (DECISION_FIELDS.items() if d else ()):
+            if key not in d:
+                return f"{where}.decision.{key} is missing"
+            if msg := _type_problem(f"{where}.decision.{key}", d[key], types):
+                return msg
+        if d and (msg := _decision_problem(f"{where}.decision", d)):
+            return msg
+    return None
+
+
+def _decision_problem(where: str, d: Mapping[str, Any]) -> str | None:
+    """The decision's optional fields, its interval, and each of its ``parts`` (a decision again)."""
+    if len(d["ci"]) != 2 or any(isinstance(x, bool) or not isinstance(x, _NUM) for x in d["ci"]):
+        return f"{where}.ci must be a pair of numbers [lo, hi], got {d['ci']!r}"
+    for key, types in (("level", _NUM), ("p_value", _NUM), ("parts", (dict,)), ("test", (str,))):
+        if d.get(key) is not None and (msg := _type_problem(f"{where}.{key}", d[key], types)):
+            return msg
+    for name, part in (d.get("parts") or {}).items():
+        if not isinstance(part, Mapping):
+            return f"{where}.parts[{name!r}] must be an object, got {type(part).__name__}"
+        for key in ("effect", "estimate", "ci"):
+            if key not in part:
+                return f"{where}.parts[{name!r}].{key} is missing"
+            if msg := _type_problem(f"{where}.parts[{name!r}].{key}", part[key], DECISION_FIELDS[key]):
+                return msg
+        if msg := _decision_problem(f"{where}.parts[{name!r}]", {**part, "parts": None}):
+            return msg
+    return None
+
+
 def claim_sources(ids: list[str] | None = None) -> dict[str, tuple[str, int]]:
-    """``{claim id: (path relative to the repository, line)}`` of the code that registers each claim
-    (the decorator's line); claims not in the registry are left out."""
+    """``{claim id: (path relative to the repository, line)}`` of the code that registers each claim: the
+    line recorded at registration (the decorator, or the call of a factory that names the id:
+    :func:`~proofs_numeric._registry.registration_site`), else the check function's first line; claims
+    not in the registry are left out."""
     import inspect
 
-    from ._registry import _CLAIMS, discover
+    from ._registry import _CLAIMS, claim_source, discover
 
     discover()
     root = Path(__file__).resolve().parents[1]
@@ -60,12 +138,14 @@ def claim_sources(ids: list[str] | None = None) -> dict[str, tuple[str, int]]:
     for cid, c in _CLAIMS.items():
         if ids is not None and cid not in ids:
             continue
+        site = claim_source(cid)
         try:
-            fn = inspect.unwrap(c.check)
-            path = Path(inspect.getsourcefile(fn) or "").resolve()
-            line = inspect.getsourcelines(fn)[1]
+            if site is None:
+                fn = inspect.unwrap(c.check)
+                site = (inspect.getsourcefile(fn) or "", inspect.getsourcelines(fn)[1])
         except (TypeError, OSError):
             continue
+        path, line = Path(site[0]).resolve(), site[1]
         out[cid] = (str(path.relative_to(root)) if path.is_relative_to(root) else str(path), int(line))
     return out
 
@@ -95,6 +175,25 @@ def pinned_files(claim: Mapping[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def unpinned_files(claim: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The files of a user's run (``verify --evidence DIR``) that decided the claim in place of pinned ones:
+    the entries of :func:`pinned_files` recorded with ``pinned`` false."""
+    return [f for f in pinned_files(claim) if f.get("pinned") is False]
+
+
+def _badge(c: Mapping[str, Any]) -> str:
+    """The verdict badge; a verdict decided from an unpinned local run says so in its text and its title."""
+    v = str(c["verdict"])
+    style = f"background:{VERDICT_COLOURS.get(v, '#444')}"
+    local = unpinned_files(c)
+    if not local:
+        return f'<span class="badge" style="{style}">{_e(v)}</span>'
+    files = "; ".join(f"{f.get('file') or f.get('path')} (sha256 {str(f['sha256'])[:12]})" for f in local)
+    title = (f"decided from an unpinned local run (attnverify verify --evidence), not the pinned evidence: {files}. "
+             "Promote the run with attnverify promote to pin it.")
+    return f'<span class="badge unpinned" style="{style}" title="{_e(title)}">{_e(v)} \u00b7 unpinned local run</span>'
+
+
 def _g(x: Any) -> str:
     return f"{x:.3g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else _e(str(x))
 
@@ -122,11 +221,18 @@ def _evidence_cell(c: Mapping[str, Any]) -> str:
     return "-" if c.get("worst_error") is None else f"{c['worst_error']:.1e} (tol {c['tolerance']:.0e})"
 
 
+def _is_effect(x: Any) -> bool:
+    """``x`` is a decision-like record the page can draw: effect, estimate and a numeric interval."""
+    return (isinstance(x, Mapping) and {"effect", "estimate", "ci"} <= set(x)
+            and not any(_type_problem(k, x[k], DECISION_FIELDS[k]) for k in ("effect", "estimate", "ci"))
+            and _decision_problem("control", {**x, "parts": None}) is None)
+
+
 def _controls(controls: Any) -> str:
     """Each placebo's effect and outcome ("passes" blocks verified), and whether it could pass at this n."""
     if controls is None:
         return "not recorded"
-    if not isinstance(controls, Mapping) or not all(isinstance(v, Mapping) and "ci" in v for v in controls.values()):
+    if not isinstance(controls, Mapping) or not all(_is_effect(v) for v in controls.values()):
         return _e(json.dumps(controls, default=str))
     return "<br>".join(f"{_e(name)}: {_effect(c)}, {_e(c.get('outcome', '-'))}"
                        + (" <b>(blocks verified)</b>" if c.get("passes") else "")
@@ -192,7 +298,7 @@ def _claim_section(c: Mapping[str, Any], source: tuple[str, int] | None, source_
     details = json.dumps(c.get("details") or {}, default=str, indent=1)
     more = f"<details><summary>details ({len(details)} characters)</summary><pre>{_e(details[:6000])}</pre></details>" if c.get("details") else ""
     return (f'<section class="claim" id="c-{_e(cid)}" data-paper="{_e(c["paper"])}" data-verdict="{_e(v)}">'
-            f'<h3><code>{_e(cid)}</code> <span class="badge" style="background:{VERDICT_COLOURS.get(v, "#444")}">{_e(v)}</span></h3>'
+            f'<h3><code>{_e(cid)}</code> {_badge(c)}</h3>'
             f'<table class="kv">{"".join(rows)}</table>{more}</section>')
 
 
@@ -229,6 +335,9 @@ def html_report(report: Any, *, sources: Mapping[str, tuple[str, int]] | None = 
         source_url = root.as_uri() + "/{path}#L{line}"
     counts = {v: sum(c["verdict"] == v for c in claims) for v in VERDICT_ORDER}
     papers = sorted({c["paper"] for c in claims})
+    n_local = sum(bool(unpinned_files(c)) for c in claims)
+    unpinned = (f' <span class="badge unpinned" style="background:#444" title="verdicts decided from a local run given with '
+                f'--evidence, not from the pinned evidence">{n_local} from an unpinned local run</span>' if n_local else "")
     badges = "".join(f'<span class="badge" style="background:{VERDICT_COLOURS[v]}">{counts[v]} {_e(v)}</span> ' for v in VERDICT_ORDER)
     by_paper = "".join(
         f"<tr><td>{_e(p)}</td>" + "".join(f"<td>{sum(c['paper'] == p and c['verdict'] == v for c in claims) or ''}</td>" for v in VERDICT_ORDER) + "</tr>"
@@ -236,7 +345,7 @@ def html_report(report: Any, *, sources: Mapping[str, tuple[str, int]] | None = 
     rows = "".join(
         f'<tr data-paper="{_e(c["paper"])}" data-verdict="{_e(c["verdict"])}"><td><a href="#c-{_e(c["id"])}"><code>{_e(c["id"])}</code></a></td>'
         f'<td>{_e(c["paper"])}, {_e(c["equation"])}</td><td>{tex_to_mathml(c["statement"])}</td>'
-        f'<td><span class="badge" style="background:{VERDICT_COLOURS.get(c["verdict"], "#444")}">{_e(c["verdict"])}</span></td>'
+        f'<td>{_badge(c)}</td>'
         f'<td>{_evidence_cell(c)}</td></tr>'
         for c in claims)
     options = lambda xs: '<option value="">all</option>' + "".join(f'<option value="{_e(x)}">{_e(x)}</option>' for x in xs)  # noqa: E731
@@ -246,7 +355,7 @@ def html_report(report: Any, *, sources: Mapping[str, tuple[str, int]] | None = 
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>attnverify verdict report</title><style>{CSS}</style></head><body>
 <header><h1>attnverify verdict report</h1>
-<p>{len(claims)} claims {badges}</p>
+<p>{len(claims)} claims {badges}{unpinned}</p>
 <p class="meta">Started {_e(str(data.get('started', '-')))}, seed {_e(str(data.get('seed', '-')))}, scale {_e(str(data.get('scale', '-')))},
 selection <code>{_e(str(data.get('only') or '*'))}</code>, {float(data.get('seconds') or 0):.1f} s. Environment: {env}.</p></header>
 <details><summary>How to read a verdict</summary>{_how_to_read()}</details>

@@ -91,3 +91,68 @@ def test_markup_smuggled_through_text_falls_back_to_escaped_source():
         out = tex_to_mathml(tex)
         assert out.startswith('<code class="tex">') and "<img" not in out, out
     assert tex_to_mathml(r"\sum_{i>k} p_i \le 1").startswith("<math")
+
+
+def test_a_verdict_from_an_unpinned_local_run_is_flagged_in_its_badges():
+    """``verify --evidence DIR`` records the user's file with ``pinned: False``: the badge says so (text and title)."""
+    local = _empirical_claim()
+    local["details"] = {"evidence_files": [{"file": "/home/me/run/results.json", "sha256": "cd" * 32, "pinned": False,
+                                            "replaces": "experiments/gating/reference/results.json",
+                                            "note": "unpinned local run (attnverify verify --evidence)"}]}
+    page = html_report({"claims": [local, _math_claim()]}, sources={})
+    badges = re.findall(r'<span class="badge[^"]*"[^>]*>[^<]*</span>', page)
+    flagged = [b for b in badges if "unpinned local run" in b]
+    assert len(flagged) == 3, badges  # the summary, the table row and the claim's heading
+    assert all('title="' in b and "--evidence" in b for b in flagged)
+    assert any("/home/me/run/results.json" in b for b in flagged)
+    pinned_only = html_report({"claims": [_empirical_claim(), _math_claim()]}, sources={})
+    assert "unpinned local run" not in pinned_only
+
+
+def test_a_factory_registered_claim_links_the_line_that_names_it():
+    """``geometry.sigma_scaling`` is registered by a factory (``_invariance_claim``): the link is the call
+    naming the id, not the ``claim(...)`` line inside the factory."""
+    from attnverify.proofs_numeric.html_report import claim_sources
+
+    root = Path(pn.__file__).resolve().parents[1]
+    for cid in ("geometry.sigma_scaling", "geometry.ground_truth_hyperbolic", "topk.tv_equals_tail_mass"):
+        path, line = claim_sources([cid])[cid]
+        text = (root / path).read_text(encoding="utf-8").splitlines()[line - 1]
+        assert cid in text, (cid, path, line, text)
+
+
+@pytest.mark.parametrize("content, field", [
+    ("not json {", "not valid JSON"),
+    ("[1, 2]", "no 'claims' list"),
+    ('{"claims": {"a": 1}}', "no 'claims' list"),
+    ('{"claims": [3]}', "claims[0] must be an object"),
+    ('{"claims": [{"id": "topk.x"}]}', "claims[0].verdict is missing"),
+    ('{"claims": [{"id": 5, "verdict": "verified", "paper": "p", "equation": "e", "statement": "s", "provenance": "paper"}]}',
+     "claims[0].id must be str"),
+    ('{"claims": [{"id": "x", "verdict": "verified", "paper": "p", "equation": "e", "statement": "s", "provenance": "paper", '
+     '"decision": {"effect": "d", "estimate": 1, "ci": [0], "rule": "r", "boundary": 0, "method": "t", "units": "u", "n_units": 3}}]}',
+     "claims[0].decision.ci must be a pair"),
+    ('{"claims": [{"id": "x", "verdict": "verified", "paper": "p", "equation": "e", "statement": "s", "provenance": "paper", '
+     '"decision": {"effect": "d", "estimate": "1", "ci": [0, 1], "rule": "r", "boundary": 0, "method": "t", "units": "u", "n_units": 3}}]}',
+     "claims[0].decision.estimate must be"),
+    ('{"claims": [], "seconds": "long"}', "seconds must be"),
+])
+def test_malformed_from_json_exits_2_naming_the_field(tmp_path: Path, capsys, content: str, field: str):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    assert main(["verify", "--from-json", str(bad), "--html", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert field in err and "Traceback" not in err, err
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_html_destination_is_checked_before_any_work(tmp_path: Path, capsys):
+    js = tmp_path / "r.json"
+    js.write_text(json.dumps({"claims": [_math_claim()]}))
+    (tmp_path / "d" / "index.html").mkdir(parents=True)
+    assert main(["verify", "--from-json", str(js), "--html", str(tmp_path / "d")]) == 2
+    assert "index.html" in capsys.readouterr().err
+    (tmp_path / "f").write_text("")
+    assert main(["verify", "--only", "topk.tv_equals_tail_mass", "--html", str(tmp_path / "f"), "--json", str(tmp_path / "x.json"),
+                 "--markdown", str(tmp_path / "x.md")]) == 2
+    assert "not a directory" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
