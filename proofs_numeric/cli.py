@@ -183,6 +183,11 @@ def _cmd_task(args: argparse.Namespace, kind: str) -> int:
             print(f"attnverify {kind}: {args.name!r} does not take --devices", file=sys.stderr)
             return 2
         extra["devices"] = args.devices
+    if getattr(args, "from_json", None) is not None:
+        if "from_json" not in inspect.signature(fn).parameters:
+            print(f"attnverify {kind}: {args.name!r} does not take --from-json", file=sys.stderr)
+            return 2
+        extra["from_json"] = args.from_json
     result = fn(out, quick=args.quick, seed=args.seed, **extra) or {}
     seconds = time.perf_counter() - t0
     if kind == "experiment":
@@ -267,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--out", metavar="DIR", default=None, help=f"output directory (default {default})")
         t.add_argument("--quick", action="store_true", help="reduced version (what the test suite runs)")
         t.add_argument("--seed", type=_seed, default=0, help="integer >= 0")
+        if kind == "plot":
+            t.add_argument("--from-json", metavar="PATH", default=None,
+                           help="plots that draw a report (verdicts): the verify --json file (default: the checkout's reports/verify.json)")
         if kind == "experiment":
             t.add_argument("--devices", type=_positive, default=1, metavar="N",
                            help="shard attention rows over N devices (experiments that accept it; default 1)")

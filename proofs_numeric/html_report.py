@@ -65,8 +65,13 @@ DECISION_FIELDS: dict[str, tuple[type, ...]] = {
 REPORT_OPTIONAL: dict[str, tuple[type, ...]] = {"environment": (dict,), "seconds": _NUM, "seed": (int,), "scale": _NUM}
 
 
+#: how ``verify --json`` writes a non-finite number (strict JSON has none)
+NON_FINITE = ("nan", "inf", "-inf")
+
+
 def _type_problem(where: str, value: Any, types: tuple[type, ...]) -> str | None:
-    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    ok = (isinstance(value, types) and not (isinstance(value, bool) and bool not in types)) or (
+        float in types and value in NON_FINITE)
     return None if ok else f"{where} must be {' or '.join(t.__name__ for t in types)}, got {type(value).__name__}"
 
 
@@ -194,6 +199,11 @@ def _badge(c: Mapping[str, Any]) -> str:
     return f'<span class="badge unpinned" style="{style}" title="{_e(title)}">{_e(v)} \u00b7 unpinned local run</span>'
 
 
+def _sci(x: Any, digits: int) -> str:
+    """``x`` in scientific notation; a non-finite number, which ``--json`` writes as ``"nan"``/``"inf"``, as its word."""
+    return f"{x:.{digits}e}" if isinstance(x, (int, float)) and not isinstance(x, bool) else _e(str(x))
+
+
 def _g(x: Any) -> str:
     return f"{x:.3g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else _e(str(x))
 
@@ -218,7 +228,7 @@ def _effect(d: Mapping[str, Any]) -> str:
 def _evidence_cell(c: Mapping[str, Any]) -> str:
     if c.get("decision"):
         return _effect(c["decision"])
-    return "-" if c.get("worst_error") is None else f"{c['worst_error']:.1e} (tol {c['tolerance']:.0e})"
+    return "-" if c.get("worst_error") is None else f"{_sci(c['worst_error'], 1)} (tol {_sci(c['tolerance'], 0)})"
 
 
 def _is_effect(x: Any) -> bool:
@@ -270,8 +280,8 @@ def _claim_section(c: Mapping[str, Any], source: tuple[str, int] | None, source_
     if c.get("decision"):
         rows += _decision_rows(c)
     elif c.get("worst_error") is not None:
-        rows.append(_row("evidence", f"worst {_e(c.get('error_kind', 'abs'))} error {c['worst_error']:.2e} "
-                         f"(tolerance {c['tolerance']:.0e}) over {c['n_random']} random + {c['n_adversarial']} adversarial instances"))
+        rows.append(_row("evidence", f"worst {_e(c.get('error_kind', 'abs'))} error {_sci(c['worst_error'], 2)} "
+                         f"(tolerance {_sci(c['tolerance'], 0)}) over {c['n_random']} random + {c['n_adversarial']} adversarial instances"))
     rows.append(_row("sympy", _e(c.get("symbolic", "n/a"))))
     links = [f'depends on <a href="#c-{_e(x)}">{_e(x)}</a>' for x in c.get("depends_on") or []]
     if c.get("corrected_by"):

@@ -156,3 +156,13 @@ def test_html_destination_is_checked_before_any_work(tmp_path: Path, capsys):
     assert main(["verify", "--only", "topk.tv_equals_tail_mass", "--html", str(tmp_path / "f"), "--json", str(tmp_path / "x.json"),
                  "--markdown", str(tmp_path / "x.md")]) == 2
     assert "not a directory" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+
+
+def test_non_finite_numbers_as_verify_json_writes_them_render(tmp_path: Path):
+    """``verify --json`` writes a non-finite float as ``"inf"``/``"nan"`` (strict JSON): accepted and shown as words."""
+    c = _math_claim()
+    c["worst_error"] = "inf"
+    js = tmp_path / "r.json"
+    js.write_text(json.dumps({"claims": [c]}))
+    page = html_report(load_report_json(js), sources={})
+    assert "inf (tol 1e-12)" in page and "worst abs error inf" in page

@@ -10,7 +10,7 @@ import pytest
 
 from attnverify import proofs_numeric as pn
 from attnverify.experiments.verdicts import decisions_from_report, forest_plot, verdicts_plot
-from attnverify.experiments.verdicts.forest import MEASURES, OTHER, measure_of, paper_value
+from attnverify.experiments.verdicts.forest import MEASURES, measure_of, paper_value
 
 
 def _rows():
@@ -41,15 +41,15 @@ def test_forest_plot_from_a_report(tmp_path: Path):
 
 
 def test_effect_measures_group_comparable_effects_and_paper_figures_parse():
-    titles = {t for t, _ in MEASURES}
-    assert measure_of({"effect": "Pearson r between x and y"}).startswith("Correlation")
-    assert measure_of({"effect": "mean log(err[a] / err[b])"}).startswith("Log ratio")
-    assert measure_of({"effect": "mean gated - ungated test accuracy"}).startswith("Difference of proportions")
-    assert measure_of({"effect": "best success rate"}).startswith("Proportion")
-    assert measure_of({"effect": "mean over rows of cos(Δ, full) - cos(sparse, full)"}).startswith("Cosine")
-    assert measure_of({"effect": "something else"}) == OTHER and OTHER not in titles
-    assert measure_of({"effect": "x", "measure": "My measure (unit)"}) == "My measure (unit)"
-    assert paper_value({"paper_figure": "Pearson r ≈ 0.79 between curvature and accuracy"}) == 0.79
+    titles = {t for t, _, _, _ in MEASURES}
+    assert measure_of({"effect": "Pearson r between x and y"})[0] == "Correlation"
+    assert measure_of({"effect": "mean log(err[a] / err[b])"})[0] == "Log ratio"
+    assert measure_of({"effect": "mean gated - ungated test accuracy"})[0] == "Difference of proportions"
+    assert measure_of({"effect": "best success rate"})[0] == "Proportion"
+    assert measure_of({"effect": "mean over rows of cos(Δ, full) - cos(sparse, full)"})[0] == "Difference of cosine similarities"
+    assert measure_of({"effect": "something else"})[0] == "Other: something else" and "Other: something else" not in titles
+    assert measure_of({"effect": "x", "measure": "My measure (unit)"})[0] == "My measure (unit)"
+    assert paper_value({"paper_figure": "Pearson r ≈ 0.79 between curvature and accuracy", "effect": "Pearson r"}) == 0.79
     assert paper_value({"paper_figure": "between 2 and 3"}) is None and paper_value({}) is None
 
 

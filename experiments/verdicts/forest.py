@@ -1,10 +1,13 @@
 r"""Forest plot of empirical verdicts, grouped by effect measure: estimate, 95 % CI, boundary, paper's figure.
 
 Effects live on different scales (accuracy differences, log error ratios, correlations, slopes), so the
-rows are grouped by **effect measure** (:func:`measure_of`) and each group has **one shared x-axis**: two
-intervals in a group can be compared by eye. In every row the decision boundary is a dashed tick, an
-equivalence margin $\pm m$ a shaded band, the estimate a dot coloured by the verdict, and the paper's figure
-(where the decision states a single number) an open diamond. Example::
+rows are grouped by **effect measure and reference point** (:func:`~.measures.measure_of`) and each group
+has **one shared x-axis** labelled with its quantity and unit: two intervals in a group can be compared by
+eye. An effect that matches no known measure gets a panel of its own, its name as the axis label. In
+every row the decision boundary is a dashed tick, an equivalence margin $\pm m$ a shaded band, the
+estimate a dot coloured by the verdict, and the paper's figure (where it is one number in the axis'
+units: :func:`~.measures.paper_value`) an open diamond. Rows whose effect was not measured are not drawn:
+they are listed by name under the panels, with their count. Example::
 
     rows = decisions_from_report("reports/verify.json")      # [(claim id, verdict, Decision dict), ...]
     fig = forest_plot(rows)
@@ -12,52 +15,26 @@ equivalence margin $\pm m$ a shaded band, the estimate a dot coloured by the ver
 
 from __future__ import annotations
 
-import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from attnverify import proofs_numeric as pn
 from attnverify.proofs_numeric.plotstyle import VERDICT_COLOURS
 
-__all__ = ["DEFAULT_REPORT", "COLOURS", "MEASURES", "measure_of", "paper_value", "decisions_from_report",
-           "decisions_from_run", "forest_plot", "verdicts_plot"]
+from .measures import MEASURES, Measure, measure_of, not_measured, paper_value
 
-DEFAULT_REPORT = Path("reports/verify.json")
+__all__ = ["DEFAULT_REPORT", "COLOURS", "MEASURES", "measure_of", "paper_value", "decisions_from_report",
+           "decisions_from_run", "forest_plot", "verdicts_plot", "groups", "report_rows"]
+
+#: the verification report of this checkout (``attnverify verify`` writes it), found from the package, not the
+#: working directory
+DEFAULT_REPORT = Path(__file__).resolve().parents[2] / "reports" / "verify.json"
 COLOURS = VERDICT_COLOURS
 #: empirical claims cheap enough for the quick (test-suite) version of the plot
 QUICK_PATTERNS = ("delta.helps_local_queries", "delta.needs_locality", "obcache.output_aware_beats_attention_synthetic")
-#: (group title with its unit, pattern on the effect's name): the first match names the group
-MEASURES: tuple[tuple[str, str], ...] = (
-    ("Correlation (Pearson or Spearman r, unitless)", r"\bpearson\b|\bspearman\b|\bcorrelation\b"),
-    ("Log ratio (natural log, unitless)", r"\blog\s*\(|\blog ratio\b|\blog-ratio\b"),
-    ("Slope (per unit of the regressor)", r"\bslope\b"),
-    ("Cosine similarity or its difference (unitless)", r"\bcos\b|\bcos\(|cosine"),
-    ("Ratio (unitless)", r"\s/\s|\bratio\b"),
-    ("Difference of proportions (accuracy, recall, agreement, rate; fraction)",
-     r"^(?=.*(accuracy|recall|agreement|rate|fraction|success))(?=.*(\bminus\b|\s-\s|difference|\bgap\b))"),
-    ("Proportion (accuracy, recall, rate, fraction; 0 to 1)", r"accuracy|recall|fraction|rate|agreement|proportion|success"),
-)
-OTHER = "Other measures (one axis; each row's effect named on the right)"
 
 Row = tuple[str, str, dict[str, Any]]
-
-
-def measure_of(d: dict[str, Any]) -> str:
-    """The group of a decision: its ``measure`` field when present, else the first of :data:`MEASURES`
-    whose pattern matches its effect's name, else :data:`OTHER`."""
-    if d.get("measure"):
-        return str(d["measure"])
-    effect = str(d.get("effect", "")).lower()
-    for title, pattern in MEASURES:
-        if re.search(pattern, effect):
-            return title
-    return OTHER
-
-
-def paper_value(d: dict[str, Any]) -> float | None:
-    """The paper's figure as a number when ``paper_figure`` states exactly one (``"r ≈ 0.79"`` -> 0.79)."""
-    nums = re.findall(r"(?<![\w.])[-+−]?\d+(?:\.\d+)?(?![\w.])", str(d.get("paper_figure") or ""))
-    return float(nums[0].replace("−", "-")) if len(nums) == 1 else None
 
 
 def decisions_from_report(path: str | Path = DEFAULT_REPORT) -> list[Row]:
@@ -83,15 +60,19 @@ def decisions_from_run(patterns: tuple[str, ...] = QUICK_PATTERNS, *, scale: flo
     return rows
 
 
-def _groups(rows: list[Row]) -> dict[str, list[Row]]:
-    groups: dict[str, list[Row]] = {}
+def groups(rows: list[Row]) -> tuple[dict[Measure, list[Row]], list[Row]]:
+    """``({measure: rows}, not measured rows)``: the measured rows grouped by :func:`~.measures.measure_of`
+    in the order of :data:`~.measures.MEASURES` (shifted and unmatched measures after), and the rest."""
+    out: dict[Measure, list[Row]] = {}
     for row in rows:
-        groups.setdefault(measure_of(row[2]), []).append(row)
-    order = [t for t, _ in MEASURES] + [OTHER]
-    return dict(sorted(groups.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+        if not not_measured(row[2]):
+            out.setdefault(measure_of(row[2]), []).append(row)
+    order = [q for q, _, _, _ in MEASURES]
+    rank = lambda m: (order.index(m[0]) if m[0] in order else len(order), m[0])  # noqa: E731
+    return dict(sorted(out.items(), key=lambda kv: rank(kv[0]))), [r for r in rows if not_measured(r[2])]
 
 
-def _draw_group(ax: Any, title: str, rows: list[Row]) -> None:
+def _draw_group(ax: Any, measure: Measure, rows: list[Row]) -> None:
     xs: list[float] = []
     for y, (_, verdict, d) in enumerate(rows):
         lo, hi = d["ci"]
@@ -104,7 +85,7 @@ def _draw_group(ax: Any, title: str, rows: list[Row]) -> None:
             xs.append(b)
         ax.plot([lo, hi], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
         ax.plot([est], [y], "o", color=colour, ms=5)
-        pv = paper_value(d)
+        pv = paper_value(d, measure)
         if pv is not None:
             ax.plot([pv], [y], "D", mfc="white", mec="black", ms=5)
             xs.append(pv)
@@ -116,17 +97,15 @@ def _draw_group(ax: Any, title: str, rows: list[Row]) -> None:
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([f"{cid}  (n = {d['n_units']} {d['units'].split(' (')[0]})" for cid, _, d in rows], fontsize=7)
     ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="x", labelsize=7)
     ax.grid(axis="x", color="#dddddd", lw=0.6)
     ax.set_axisbelow(True)
-    ax.set_title(title, fontsize=9, loc="left")
-    if title == OTHER:
-        for y, (_, _, d) in enumerate(rows):
-            ax.annotate(d["effect"][:70], (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
-                        textcoords="offset points", fontsize=6, va="center", color="#444444")
+    ax.set_xlabel("\n".join(textwrap.wrap(measure[1], 70)), fontsize=7, labelpad=2)
 
 
 def forest_plot(rows: list[Row], title: str = "Empirical claims: effect with 95 % confidence interval, by effect measure"):
-    """One panel per effect measure (:func:`measure_of`), one row per claim, a shared x-axis per panel."""
+    """One panel per effect measure and reference point (:func:`groups`), one row per measured claim, a
+    shared x-axis per panel named with its unit; the claims not measured are listed by name at the foot."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -136,37 +115,66 @@ def forest_plot(rows: list[Row], title: str = "Empirical claims: effect with 95 
     if not rows:
         raise ValueError("forest_plot needs at least one decision")
     style()
-    groups = _groups(rows)
-    row_in, title_in, ticks_in, top_in, legend_in = 0.24, 0.3, 0.42, 0.45, 0.5  # layout in inches
-    blocks = [title_in + row_in * (len(g) + 0.4) + ticks_in for g in groups.values()]
-    height = top_in + sum(blocks) + legend_in
+    panels, missing = groups(rows)
+    foot = textwrap.wrap(f"Not measured (no data; not drawn): {len(missing)} claim{'s' if len(missing) != 1 else ''}: "
+                         + ", ".join(r[0] for r in missing), 120) if missing else []
+    row_in, title_in, ticks_in, top_in, legend_in = 0.24, 0.3, 0.55, 0.45, 0.5  # layout in inches
+    foot_in = 0.16 * len(foot) + (0.1 if foot else 0)
+    blocks = [title_in + row_in * (len(g) + 0.4) + ticks_in + 0.12 * (len(m[1]) > 70) for m, g in panels.items()]
+    height = top_in + sum(blocks) + legend_in + foot_in
     fig = plt.figure(figsize=(7.5, height))
     y = height - top_in
-    for block, (name, g) in zip(blocks, groups.items()):
+    for block, (measure, g) in zip(blocks, panels.items()):
         axis_h = row_in * (len(g) + 0.4)
         ax = fig.add_axes((0.5, (y - title_in - axis_h) / height, 0.46, axis_h / height))
-        _draw_group(ax, name, g)
+        _draw_group(ax, measure, g)
+        fig.text(0.02, (y - 0.05) / height, textwrap.shorten(measure[0], 110), fontsize=9, fontweight="bold", va="top")
         y -= block
-    present = [v for v in COLOURS if any(r[1] == v for r in rows)]
+    for i, line in enumerate(foot):
+        fig.text(0.02, (legend_in + foot_in - 0.1 - 0.16 * i) / height, line, fontsize=7, color="#444444", va="top")
+    present = [v for v in COLOURS if any(r[1] == v for r in rows if not not_measured(r[2]))]
     handles = [Line2D([], [], color=COLOURS[v], lw=2.2, marker="o", ms=5, label=v) for v in present]
     handles += [Line2D([], [], color="black", ls="--", lw=0.9, label="decision boundary"),
                 Patch(color="#009E73", alpha=0.15, label="equivalence margin ±m"),
                 Line2D([], [], ls="", marker="D", mfc="white", mec="black", label="paper's figure")]
     fig.legend(handles=handles, loc="lower center", ncol=min(5, len(handles)), fontsize=7, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
-    fig.suptitle(title, fontsize=10, x=0.02, ha="left")
+    fig.suptitle(title, fontsize=10, x=0.02, y=1 - 0.12 / height, ha="left", va="top")
     return fig
 
 
-@pn.plot("verdicts", help="forest plot of every empirical claim's effect with its 95 % CI and verdict")
-def verdicts_plot(out_dir: Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
-    """From ``reports/verify.json`` when it exists and carries decisions (not in quick mode), else by running
-    the empirical claims (quick: the cheap ones at the test suite's scale). Writes ``verdicts.{png,svg}``
-    and ``verdicts.json``."""
-    rows = [] if quick else (decisions_from_report() if DEFAULT_REPORT.exists() else [])
-    source = str(DEFAULT_REPORT) if rows else "run"
+def report_rows(path: str | Path) -> list[Row]:
+    """:func:`decisions_from_report` of a checked ``verify --json`` file: ``ValueError`` names the file
+    and the malformed field, or says that it holds no empirical decision."""
+    from attnverify.proofs_numeric.html_report import load_report_json
+
+    if not Path(path).is_file():
+        raise ValueError(f"--from-json file {path} does not exist (it must be a verify --json report)")
+    data = load_report_json(path)
+    rows = [(c["id"], c["verdict"], c["decision"]) for c in data["claims"] if c.get("decision")]
     if not rows:
-        rows = decisions_from_run(QUICK_PATTERNS, scale=0.01, seed=seed) if quick else decisions_from_run(("*",), scale=1.0, seed=seed)
+        raise ValueError(f"{path} holds no empirical decision to plot (run attnverify verify without --only, or with "
+                         "--only on empirical claims)")
+    return rows
+
+
+@pn.plot("verdicts", help="forest plot of every empirical claim's effect with its 95 % CI and verdict "
+                          "(from --from-json PATH, default the checkout's reports/verify.json)")
+def verdicts_plot(out_dir: Path, *, quick: bool = False, seed: int = 0, from_json: str | Path | None = None) -> dict[str, Any]:
+    """Draw the decisions of ``from_json`` (a ``verify --json`` report). Without it: in quick mode, by running
+    the cheap empirical claims at the test suite's scale; otherwise from this checkout's report,
+    :data:`DEFAULT_REPORT` (located from the package, never from the working directory), and a
+    ``ValueError`` naming ``--from-json`` when that does not exist. Writes ``verdicts.{png,svg}`` and
+    ``verdicts.json`` (the rows and their source)."""
+    if from_json is None and not quick:
+        if not DEFAULT_REPORT.is_file():
+            raise ValueError(f"no verification report at {DEFAULT_REPORT}: run `attnverify verify` first, or give "
+                             "--from-json PATH (a verify --json report)")
+        from_json = DEFAULT_REPORT
+    if from_json is not None:
+        rows, source = report_rows(from_json), str(from_json)
+    else:
+        rows, source = decisions_from_run(QUICK_PATTERNS, scale=0.01, seed=seed), "run"
     files = pn.save_figure(forest_plot(rows), out_dir, "verdicts")
     files.append(pn.atomic_write_json(Path(out_dir) / "verdicts.json", {"source": source, "rows": rows}))
     return {"files": [str(f) for f in files], "rows": rows, "source": source}
