@@ -24,6 +24,8 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 import numpy as np
 
+from attnverify.proofs_numeric.precision import check_bool, is_concrete
+
 from .bert_load import BertConfig, BertModel
 
 __all__ = ["BertOutputs", "bert_forward"]
@@ -97,6 +99,21 @@ def _forward(params: dict[str, Any], ids: jax.Array, mask: jax.Array, *, cfg: Be
     return BertOutputs(s, prob, q, k, v, o, x, mask)
 
 
+def as_ids_and_mask(input_ids: Any, attention_mask: Any) -> tuple[jax.Array, jax.Array]:
+    """``(ids, mask)`` as arrays; ``TypeError``/``ValueError`` naming the argument for ids that are not
+    numbers (``"abc"``) and for a mask with NaN/inf (its entries are read as "nonzero = valid")."""
+    for name, x in (("input_ids", input_ids), ("attention_mask", attention_mask)):
+        if x is not None and is_concrete(x) and not isinstance(x, jax.Array):
+            a = np.asarray(x)
+            if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+                raise TypeError(f"{name} must be an array of numbers, got dtype {a.dtype}")
+    ids = jnp.asarray(input_ids)
+    mask = jnp.ones(ids.shape, bool) if attention_mask is None else jnp.asarray(attention_mask)
+    if is_concrete(mask) and jnp.issubdtype(mask.dtype, jnp.inexact) and not bool(jnp.isfinite(mask).all()):
+        raise ValueError("attention_mask has a NaN or infinite entry (use 1 for valid tokens, 0 for padding)")
+    return ids, mask
+
+
 def _check_inputs(model: BertModel, ids: Any, mask: Any) -> None:
     cfg = model.config
     if ids.ndim != 2 or mask.shape != ids.shape:
@@ -147,7 +164,7 @@ def bert_forward(model: BertModel, input_ids: ArrayLike, attention_mask: ArrayLi
     from .kinds import check_model
 
     check_model(model, "bert", "bert_forward")
-    ids = jnp.asarray(input_ids)
-    mask = jnp.ones(ids.shape, bool) if attention_mask is None else jnp.asarray(attention_mask)
+    causal, attention = check_bool(causal, "causal"), check_bool(attention, "attention")
+    ids, mask = as_ids_and_mask(input_ids, attention_mask)
     _check_inputs(model, ids, mask)
-    return _forward(model.params, ids.astype(jnp.int32), mask.astype(bool), cfg=model.config, causal=bool(causal), attention=bool(attention))
+    return _forward(model.params, ids.astype(jnp.int32), mask.astype(bool), cfg=model.config, causal=causal, attention=attention)

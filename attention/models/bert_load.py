@@ -215,7 +215,10 @@ def _special_ids(tok: Any, where: Any, specials: tuple[str, str, str]) -> tuple[
 
 def _check_dtype(dtype: Any, who: str) -> Any:
     """A parameter dtype (float32, float64 with ``jax_enable_x64``, bfloat16, float16), else ``ValueError``."""
-    dtype = jnp.dtype(dtype)
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"dtype must be a floating dtype (float32, float64, bfloat16, float16), got {dtype!r}") from None
     if dtype == jnp.float64:
         from attnverify.proofs_numeric import require_x64
 

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from attnverify.proofs_numeric.precision import check_bool, check_int
+
 from .bert import bert_forward
 from .bert_load import BertModel
 
@@ -44,16 +46,14 @@ def tokenize(model: BertModel, texts: Sequence[str], max_len: int | None = None,
     if bad:
         raise TypeError(f"texts must be strings: texts[{bad[0]}] is {type(texts[bad[0]]).__name__}")
     cap = model.config.max_positions
-    max_len = cap if max_len is None else int(max_len)
-    if not 2 <= max_len <= cap:
-        raise ValueError(f"max_len must be in [2, {cap}] (the model's positions), got {max_len}")
+    max_len = cap if max_len is None else check_int(max_len, "max_len", minimum=2, maximum=cap)
     bodies = [e.ids for e in model.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
     cut = [i for i, b in enumerate(bodies) if len(b) > max_len - 2]
     if cut:
         warnings.warn(f"{len(cut)} of {len(bodies)} texts longer than max_len={max_len} tokens were truncated "
                       f"(first: text {cut[0]}, {len(bodies[cut[0]]) + 2} tokens)", UserWarning, stacklevel=2)
     rows = [[model.cls_id, *b[: max_len - 2], model.sep_id] for b in bodies]
-    n = max_len if pad_to_max_len else max(len(r) for r in rows)
+    n = max_len if check_bool(pad_to_max_len, "pad_to_max_len") else max(len(r) for r in rows)
     ids = np.full((len(rows), n), model.pad_id, dtype=np.int32)
     mask = np.zeros((len(rows), n), dtype=np.int32)
     for i, r in enumerate(rows):
@@ -67,6 +67,9 @@ def mean_pool(hidden: Any, mask: Any) -> jax.Array:
 
     ``hidden`` ``[B, n, D]``, ``mask`` ``[B, n]`` -> ``[B, D]`` in ``hidden``'s dtype.
     """
+    hidden = jnp.asarray(hidden)
+    if hidden.ndim != 3 or np.shape(mask) != hidden.shape[:2]:
+        raise ValueError(f"hidden must be [B, n, D] and mask [B, n]; got shapes {hidden.shape} and {np.shape(mask)}")
     m = jnp.asarray(mask).astype(hidden.dtype)[:, :, None]
     mean = jnp.sum(hidden * m, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1.0)
     return mean / jnp.maximum(jnp.linalg.norm(mean, axis=-1, keepdims=True), 1e-12)

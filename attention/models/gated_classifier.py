@@ -54,6 +54,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from attnverify.proofs_numeric.precision import check_int
+
 __all__ = [
     "GATES", "ClassifierConfig", "init_classifier", "classifier_representation",
     "classifier_logits", "cast_params",
@@ -103,8 +105,11 @@ def init_classifier(
     (``"switch"`` only): index into :data:`GATES` or a one-hot ``(3,)`` array; ``active_depth``
     (``"switch"`` only, default ``config.depth``): how many leading layers are on.
     """
+    if not isinstance(config, ClassifierConfig):
+        raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
+    seed = check_int(seed, "seed", minimum=0)
     d, L, D = config.width, config.seq_len, config.depth
-    active = D if active_depth is None else int(active_depth)
+    active = D if active_depth is None else check_int(active_depth, "active_depth", minimum=1, maximum=D)
     if not 1 <= active <= D or (active != D and config.gate != "switch"):
         raise ValueError(f"active_depth={active_depth} needs gate='switch' and 1 <= active_depth <= depth={D}")
     main, gate_rng, head_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3))

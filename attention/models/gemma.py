@@ -31,6 +31,8 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 from jax import lax
 
+from attnverify.proofs_numeric.precision import check_bool, check_real, is_concrete
+
 from .gemma_config import GemmaConfig
 
 __all__ = ["AttentionInputs", "GemmaOutputs", "attend_with_probs", "gemma_attention", "gemma_attention_probs", "gemma_block",
@@ -87,6 +89,8 @@ def _trailing(w: Array, ndim: int) -> Array:
 def rms_norm(x: Array, scale: Array, eps: float) -> Array:
     r"""$x / \sqrt{\mathrm{mean}(x^2) + \epsilon} \odot s$ over the last axis, with the *stored* scale
     $s = 1 + w$ (GGUF convention). Computed in float32 at least, returned in ``x.dtype``."""
+    if is_concrete(eps):
+        check_real(eps, "eps", nonnegative=True)
     acc = jnp.promote_types(x.dtype, jnp.float32)
     xf = x.astype(acc)
     y = xf * lax.rsqrt(jnp.mean(xf * xf, axis=-1, keepdims=True) + eps)
@@ -97,6 +101,10 @@ def rope(x: Array, positions: Array, base: float) -> Array:
     r"""Rotary embedding, half-split layout: with $\omega_i = \theta^{-2i/d_h}$, $i < d_h/2$, and angle
     $p\,\omega_i$, $(x_i, x_{i+d_h/2}) \mapsto (x_i \cos - x_{i+d_h/2} \sin,\ x_{i+d_h/2} \cos + x_i \sin)$.
     ``x`` $[B, T, H, d_h]$, ``positions`` $[T]$ (int). Scores $q_i^\top k_j$ then depend on $i - j$ only."""
+    if x.shape[-1] % 2:
+        raise ValueError(f"x: rope needs an even head dimension d_h, got shape {tuple(x.shape)}")
+    if is_concrete(base):
+        check_real(base, "base", positive=True)
     half = x.shape[-1] // 2
     dt = jnp.promote_types(x.dtype, jnp.float32)
     inv_freq = 1.0 / (base ** (jnp.arange(half, dtype=dt) * (2.0 / x.shape[-1])))
@@ -213,6 +221,12 @@ def _forward(params: Mapping[str, Any], ids: Array, *, cfg: GemmaConfig, return_
 _forward_jit = jax.jit(_forward, static_argnames=("cfg", "return_hidden", "override", "hook"))
 
 
+def check_hook(hook: Any, name: str = "residual_hook") -> None:
+    """``TypeError`` naming ``name`` unless ``hook`` is None or callable (it is called inside the forward)."""
+    if hook is not None and not callable(hook):
+        raise TypeError(f"{name} must be a function hook(layer, h) -> h or None, got {type(hook).__name__}")
+
+
 def freeze_override(attention_override: Mapping[int, AttentionFn] | None, num_layers: int) -> tuple:
     """``{layer: fn}`` as a sorted tuple (hashable, a static ``jit`` argument); validates the layers."""
     if attention_override is None:
@@ -269,6 +283,8 @@ def gemma_forward(model: Any, ids: ArrayLike, *, return_hidden: bool = False,
     check_model(model, "gemma", "gemma_forward")
     cfg = model.config
     a = check_ids(ids, cfg)
-    kw = dict(cfg=cfg, return_hidden=bool(return_hidden), override=freeze_override(attention_override, cfg.num_layers),
+    check_hook(residual_hook)
+    jit = check_bool(jit, "jit")
+    kw = dict(cfg=cfg, return_hidden=check_bool(return_hidden, "return_hidden"), override=freeze_override(attention_override, cfg.num_layers),
               hook=residual_hook)
     return (_forward_jit if jit else functools.partial(_forward))(model.params, a, **kw)

@@ -27,7 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .gemma import AttentionFn, ResidualHook, check_ids, freeze_override, output_logits, run_layers
+from attnverify.proofs_numeric.precision import check_bool, check_int, check_real, is_concrete
+
+from .gemma import AttentionFn, ResidualHook, check_hook, check_ids, freeze_override, output_logits, run_layers
 from .gemma_config import GemmaConfig
 
 __all__ = ["gemma_decode_step", "gemma_prefill", "generate", "generate_batch", "init_kv_cache"]
@@ -36,7 +38,11 @@ KVCache = tuple[tuple[jax.Array, jax.Array], ...]
 
 
 def init_kv_cache(cfg: GemmaConfig, batch: int, length: int, dtype: Any = jnp.float32) -> KVCache:
-    """Zeroed per-layer ``(k, v)``, each $[B, S, H_{kv}, d_h]$ with $S$ = ``length``."""
+    """Zeroed per-layer ``(k, v)``, each $[B, S, H_{kv}, d_h]$ with $S$ = ``length`` (at most the context)."""
+    if not isinstance(cfg, GemmaConfig):
+        raise TypeError(f"cfg must be a GemmaConfig (model.config), got {type(cfg).__name__}")
+    batch = check_int(batch, "batch", minimum=1)
+    length = check_int(length, "length", minimum=1, maximum=cfg.context_length)
     shape = (batch, length, cfg.num_kv_heads, cfg.head_dim)
     return tuple((jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)) for _ in range(cfg.num_layers))
 
@@ -58,11 +64,53 @@ _prefill_jit = jax.jit(_prefill, static_argnames=_STATIC)
 _decode_jit = jax.jit(_decode, static_argnames=_STATIC)
 
 
+def _check_call(model: Any, where: str, residual_hook: Any, jit: Any) -> bool:
+    """The arguments every Gemma generation function shares: a Gemma model, a callable hook, a bool ``jit``."""
+    from .kinds import check_model
+
+    check_model(model, "gemma", where)
+    check_hook(residual_hook)
+    return check_bool(jit, "jit")
+
+
+def _check_sampling(model: Any, where: str, max_new_tokens: Any, greedy: Any, temperature: Any, seed: Any,
+                    jit: Any) -> tuple[int, bool, bool]:
+    """Arguments :func:`generate` and :func:`generate_batch` share; returns ``(max_new_tokens, greedy, jit)``.
+    ``temperature`` must be finite and > 0 when sampling (``inf`` would sample uniformly, silently)."""
+    jit = _check_call(model, where, None, jit)
+    max_new_tokens = check_int(max_new_tokens, "max_new_tokens", minimum=1)
+    greedy = check_bool(greedy, "greedy")
+    if not greedy:
+        check_real(temperature, "temperature", positive=True)
+    check_int(seed, "seed")
+    return max_new_tokens, greedy, jit
+
+
+def _cache_size(cache: Any, cfg: GemmaConfig) -> tuple[int, int]:
+    """``(B, S)`` of a cache from :func:`init_kv_cache`; ``ValueError`` naming ``cache`` otherwise."""
+    try:
+        shapes = {(tuple(k.shape), tuple(v.shape)) for k, v in cache}
+    except (TypeError, ValueError, AttributeError):
+        shapes = set()
+    if len(cache if isinstance(cache, tuple) else ()) != cfg.num_layers or len(shapes) != 1:
+        raise ValueError("cache must be the per-layer (k, v) tuple from init_kv_cache(model.config, batch, length)")
+    (k, _), = shapes
+    if len(k) != 4 or k[2:] != (cfg.num_kv_heads, cfg.head_dim):
+        raise ValueError(f"cache: layer shape {k} is not [B, S, {cfg.num_kv_heads}, {cfg.head_dim}]")
+    return k[0], k[1]
+
+
 def gemma_prefill(model: Any, ids: jax.Array, cache: KVCache, *, residual_hook: ResidualHook | None = None,
                   attention_override: Mapping[int, AttentionFn] | None = None,
                   jit: bool = True) -> tuple[jax.Array, KVCache]:
-    """Run the prompt ``ids`` $[B, T]$ into ``cache``; returns (next-token logits $[B, V]$, cache)."""
+    """Run the prompt ``ids`` $[B, T]$ into ``cache``; returns (next-token logits $[B, V]$, cache).
+    ``ValueError`` naming ``ids`` for ids outside the vocabulary, or more rows or tokens than ``cache`` holds."""
+    jit = _check_call(model, "gemma_prefill", residual_hook, jit)
     cfg = model.config
+    ids = check_ids(ids, cfg, "ids")
+    B, S = _cache_size(cache, cfg)
+    if ids.shape[0] != B or ids.shape[1] > S:
+        raise ValueError(f"ids: shape {tuple(ids.shape)} does not fit the cache of {B} rows x {S} positions")
     fn = _prefill_jit if jit else _prefill
     return fn(model.params, ids, cache, cfg=cfg, hook=residual_hook,
               override=freeze_override(attention_override, cfg.num_layers))
@@ -72,8 +120,21 @@ def gemma_decode_step(model: Any, token: jax.Array, position: int | jax.Array, c
                       residual_hook: ResidualHook | None = None,
                       attention_override: Mapping[int, AttentionFn] | None = None,
                       jit: bool = True) -> tuple[jax.Array, KVCache]:
-    """Run one token per row (``token`` $[B]$) at ``position``; returns (next logits $[B, V]$, cache)."""
+    """Run one token per row (``token`` $[B]$) at ``position``; returns (next logits $[B, V]$, cache).
+    ``ValueError`` naming ``token`` (shape, vocabulary) or ``position`` (outside ``0..S-1`` of the cache)."""
+    jit = _check_call(model, "gemma_decode_step", residual_hook, jit)
     cfg = model.config
+    B, S = _cache_size(cache, cfg)
+    if not is_concrete(token):
+        pass
+    elif np.shape(token) != (B,):
+        raise ValueError(f"token must be [B={B}] (one id per cache row), got shape {np.shape(token)}")
+    else:
+        token = check_ids(token, cfg, "token")[0]
+    if is_concrete(position):
+        p = np.asarray(position)
+        position = check_int(int(p) if p.ndim == 0 and np.issubdtype(p.dtype, np.integer) else position,
+                             "position", minimum=0, maximum=S - 1)
     fn = _decode_jit if jit else _decode
     return fn(model.params, token, jnp.asarray(position, jnp.int32), cache, cfg=cfg, hook=residual_hook,
               override=freeze_override(attention_override, cfg.num_layers))
@@ -94,10 +155,8 @@ def generate(model: Any, prompt_ids: Any, max_new_tokens: int, *, greedy: bool =
     **Raises:** ValueError when the prompt plus ``max_new_tokens`` exceeds the context length, or for
     a bad argument (named).
     """
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    if not greedy and not temperature > 0:
-        raise ValueError(f"temperature must be > 0 for sampling, got {temperature!r}")
+    max_new_tokens, greedy, jit = _check_sampling(model, "generate", max_new_tokens, greedy, temperature, seed, jit)
+    check_hook(residual_hook)
     cfg = model.config
     ids = check_ids(prompt_ids, cfg, name="prompt_ids", extra=max_new_tokens)
     B, T = ids.shape
@@ -169,23 +228,27 @@ def generate_batch(model: Any, prompt_ids: Any, max_new_tokens: int, *, greedy: 
     **Returns:** ``int32`` numpy $[B, N]$. **Raises:** ValueError for a bad argument (named) or a
     prompt plus ``max_new_tokens`` beyond the context length.
     """
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    if not greedy and not temperature > 0:
-        raise ValueError(f"temperature must be > 0 for sampling, got {temperature!r}")
+    max_new_tokens, greedy, jit = _check_sampling(model, "generate_batch", max_new_tokens, greedy, temperature, seed, jit)
+    if hook is not None and not callable(hook):
+        raise TypeError(f"hook must be a function hook(hook_args, layer, h) -> h or None, got {type(hook).__name__}")
+    if override is not None and not callable(override):
+        raise TypeError(f"override must be a function override(hook_args) -> {{layer: fn}} or None, got {type(override).__name__}")
     if np.ndim(prompt_ids) != 2:
         raise ValueError(f"prompt_ids must be [B, T], got shape {np.shape(prompt_ids)}")
     cfg = model.config
     ids = check_ids(prompt_ids, cfg, name="prompt_ids", extra=max_new_tokens)
     B = ids.shape[0]
     keys = jax.random.split(jax.random.PRNGKey(seed), B) if keys is None else jnp.asarray(keys)
-    if keys.shape != (B, 2):
-        raise ValueError(f"keys must be [B={B}, 2] PRNG keys, got shape {tuple(keys.shape)}")
+    if keys.shape != (B, 2) or keys.dtype != jnp.uint32:
+        raise ValueError(f"keys must be [B={B}, 2] uint32 PRNG keys (jax.random.split(key, B)), got shape "
+                         f"{tuple(keys.shape)} dtype {keys.dtype}")
     kw = dict(cfg=cfg, new=max_new_tokens, hook=hook, override=override, greedy=bool(greedy))
     fn = _batch_jit if jit else _batch_loop
     bias = None
     if logit_bias is not None:
         bias = jnp.asarray(logit_bias, jnp.float32)
-        if bias.shape != (cfg.vocab_size,) or bool(jnp.any(jnp.isnan(bias))):
-            raise ValueError(f"logit_bias must be [V={cfg.vocab_size}] without NaN, got shape {tuple(bias.shape)}")
+        if bias.shape != (cfg.vocab_size,) or bool(jnp.any(jnp.isnan(bias) | (bias == jnp.inf))):
+            raise ValueError(f"logit_bias must be [V={cfg.vocab_size}] without NaN or +inf, got shape {tuple(bias.shape)}")
+        if not bool(jnp.any(jnp.isfinite(bias))):
+            raise ValueError("logit_bias bans every token (all entries -inf); at least one must stay finite")
     return np.asarray(fn(model.params, ids, keys, hook_args, jnp.asarray(temperature, jnp.float32), bias, **kw))

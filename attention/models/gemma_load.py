@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from .bert_load import ModelLoadError
+from attnverify.proofs_numeric.precision import check_int
+
+from .bert_load import ModelLoadError, _check_dtype
 from .gemma_config import GemmaConfig, gemma_config_from_gguf
 from .gguf_file import assemble_chunks, atomic_file, cache_dir, dequantize_tensors, gguf_metadata, sha256_file
 
@@ -126,7 +129,10 @@ def random_gemma(config: GemmaConfig, *, seed: int = 0, dtype: Any = jnp.float32
     r"""A Gemma model with seeded random weights and no tokenizer, for fast tests of code built on the
     forward pass (e.g. a tiny ``GemmaConfig``). Matrices $\sim \mathcal{N}(0, 1/\text{fan-in})$, embeddings
     $\mathcal{N}(0, 1/D)$, stored norm scales $1 + w$ with $w \sim \mathcal{N}(0, 0.1^2)$."""
-    rng = np.random.default_rng(seed)
+    if not isinstance(config, GemmaConfig):
+        raise TypeError(f"config must be a GemmaConfig, got {type(config).__name__}")
+    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    dtype = _check_dtype(dtype, "random_gemma")
     D, H, K, dh, F = config.hidden_size, config.num_heads, config.num_kv_heads, config.head_dim, config.intermediate_size
     mat = lambda o, i: rng.normal(0.0, 1.0 / np.sqrt(i), (o, i))  # noqa: E731
     norm = lambda n: 1.0 + 0.1 * rng.normal(size=n)  # noqa: E731
@@ -185,13 +191,9 @@ def load_gemma(path: str | Path | None = None, *, dtype: Any = jnp.float32, use_
     """
     from .tokenizer_gguf import gguf_tokenizer
 
-    dtype = jnp.dtype(dtype)
-    if dtype not in (jnp.float32, jnp.float64, jnp.bfloat16, jnp.float16):
-        raise ValueError(f"dtype must be a floating dtype (float32, float64, bfloat16, float16), got {dtype}")
-    if dtype == jnp.float64:
-        from attnverify.proofs_numeric import require_x64
-
-        require_x64("load_gemma(dtype=float64)")
+    dtype = _check_dtype(dtype, "load_gemma")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path), got {type(path).__name__}")
     p = default_gguf_path() if path is None else Path(path)
     if not p.is_file():
         raise ModelLoadError(f"GGUF file {p} does not exist")

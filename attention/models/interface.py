@@ -36,9 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from attnverify.proofs_numeric.precision import check_choice
+from attnverify.proofs_numeric.precision import check_bool, check_choice, check_int
 
-from .bert import BertOutputs, bert_forward
+from .bert import BertOutputs, as_ids_and_mask, bert_forward
 from .bert_load import BertModel
 from .bert_text import tokenize
 from .gemma import GemmaOutputs, _forward, attend_with_probs, gemma_attention_probs, rms_norm
@@ -100,6 +100,11 @@ def encode(model: Model, texts: Sequence[str], max_len: int | None = None) -> tu
         raise ValueError("texts must be a non-empty sequence of strings (not one string)")
     if model.tokenizer is None:
         raise ValueError("this Gemma model was loaded without a tokenizer (load_gemma(tokenizer=True))")
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"texts must be strings: texts[{bad[0]}] is {type(texts[bad[0]]).__name__}")
+    if max_len is not None:
+        max_len = check_int(max_len, "max_len", minimum=1, maximum=model.config.context_length)
     rows = [e.ids[:max_len] for e in model.tokenizer.encode_batch(list(texts))]
     T = max(len(r) for r in rows)
     ids, mask = np.zeros((len(rows), T), np.int32), np.zeros((len(rows), T), np.int32)
@@ -132,7 +137,7 @@ def _gemma(model: Any, ids: ArrayLike, mask: ArrayLike | None, attention: bool) 
     from .gemma import check_ids
 
     a = check_ids(ids, model.config, "input_ids")
-    m = np.ones(a.shape, bool) if mask is None else np.asarray(mask).astype(bool)
+    m = np.ones(a.shape, bool) if mask is None else np.asarray(as_ids_and_mask(a, mask)[1]).astype(bool)
     if m.shape != a.shape:
         raise ValueError(f"attention_mask must have the shape of input_ids {tuple(a.shape)}, got {m.shape}")
     if (m[:, 1:] & ~m[:, :-1]).any() or not m[:, 0].all():
@@ -154,8 +159,9 @@ def forward(model: Model, input_ids: ArrayLike, attention_mask: ArrayLike | None
     :class:`ModelOutputs`). Computed in the model's dtype. ``TypeError`` for an object that is not
     one of the three models; ``ValueError`` naming the argument for malformed ids or mask."""
     kind = model_kind(model)
+    attention = check_bool(attention, "attention")
     if kind == "gemma":
-        return _gemma(model, input_ids, attention_mask, bool(attention))
+        return _gemma(model, input_ids, attention_mask, attention)
     fn = mpnet_forward if kind == "mpnet" else bert_forward
-    out = fn(model, input_ids, attention_mask, attention=bool(attention))
+    out = fn(model, input_ids, attention_mask, attention=attention)
     return ModelOutputs(out.hidden, out.mask, out.probs if attention else None, out)

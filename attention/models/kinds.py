@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from attnverify.proofs_numeric.precision import check_choice
+
 from .bert_load import BertModel
 from .gemma_load import GemmaModel
 from .mpnet_load import MPNetConfig
@@ -37,6 +39,7 @@ def model_kind(model: Any) -> str:
 def check_model(model: Any, kind: str, where: str) -> None:
     """``TypeError`` naming ``where``, what it needs and the function that fits ``model``, unless
     ``model`` is of ``kind`` (``"bert"``, ``"mpnet"`` or ``"gemma"``)."""
+    check_choice(kind, tuple(_KINDS), "kind")
     got = model_kind(model)
     if got != kind:
         need, loader, _ = _KINDS[kind]

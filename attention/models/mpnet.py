@@ -34,7 +34,9 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 import numpy as np
 
-from .bert import BertOutputs, _check_inputs, _layer, _layer_norm, bert_forward
+from attnverify.proofs_numeric.precision import check_bool, check_int
+
+from .bert import BertOutputs, _check_inputs, as_ids_and_mask, _layer, _layer_norm, bert_forward
 from .bert_load import BertModel
 from .bert_text import mean_pool, tokenize
 from .mpnet_load import MPNetConfig
@@ -53,6 +55,8 @@ def relative_position_bucket(relative_position: ArrayLike, num_buckets: int = 32
     r = np.asarray(relative_position)
     if not np.issubdtype(r.dtype, np.integer):
         raise TypeError(f"relative_position must be integers, got dtype {r.dtype}")
+    check_int(num_buckets, "num_buckets", minimum=4)
+    check_int(max_distance, "max_distance", minimum=num_buckets // 4 + 1)
     half = num_buckets // 2
     exact = half // 2
     m = np.abs(r).astype(np.int64)
@@ -63,7 +67,11 @@ def relative_position_bucket(relative_position: ArrayLike, num_buckets: int = 32
 
 def mpnet_position_ids(input_ids: ArrayLike, padding_idx: int = 1) -> jax.Array:
     r"""MPNet's absolute positions: $p+\mathrm{cumsum}(\text{id}\neq p)$ on tokens, $p$ on padding."""
-    tok = (jnp.asarray(input_ids) != padding_idx).astype(jnp.int32)
+    check_int(padding_idx, "padding_idx", minimum=0)
+    ids = jnp.asarray(input_ids)
+    if not jnp.issubdtype(ids.dtype, jnp.integer):
+        raise TypeError(f"input_ids must be integer token ids, got dtype {ids.dtype}")
+    tok = (ids != padding_idx).astype(jnp.int32)
     return jnp.cumsum(tok, axis=1) * tok + padding_idx
 
 
@@ -93,11 +101,11 @@ def mpnet_forward(model: BertModel, input_ids: ArrayLike, attention_mask: ArrayL
     from .kinds import check_model
 
     check_model(model, "mpnet", "mpnet_forward")
-    ids = jnp.asarray(input_ids)
-    mask = jnp.ones(ids.shape, bool) if attention_mask is None else jnp.asarray(attention_mask)
+    causal, attention = check_bool(causal, "causal"), check_bool(attention, "attention")
+    ids, mask = as_ids_and_mask(input_ids, attention_mask)
     _check_inputs(model, ids, mask)
     return _forward(model.params, ids.astype(jnp.int32), mask.astype(bool), cfg=model.config,
-                    causal=bool(causal), attention=bool(attention))
+                    causal=causal, attention=attention)
 
 
 def encoder_forward(model: BertModel, input_ids: ArrayLike, attention_mask: ArrayLike | None = None, **kw: Any) -> BertOutputs:

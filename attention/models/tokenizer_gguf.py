@@ -17,7 +17,7 @@ matches them in the raw text, the reference as ``▁`` runs (as transformers' ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["gguf_tokenizer", "spm_encode_reference", "spm_pieces"]
@@ -30,6 +30,8 @@ _FORMAT = 2  # version of the cached tokenizer.json layout (bump when _build cha
 def spm_pieces(meta: dict[str, Any]) -> tuple[list[str], list[float], list[int]]:
     """``(pieces, scores, types)`` from GGUF metadata, pure-space pieces rewritten as ``▁`` runs.
     **Raises:** ValueError naming the key when the vocabulary is missing, inconsistent or not SentencePiece."""
+    if not isinstance(meta, Mapping):
+        raise TypeError(f"meta must be the GGUF metadata mapping (gguf_metadata(path)), got {type(meta).__name__}")
     model = meta.get("tokenizer.ggml.model")
     if model != "llama":
         raise ValueError(f"tokenizer.ggml.model is {model!r}; only SentencePiece ('llama') vocabularies are supported")
@@ -96,6 +98,8 @@ def gguf_tokenizer(meta: dict[str, Any], *, add_space_prefix: bool = False, cach
 
     from .gguf_file import cache_dir
 
+    if not isinstance(meta, Mapping):
+        raise TypeError(f"meta must be the GGUF metadata mapping (gguf_metadata(path)), got {type(meta).__name__}")
     f = cache_dir() / "gemma3" / f"{cache_key}.{'prefix.' if add_space_prefix else ''}tokenizer-v{_FORMAT}.json"
     if cache_key is not None and f.is_file():
         return Tokenizer.from_str(f.read_text())
@@ -109,6 +113,8 @@ def spm_encode_reference(text: str, meta: dict[str, Any], *, add_space_prefix: b
     """SentencePiece-BPE encoding of ``text`` by the merge loop itself (no ``<bos>``): longest
     user-defined match first, then repeatedly merge the adjacent pair whose concatenation is the
     highest-scoring normal piece (leftmost on ties), then byte fallback. $O(n^2)$: short texts only."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
     pieces, scores, types = spm_pieces(meta)
     ids = {p: i for i, p in enumerate(pieces)}
     normal = {p: s for p, s, t in zip(pieces, scores, types) if t == NORMAL}
