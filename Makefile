@@ -50,7 +50,7 @@ test-reference: setup
 	$(REF_VENV)/bin/python -m pytest -m reference $(PYTEST_ARGS)
 
 # The documentation site, offline, into site/ (open site/index.html): the [docs] extra, API reference from the
-# docstrings, maths as MathML, notebooks executed in quick mode (the light ones; see mkdocs.yml).
+# docstrings, maths as MathML, all nine notebooks executed in quick mode (long studies read their pinned runs).
 docs: setup
 	$(BIN)/python -m pip install --quiet -e '.[docs]'
 	ATTNVERIFY_QUICK=1 NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --quiet --clean

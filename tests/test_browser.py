@@ -1,7 +1,7 @@
 """The docs site and the HTML verdict report in a real browser (issue 25): headless Chromium (Debian's package).
 
 Marked ``browser`` (excluded from ``make test``; ``make test-browser`` builds the site and runs these). Skipped
-when ``chromium`` is not installed. Every page opened must log nothing to the console (no script error, no
+when ``chromium`` is not installed, unless ``ATTNVERIFY_REQUIRE_BROWSER=1`` (CI) makes that a failure. Every page opened must log nothing to the console (no script error, no
 missing file), show its maths as MathML (no raw TeX outside code), and every internal link of the site and of
 the report must resolve (file and anchor). Screenshots of the home page, a paper page, a notebook and the
 report go to ``$ATTNVERIFY_SCREENSHOTS`` (default ``build/screenshots``) for review.
@@ -23,8 +23,11 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+#: CI sets ATTNVERIFY_REQUIRE_BROWSER=1 (after installing chromium): a missing browser then fails instead of skipping
+REQUIRED = os.environ.get("ATTNVERIFY_REQUIRE_BROWSER") == "1"
 pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")]
+              pytest.mark.skipif(shutil.which("chromium") is None and not REQUIRED,
+                                 reason="chromium is not installed (apt-get install chromium)")]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path(os.environ.get("ATTNVERIFY_SCREENSHOTS", ROOT / "build" / "screenshots"))
@@ -34,6 +37,7 @@ _RAW_TEX = re.compile(r"\\(frac|sum|mathrm|varepsilon|tau|sigma|le|ge|widehat|ma
 
 def chromium(url: str, *, screenshot: Path | None = None, height: int = 1400) -> tuple[str, list[str]]:
     """``(DOM after scripts ran, console messages)`` of ``url`` in headless Chromium; optionally a screenshot."""
+    assert shutil.which("chromium"), "ATTNVERIFY_REQUIRE_BROWSER=1 but chromium is not installed (apt-get install chromium)"
     args = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
             "--virtual-time-budget=4000", f"--window-size=1280,{height}", "--hide-scrollbars"]
     if screenshot is not None:
@@ -133,3 +137,19 @@ def test_every_internal_link_of_the_site_resolves(site: Path):
 def test_no_page_loads_anything_from_the_network(site: Path):
     remote = re.compile(r"""<(script|img|iframe)[^>]+src=["']https?://|<link[^>]+href=["']https?://""", re.I)
     assert not [p.name for p in site.rglob("*.html") if remote.search(p.read_text(encoding="utf-8", errors="replace"))]
+
+
+def test_every_notebook_is_rendered_with_its_outputs(site: Path):
+    """All nine notebooks are executed at build time (quick mode): each page holds cell outputs, and the ones
+    that draw figures hold images."""
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) >= 9
+    empty = []
+    for nb in notebooks:
+        body = (site / "notebooks" / f"{nb.stem}.html").read_text(encoding="utf-8").split("<body", 1)[-1]
+        if "jp-OutputArea-output" not in body:
+            empty.append(nb.stem)
+    assert not empty, f"rendered without outputs (not executed at build time): {empty}"
+    for stem in ("fal", "hybrid_attention", "sae_steering", "kv_eviction_and_delta"):
+        body = (site / "notebooks" / f"{stem}.html").read_text(encoding="utf-8").split("<body", 1)[-1]
+        assert "<img" in body, f"{stem}: no figure output"
