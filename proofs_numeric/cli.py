@@ -17,7 +17,7 @@ marked as coming from an unpinned local run). ``promote`` makes a run the pinned
 (:mod:`proofs_numeric.promote`). ``verify`` exits 1 if any claim's verdict is ``failed`` (a bug); ``verified``, ``refuted``, ``not
 reproduced``, ``inconclusive`` and ``erratum`` are results, not failures.
 
-Usage errors exit 2 **before any work starts**: ``--seed`` must be an integer >= 0, ``--scale`` a
+Usage errors exit 2 **before any work starts**: ``--seed`` must be an integer in [0, 2**32 - 1], ``--scale`` a
 finite number > 0 (``nan``, ``inf``, ``0`` rejected by argparse), and every output path is checked up
 front (:func:`proofs_numeric.io.check_output_file` / ``check_output_dir``: a directory given as the
 file, a read-only directory, a file used as a parent). An ``OSError`` while writing (a full disk)
@@ -37,15 +37,24 @@ from pathlib import Path
 __all__ = ["main"]
 
 
-def _seed(text: str) -> int:
-    """argparse type of ``--seed``: an integer >= 0 (numpy seeds are non-negative)."""
+SEED_MAX = 2**32 - 1  #: the largest ``--seed`` (numpy and JAX PRNG seeds; a larger one overflowed inside JAX)
+
+
+def _int_arg(text: str, lo: int, hi: int) -> int:
+    """An integer in ``[lo, hi]`` (argparse type; the message is shown after ``argument --flag:``)."""
+    want = f"an integer in [{lo}, {hi}]"
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {v}")
+        raise argparse.ArgumentTypeError(f"must be {want}, got {text!r}") from None
+    if not lo <= v <= hi:
+        raise argparse.ArgumentTypeError(f"must be {want}, got {v}")
     return v
+
+
+def _seed(text: str) -> int:
+    """argparse type of ``--seed``: an integer in ``[0, 2**32 - 1]`` (numpy seeds are non-negative)."""
+    return _int_arg(text, 0, SEED_MAX)
 
 
 def _scale(text: str) -> float:
@@ -82,6 +91,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if args.evidence and not Path(args.evidence).is_dir():
             raise OSError(f"--evidence directory {args.evidence} does not exist (it must hold a run's files)")
     elif args.cmd in ("plot", "experiment"):
+        if args.out is not None and not args.out.strip():
+            raise OSError("--out must name a directory, got an empty string")
         out = args.out or (Path("results" if args.cmd == "experiment" else "plots") / args.name)
         check_output_dir(out, what="--out directory")
         from .evidence import in_package_tree
@@ -175,8 +186,6 @@ def _cmd_task(args: argparse.Namespace, kind: str) -> int:
         print(f"attnverify {kind}: unknown {kind} {args.name!r}; available: {', '.join(table) or 'none'}", file=sys.stderr)
         return 2
     out = Path(args.out or (Path("results" if kind == "experiment" else "plots") / args.name))
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
     fn, extra = table[args.name].fn, {}
     if getattr(args, "devices", 1) != 1 or "devices" in inspect.signature(fn).parameters:
         if "devices" not in inspect.signature(fn).parameters:
@@ -188,6 +197,8 @@ def _cmd_task(args: argparse.Namespace, kind: str) -> int:
             print(f"attnverify {kind}: {args.name!r} does not take --from-json", file=sys.stderr)
             return 2
         extra["from_json"] = args.from_json
+    out.mkdir(parents=True, exist_ok=True)  # after every usage check: a refused command leaves no directory
+    t0 = time.perf_counter()
     result = fn(out, quick=args.quick, seed=args.seed, **extra) or {}
     seconds = time.perf_counter() - t0
     if kind == "experiment":
@@ -203,11 +214,8 @@ def _cmd_task(args: argparse.Namespace, kind: str) -> int:
 
 
 def _positive(text: str) -> int:
-    """argparse type of ``--devices`` and ``--jobs``: an integer >= 1."""
-    n = _seed(text)  # an integer >= 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {n}")
-    return n
+    """argparse type of ``--devices`` and ``--jobs``: an integer in [1, 4096]."""
+    return _int_arg(text, 1, 4096)
 
 
 def _list_names_in_help(parser: argparse.ArgumentParser, kind: str) -> None:
@@ -235,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="run every registered claim and write reports")
     v.add_argument("--only", metavar="GLOB", default=None, help="claim-id glob, e.g. 'topk*' or 'geometry.*'")
-    v.add_argument("--seed", type=_seed, default=0, help="integer >= 0")
+    v.add_argument("--seed", type=_seed, default=0, help="integer in [0, 2**32 - 1]")
     v.add_argument("--scale", type=_scale, default=1.0, help="instance-count multiplier, finite and > 0 (1.0 = full)")
     v.add_argument("--jobs", type=_positive, default=1, metavar="N",
                    help="run the claims in N worker processes, one area at a time each (same verdicts; default 1)")
@@ -271,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         _list_names_in_help(t, kind)
         t.add_argument("--out", metavar="DIR", default=None, help=f"output directory (default {default})")
         t.add_argument("--quick", action="store_true", help="reduced version (what the test suite runs)")
-        t.add_argument("--seed", type=_seed, default=0, help="integer >= 0")
+        t.add_argument("--seed", type=_seed, default=0, help="integer in [0, 2**32 - 1]")
         if kind == "plot":
             t.add_argument("--from-json", metavar="PATH", default=None,
                            help="plots that draw a report (verdicts): the verify --json file (default: the checkout's reports/verify.json)")
