@@ -57,7 +57,7 @@ from jax.sharding import PartitionSpec as P
 
 from attnverify.proofs_numeric import require_x64
 from ._certificate import CertifiedTopK, check_c_exp, guard_rho, tau_bounds
-from ._certified_select import KMAX, KMIN, guard_pass, key, snap_bisect, unkey
+from ._certified_select import KMAX, KMIN, guard_pass, key, sample_probes, snap_bisect, unkey
 from ._validate import check_eps, check_logits, is_concrete
 
 __all__ = ["CertifiedTopK", "certified_topk", "tau_bounds"]
@@ -117,9 +117,10 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> tuple
     def ok(tail, nonempty):  # P: dropping a tail of normal mass `tail` is certified (monotone in tail)
         return tau_bounds(tail, col(z), nonempty.astype(jnp.int32), col(rho), col(n_sub))[1] <= col(eps)
 
-    # the search: bisection with data snapping, one cache-resident pass per step
+    # the search: bisection with data snapping, one cache-resident pass per step; the first two probes
+    # come from a 64-key sample of the row (no pass)
     state = (jnp.where(empty | ~valid, kmax0, lo0), kmax0, jnp.zeros_like(z), z)
-    lo, b0, steps = snap_bisect(kx, e, ok, eps, z, state)
+    lo, b0, steps = snap_bisect(kx, e, ok, eps, z, state, sample_probes(kx, e, eps, z))
     cut, nonempty0 = lo, lo > lo0
 
     # the cut group (keys equal to lo, one distinct value: all with the same e_v) in one integer pass

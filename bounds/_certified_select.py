@@ -13,8 +13,15 @@ outputs is one vectorised loop; float max and several float sums in one variadic
 not vectorised (3-8x slower), and a scatter-add histogram costs 2-3 one-pass floors per level. The
 search therefore stays a bisection with data snapping -- one cheap, cache-resident pass per step --
 and the exponentials pass computes :math:`\hat Z` with a plain sum, taking the guard terms from the
-row's smallest logit where it can. The steps' probe is the secant through the last two probes in
+row's smallest logit where it can. The first two probes come from a strided sample of the row
+(:func:`sample_probes`, no pass over the row); later probes are the secant through the last two probes in
 :math:`\log B`.
+
+**Soundness does not depend on the probes.** :func:`_update` keeps the invariant (:math:`P(lo)` true,
+:math:`P(kmax+1)` false, both ends data keys) for any probe in :math:`(lo, kmax]`, and :math:`B` is the
+same float sum whichever probe evaluates it (zeros added to a fixed reduction tree are exact), so the
+returned cut -- the largest data key with :math:`P` -- is the same for every probe sequence; the probes
+change only the number of steps.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import numpy as np
 
 from ._certificate import D_DEEP, guarded_terms
 
-__all__ = ["key", "unkey", "guard_pass", "tails", "snap_bisect", "KMIN", "KMAX"]
+__all__ = ["key", "unkey", "guard_pass", "tails", "sample_probes", "snap_bisect", "KMIN", "KMAX", "SAMPLE"]
 
 _SIGN = np.int64(0x7FFFFFFFFFFFFFFF)
 _NEG_ZERO = np.int64(-0x8000000000000000)
@@ -90,14 +97,42 @@ def _update(ok: Ok, s: tuple, mid: jax.Array, tail: tuple) -> tuple:
             jnp.where(use & good, b_mid, b_lo), jnp.where(use & ~good, b_mid, b_hi))
 
 
+SAMPLE = 64  #: keys per row in the sample that places the first two probes
+PROBE_BAND = (0.7, 1.4)  #: the first two probes aim at these multiples of the target tail mass
+
+
+def sample_probes(kx: jax.Array, e: jax.Array, eps: jax.Array, z: jax.Array) -> jax.Array:
+    r"""The first two probes, shape ``(2,) + batch``, from the strided sample
+    :math:`\{(\kappa_j,\hat e_j)\}_{j<S}` of each row (every :math:`\lfloor n/S\rfloor`-th key, :math:`S=`
+    ``min(SAMPLE, n)``): the estimated tail mass at a sample key is
+
+    .. math:: \hat B(\kappa_l)=\frac nS\sum_{j<S}\hat e_j\,[\kappa_j<\kappa_l]
+
+    (:math:`S^2` comparisons, no sort: XLA CPU sorts cost far more than a search step), and the probes
+    are the largest sample key with :math:`\hat B\le0.7\,\varepsilon\hat Z` and the smallest with
+    :math:`\hat B\ge1.4\,\varepsilon\hat Z` (``KMIN`` / ``KMAX`` where none is; the search clips them into its
+    bracket). On Gaussian rows they bracket the cut tightly, so the secant starts next to it; where they
+    do not, the search goes on from whatever they gave (only the step count changes)."""
+    n = kx.shape[-1]
+    stride = max(1, n // SAMPLE)
+    ks, es = kx[..., ::stride][..., :SAMPLE], e[..., ::stride][..., :SAMPLE]
+    below = ks[..., None, :] < ks[..., :, None]  # [..., l, j]: sample key j below candidate l
+    b_hat = jnp.sum(jnp.where(below, es[..., None, :], 0.0), axis=-1) * (n / ks.shape[-1])
+    target = (eps * z)[..., None]
+    p_lo = jnp.max(jnp.where(b_hat <= PROBE_BAND[0] * target, ks, KMIN), axis=-1)
+    p_hi = jnp.min(jnp.where(b_hat >= PROBE_BAND[1] * target, ks, KMAX), axis=-1)
+    return jnp.stack([p_lo, p_hi])
+
+
 def snap_bisect(kx: jax.Array, e: jax.Array, ok: Ok, eps: jax.Array, z: jax.Array,
-                 s: tuple) -> tuple[jax.Array, jax.Array, jax.Array]:
+                 s: tuple, probes: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
     r"""Bisection for the largest key :math:`K` with :math:`P(K)`, from the bracket
     ``s = (lo, kmax, B(lo), B(kmax+1))``. Each step tries a mid in (lo, kmax] and, in the same pass,
     finds the nearest data keys on either side of it, so the bracket snaps to data. Mids interpolate
     :math:`\log B` (the value midpoint where that is undefined) and, every 8th step, take the key
     midpoint (at most :math:`8\cdot64` steps). A row is done when its bracket holds one distinct value
-    (lo == kmax). Returns ``(lo, B(lo), steps)``."""
+    (lo == kmax). ``probes`` (shape ``(p,) + batch``, e.g. from :func:`sample_probes`) replace the mids
+    of the first ``p`` steps (clipped into the bracket like every mid). Returns ``(lo, B(lo), steps)``."""
     target = jnp.log(eps * z)
     nan = jnp.full_like(z, jnp.nan)
 
@@ -116,7 +151,10 @@ def snap_bisect(kx: jax.Array, e: jax.Array, ok: Ok, eps: jax.Array, z: jax.Arra
         use_sec = interp & jnp.isfinite(sec) & (sec > lo_v - w) & (sec < hi_v + w)
         mid_v = jnp.where(use_sec, sec, mid_v)
         mid = jnp.where(i % 8 == 7, (lo >> 1) + (kmax >> 1) + (lo & kmax & 1) + 1, key(mid_v))
-        mid = jnp.clip(jnp.where(jnp.isnan(mid_v) & (i % 8 != 7), kmax, mid), lo + 1, jnp.maximum(kmax, lo + 1))
+        mid = jnp.where(jnp.isnan(mid_v) & (i % 8 != 7), kmax, mid)
+        if probes is not None:
+            mid = jnp.where(i < probes.shape[0], probes[jnp.minimum(i, probes.shape[0] - 1)], mid)
+        mid = jnp.clip(mid, lo + 1, jnp.maximum(kmax, lo + 1))
         tail = tails(kx, e, mid)
         s = _update(ok, (lo, kmax, b_lo, b_hi), mid, tail)
         return i + 1, s, (t2, g2, unkey(mid), jnp.log(tail[0]) - target)

@@ -289,3 +289,47 @@ def test_eps_per_row_shapes_that_broadcast():
     x = _issue26_rows()[:6].reshape(2, 3, -1)
     for eps in (0.1, np.full(3, 0.1), np.full((2, 1), 0.1), np.full((2, 3), 0.1)):
         assert np.array_equal(np.asarray(certified_topk(x, eps).k), certified_topk_reference(x, 0.1).k)
+
+
+def _search(x, probes):
+    """The search alone on rows ``x`` (no deep entries), with the given first probes (or none)."""
+    from attnverify.bounds._certificate import tau_bounds
+    from attnverify.bounds._certified_select import KMAX, KMIN, key, snap_bisect
+
+    x = jnp.asarray(x)
+    fin = jnp.isfinite(x)
+    kx = jnp.where(fin, key(x), KMAX)
+    m = jnp.max(x, -1)
+    e = jnp.where(fin, jnp.exp(x - m[:, None]), 0.0)
+    z, eps = e.sum(-1), jnp.full(x.shape[0], 0.05)
+    rho = (fin.sum(-1) + 3) * 2.0**-53 + 2.0**-53 * 700
+
+    def ok(tail, nonempty):
+        return tau_bounds(tail, z[:, None], nonempty.astype(jnp.int32), rho[:, None], 0)[1] <= eps[:, None]
+
+    state = (kx.min(-1), jnp.max(jnp.where(fin, kx, KMIN), -1), jnp.zeros_like(z), z)
+    return snap_bisect(kx, e, ok, eps, z, state, probes), kx
+
+
+def test_sample_probes_change_the_step_count_only():
+    """Any first probes -- the sample's, ones outside the bracket, ones on the wrong side of the cut --
+    give the same cut and B(cut): the bracket update keeps its invariant whatever the probe. A
+    wrong-footed pair (both probes far above the cut) costs steps; the sample's pair saves them."""
+    from attnverify.bounds._certified_select import KMAX, KMIN, sample_probes
+
+    x = rng(6).normal(0.0, 2.0, (16, 4096))
+    (lo, b0, steps0), kx = _search(x, None)
+    e = jnp.exp(jnp.asarray(x) - x.max(-1)[:, None])
+    good = sample_probes(kx, e, jnp.full(16, 0.05), e.sum(-1))
+    top = jnp.max(kx, -1)
+    cases = {"sample": good, "outside": jnp.stack([jnp.full(16, KMIN), jnp.full(16, KMAX)]),
+             "wrong side": jnp.stack([top, top - 1])}
+    steps = {}
+    for name, probes in cases.items():
+        (lo2, b2, st), _ = _search(x, probes)
+        assert np.array_equal(np.asarray(lo2), np.asarray(lo)) and np.array_equal(np.asarray(b2), np.asarray(b0)), name
+        steps[name] = int(st)
+    assert steps["sample"] < int(steps0) < steps["wrong side"] + 3, (steps, int(steps0))
+    # the sample's probes straddle the cut on most rows: P holds at the first and fails at the second
+    straddle = (np.asarray(good[0]) <= np.asarray(lo)) & (np.asarray(good[1]) > np.asarray(lo))
+    assert straddle.mean() >= 0.75, straddle
