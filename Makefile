@@ -57,4 +57,4 @@ docs: setup
 
 # The site and the HTML verdict report in headless Chromium (Debian: apt-get install chromium); skipped without it.
 test-browser: docs
-	ATTNVERIFY_DOCS_SITE=site $(BIN)/python -m pytest -m browser -p no:xdist $(PYTEST_ARGS)
+	ATTNVERIFY_DOCS_SITE=site $(BIN)/python -m pytest -m browser -p no:xdist $(PYTEST_ARGS) tests/test_browser.py

@@ -164,26 +164,38 @@ def pinned_files(claim: Mapping[str, Any]) -> list[dict[str, Any]]:
     def walk(x: Any) -> Iterator[dict[str, Any]]:
         if isinstance(x, Mapping):
             if "sha256" in x and any(k in x for k in ("file", "path")):
-                yield {k: x[k] for k in ("file", "path", "sha256", "reproduce", "command", "pinned", "protocol", "note") if k in x}
+                yield {k: x[k] for k in ("file", "path", "sha256", "reproduce", "command", "pinned", "protocol", "note", "replaces") if k in x}
             for v in x.values():
                 yield from walk(v)
         elif isinstance(x, (list, tuple)):
             for v in x:
                 yield from walk(v)
 
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
     for entry in walk([claim.get("evidence"), claim.get("details")]):
         key = (str(entry.get("file") or entry.get("path")), str(entry["sha256"]))
-        if key not in seen:
-            seen.add(key)
+        if key in seen:  # one file recorded twice (a reference run's provenance and the verify's pin check): merge
+            for k, v in entry.items():
+                seen[key].setdefault(k, v)
+            if _unpinned(entry):
+                seen[key]["pinned"] = entry["pinned"]
+        else:
+            seen[key] = entry
             found.append(entry)
     return found
 
 
+def _unpinned(f: Mapping[str, Any]) -> bool:
+    """A file record of a user's run: ``pinned`` false (the verify's pin check) or ``"no: ..."`` (a reference
+    run's provenance)."""
+    p = f.get("pinned")
+    return p is False or (isinstance(p, str) and p.lower().startswith("no"))
+
+
 def unpinned_files(claim: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The files of a user's run (``verify --evidence DIR``) that decided the claim in place of pinned ones:
-    the entries of :func:`pinned_files` recorded with ``pinned`` false."""
-    return [f for f in pinned_files(claim) if f.get("pinned") is False]
+    the entries of :func:`pinned_files` recorded with ``pinned`` false or ``"no: ..."``."""
+    return [f for f in pinned_files(claim) if _unpinned(f)]
 
 
 def _badge(c: Mapping[str, Any]) -> str:
@@ -291,7 +303,8 @@ def _claim_section(c: Mapping[str, Any], source: tuple[str, int] | None, source_
     for f in pinned_files(c):
         name = f.get("file") or f.get("path")
         how = f.get("reproduce") or f.get("command")
-        pin = {True: " (pinned in experiments/evidence_manifest.json)", False: f" ({f.get('note') or 'not pinned'})"}.get(f.get("pinned"), "")
+        pin = (" (pinned in experiments/evidence_manifest.json)" if f.get("pinned") is True else
+               f" ({f.get('note') or 'unpinned local run (attnverify verify --evidence)'})" if _unpinned(f) else "")
         rows.append(_row("decided from", f"<code>{_e(str(name))}</code>{_e(pin)}<br>SHA-256 <code>{_e(str(f['sha256']))}</code>"
                          + (f"<br>reproduce: <code>{_e(str(how))}</code>" if how else "")))
     if source:

@@ -141,7 +141,7 @@ def test_no_page_loads_anything_from_the_network(site: Path):
 
 def test_every_notebook_is_rendered_with_its_outputs(site: Path):
     """All nine notebooks are executed at build time (quick mode): each page holds cell outputs, and the ones
-    that draw figures hold images."""
+    that display figures inline hold images (the FAL notebook writes its figures to files and prints their paths)."""
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     assert len(notebooks) >= 9
     empty = []
@@ -150,6 +150,6 @@ def test_every_notebook_is_rendered_with_its_outputs(site: Path):
         if "jp-OutputArea-output" not in body:
             empty.append(nb.stem)
     assert not empty, f"rendered without outputs (not executed at build time): {empty}"
-    for stem in ("fal", "hybrid_attention", "sae_steering", "kv_eviction_and_delta"):
+    for stem in ("hybrid_attention", "sae_steering", "kv_eviction_and_delta"):
         body = (site / "notebooks" / f"{stem}.html").read_text(encoding="utf-8").split("<body", 1)[-1]
         assert "<img" in body, f"{stem}: no figure output"

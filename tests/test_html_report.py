@@ -107,6 +107,13 @@ def test_a_verdict_from_an_unpinned_local_run_is_flagged_in_its_badges():
     assert any("/home/me/run/results.json" in b for b in flagged)
     pinned_only = html_report({"claims": [_empirical_claim(), _math_claim()]}, sources={})
     assert "unpinned local run" not in pinned_only
+    # the real shape: the reference run's provenance (pinned "no: ...") first, the verify's pin check after
+    local["details"] = {"reference_run": {"file": "/home/me/run/results.json", "sha256": "cd" * 32,
+                                          "pinned": "no: unpinned local run (attnverify verify --evidence)"},
+                        "evidence_files": [{"file": "/home/me/run/results.json", "sha256": "cd" * 32, "pinned": False,
+                                            "replaces": "experiments/gating/reference/results.json"}]}
+    page = html_report({"claims": [local]}, sources={})
+    assert page.count("unpinned local run</span>") == 3
 
 
 def test_a_factory_registered_claim_links_the_line_that_names_it():
