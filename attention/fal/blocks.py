@@ -14,6 +14,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from attnverify.proofs_numeric.precision import check_real, is_concrete
+
 __all__ = ["layer_norm"]
 
 Params = dict[str, Any]
@@ -24,7 +26,9 @@ def _vec(v: jax.Array, like: jax.Array) -> jax.Array:
 
 
 def layer_norm(x: jax.Array, g: jax.Array, b: jax.Array, eps: float = 1e-5) -> jax.Array:
-    r"""$\mathrm{LN}(x)=\gamma\odot(x-\mu)/\sqrt{\sigma^2+\epsilon}+\beta$ over the last axis."""
+    r"""$\mathrm{LN}(x)=\gamma\odot(x-\mu)/\sqrt{\sigma^2+\epsilon}+\beta$ over the last axis (``eps`` >= 0)."""
+    if is_concrete(eps):
+        check_real(eps, "eps", nonnegative=True)
     mu = x.mean(-1, keepdims=True)
     xc = x - mu
     return xc * jax.lax.rsqrt((xc * xc).mean(-1, keepdims=True) + eps) * _vec(g, x) + _vec(b, x)

@@ -43,6 +43,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from attnverify.proofs_numeric.precision import check_int, check_real
+
 from .tp_step import allreduce_law
 
 __all__ = ["PAPER_SAVING", "comm_counts", "savings_grid", "Link", "LINKS", "GPT2_SHAPES", "ring_allreduce_time", "gpt2_step_flops", "predicted_saving",
@@ -80,39 +82,59 @@ GPT2_SHAPES = {"GPT-2 small": (12, 768, 12), "GPT-2 medium": (24, 1024, 16), "GP
 
 def ring_allreduce_time(nbytes: float, p: int, link: Link) -> float:
     r"""$2\frac{p-1}{p}\frac{M}{\eta\,\mathrm{BW}}+2(p-1)\alpha$ seconds for $M$ = ``nbytes`` over ``p`` devices."""
-    if p < 1 or nbytes < 0:
-        raise ValueError(f"need p >= 1 and nbytes >= 0, got p={p}, nbytes={nbytes}")
+    check_int(p, "p", minimum=1)
+    check_real(nbytes, "nbytes", nonnegative=True)
+    if not isinstance(link, Link):
+        raise TypeError(f"link must be a Link (e.g. LINKS['nvlink']), got {type(link).__name__}")
     return 2 * (p - 1) / p * nbytes / (link.efficiency * link.bandwidth) + 2 * (p - 1) * link.latency
 
 
 def gpt2_step_flops(n_blocks: int, d: int, tokens: int, seq: int = 1024, vocab: int = 50257) -> float:
     r"""Forward + backward FLOPs of a step: ``tokens`` $\times(6\cdot12Nd^2+6Vd+12NTd)$ (MLP $4d$)."""
+    for name, v in (("n_blocks", n_blocks), ("d", d), ("tokens", tokens), ("seq", seq), ("vocab", vocab)):
+        check_int(v, name, minimum=1)
     return float(tokens) * (6 * 12 * n_blocks * d * d + 6 * vocab * d + 12 * n_blocks * seq * d)
 
 
 def predicted_saving(t_comp: float, n_base: int, n_fal: int, t_ar: float) -> dict[str, float]:
     """``{"saving": S, "phi": baseline communication fraction, "t_base": s, "t_fal": s}``."""
-    if t_comp < 0 or t_ar < 0 or n_base < 1 or not 0 <= n_fal <= n_base:
-        raise ValueError(f"need t_comp, t_ar >= 0 and 0 <= n_fal <= n_base >= 1, got {t_comp}, {t_ar}, {n_fal}, {n_base}")
+    check_real(t_comp, "t_comp", nonnegative=True)
+    check_real(t_ar, "t_ar", nonnegative=True)
+    _check_counts(n_base, n_fal)
+    if t_comp + n_base * t_ar == 0:
+        raise ValueError("t_comp and t_ar are both 0: the baseline step takes no time and the saving is undefined")
     t_base, t_fal = t_comp + n_base * t_ar, t_comp + n_fal * t_ar
     return {"saving": 1 - t_fal / t_base, "phi": n_base * t_ar / t_base, "t_base": t_base, "t_fal": t_fal}
 
 
 def saving_ceiling(n_base: int, n_fal: int) -> float:
     """$c=1-n_{\\rm FAL}/n_{\\rm base}$: the saving when communication is the whole step."""
+    _check_counts(n_base, n_fal)
     return 1 - n_fal / n_base
+
+
+def _check_counts(n_base: Any, n_fal: Any) -> None:
+    """All-reduce counts: integers with ``0 <= n_fal <= n_base`` and ``n_base >= 1``."""
+    n_base = check_int(n_base, "n_base", minimum=1)
+    check_int(n_fal, "n_fal", minimum=0, maximum=n_base)
 
 
 def required_comm_fraction(target: float, n_base: int, n_fal: int) -> float:
     """Smallest baseline communication fraction $\\varphi$ with saving $\\ge$ ``target`` (> 1: unreachable)."""
-    return target / saving_ceiling(n_base, n_fal)
+    target = check_real(target, "target", nonnegative=True)
+    if target > 1:
+        raise ValueError(f"target must be a saving in [0, 1], got {target}")
+    c = saving_ceiling(n_base, n_fal)
+    return target / c if c > 0 else (0.0 if target == 0 else float("inf"))
 
 
 def measure_step_time(step: Any, args: tuple, n_steps: int = 20, warmup: int = 2) -> dict[str, Any]:
     """Median and all wall times (s) of ``n_steps`` calls of a jitted ``step(*args) -> (*args', loss)``
     (its outputs are fed back), after ``warmup`` calls; each call is waited for."""
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    check_int(n_steps, "n_steps", minimum=1)
+    check_int(warmup, "warmup", minimum=0)
+    if not callable(step):
+        raise TypeError(f"step must be a callable step(*args) -> (*args', loss), got {type(step).__name__}")
     times = []
     for i in range(warmup + n_steps):
         t0 = time.perf_counter()
@@ -139,6 +161,12 @@ def comm_counts(n_blocks: int) -> dict[str, int]:
 def savings_grid(tps=(2, 4, 8), tokens: int = 8192, seq: int = 1024, bytes_per: int = 2,
                  flops_per_s: float = 312e12 * 0.4) -> list[dict[str, Any]]:
     """Predicted FAL saving for every GPT-2 shape x TP degree x link (``tokens`` per step, bf16 activations)."""
+    if not hasattr(tps, "__iter__") or not tps:
+        raise ValueError(f"tps must be a non-empty sequence of TP degrees, got {tps!r}")
+    for tp in tps:
+        check_int(tp, "tps", minimum=1)
+    check_int(bytes_per, "bytes_per", minimum=1)
+    check_real(flops_per_s, "flops_per_s", positive=True)
     rows = []
     for name, (N, d, _h) in GPT2_SHAPES.items():
         counts = comm_counts(N)

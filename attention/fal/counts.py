@@ -29,7 +29,7 @@ from jax.sharding import PartitionSpec as P
 from attnverify.proofs_numeric.precision import check_int
 
 from .allreduce_count import is_allreduce, jaxpr_allreduces
-from .model import FALConfig, fal_forward, fal_init, fal_param_specs
+from .model import FALConfig, check_config, fal_forward, fal_init, fal_param_specs
 
 __all__ = ["tp_forward", "iter_eqns", "allreduce_counts", "matmul_flops", "count_params", "elementwise_adds"]
 
@@ -44,6 +44,8 @@ def tp_forward(params: Any, x: jax.Array, cfg: FALConfig, mesh: Mesh | AbstractM
 
 def iter_eqns(jaxpr: Jaxpr | ClosedJaxpr) -> Iterator[Any]:
     """Every equation of ``jaxpr``, recursing into any parameter that is a (closed) jaxpr."""
+    if not isinstance(jaxpr, (Jaxpr, ClosedJaxpr)):
+        raise TypeError(f"jaxpr must be a Jaxpr or ClosedJaxpr (jax.make_jaxpr(fn)(*args)), got {type(jaxpr).__name__}")
     jaxpr = jaxpr.jaxpr if isinstance(jaxpr, ClosedJaxpr) else jaxpr
     for eqn in jaxpr.eqns:
         yield eqn
@@ -102,8 +104,9 @@ def _unsharded_jaxpr(cfg: FALConfig, batch: int, seq: int):
 
 def matmul_flops(cfg: FALConfig, batch: int = 2, seq: int = 8) -> int:
     """Matmul FLOPs of the unsharded forward: $2\\prod(\\text{out})\\prod(\\text{contracted})$ per ``dot_general``."""
+    check_config(cfg, FALConfig, "cfg")
     total = 0
-    for e in iter_eqns(_unsharded_jaxpr(cfg, batch, seq)):
+    for e in iter_eqns(_unsharded_jaxpr(cfg, check_int(batch, "batch", minimum=1), check_int(seq, "seq", minimum=1))):
         if e.primitive.name == "dot_general":
             (lc, _), _ = e.params["dimension_numbers"]
             lhs = e.invars[0].aval.shape

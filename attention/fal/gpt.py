@@ -28,7 +28,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .model import FALConfig, fal_forward, fal_init, fal_param_specs
+from attnverify.proofs_numeric.precision import check_int, is_concrete
+
+from .model import FALConfig, check_config, check_params, fal_forward, fal_init, fal_param_specs
 
 __all__ = ["GPTConfig", "VARIANTS", "gpt_config", "gpt_init", "gpt_logits", "gpt_nll", "gpt_param_specs"]
 
@@ -53,10 +55,9 @@ class GPTConfig:
     seq_len: int = 128
 
     def __post_init__(self) -> None:
-        if not isinstance(self.blocks, FALConfig):
-            raise TypeError(f"blocks must be a FALConfig, got {type(self.blocks).__name__}")
-        if self.vocab < 2 or self.seq_len < 1:
-            raise ValueError(f"vocab must be >= 2 and seq_len >= 1, got vocab={self.vocab}, seq_len={self.seq_len}")
+        check_config(self.blocks, FALConfig, "blocks")
+        check_int(self.vocab, "vocab", minimum=2)
+        check_int(self.seq_len, "seq_len", minimum=1)
 
 
 def gpt_config(variant: str, *, n_blocks: int = 6, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512,
@@ -71,6 +72,7 @@ def gpt_config(variant: str, *, n_blocks: int = 6, d_model: int = 128, n_heads: 
 
 def gpt_init(key: jax.Array, cfg: GPTConfig, dtype=jnp.float32) -> Params:
     """GPT-2 initialisation (O7): ``{"wte": [V, d], "wpe": [T, d], "stack": fal_init(...)}``."""
+    check_config(cfg, GPTConfig, "cfg")
     k_e, k_p, k_s = jax.random.split(key, 3)
     d = cfg.blocks.d_model
     return {"wte": 0.02 * jax.random.normal(k_e, (cfg.vocab, d), dtype),
@@ -80,22 +82,33 @@ def gpt_init(key: jax.Array, cfg: GPTConfig, dtype=jnp.float32) -> Params:
 
 def gpt_param_specs(params: Params, axis_name: str = "tp") -> Params:
     """``PartitionSpec`` pytree: embeddings replicated, the stack split as in :func:`fal_param_specs`."""
+    check_params(params, "params", "wte", "wpe", "stack")
     rep = jax.sharding.PartitionSpec()
     return {"wte": rep, "wpe": rep, "stack": fal_param_specs(params["stack"], axis_name)}
 
 
-def _check_tokens(tokens: jax.Array, cfg: GPTConfig) -> None:
+def _check_tokens(tokens: jax.Array, cfg: GPTConfig, name: str = "tokens", extra: int = 0) -> None:
+    """``tokens`` ``[B, T]`` integer ids in ``0..vocab-1`` (checked when concrete: an out-of-vocabulary id would
+    gather a clamped row, another token's embedding), ``1 <= T <= seq_len + extra``."""
+    check_config(cfg, GPTConfig, "cfg")
     if tokens.ndim != 2 or not jnp.issubdtype(tokens.dtype, jnp.integer):
-        raise TypeError(f"tokens must be an integer array [B, T], got {tokens.dtype}{tuple(tokens.shape)}")
-    if tokens.shape[1] > cfg.seq_len:
-        raise ValueError(f"tokens has {tokens.shape[1]} positions, more than seq_len={cfg.seq_len}")
+        raise TypeError(f"{name} must be an integer array [B, T], got {tokens.dtype}{tuple(tokens.shape)}")
+    if not 1 + extra <= tokens.shape[1] <= cfg.seq_len + extra:
+        raise ValueError(f"{name} has {tokens.shape[1]} positions; it needs {1 + extra} to seq_len + {extra} = "
+                         f"{cfg.seq_len + extra}")
+    if is_concrete(tokens) and tokens.size:
+        lo, hi = int(jnp.min(tokens)), int(jnp.max(tokens))
+        if lo < 0 or hi >= cfg.vocab:
+            raise ValueError(f"{name}: token id {lo if lo < 0 else hi} is outside the vocabulary 0..{cfg.vocab - 1}")
 
 
 def gpt_logits(params: Params, tokens: jax.Array, cfg: GPTConfig, *, axis_name: str | None = None,
                attn_shift: list | None = None, capture: bool = False):
     r"""Logits ``[B, T, V]`` of ``tokens`` ``[B, T]``; with ``capture=True`` also the per-block
     MLP inputs and attention outputs $A_i$ (see :func:`fal_forward`; ``attn_shift`` adds to $A_i$)."""
+    tokens = jnp.asarray(tokens)
     _check_tokens(tokens, cfg)
+    check_params(params, "params", "wte", "wpe", "stack")
     x = params["wte"][tokens] + params["wpe"][: tokens.shape[1]][None]
     out = fal_forward(params["stack"], x, cfg.blocks, axis_name=axis_name, attn_shift=attn_shift, capture=capture)
     h, aux = out if capture else (out, None)
@@ -106,6 +119,8 @@ def gpt_logits(params: Params, tokens: jax.Array, cfg: GPTConfig, *, axis_name: 
 def gpt_nll(params: Params, batch: jax.Array, cfg: GPTConfig, *, axis_name: str | None = None,
             attn_shift: list | None = None) -> jax.Array:
     r"""Mean next-character NLL (nats) of ``batch`` ``[B, T+1]``: inputs ``batch[:, :-1]``, targets ``batch[:, 1:]``."""
+    batch = jnp.asarray(batch)
+    _check_tokens(batch, cfg, "batch", extra=1)
     logits = gpt_logits(params, batch[:, :-1], cfg, axis_name=axis_name, attn_shift=attn_shift)
     logp = jax.nn.log_softmax(logits, axis=-1)
     return -jnp.mean(jnp.take_along_axis(logp, batch[:, 1:, None], axis=-1))

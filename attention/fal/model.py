@@ -33,11 +33,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
+
+from attnverify.attention._finite import check_finite
+from attnverify.proofs_numeric.precision import check_bool, check_int
 
 from .blocks import _mha, _mlp, _vec, layer_norm
 
@@ -67,6 +71,10 @@ class FALConfig:
     zero_first_attention: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("n_blocks", "d_model", "n_heads", "d_mlp"):
+            check_int(getattr(self, name), name, minimum=1)
+        for name in ("shared_ln", "zero_first_attention"):
+            check_bool(getattr(self, name), name)
         if min(self.n_blocks, self.d_model, self.n_heads, self.d_mlp) < 1 or self.d_model % self.n_heads:
             raise ValueError(f"need positive sizes and n_heads dividing d_model, got {self}")
         if self.variant not in ("baseline", "fal", "falplus", "parallel") or self.falplus not in ("mlp_input", "residual"):
@@ -91,6 +99,9 @@ def fal_init(key: jax.Array, cfg: FALConfig, dtype=jnp.float32) -> Params:
     r"""GPT-2 initialisation: weights $\mathcal N(0,0.02^2)$, residual projections $W_O,W_2$ scaled
     by $1/\sqrt{2N}$, biases 0, LN $(\gamma,\beta)=(1,0)$. Blocks with ``shared_ln`` have no LN2;
     $\mathrm{LN}_A$ exists for FAL and FAL+ only."""
+    check_config(cfg, FALConfig, "cfg")
+    if not jnp.issubdtype(jnp.dtype(dtype), jnp.floating):
+        raise ValueError(f"dtype must be a floating dtype, got {jnp.dtype(dtype)}")
     d, H, F, N = cfg.d_model, cfg.n_heads, cfg.d_mlp, cfg.n_blocks
     ln = lambda: (jnp.ones(d, dtype), jnp.zeros(d, dtype))
     blocks = []
@@ -117,9 +128,40 @@ _SHARDED = {"wqkv": P(None, None, "tp", None), "wo": P("tp", None, None), "w1": 
 def fal_param_specs(params: Params, axis_name: str = "tp") -> Params:
     """``PartitionSpec`` pytree for ``shard_map``: column-parallel $W_{qkv},W_1,b_1$, row-parallel
     $W_O,W_2$, everything else replicated."""
+    check_params(params, "params", "blocks")
     rename = lambda s: P(*(axis_name if a == "tp" else a for a in s))
     spec = lambda name: rename(_SHARDED[name]) if name in _SHARDED else P()
     return {k: ([{n: spec(n) for n in b} for b in v] if k == "blocks" else P()) for k, v in params.items()}
+
+
+def check_config(cfg: Any, kind: type, name: str) -> None:
+    """``TypeError`` naming ``name`` unless ``cfg`` is a ``kind`` (a :class:`FALConfig` or ``GPTConfig``)."""
+    if not isinstance(cfg, kind):
+        raise TypeError(f"{name} must be a {kind.__name__}, got {type(cfg).__name__}")
+
+
+def check_params(params: Any, name: str, *keys: str) -> None:
+    """``TypeError`` naming ``name`` unless ``params`` is a mapping holding ``keys`` (from the matching init)."""
+    if not isinstance(params, Mapping) or any(k not in params for k in keys):
+        raise TypeError(f"{name} must be the parameter dict of the matching init (keys {', '.join(keys)}), "
+                        f"got {type(params).__name__}")
+
+
+def check_stack_inputs(params: Any, x: Any, cfg: Any, attn_shift: Any) -> None:
+    """The block stack's arguments: ``params`` with ``cfg.n_blocks`` blocks, ``x`` ``[B, T >= 1, d]`` floating and
+    (when concrete) finite, ``attn_shift`` one array per block. ``ValueError``/``TypeError`` naming the argument."""
+    check_config(cfg, FALConfig, "cfg")
+    check_params(params, "params", "blocks", "lnf_g")
+    if len(params["blocks"]) != cfg.n_blocks:
+        raise ValueError(f"params has {len(params['blocks'])} blocks but cfg.n_blocks = {cfg.n_blocks}")
+    shape, dtype = jnp.shape(x), jnp.result_type(x)
+    if len(shape) != 3 or shape[1] < 1 or shape[2] != cfg.d_model:
+        raise ValueError(f"x must be [B, T, d_model={cfg.d_model}] with T >= 1, got shape {tuple(shape)}")
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"x must be floating point, got dtype {dtype}")
+    check_finite("x", x)
+    if attn_shift is not None and len(attn_shift) != cfg.n_blocks:
+        raise ValueError(f"attn_shift must hold one array per block ({cfg.n_blocks}), got {len(attn_shift)}")
 
 
 def fal_forward(params: Params, x: jax.Array, cfg: FALConfig, *, axis_name: str | None = None,
@@ -131,6 +173,8 @@ def fal_forward(params: Params, x: jax.Array, cfg: FALConfig, *, axis_name: str 
     (``params`` sharded by :func:`fal_param_specs`), else ``None``. ``attn_shift``: optional
     per-block arrays added to $A_i$ (unsharded; for Jacobians with respect to $A_i$).
     """
+    check_stack_inputs(params, x, cfg, attn_shift)
+    capture = check_bool(capture, "capture")
     red = (lambda z: jax.lax.psum(z, axis_name)) if axis_name else (lambda z: z)
     cast = (lambda z: jax.lax.pcast(z, axis_name, to="varying")) if axis_name else (lambda z: z)
     shift = (lambda i, a: a + attn_shift[i]) if attn_shift is not None else (lambda i, a: a)
