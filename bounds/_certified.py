@@ -94,7 +94,7 @@ class _Cut(NamedTuple):
     empty: Any
 
 
-def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> tuple[_Cut, _Stats]:
+def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> tuple[_Cut, _Stats, jax.Array]:
     fin = jnp.isfinite(x)
     ax = (x.ndim - 1,)
     # every comparison in the int64 key domain: XLA CPU flushes subnormal floats in float comparisons
@@ -157,15 +157,15 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> tuple
     res = _Cut(jnp.where(v, k, 0), cut, first_dropped, nan(tau, 0.0), nan(up, 0.0), nan(lo_prev, 1.0),
                (empty | (lo_prev > eps) | (eps == 0)) & valid, nan(-jnp.log1p(-tau), 0.0), jnp.where(v, n_above + g - jk, 0),
                valid, empty)
-    return res, _Stats(steps)
+    return res, _Stats(steps), _kept(kx, res)
 
 
-def _kept(x: jax.Array, r: _Cut) -> jax.Array:
-    """The output pass (one fused elementwise loop): ``key >= cut`` on valid, non-empty rows, less the
-    cut-group members at index ``>= drop_from``."""
-    kx = jnp.where(jnp.isfinite(x), key(x), KMAX)
+def _kept(kx: jax.Array, r: _Cut) -> jax.Array:
+    """The kept mask of a chunk (one fused elementwise pass over its L2-resident keys, inside the chunk
+    loop): ``key >= cut`` on valid, non-empty rows, masked keys (``KMAX``) excluded, less the cut-group
+    members at index ``>= drop_from``."""
     cut = r.cut[..., None]
-    idx = jax.lax.broadcasted_iota(jnp.int64, x.shape, x.ndim - 1)
+    idx = jax.lax.broadcasted_iota(jnp.int64, kx.shape, kx.ndim - 1)
     return (kx >= cut) & (kx != KMAX) & (r.valid & ~r.empty)[..., None] & ~((kx == cut) & (idx >= r.drop_from[..., None]))
 
 
@@ -192,9 +192,10 @@ def _chunked_stats(x: jax.Array, eps: jax.Array, group: jax.Array, c_exp: float 
     pad = -rows.shape[0] % bs
     rows = jnp.concatenate([rows, jnp.full((pad, n), -jnp.inf, rows.dtype)]) if pad else rows
     e = jnp.concatenate([e, jnp.zeros(pad, e.dtype)]) if pad else e
-    out, stats = jax.lax.map(lambda a: _core(a[0], a[1], c_exp, group), (rows.reshape(-1, bs, n), e.reshape(-1, bs)))
+    out, stats, kept = jax.lax.map(lambda a: _core(a[0], a[1], c_exp, group), (rows.reshape(-1, bs, n), e.reshape(-1, bs)))
     r = _Cut(*(o.reshape(-1)[: rows.shape[0] - pad].reshape(x.shape[:-1]) for o in out))
-    return CertifiedTopK(r.k, _kept(x, r), r.tau, r.tau_upper, r.tau_lower_prev, r.minimal_certified, r.kl,
+    kept = kept.reshape(-1, n)[: rows.shape[0] - pad].reshape(x.shape)
+    return CertifiedTopK(r.k, kept, r.tau, r.tau_upper, r.tau_lower_prev, r.minimal_certified, r.kl,
                          r.n_kept, r.valid), stats
 
 
