@@ -45,6 +45,8 @@ __all__ = [
     "plots",
     "discover",
     "Task",
+    "claim_source",
+    "registration_site",
 ]
 
 AREAS = ("topk", "geometry", "gating", "obcache", "delta", "fal", "sae", "hybrid")
