@@ -251,10 +251,11 @@ def certified_topk(logits: ArrayLike, eps: ArrayLike, *, tie: Literal["index", "
     r"""Certified minimal Top-k per row (threshold search): no sort. After the max pass and the
     exponentials pass, every search step is one pass over a cache-resident chunk of rows (a variadic
     reduction) that returns the tail mass :math:`B(t)=\sum_{s_i<t}\hat e_i` and the nearest data keys
-    on both sides of :math:`t`, so the bracket snaps to data; the next :math:`t` is the secant in
-    :math:`\log B` through the last two probes (key midpoint every 8th step: at most :math:`8\cdot64`
-    steps; ~10 for Gaussian rows; see :mod:`._certified_select`). The same jit-able program serves
-    concrete, traced and sharded inputs (validation of concrete inputs reads the per-row ``valid``
+    on both sides of :math:`t`, so the bracket snaps to data; the first two :math:`t` come from a
+    64-key sample of the row, later ones are the secant in :math:`\log B` through the last two probes
+    (key midpoint every 8th step: at most :math:`8\cdot64` steps; 7-8 per chunk for Gaussian rows;
+    see :mod:`._certified_select`). The kept mask is written from the same cache-resident chunk. The
+    same jit-able program serves concrete, traced and sharded inputs (validation of concrete inputs reads the per-row ``valid``
     flag; see the module docstring for invalid rows under ``jit``). ``eps`` is a scalar or an array
     that broadcasts to the rows ``logits.shape[:-1]`` (``ValueError`` naming ``eps`` otherwise), with
     values in ``[0, 1)``.
