@@ -40,14 +40,18 @@ above a finite ``max_cond`` given by the caller.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.scipy.linalg import solve_triangular
 
-__all__ = ["DEFAULT_MAX_COND", "DEFAULT_RTOL", "JET_ERROR", "N_PROBES", "REASONS", "accurate_or_nan", "error_estimate", "hard_reason", "sym_pairs"]
+__all__ = ["CERT_SAFETY", "DEFAULT_MAX_COND", "DEFAULT_RTOL", "ESTIMATES", "JET_ERROR", "N_PROBES", "REASONS", "accurate_or_nan", "error_estimate", "hard_reason",
+           "inverse_norm_bound", "jet_error", "output_bound", "sym_pairs"]
 
 EPS = 2.0**-52
 JET_ERROR = 16.0
@@ -55,6 +59,8 @@ N_PROBES = 2
 DEFAULT_RTOL = 1e-6
 DEFAULT_MAX_COND = math.inf  # no cap: the error estimate decides
 SYMMETRY_TOL = 1e-10
+CERT_SAFETY = 10.0  # the a-priori bound must be 10x below the tolerance to certify
+LINEAR_REGIME = 1e-3  # ... and ||g^{-1}|| ||delta g|| at most this (first-order expansion valid)
 REGULAR, NONFINITE, ASYMMETRIC, NOT_POSITIVE_DEFINITE, UNRESOLVED, ILL_CONDITIONED = range(6)
 REASONS = (
     "regular",
@@ -73,23 +79,32 @@ def sym_pairs(x: jax.Array, *pairs: tuple[int, int]) -> jax.Array:
     return x
 
 
+@functools.lru_cache(maxsize=256)
+def _unit_noise(index: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Fixed standard-normal directions for jet ``index`` of ``shape``, drawn once on the host (a
+    trace-time constant: generating them with ``jax.random`` inside the compiled function cost more
+    than the algebra they probe)."""
+    out = np.random.default_rng((23, index)).standard_normal(shape)
+    out.flags.writeable = False
+    return out
+
+
 def _probes(jets: Any, symmetrize: Callable[[Any], Any] | None, noise_floors: Any = None) -> Any:
     """:data:`N_PROBES` perturbations (stacked on a leading axis) of size ``JET_ERROR * eps * max(||x||_F, floor)``
     per entry (``noise_floors``: one scalar per jet, or ``None``)."""
     leaves, tree = jax.tree_util.tree_flatten(jets)
     floors = [0.0] * len(leaves) if noise_floors is None else list(noise_floors)
-    keys = jax.random.split(jax.random.PRNGKey(23), len(leaves))
-    out = [JET_ERROR * EPS * jnp.maximum(jnp.linalg.norm(x.ravel()), f) * jax.random.normal(k, (N_PROBES,) + x.shape, x.dtype)
-           for k, x, f in zip(keys, leaves, floors)]
+    out = [JET_ERROR * EPS * jnp.maximum(jnp.linalg.norm(x.ravel()), f) * jnp.asarray(_unit_noise(i, (N_PROBES,) + x.shape), x.dtype)
+           for i, (x, f) in enumerate(zip(leaves, floors))]
     probes = jax.tree_util.tree_unflatten(tree, out)
     return probes if symmetrize is None else jax.vmap(symmetrize)(probes)
 
 
 def error_estimate(algebra: Callable[[Any], Any], jets: Any, symmetrize: Callable[[Any], Any] | None = None,
-                   noise_floors: Any = None) -> tuple[Any, jax.Array]:
+                   noise_floors: Any = None, value: Any = None) -> tuple[Any, jax.Array]:
     r"""``(value, err)``: ``algebra(jets)`` and $\max_s\|\mathrm{algebra}(\mathrm{jets}+\delta_s)-\mathrm{algebra}(\mathrm{jets})\|_\infty$
     (module docstring); ``inf`` when a perturbed evaluation is NaN."""
-    value = algebra(jets)
+    value = algebra(jets) if value is None else value
     perturbed = jax.vmap(lambda d: algebra(jax.tree_util.tree_map(jnp.add, jets, d)))(_probes(jets, symmetrize, noise_floors))
     diffs = jax.tree_util.tree_map(lambda p, v: jnp.abs(p - v[None]), perturbed, value)
     err = jnp.max(jnp.stack([jnp.max(leaf) for leaf in jax.tree_util.tree_leaves(diffs)]))
@@ -114,6 +129,42 @@ def _singular(g: jax.Array) -> jax.Array:
     return ~jnp.all(jnp.abs(ldp - ld) <= jnp.log(2.0))
 
 
+def jet_error(x: jax.Array, floor: Any = 0.0) -> jax.Array:
+    r"""$\|\delta x\|_F$ of the rounding model: entries of size $c_\varepsilon\varepsilon\max(\|x\|_F,\mathrm{floor})$, so
+    $c_\varepsilon\varepsilon\max(\|x\|_F,\mathrm{floor})\sqrt{\operatorname{size}x}$."""
+    return JET_ERROR * EPS * jnp.maximum(jnp.linalg.norm(x.ravel()), floor) * math.sqrt(x.size)
+
+
+def inverse_norm_bound(g: jax.Array) -> jax.Array:
+    r"""$\|L^{-1}\|_F^2=\operatorname{tr}g^{-1}\ge\|g^{-1}\|_F\ge\|g^{-1}\|_2$ ($g=LL^\top$, Cholesky); ``inf`` where it fails."""
+    chol = jnp.linalg.cholesky(jnp.where(jnp.isfinite(g), g, 0.0))
+    inv = solve_triangular(chol, jnp.eye(g.shape[0], dtype=g.dtype), lower=True)
+    b = jnp.sum(inv**2)
+    return jnp.where(jnp.isfinite(b), b, jnp.inf)
+
+
+def output_bound(kind: str, r_norm: jax.Array, dr: jax.Array, gi: jax.Array, dg: jax.Array, ng: jax.Array, value: jax.Array) -> jax.Array:
+    r"""A-priori first-order bound on the error of output ``kind`` from $\|R\|_F$, its error ``dr``,
+    ``gi`` $\ge\|g^{-1}\|_F$ and the metric's error ``dg`` (Frobenius norms):
+    $\mathrm{Ric}=g^{-1}\cdot R$: $g_i\,\delta R+g_i^2\delta g\|R\|$; $S=g^{-1}g^{-1}\cdot R$: $g_i^2\delta R+2g_i^3\delta g\|R\|$;
+    $K=R_{1212}/\det g$ ($m=2$, $1/\det g=\|g^{-1}\|_F/\|g\|_F$): $g_i\delta R/\|g\|_F+2|K|g_i\delta g$. ``inf`` (no
+    certificate: the perturbation estimate decides) for other outputs, or where the first-order
+    expansion is not valid ($g_i\,\delta g>10^{-3}$)."""
+    bounds = {
+        "riemann": lambda: dr,
+        "ricci": lambda: gi * dr + gi**2 * dg * r_norm,
+        "scalar": lambda: gi**2 * dr + 2.0 * gi**3 * dg * r_norm,
+        "gaussian": lambda: gi * dr / ng + 2.0 * jnp.abs(value) * gi * dg,
+    }
+    if kind not in bounds:
+        return jnp.inf
+    b = bounds[kind]()
+    return jnp.where((gi * dg <= LINEAR_REGIME) & jnp.isfinite(b), b, jnp.inf)
+
+
+ESTIMATES = ("auto", "cheap", "full")
+
+
 def accurate_or_nan(
     algebra: Callable[[Any], Any],
     jets: Any,
@@ -123,22 +174,38 @@ def accurate_or_nan(
     symmetrize: Callable[[Any], Any] | None = None,
     max_cond: float = math.inf,
     noise_floors: Any = None,
+    bound: Callable[[Any], jax.Array] | None = None,
+    estimate: str = "auto",
 ) -> tuple[Any, jax.Array, jax.Array, jax.Array]:
     """``(value or NaN, reason code, error estimate, tolerance)`` for one point: NaN in every entry unless
     the code is ``0``; the tolerance is ``rtol * max(max|value|, floor)``.
 
     ``floor`` is $c_0$ in the output's units; ``rtol`` the relative tolerance; ``max_cond`` an optional
     cap on the (unscaled) condition number of ``g``; ``noise_floors`` the rounding floor of each jet
-    (module docstring).
+    (module docstring). ``bound(value)``: the a-priori certificate (module docstring), ``None`` for none.
+    ``estimate``: ``"auto"`` (the certificate, else the perturbation estimate, by ``lax.cond``),
+    ``"cheap"`` (the certificate only: code ``4`` where it does not certify), ``"full"`` (always the
+    perturbation estimate).
     """
-    value, err = error_estimate(algebra, jets, symmetrize, noise_floors)
+    value = algebra(jets)
     leaves = jax.tree_util.tree_leaves(value)
     size = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) & jnp.isfinite(err)
-    code = hard_reason(g, jets)
-    code = jnp.where((code == REGULAR) & (~finite | _singular(g)), NOT_POSITIVE_DEFINITE, code)
+    finite_value = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
     tol = rtol * jnp.maximum(size, floor)
-    code = jnp.where((code == REGULAR) & ~(err <= tol), UNRESOLVED, code)
+    hard = hard_reason(g, jets)
+
+    def full() -> tuple[jax.Array, jax.Array]:
+        err = error_estimate(algebra, jets, symmetrize, noise_floors, value)[1]
+        code = jnp.where((hard == REGULAR) & (~(finite_value & jnp.isfinite(err)) | _singular(g)), NOT_POSITIVE_DEFINITE, hard)
+        return jnp.where((code == REGULAR) & ~(err <= tol), UNRESOLVED, code), err
+
+    if bound is None or estimate == "full":
+        code, err = full()
+    else:
+        b = jnp.asarray(bound(value), tol.dtype)
+        certified = (hard == REGULAR) & finite_value & (CERT_SAFETY * b <= tol)
+        cheap = (jnp.where(certified, REGULAR, jnp.where(hard == REGULAR, UNRESOLVED, hard)), b)
+        code, err = cheap if estimate == "cheap" else jax.lax.cond(certified, lambda: cheap, full)
     if not math.isinf(max_cond):
         ev = jnp.linalg.eigvalsh(jnp.where(code == REGULAR, g, jnp.eye(g.shape[0], dtype=g.dtype)))
         code = jnp.where((code == REGULAR) & ~(ev[-1] <= max_cond * ev[0]), ILL_CONDITIONED, code)

@@ -18,6 +18,7 @@ $c_0=\|\partial^2\tilde\mu\|_F^2/\|\tilde J\|_F^4$).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
-from ._accuracy import DEFAULT_RTOL, EPS, JET_ERROR, accurate_or_nan, sym_pairs
+from ._accuracy import DEFAULT_RTOL, EPS, JET_ERROR, accurate_or_nan, inverse_norm_bound, jet_error, output_bound, sym_pairs
 from ._contractions import sectional_from_riemann
 from ._intrinsic import OUTPUTS, value_and_jacfwd
 from ._metrics import DEFAULT_MAX_COND, PullbackMetric
@@ -85,10 +86,12 @@ def _symmetric_mean_jets(jets: tuple) -> tuple:
 
 
 def extrinsic_with_reason(
-    pm: PullbackMetric, theta: jax.Array, kind: str, rtol: float = DEFAULT_RTOL, max_cond: float = DEFAULT_MAX_COND, plane: Any = None
+    pm: PullbackMetric, theta: jax.Array, kind: str, rtol: float = DEFAULT_RTOL, max_cond: float = DEFAULT_MAX_COND, plane: Any = None,
+    estimate: str = "auto",
 ) -> tuple[jax.Array, ...]:
     r"""``(value or NaN, reason code, error estimate, tolerance)`` of output ``kind`` (``"riemann"``, ``"ricci"``, ``"scalar"``,
-    ``"gaussian"``, ``"sectional"`` with ``plane=(u, v)``, ``"second_form"``) by the Gauss equation."""
+    ``"gaussian"``, ``"sectional"`` with ``plane=(u, v)``, ``"second_form"``) by the Gauss equation; ``estimate`` as in
+    :func:`~geometry._accuracy.accurate_or_nan`."""
     j, h, y = _mean_jets(pm, theta)
     nj, nh, ny = jnp.linalg.norm(j), jnp.linalg.norm(h.ravel()), jnp.linalg.norm(y)
     nj_eff = jnp.maximum(nj, JET_ERROR * EPS * ny)  # a Jacobian below its rounding floor sets no curvature scale
@@ -100,9 +103,32 @@ def extrinsic_with_reason(
             output, units = (lambda g, r: sectional_from_riemann(g, r, *plane)), (lambda m_, ng: jnp.ones_like(ng))
         else:
             output, units = OUTPUTS[kind]
-        algebra, floor = (lambda x: output(*_gauss_equation(*x))), units(m, nj**2) * nh**2 / nj_eff**4
+        # c_0 with ||H||^2 floored at c_eps eps ||mu||^2: an exactly flat chart (H = 0) has the absolute
+        # floor rtol * c_eps eps ||mu||^2 / ||J||^4, above the O(eps^2) curvature of its jets' rounding
+        nh_eff2 = jnp.maximum(nh**2, JET_ERROR * EPS * ny**2)
+        algebra, floor = (lambda x: output(*_gauss_equation(*x))), units(m, nj**2) * nh_eff2 / nj_eff**4
     e = jnp.zeros((m, m), j.dtype)
-    return accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, (ny, ny, nj**2))
+    noise = (ny, ny, nj**2)
+    bound = None if kind not in OUTPUTS else functools.partial(_gauss_bound, kind, (j, h, e), noise)
+    return accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, noise, bound, estimate)
+
+
+def _gauss_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array) -> jax.Array:
+    r"""A-priori error bound of output ``kind`` by the Gauss equation (the certificate of :mod:`geometry._accuracy`).
+
+    With $g_i=\|L^{-1}\|_F^2\ge\|g^{-1}\|_F\ge\sigma_{\min}(\tilde J)^{-2}$ and the rounding model's errors
+    $\delta\tilde J,\delta H$: the range projector moves by $\|\delta P\|_2\le2\sqrt{g_i}\,\delta\tilde J$, so
+    $\delta\mathrm{II}\le\delta H+2\sqrt{g_i}\,\delta\tilde J\|H\|$, $\delta R\le4\|\mathrm{II}\|\delta\mathrm{II}+2\delta\mathrm{II}^2$,
+    $\|R\|\le\|\hat R\|+\delta R$ and $\delta g\le2\|\tilde J\|\delta\tilde J+\delta e$ (Frobenius norms; $\hat{\mathrm{II}}$,
+    $\hat R$ the computed ones, the same operations as the value: compiled once)."""
+    j, h, e = jets
+    e_j, e_h, e_e = (jet_error(x, f) for x, f in zip(jets, noise))
+    g, r = _gauss_equation(j, h, e)
+    gi = inverse_norm_bound(g)
+    nh, nj = jnp.linalg.norm(h.ravel()), jnp.linalg.norm(j)
+    d_ii = e_h + 2.0 * jnp.sqrt(gi) * e_j * nh
+    dr = 4.0 * (jnp.linalg.norm(_second_form(j, h).ravel()) + d_ii) * d_ii + 2.0 * d_ii**2
+    return output_bound(kind, jnp.linalg.norm(r.ravel()) + dr, dr, gi, 2.0 * nj * e_j + e_e, jnp.linalg.norm(g), value)
 
 
 def second_fundamental_form(mu_fn: MeanFn, theta: ArrayLike, sigma: ArrayLike | None = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:

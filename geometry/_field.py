@@ -28,7 +28,7 @@ import numpy as np
 
 from attnverify.proofs_numeric.precision import check_real, is_concrete, require_x64
 
-from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, REASONS
+from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, REASONS, UNRESOLVED
 from ._extrinsic import extrinsic_with_reason
 from ._intrinsic import intrinsic_with_reason
 from ._metrics import PullbackMetric
@@ -56,29 +56,60 @@ def safe_batch_size(m: int, d: int | None = None) -> int:
     return b
 
 
-def _pointwise(fn: Callable, kind: str, route: str, max_cond: float, rtol: float) -> Callable:
+def _pointwise(fn: Callable, kind: str, route: str, max_cond: float, rtol: float, estimate: str = "auto") -> Callable:
     """``(params, x, sigma) -> (curvature or NaN, reason code, error estimate, tolerance)`` at one point."""
 
     def one(p, x, sigma):
         f = fn if p is None else functools.partial(fn, p)
         if route == "metric":
-            return intrinsic_with_reason(f, x, kind, rtol, max_cond)
+            return intrinsic_with_reason(f, x, kind, rtol, max_cond, estimate=estimate)
         if route == "intrinsic":
-            return intrinsic_with_reason(PullbackMetric(f, sigma), x, kind, rtol, max_cond)
-        return extrinsic_with_reason(PullbackMetric(f, sigma), x, kind, rtol, max_cond)
+            return intrinsic_with_reason(PullbackMetric(f, sigma), x, kind, rtol, max_cond, estimate=estimate)
+        return extrinsic_with_reason(PullbackMetric(f, sigma), x, kind, rtol, max_cond, estimate=estimate)
 
     return one
 
 
+def _chunk(cheap: Callable, full: Callable, xs: Any) -> tuple:
+    """One ``vmap``-ed chunk: the a-priori certificate at every point; the perturbation estimate
+    (:mod:`geometry._accuracy`) for the whole chunk only when some point is not certified (``lax.cond``
+    on the chunk, so a chunk of regular points never pays for it)."""
+    values, codes = jax.vmap(cheap)(xs)
+    redo = codes == UNRESOLVED
+
+    def rerun():
+        v_full, c_full = jax.vmap(full)(xs)
+        return jnp.where(redo, v_full, values), jnp.where(redo, c_full, codes)
+
+    return jax.lax.cond(jnp.any(redo), rerun, lambda: (values, codes))
+
+
+def _map_chunks(cheap: Callable, full: Callable, xs: Any, batch_size: int) -> tuple:
+    """:func:`_chunk` over ``xs`` (a pytree with leading axis ``N``) in chunks of ``batch_size``, in sequence
+    (``lax.map``); the last ``N mod batch_size`` points form one smaller chunk."""
+    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    b = min(batch_size, n)
+    k = n // b
+    head = jax.tree_util.tree_map(lambda a: a[: k * b].reshape((k, b) + a.shape[1:]), xs)
+    out = jax.lax.map(functools.partial(_chunk, cheap, full), head)
+    out = jax.tree_util.tree_map(lambda a: a.reshape((k * b,) + a.shape[2:]), out)
+    if k * b < n:
+        tail = _chunk(cheap, full, jax.tree_util.tree_map(lambda a: a[k * b:], xs))
+        out = jax.tree_util.tree_map(lambda a, t: jnp.concatenate([a, t]), out, tail)
+    return out
+
+
 def _field(fn, kind, route, max_cond, rtol, batch_size, grouped, params, points, sigma):
-    full = _pointwise(fn, kind, route, max_cond, rtol)
-    one = lambda p, x, s: full(p, x, s)[:2]  # noqa: E731
+    cheap_full = [_pointwise(fn, kind, route, max_cond, rtol, e) for e in ("cheap", "full")]
+    cheap, full = ((lambda px, f=f: f(px[0], px[1], sigma)[:2]) for f in cheap_full)
     if not grouped:
-        if params is None:
-            return jax.lax.map(lambda x: one(None, x, sigma), points, batch_size=batch_size)
-        return jax.lax.map(lambda px: one(px[0], px[1], sigma), (params, points), batch_size=batch_size)
+        return _map_chunks(cheap, full, (params, points), batch_size)
     # one parameter set per group [R, ...]; groups in sequence, points of a group chunked
-    return jax.lax.map(lambda pg: jax.lax.map(lambda x: one(pg[0], x, sigma), pg[1], batch_size=batch_size), (params, points))
+    def group(pg):
+        rep = lambda x: (pg[0], x)  # noqa: E731
+        return _map_chunks(lambda x: cheap(rep(x)), lambda x: full(rep(x)), pg[1], batch_size)
+
+    return jax.lax.map(group, (params, points))
 
 
 @functools.lru_cache(maxsize=64)

@@ -16,6 +16,7 @@ works in float64 (``require_x64``) and is pure, so ``jax.jit(jax.vmap(...))`` ap
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
-from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, sym_pairs
+from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, inverse_norm_bound, jet_error, output_bound, sym_pairs
 from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann, solve_metric
 from ._validation import check_metric_shape, check_point, check_tangent_pair
 
@@ -95,9 +96,11 @@ OUTPUTS: dict[str, tuple[Callable, Callable]] = {
 
 
 def intrinsic_with_reason(
-    metric_fn: MetricFn, theta: jax.Array, kind: str, rtol: float = DEFAULT_RTOL, max_cond: float = DEFAULT_MAX_COND, plane: Any = None
+    metric_fn: MetricFn, theta: jax.Array, kind: str, rtol: float = DEFAULT_RTOL, max_cond: float = DEFAULT_MAX_COND, plane: Any = None,
+    estimate: str = "auto",
 ) -> tuple[jax.Array, ...]:
-    r"""``(value or NaN, reason code, error estimate, tolerance)`` of output ``kind`` (``OUTPUTS`` or ``"sectional"`` with ``plane=(u, v)``).
+    r"""``(value or NaN, reason code, error estimate, tolerance)`` of output ``kind`` (``OUTPUTS`` or ``"sectional"`` with ``plane=(u, v)``);
+    ``estimate`` as in :func:`~geometry._accuracy.accurate_or_nan`.
 
     Curvature scale $c_0=(\|\partial^2g\|_F+\|\partial g\|_F^2/\|g\|_F)/\|g\|_F^2$ (:mod:`geometry._accuracy`).
     """
@@ -108,8 +111,29 @@ def intrinsic_with_reason(
         output, units = OUTPUTS[kind]
     ng = _norm(g)
     floor = units(g.shape[0], ng) * (_norm(d2g) + _norm(dg) ** 2 / ng) / ng**2
+    noise = _pullback_floors(metric_fn, theta, (g, dg, d2g))
+    bound = None if kind not in OUTPUTS else functools.partial(_riemann_bound, kind, (g, dg, d2g), noise or (0.0, 0.0, 0.0))
     return accurate_or_nan(lambda j: output(j[0], _riemann_core(*j)), (g, dg, d2g), g, floor, rtol, _symmetric_jets, max_cond,
-                           _pullback_floors(metric_fn, theta, (g, dg, d2g)))
+                           noise, bound, estimate)
+
+
+def _riemann_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array) -> jax.Array:
+    r"""A-priori error bound of output ``kind`` of :func:`_riemann_core` (the certificate of :mod:`geometry._accuracy`).
+
+    With $\delta x$ the rounding model's error of each jet, $g_i=\|L^{-1}\|_F^2\ge\|g^{-1}\|_F$ and the
+    computed $\Gamma$, $g^{-1}\Gamma$, $R$ (the same operations as the value: compiled once):
+    $\delta\Gamma\le\tfrac32\delta\partial g$, $\delta(g^{-1}\Gamma)\le g_i(\delta\Gamma+\delta g\|g^{-1}\Gamma\|)$,
+    $\delta R\le2\,\delta\partial^2g+2(\delta\Gamma\|g^{-1}\Gamma\|+\|\Gamma\|\delta(g^{-1}\Gamma))$
+    (Frobenius norms, first order); $\|R\|\le\|\hat R\|+\delta R$."""
+    g, dg, d2g = jets
+    e_g, e_dg, e_d2g = (jet_error(x, f) for x, f in zip(jets, noise))
+    gi = inverse_norm_bound(g)
+    c = christoffel_first_kind(dg)
+    n_gam, e_gam = _norm(c), 1.5 * e_dg
+    n_c2 = _norm(solve_metric(g, jnp.transpose(c, (2, 0, 1))))
+    e_c2 = gi * (e_gam + e_g * n_c2)
+    dr = 2.0 * e_d2g + 2.0 * (e_gam * n_c2 + n_gam * e_c2)
+    return output_bound(kind, _norm(_riemann_core(g, dg, d2g)) + dr, dr, gi, e_g, _norm(g), value)
 
 
 def _pullback_floors(metric_fn: MetricFn, theta: jax.Array, jets: tuple) -> tuple | None:

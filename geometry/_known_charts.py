@@ -12,7 +12,11 @@ of :mod:`geometry._accuracy`.
   a saturating gate times a unit vector $\sigma(t_1)(\cos t_0,\sin t_0)$;
 * curved surfaces in degenerating charts: the unit sphere near its pole ($K=1$), the saddle $z=xy$
   in polar coordinates ($K=-1/(1+r^2)^2$), the sphere graph in the chart $y=s^3$ ($K=1$);
-* a gated saddle $(t_0,\sigma(t_1),t_0\sigma(t_1))$ whose gate saturates ($K=-1/(1+x^2+y^2)^2$).
+* a gated saddle $(t_0,\sigma(t_1),t_0\sigma(t_1))$ whose gate saturates ($K=-1/(1+x^2+y^2)^2$);
+* an exactly flat chart, the affine plane $(1+t_0+t_1/2,\ 2t_1-0.3,\ 0.7)$: $\partial^2\mu=0$, so
+  $\mathrm{II}=0$ and $c_0=0$; its value must be certified $0$ through the absolute floor of the
+  tolerance (:mod:`geometry._accuracy`). It has no degenerate set: ``near(delta, s)`` is the point
+  $(s,\delta)$.
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ KNOWN_CHARTS: tuple[KnownChart, ...] = (
     KnownChart("sphere_graph_cubed", _sphere_graph, lambda t: 1.0, lambda d, s: np.array([0.5 * s, d])),
     KnownChart("gated_saddle", _gated_saddle, lambda t: _saddle_k(t[0], _sigmoid(t[1])),
                lambda d, s: np.array([s, _logit_of_gate_slope(d) * (1.0 if s >= 0 else -1.0)])),
+    KnownChart("affine_plane", lambda t: jnp.stack([1.0 + t[0] + 0.5 * t[1], 2.0 * t[1] - 0.3, 0.7 + 0.0 * t[0]]), lambda t: 0.0,
+               lambda d, s: np.array([s, d])),
 )
 
 
