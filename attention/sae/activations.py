@@ -31,8 +31,10 @@ def cache_dir() -> Path:
 def array_sha256(*arrays) -> str:
     """SHA-256 over the dtypes, shapes and bytes of ``arrays`` (a model or corpus fingerprint)."""
     h = hashlib.sha256()
-    for a in arrays:
+    for i, a in enumerate(arrays):
         a = np.ascontiguousarray(np.asarray(a))
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+            raise TypeError(f"arrays[{i}] must be a numeric array, got dtype {a.dtype}")
         h.update(f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
     return h.hexdigest()
 
@@ -47,6 +49,10 @@ def cache_key(model_hash: str, corpus_hash: str, layer: int | str, tag: str = "r
 
 def cached_array(key: str, compute: Callable[[], np.ndarray], directory: str | Path | None = None) -> np.ndarray:
     """The array stored under ``key``, computing and storing it first if absent (or unreadable)."""
+    if not isinstance(key, str) or not key or "/" in key or key.startswith("."):
+        raise ValueError(f"key must be a non-empty file-name string (cache_key(...)), got {key!r}")
+    if not callable(compute):
+        raise TypeError(f"compute must be a function compute() -> array, got {type(compute).__name__}")
     path = Path(directory or cache_dir()) / f"{key}.npy"
     if path.exists():
         try:

@@ -20,13 +20,16 @@ input dtype and is ``jit``/``vmap``-friendly. Example::
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from attnverify.proofs_numeric.precision import check_bool
+
 from .._finite import check_finite, is_traced
+from ._args import check_feature, check_matrix
 
 __all__ = ["JumpReLUSAE", "validate_sae", "jumprelu", "sae_encode", "sae_decode", "sae_error",
            "clamp_feature", "steer_additive", "feature_scores"]
@@ -44,7 +47,10 @@ class JumpReLUSAE(NamedTuple):
 
 
 def validate_sae(sae: JumpReLUSAE) -> None:
-    """Raise ``ValueError`` for inconsistent shapes, non-finite entries or thresholds ``<= 0``."""
+    """Raise ``ValueError`` for inconsistent shapes, non-finite entries or thresholds ``<= 0``
+    (``TypeError`` when ``sae`` is not a :class:`JumpReLUSAE`)."""
+    if not isinstance(sae, tuple) or len(sae) != len(JumpReLUSAE._fields):
+        raise TypeError(f"sae must be a JumpReLUSAE(w_enc, b_enc, w_dec, b_dec, theta), got {type(sae).__name__}")
     if any(is_traced(p) for p in sae):
         return
     d, m = np.shape(sae.w_enc)[-2:] if np.ndim(sae.w_enc) >= 2 else (None, None)
@@ -64,9 +70,29 @@ def _b(vec, like: jax.Array) -> jax.Array:
     return jnp.broadcast_to(jnp.asarray(vec), jnp.shape(like))
 
 
+def _check_positions(name: str, v: Any, x: jax.Array) -> None:
+    """``v`` a scalar or one value per position of ``x`` ``[..., d]`` (broadcasts to ``x.shape[:-1]``)."""
+    try:
+        ok = np.broadcast_shapes(np.shape(v), x.shape[:-1]) == x.shape[:-1]
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a scalar or broadcast to the positions {x.shape[:-1]} of x, got shape {np.shape(v)}")
+
+
 def jumprelu(pre: jax.Array, theta: jax.Array) -> jax.Array:
-    r"""$\pi\odot H(\pi-\theta)$ with strict $H$: exactly 0 when $\pi\le\theta$, $\pi$ otherwise."""
+    r"""$\pi\odot H(\pi-\theta)$ with strict $H$: exactly 0 when $\pi\le\theta$, $\pi$ otherwise.
+    ``theta`` broadcasts to ``pre`` (``[m]`` for ``pre`` ``[..., m]``, or a scalar); concrete NaN/inf in either
+    raises ``ValueError`` (``NaN > theta`` is False, so a NaN would encode as an exact 0)."""
     pre = jnp.asarray(pre)
+    try:
+        ok = np.broadcast_shapes(np.shape(theta), pre.shape) == pre.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"theta must broadcast to pre's shape {pre.shape} (e.g. [m]), got shape {np.shape(theta)}")
+    check_finite("pre", pre)
+    check_finite("theta", theta)
     return jnp.where(pre > _b(theta, pre), pre, jnp.zeros_like(pre))
 
 
@@ -83,13 +109,18 @@ def sae_encode(sae: JumpReLUSAE, x: jax.Array) -> jax.Array:
 
 
 def sae_decode(sae: JumpReLUSAE, f: jax.Array) -> jax.Array:
-    r"""Reconstruction $\hat x(f)=fW_{\rm dec}+b_{\rm dec}$, ``[..., d]``."""
+    r"""Reconstruction $\hat x(f)=fW_{\rm dec}+b_{\rm dec}$, ``[..., d]`` from ``f`` ``[..., m]`` (finite when concrete)."""
+    validate_sae(sae)
+    check_finite("f", f)
+    if not is_traced(f) and np.shape(f)[-1:] != np.shape(sae.w_dec)[:1]:
+        raise ValueError(f"f must have shape [..., m={np.shape(sae.w_dec)[0]}], got {np.shape(f)}")
     out = jnp.asarray(f) @ sae.w_dec
     return out + _b(sae.b_dec, out)
 
 
 def sae_error(sae: JumpReLUSAE, x: jax.Array) -> jax.Array:
     r"""Error term $e(x)=x-\hat x(f(x))$, ``[..., d]``."""
+    x = jnp.asarray(x)
     return x - sae_decode(sae, sae_encode(sae, x))
 
 
@@ -101,11 +132,12 @@ def clamp_feature(sae: JumpReLUSAE, x: jax.Array, j: int, c, keep_error: bool = 
     validate_sae(sae)
     check_finite("x", x)
     check_finite("c", c)
-    if not is_traced(j) and not 0 <= int(j) < np.shape(sae.theta)[-1]:
-        raise ValueError(f"feature index j={j} is outside [0, {np.shape(sae.theta)[-1]})")
+    j = check_feature(j, np.shape(sae.theta)[-1])
+    keep_error = check_bool(keep_error, "keep_error")
     if not is_traced(x) and np.shape(x)[-1:] != np.shape(sae.b_dec)[-1:]:
         raise ValueError(f"x must be [..., d] with d={np.shape(sae.b_dec)[-1]}, got shape {np.shape(x)}")
     x = jnp.asarray(x)
+    _check_positions("c", c, x)
     f = sae_encode(sae, x)
     f_new = f.at[..., j].set(jnp.broadcast_to(jnp.asarray(c, f.dtype), f.shape[:-1]))
     out = sae_decode(sae, f_new)
@@ -113,8 +145,14 @@ def clamp_feature(sae: JumpReLUSAE, x: jax.Array, j: int, c, keep_error: bool = 
 
 
 def steer_additive(x: jax.Array, direction: jax.Array, alpha) -> jax.Array:
-    r"""Additive steering $x'=x+\alpha\,d$; ``alpha`` a scalar or ``[...]`` per position."""
+    r"""Additive steering $x'=x+\alpha\,d$; ``alpha`` a scalar or ``[...]`` per position, ``direction`` ``[d]``.
+    Concrete inputs are validated (``ValueError`` naming ``x``, ``direction`` or ``alpha``: shape, NaN/inf)."""
     x = jnp.asarray(x)
+    for name, v in (("x", x), ("direction", direction), ("alpha", alpha)):
+        check_finite(name, v)
+    if np.shape(direction) != x.shape[-1:]:
+        raise ValueError(f"direction must have shape [d={x.shape[-1] if x.ndim else '?'}], got {np.shape(direction)}")
+    _check_positions("alpha", alpha, x)
     return x + _b(jnp.asarray(alpha)[..., None], x) * _b(direction, x)
 
 
@@ -125,7 +163,10 @@ def feature_scores(f_target: jax.Array, f_english: jax.Array, stat: Literal["mea
     $\Delta_j/\sqrt{s^2_{L,j}/n_L+s^2_{{\rm En},j}/n_{\rm En}+\epsilon}$ (unbiased variances),
     ``rate`` $\Pr_L(f_j>0)-\Pr_{\rm En}(f_j>0)$. The chosen feature is the ``argmax``."""
     if stat not in ("meandiff", "welch", "rate"):
-        raise ValueError(f"unknown statistic {stat!r}; use meandiff, welch or rate")
+        raise ValueError(f"unknown statistic {stat!r}: stat must be one of meandiff, welch or rate")
+    check_matrix("f_target", f_target)
+    check_matrix("f_english", f_english, width=np.shape(f_target)[1])
+    f_target, f_english = jnp.asarray(f_target), jnp.asarray(f_english)
     if stat == "rate":
         return (f_target > 0).mean(0) - (f_english > 0).mean(0)
     delta = f_target.mean(0) - f_english.mean(0)

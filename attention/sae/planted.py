@@ -18,6 +18,7 @@ import numpy as np
 import sympy as sp
 
 from attnverify.proofs_numeric import Context, Evidence, claim, require_x64
+from attnverify.proofs_numeric.precision import check_real
 
 from .jumprelu import JumpReLUSAE, feature_scores, sae_encode
 
@@ -28,6 +29,7 @@ _D, _M, _N, _SHIFT = 64, 256, 500, 4.0
 
 def planted_mean_difference(theta: float, shift: float = _SHIFT) -> float:
     r"""$\mathbb E\Delta_{j^\star}$ of the planted setup (closed form above) for threshold ``theta``."""
+    theta, shift = check_real(theta, "theta"), check_real(shift, "shift")
     Phi = lambda z: 0.5 * math.erfc(-z / math.sqrt(2))
     phi = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
     return shift * (1 - Phi(theta - shift)) + phi(theta - shift) - phi(theta)

@@ -21,15 +21,20 @@ from typing import Literal
 import jax.numpy as jnp
 import numpy as np
 
+from attnverify.proofs_numeric.precision import check_int
+
+from .._finite import check_finite
+from ._args import check_feature, check_matrix
 from .jumprelu import feature_scores
 
 __all__ = ["select_feature", "mu_plus", "matched_random_feature", "head_attribution", "rank_of"]
 
 
 def _two_d(name: str, f) -> np.ndarray:
+    if isinstance(f, str):
+        raise TypeError(f"{name} must be an array of feature activations, got str")
     f = np.asarray(f, np.float64)
-    if f.ndim != 2 or f.shape[0] < 2:
-        raise ValueError(f"{name} must be [n >= 2, m] feature activations, got shape {f.shape}")
+    check_matrix(name, f, min_rows=2)
     return f
 
 
@@ -50,7 +55,8 @@ def rank_of(scores, j: int) -> int:
 
 def mu_plus(f_target, j: int) -> float:
     r"""$\mu^+_{L,j}$: the mean of $f_j$ over target positions where it fires (0 if it never fires)."""
-    col = _two_d("f_target", f_target)[:, j]
+    f = _two_d("f_target", f_target)
+    col = f[:, check_feature(j, f.shape[1])]
     on = col > 0
     return float(col[on].mean()) if on.any() else 0.0
 
@@ -58,6 +64,13 @@ def mu_plus(f_target, j: int) -> float:
 def matched_random_feature(f_all, j: int, scores, rng: np.random.Generator, pool: int = 10, exclude_top: int = 10) -> int:
     """A random feature with a firing rate matched to ``j`` (see the module docstring)."""
     f = _two_d("f_all", f_all)
+    j = check_feature(j, f.shape[1])
+    s = np.asarray(scores, np.float64)
+    if s.shape != (f.shape[1],) or np.isnan(s).any():
+        raise ValueError(f"scores must be [m={f.shape[1]}] without NaN, got shape {s.shape}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    pool, exclude_top = check_int(pool, "pool", minimum=1), check_int(exclude_top, "exclude_top", minimum=0)
     rate = (f > 0).mean(0)
     banned = set(np.argsort(-np.asarray(scores))[:exclude_top].tolist()) | {int(j)}
     order = [k for k in np.argsort(np.abs(rate - rate[j]), kind="stable").tolist() if k not in banned and rate[k] > 0]
@@ -71,6 +84,10 @@ def head_attribution(contributions, enc_column) -> np.ndarray:
     (positions flattened into ``n``) and ``w`` $=W_{\rm enc}[:,j^\star]$ ``[d]``; returns ``[layers, heads]``."""
     c = np.asarray(contributions, np.float64)
     w = np.asarray(enc_column, np.float64)
-    if c.ndim != 4 or c.shape[-1] != w.shape[-1]:
-        raise ValueError(f"contributions must be [layers, n, heads, d={w.shape[-1]}], got shape {c.shape}")
+    if w.ndim != 1:
+        raise ValueError(f"enc_column must be [d], got shape {w.shape}")
+    if c.ndim != 4 or c.shape[-1] != w.shape[-1] or c.shape[1] == 0:
+        raise ValueError(f"contributions must be [layers, n >= 1, heads, d={w.shape[-1]}], got shape {c.shape}")
+    check_finite("contributions", c)
+    check_finite("enc_column", w)
     return np.einsum("lnhd,d->lh", c, w) / c.shape[1]

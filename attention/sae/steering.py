@@ -12,13 +12,17 @@ mode; $c=0,g=0$ is the unsteered model and $c=0,g=1$ the $\kappa=0$ control (the
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .jumprelu import JumpReLUSAE
+from attnverify.proofs_numeric.precision import check_choice, check_int, check_real
+
+from .._finite import check_finite
+from ._args import check_feature
+from .jumprelu import JumpReLUSAE, validate_sae
 
 __all__ = ["Steer", "make_steer", "no_steer", "steer_residual", "residual_hook"]
 
@@ -40,13 +44,11 @@ def make_steer(sae: JumpReLUSAE, layer: int, j: int, c: float, mode: Literal["cl
     """The :class:`Steer` of feature ``j`` of ``sae`` at ``layer``: clamp to ``c`` (default) or add ``c``
     times $d_j$ (``mode="additive"``), in the SAE's dtype. ``ValueError`` for a bad mode, feature or
     non-finite value."""
-    if mode not in ("clamp", "additive"):
-        raise ValueError(f"mode must be 'clamp' or 'additive', got {mode!r}")
-    m = np.shape(sae.theta)[-1]
-    if not 0 <= int(j) < m:
-        raise ValueError(f"feature index j={j} is outside [0, {m})")
-    if not np.isfinite(c):
-        raise ValueError(f"c must be finite, got {c}")
+    check_choice(mode, ("clamp", "additive"), "mode")
+    validate_sae(sae)
+    j = check_feature(j, np.shape(sae.theta)[-1])
+    layer = check_int(layer, "layer", minimum=0)
+    c = check_real(c, "c")
     dt = jnp.asarray(sae.w_dec).dtype
     arr = lambda a: jnp.asarray(a, dt)  # noqa: E731
     return Steer(jnp.asarray(int(layer), jnp.int32), arr(sae.w_dec[j]), arr(sae.w_enc[:, j]), arr(sae.b_enc[j]),
@@ -55,13 +57,25 @@ def make_steer(sae: JumpReLUSAE, layer: int, j: int, c: float, mode: Literal["cl
 
 def no_steer(d: int) -> Steer:
     """The identity edit ($c=0$, $g=0$) for a residual width ``d``."""
+    d = check_int(d, "d", minimum=1)
     z = jnp.zeros(d, jnp.float32)
     one = jnp.float32(1.0)
     return Steer(jnp.asarray(-1, jnp.int32), z, z, jnp.float32(0.0), one, jnp.float32(0.0), jnp.float32(0.0))
 
 
+def _check_steer(steer: Any) -> None:
+    if not isinstance(steer, Steer):
+        raise TypeError(f"steer must be a Steer (from make_steer or no_steer), got {type(steer).__name__}")
+
+
 def steer_residual(steer: Steer, layer, x: jax.Array) -> jax.Array:
-    r"""$x+(c-g f_j(x))d_j$ at every position of ``x [..., d]`` when ``layer == steer.layer``; else ``x``."""
+    r"""$x+(c-g f_j(x))d_j$ at every position of ``x [..., d]`` when ``layer == steer.layer``; else ``x``.
+    Concrete ``x`` is validated (``ValueError``: width other than the steer's, NaN/inf)."""
+    _check_steer(steer)
+    x = jnp.asarray(x)
+    if x.shape[-1:] != tuple(np.shape(steer.direction)):
+        raise ValueError(f"x must be [..., d={np.shape(steer.direction)[0]}] (the steer's width), got shape {x.shape}")
+    check_finite("x", x)
     pre = x @ steer.enc.astype(x.dtype) + steer.b_enc.astype(x.dtype)
     f = jnp.where(pre > steer.theta.astype(x.dtype), pre, jnp.zeros_like(pre))
     alpha = steer.c.astype(x.dtype) - steer.g.astype(x.dtype) * f
@@ -71,4 +85,5 @@ def steer_residual(steer: Steer, layer, x: jax.Array) -> jax.Array:
 
 def residual_hook(steer: Steer):
     """``hook(layer, h) -> h`` for a model's ``residual_hook=`` argument (e.g. ``generate`` of Gemma 3)."""
+    _check_steer(steer)
     return lambda layer, h: steer_residual(steer, layer, h)

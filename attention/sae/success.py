@@ -31,9 +31,13 @@ import math
 import unicodedata
 import zlib
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from attnverify.proofs_numeric.precision import check_int, check_real
+
+from ._args import check_texts
 
 __all__ = ["SuccessRule", "MIN_CHARS", "MIN_VALIDITY", "CALIBRATION_QUANTILE", "compression_ratio", "distinct_share",
            "letter_share", "cjk_letter_share", "language_label", "target_validity", "calibrate_degeneracy", "judge",
@@ -94,9 +98,8 @@ def language_label(texts: Sequence[str], detector=None) -> list[str]:
     """The guarded label of each text (module docstring, criterion 2); ``detector`` default fastText lite."""
     from .langid import detect_language
 
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of strings, not one string")
-    raw = (detector or detect_language)(list(texts))
+    texts = check_texts(texts)
+    raw = (detector or detect_language)(texts)
     out = []
     for t, lab in zip(texts, raw):
         if letter_share(t) < 0.5:
@@ -126,8 +129,16 @@ def _strip(word: str) -> str:
     return "".join(c for c in word.lower() if c.isalpha() or c in "'-").strip("'-")
 
 
+def _check_target(target: Any) -> None:
+    langs = _LATIN + ("zh", "ja")
+    if target not in langs:
+        raise ValueError(f"target must be one of {langs}, got {target!r}")
+
+
 def target_validity(text: str, target: str, v: int = 20000) -> float:
     """Share of valid units (module docstring, criterion 4); NaN when no unit is scorable."""
+    _check_target(target)
+    v = check_int(v, "v", minimum=1)
     words, chars = reference_words(target, v)
     valid = total = 0
     toks = _text(text).split()
@@ -143,6 +154,12 @@ def target_validity(text: str, target: str, v: int = 20000) -> float:
 
 def calibrate_degeneracy(unsteered_texts: Sequence[str], unsteered_tokens: Sequence[Sequence], q: float = CALIBRATION_QUANTILE) -> SuccessRule:
     """$r^\\ast,u^\\ast$: the ``q`` quantiles of the unsteered continuations' ratios and distinct shares."""
+    check_texts(unsteered_texts, "unsteered_texts", allow_empty=False)
+    if isinstance(unsteered_tokens, str):
+        raise TypeError("unsteered_tokens must be a sequence of token-id sequences, not one string")
+    q = check_real(q, "q")
+    if not 0 <= q <= 1:
+        raise ValueError(f"q must be a quantile in [0, 1], got {q}")
     if len(unsteered_texts) != len(unsteered_tokens) or not len(unsteered_texts):
         raise ValueError("unsteered_texts and unsteered_tokens must be non-empty and of one length")
     r = [compression_ratio(t) for t in unsteered_texts]
@@ -156,9 +173,15 @@ def calibrate_degeneracy(unsteered_texts: Sequence[str], unsteered_tokens: Seque
 def judge(texts: Sequence[str], tokens: Sequence[Sequence], target: str, rule: SuccessRule, labels: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Per text: ``success`` (all four criteria), ``label_success`` (length and label only, the paper's
     metric), and the parts ``label``, ``compression``, ``distinct``, ``validity`` (NaN kept; it fails)."""
-    if len(texts) != len(tokens):
+    texts = check_texts(texts)
+    _check_target(target)
+    if not isinstance(rule, SuccessRule):
+        raise TypeError(f"rule must be a SuccessRule (from calibrate_degeneracy), got {type(rule).__name__}")
+    if isinstance(tokens, str) or len(texts) != len(tokens):
         raise ValueError(f"texts and tokens must have one length, got {len(texts)} and {len(tokens)}")
     labels = language_label(texts) if labels is None else list(labels)
+    if len(labels) != len(texts):
+        raise ValueError(f"labels must have one label per text ({len(texts)}), got {len(labels)}")
     long = np.asarray([len("".join(t.split())) >= rule.min_chars for t in texts])
     lab = np.asarray([x == target for x in labels]) & long
     r = np.asarray([compression_ratio(t) if t else np.nan for t in texts], np.float64)

@@ -23,13 +23,16 @@ second pitfall).
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .jumprelu import JumpReLUSAE, sae_decode, sae_encode
+from attnverify.proofs_numeric.precision import check_int, check_real, is_concrete
+
+from ._args import check_matrix
+from .jumprelu import JumpReLUSAE, sae_decode, sae_encode, validate_sae
 
 __all__ = ["jumprelu_ste", "step_ste", "SAEStats", "sae_stats", "train_sae", "unscale_sae", "init_sae"]
 
@@ -38,9 +41,16 @@ def _kernel(pre, theta, eps):
     return (jnp.abs((pre - theta) / eps) <= 0.5).astype(pre.dtype) / eps
 
 
+def _check_eps(eps: Any) -> None:
+    """The kernel bandwidth: a finite number > 0 (``eps = 0`` divides by zero in the pseudo-derivative)."""
+    if is_concrete(eps):
+        check_real(eps, "eps", positive=True)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def jumprelu_ste(pre: jax.Array, theta: jax.Array, eps: float) -> jax.Array:
-    r"""$\pi\,H(\pi-\theta)$ with the pseudo-derivative $-\tfrac\theta\varepsilon K$ for $\theta$."""
+    r"""$\pi\,H(\pi-\theta)$ with the pseudo-derivative $-\tfrac\theta\varepsilon K$ for $\theta$ (bandwidth ``eps`` > 0)."""
+    _check_eps(eps)
     return jnp.where(pre > theta, pre, jnp.zeros_like(pre))
 
 
@@ -60,7 +70,8 @@ jumprelu_ste.defvjp(_jr_fwd, _jr_bwd)
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def step_ste(pre: jax.Array, theta: jax.Array, eps: float) -> jax.Array:
-    r"""$H(\pi-\theta)$ (strict) with the pseudo-derivative $-\tfrac1\varepsilon K$ for $\theta$ and 0 for $\pi$."""
+    r"""$H(\pi-\theta)$ (strict) with the pseudo-derivative $-\tfrac1\varepsilon K$ for $\theta$ and 0 for $\pi$ (``eps`` > 0)."""
+    _check_eps(eps)
     return (pre > theta).astype(pre.dtype)
 
 
@@ -90,9 +101,9 @@ class SAEStats(NamedTuple):
 
 def sae_stats(sae: JumpReLUSAE, x) -> SAEStats:
     """:class:`SAEStats` of ``sae`` on activations ``x [n, d]`` (raw units)."""
+    validate_sae(sae)
     x = np.asarray(x, np.float64)
-    if x.ndim != 2 or x.shape[1] != np.shape(sae.b_dec)[0]:
-        raise ValueError(f"x must be [n, d] with d={np.shape(sae.b_dec)[0]}, got {x.shape}")
+    check_matrix("x", x, min_rows=1, width=np.shape(sae.b_dec)[0])
     f = np.asarray(sae_encode(sae, jnp.asarray(x, sae.w_enc.dtype)), np.float64)
     xh = np.asarray(sae_decode(sae, jnp.asarray(f, sae.w_dec.dtype)), np.float64)
     fvu = float(((x - xh) ** 2).sum() / ((x - x.mean(0)) ** 2).sum())
@@ -130,13 +141,14 @@ def train_sae(x, *, width: int, lam: float = 3e-3, eps: float = 1e-3, steps: int
     import optax
 
     x = np.asarray(x, np.float32)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"x must be [n >= 2, d], got shape {x.shape}")
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive int, got {width!r}")
+    check_matrix("x", x, min_rows=2)
+    if not (x ** 2).sum(1).mean() > 0:
+        raise ValueError("x is all zeros: the activations cannot be normalised to unit mean squared norm")
+    width = check_int(width, "width", minimum=1)
+    steps, batch = check_int(steps, "steps", minimum=1), check_int(batch, "batch", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
     for name, v in (("lam", lam), ("eps", eps), ("lr", lr), ("theta0", theta0)):
-        if not v > 0:
-            raise ValueError(f"{name} must be > 0, got {v}")
+        check_real(v, name, positive=True)
     scale = float(np.sqrt(x.shape[1] / np.mean((x ** 2).sum(1))))
     xs = jnp.asarray(x * scale)
     p = init_sae(jax.random.PRNGKey(seed), x.shape[1], width, theta0)
