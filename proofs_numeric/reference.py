@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,17 @@ def load_reference_run(path: str | Path, *, command: str, full: bool = True) -> 
     :class:`~proofs_numeric.evidence.EvidenceError` (a ``ValueError``) names the file when it is missing,
     not pinned, changed since it was pinned (both hashes), not valid JSON, fails its schema, or, with
     ``full`` (the default: claims decide from the full protocol), records ``"quick": true``. ``command``
-    is the reproduction command shown when the pin records none."""
+    is the reproduction command shown when the pin records none. ``TypeError``/``ValueError`` naming the
+    argument for a ``path`` that is not a non-empty path, a ``command`` that is not a non-empty string, or a
+    ``full`` that is not a bool."""
     from .evidence import EvidenceError, read_pinned
+    from .precision import check_bool
 
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise TypeError(f"path must be a file path (str or pathlib.Path) of a pinned reference run, got {path!r}")
+    if not isinstance(command, str) or not command.strip():
+        raise TypeError(f"command must be the reproduction command as a non-empty string, got {command!r}")
+    full = check_bool(full, "full")
     src = read_pinned(path)
     data = src.data
     shown = src.pin.command or command

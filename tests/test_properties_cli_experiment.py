@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -98,3 +99,21 @@ def test_bad_out_exits_2_before_any_work(tmp_path, capsys, monkeypatch):
             code, err = _run([cmd, name, "--out", out], capsys)
             assert code == 2 and "--out" in err, (out, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_reference_loader_names_its_arguments():
+    """``load_reference_run``, the reader of the committed runs that ``experiment`` writes and ``promote`` pins."""
+    from attnverify.proofs_numeric.evidence import EvidenceError, manifest
+    from attnverify.proofs_numeric.reference import ReferenceRun, load_reference_run
+    from tests._properties import rejects
+
+    pinned = Path(__file__).resolve().parents[1] / manifest()[0].file
+    for bad in (None, 3, "", "  "):
+        rejects(lambda: load_reference_run(bad, command="x"), "path")
+    for bad in (None, 3, "", b"x"):
+        rejects(lambda: load_reference_run(pinned, command=bad), "command")
+    for bad in ("yes", None, 1):
+        rejects(lambda: load_reference_run(pinned, command="x", full=bad), "full")
+    with pytest.raises(EvidenceError, match="README.md is not pinned"):
+        load_reference_run(pinned.parents[2] / "README.md", command="x")
+    assert isinstance(load_reference_run(pinned, command="attnverify experiment x", full=False), ReferenceRun)
