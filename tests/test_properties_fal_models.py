@@ -132,3 +132,28 @@ def test_comm_model_inputs():
     rejects(lambda: F.matmul_flops(None), "cfg")
     rejects(lambda: list(F.iter_eqns(None)), "jaxpr")
     rejects(lambda: layer_norm(jnp.ones((1, 4)), jnp.ones(4), jnp.zeros(4), -1.0), "eps")
+
+
+@covers("attention.fal", "TrainProtocol", "make_optimizer", "make_train_step", "train_batch", "val_windows",
+        "evaluate_nll", "char_corpus")
+def test_training_inputs(params):
+    _, gp = params
+    for name, bad in (("steps", 1.5), ("batch", True), ("warmup", "4"), ("lr", float("nan")), ("seeds", (-1,)),
+                      ("seeds", [0, 1]), ("n_val", 0)):
+        rejects(lambda: F.TrainProtocol(**{name: bad}), name)
+    rejects(lambda: F.make_optimizer(None), "protocol")
+    rejects(lambda: F.make_train_step(None, F.make_optimizer(F.QUICK_PROTOCOL)), "cfg")
+    rejects(lambda: F.make_train_step(GPT, None), "opt")
+    corpus = F.char_corpus()
+    for bad in (0, -1, 2.5, 10**9):
+        rejects(lambda: F.train_batch(corpus, F.QUICK_PROTOCOL, bad, 0, 0), "seq_len")
+        rejects(lambda: F.val_windows(corpus, F.QUICK_PROTOCOL, bad), "seq_len")
+    rejects(lambda: F.train_batch(corpus, F.QUICK_PROTOCOL, 4, -1, 0), "seed")
+    rejects(lambda: F.train_batch(corpus, F.QUICK_PROTOCOL, 4, 0, 1.5), "step")
+    stacked = jax.tree.map(lambda a: a[None], gp)  # one seed
+    windows = np.array([[1, 2, 3, 4]], np.int32)
+    for bad in (0, 1.5):
+        rejects(lambda: F.evaluate_nll(stacked, windows, GPT, chunk=bad), "chunk")
+    for bad in (np.array([[1, 2, 30]]), np.zeros((0, 4), np.int32)):
+        rejects(lambda: F.evaluate_nll(stacked, bad, GPT), "windows")
+    assert F.evaluate_nll(stacked, windows, GPT).shape == (1,)

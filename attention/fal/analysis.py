@@ -52,8 +52,6 @@ def linear_cka(x: jax.Array, y: jax.Array) -> jax.Array:
 def _check_windows(params: Any, windows: Any, cfg: GPTConfig) -> np.ndarray:
     """``windows`` ``[n >= 1, T + 1]`` integer ids in the vocabulary (``ValueError``/``TypeError`` naming it)."""
     w = np.asarray(windows)
-    if w.ndim != 2 or w.shape[0] < 1:
-        raise ValueError(f"windows must be [n >= 1, T + 1] token ids, got shape {w.shape}")
     _check_tokens(jnp.asarray(w), cfg, "windows", extra=1)
     check_params(params, "params", "wte", "wpe", "stack")
     return w

@@ -92,10 +92,10 @@ def _check_tokens(tokens: jax.Array, cfg: GPTConfig, name: str = "tokens", extra
     gather a clamped row, another token's embedding), ``1 <= T <= seq_len + extra``."""
     check_config(cfg, GPTConfig, "cfg")
     if tokens.ndim != 2 or not jnp.issubdtype(tokens.dtype, jnp.integer):
-        raise TypeError(f"{name} must be an integer array [B, T], got {tokens.dtype}{tuple(tokens.shape)}")
-    if not 1 + extra <= tokens.shape[1] <= cfg.seq_len + extra:
-        raise ValueError(f"{name} has {tokens.shape[1]} positions; it needs {1 + extra} to seq_len + {extra} = "
-                         f"{cfg.seq_len + extra}")
+        raise TypeError(f"{name} must be an integer array [B, T] of tokens, got {tokens.dtype}{tuple(tokens.shape)}")
+    if tokens.shape[0] < 1 or not 1 + extra <= tokens.shape[1] <= cfg.seq_len + extra:
+        raise ValueError(f"{name} has shape {tuple(tokens.shape)}; it needs B >= 1 rows of {1 + extra} to seq_len + {extra} = "
+                         f"{cfg.seq_len + extra} positions")
     if is_concrete(tokens) and tokens.size:
         lo, hi = int(jnp.min(tokens)), int(jnp.max(tokens))
         if lo < 0 or hi >= cfg.vocab:

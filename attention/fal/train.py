@@ -30,8 +30,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from attnverify.proofs_numeric.precision import check_int, check_real
+
 from .corpus import CharCorpus
-from .gpt import GPTConfig, gpt_config, gpt_init, gpt_nll
+from .gpt import GPTConfig, _check_tokens, gpt_config, gpt_init, gpt_nll
+from .model import check_config
 
 __all__ = ["TrainProtocol", "FULL_PROTOCOL", "DECIDE_PROTOCOL", "QUICK_PROTOCOL", "make_optimizer", "make_train_step",
            "train_batch", "val_windows", "evaluate_nll", "train_seeds", "REDUCED_PROTOCOL", "CPU_DECIDE_PROTOCOL"]
@@ -60,6 +63,15 @@ class TrainProtocol:
     data_seed: int = 14
 
     def __post_init__(self) -> None:
+        for name in ("n_blocks", "d_model", "n_heads", "d_mlp", "seq_len", "steps", "batch", "warmup", "n_val",
+                     "eval_every", "data_seed"):
+            check_int(getattr(self, name), name)
+        for name in ("lr", "weight_decay", "b1", "b2"):
+            check_real(getattr(self, name), name)
+        if not isinstance(self.seeds, tuple):
+            raise TypeError(f"seeds must be a tuple of integers >= 0, got {self.seeds!r}")
+        for s in self.seeds:
+            check_int(s, "seeds", minimum=0)
         if min(self.n_blocks, self.d_model, self.n_heads, self.d_mlp, self.seq_len) < 1:
             raise ValueError(f"model sizes must be positive, got {self}")
         if min(self.steps, self.batch, self.n_val, self.eval_every) < 1 or self.warmup < 0 or not self.seeds:
@@ -106,6 +118,8 @@ QUICK_PROTOCOL = TrainProtocol(n_blocks=2, d_model=32, n_heads=2, d_mlp=64, seq_
 
 def make_optimizer(protocol: TrainProtocol) -> optax.GradientTransformation:
     """AdamW with warm-up + cosine schedule; weight decay on matrices (``ndim >= 2``) only."""
+    if not isinstance(protocol, TrainProtocol):
+        raise TypeError(f"protocol must be a TrainProtocol, got {type(protocol).__name__}")
     sched = optax.warmup_cosine_decay_schedule(0.0, protocol.lr, max(protocol.warmup, 1), max(protocol.steps, protocol.warmup + 2),
                                                end_value=protocol.lr / 10)
     return optax.adamw(sched, b1=protocol.b1, b2=protocol.b2, weight_decay=protocol.weight_decay,
@@ -116,6 +130,9 @@ def make_train_step(cfg: GPTConfig, opt: optax.GradientTransformation, axis_name
     """``step(params, opt_state, batch) -> (params, opt_state, loss)``: forward, backward, AdamW.
 
     With ``axis_name`` the step is the per-device body of a tensor-parallel ``shard_map``."""
+    check_config(cfg, GPTConfig, "cfg")
+    if not hasattr(opt, "update") or not hasattr(opt, "init"):
+        raise TypeError(f"opt must be an optax GradientTransformation (make_optimizer(protocol)), got {type(opt).__name__}")
 
     def step(params, opt_state, batch):
         loss, grads = jax.value_and_grad(gpt_nll)(params, batch, cfg, axis_name=axis_name)
@@ -129,14 +146,24 @@ def _windows(data: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
     return data[starts[:, None] + np.arange(length)[None]].astype(np.int32)
 
 
+def _check_seq_len(seq_len: Any, size: int, split: str) -> int:
+    """A window length that leaves at least one start in the ``split`` of ``size`` characters."""
+    if size < 3:
+        raise ValueError(f"seq_len: the {split} split has only {size} characters, too few for a window")
+    return check_int(seq_len, "seq_len", minimum=1, maximum=size - 2)
+
+
 def train_batch(corpus: CharCorpus, protocol: TrainProtocol, seq_len: int, seed: int, step: int) -> np.ndarray:
     """Batch ``step`` of seed ``seed``: ``[batch, seq_len + 1]`` character ids (identical for every variant)."""
+    seq_len = _check_seq_len(seq_len, corpus.train.size, "train")
+    seed, step = check_int(seed, "seed", minimum=0), check_int(step, "step", minimum=0)
     rng = np.random.default_rng([protocol.data_seed, seed, step])
     return _windows(corpus.train, rng.integers(0, corpus.train.size - seq_len - 1, protocol.batch), seq_len + 1)
 
 
 def val_windows(corpus: CharCorpus, protocol: TrainProtocol, seq_len: int) -> np.ndarray:
     """The ``n_val`` fixed validation windows ``[n_val, seq_len + 1]``."""
+    seq_len = _check_seq_len(seq_len, corpus.val.size, "validation")
     rng = np.random.default_rng([protocol.data_seed, 2**31 - 1])
     return _windows(corpus.val, rng.integers(0, corpus.val.size - seq_len - 1, protocol.n_val), seq_len + 1)
 
@@ -146,6 +173,8 @@ _nll = jax.jit(jax.vmap(gpt_nll, in_axes=(0, None, None)), static_argnames=("cfg
 
 def evaluate_nll(params: Any, windows: np.ndarray, cfg: GPTConfig, chunk: int = 32) -> np.ndarray:
     """Mean NLL (nats/char) over ``windows`` per seed: ``params`` carry a leading seed axis; returns ``[S]``."""
+    chunk = check_int(chunk, "chunk", minimum=1)
+    _check_tokens(jnp.asarray(np.asarray(windows)), cfg, "windows", extra=1)
     starts = range(0, len(windows), chunk)
     sizes = [min(chunk, len(windows) - i) for i in starts]
     losses = [np.asarray(_nll(params, jnp.asarray(windows[i:i + n]), cfg)) for i, n in zip(starts, sizes)]
