@@ -173,7 +173,10 @@ def generate(model: Any, prompt_ids: Any, max_new_tokens: int, *, greedy: bool =
             token = jax.random.categorical(sub, logits / temperature, axis=-1).astype(jnp.int32)
         out.append(token)
         if i + 1 < max_new_tokens:
-            logits, cache = gemma_decode_step(model, token, T + i, cache, **kw)
+            # the argmax / sample of the previous step is in the vocabulary: no per-step check (it would sync the device)
+            logits, cache = (_decode_jit if jit else _decode)(
+                model.params, token, jnp.asarray(T + i, jnp.int32), cache, cfg=cfg, hook=residual_hook,
+                override=freeze_override(attention_override, cfg.num_layers))
     new = np.asarray(jnp.stack(out, axis=1))
     return new[0] if np.ndim(prompt_ids) == 1 else new
 
