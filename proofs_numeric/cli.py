@@ -93,6 +93,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
     elif args.cmd in ("plot", "experiment"):
         if args.out is not None and not args.out.strip():
             raise OSError("--out must name a directory, got an empty string")
+        if getattr(args, "from_json", None) is not None and not Path(args.from_json).is_file():
+            raise OSError(f"--from-json file {args.from_json} does not exist (it must be a verify --json report)")
         out = args.out or (Path("results" if args.cmd == "experiment" else "plots") / args.name)
         check_output_dir(out, what="--out directory")
         from .evidence import in_package_tree

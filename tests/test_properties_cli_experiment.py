@@ -78,6 +78,7 @@ def test_unknown_names_and_unsupported_options(tmp_path, capsys, no_task):
     cases = [(["experiment", "nope"], "unknown experiment 'nope'"), (["plot", "nope"], "unknown plot 'nope'"),
              (["experiment", "gating", "--devices", "2"], "does not take --devices"),
              (["plot", "keps", "--from-json", str(tmp_path / "r.json")], "does not take --from-json")]
+    (tmp_path / "r.json").write_text("{}")
     for i, (argv, words) in enumerate(cases):
         out = tmp_path / f"out{i}"
         code, err = _run(argv + ["--out", str(out)], capsys)
@@ -94,6 +95,8 @@ def test_bad_out_exits_2_before_any_work(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "_setup", boom)
     afile = tmp_path / "afile"
     afile.write_text("x")
+    code, err = _run(["plot", "verdicts", "--from-json", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "--from-json" in err, err
     for out in ("", "  ", str(afile), str(afile / "sub")):
         for cmd, name in (("experiment", "fal"), ("plot", "keps")):
             code, err = _run([cmd, name, "--out", out], capsys)
