@@ -79,3 +79,41 @@ def test_committed_reference_is_reproduced(tmp_path, monkeypatch):
         monkeypatch.setattr(sc, "fast_results", lambda quick=True, seed=0, res=res: res)
         verdicts[id(res)] = [pn.run_claim(pn.get_claim(c)).verdict for c in TOY]
     assert verdicts[id(ref)] == verdicts[id(fresh)]
+
+
+def test_stay_in_language_counts_the_unsteered_labels():
+    """A run that counted its unsteered labels gives the share staying English itself (``other`` counts
+    against it), decided by Clopper-Pearson against 0.95; a wrong count is refused."""
+    from attnverify.experiments.sae_steering.claims import lm_gate, stay_in_language
+
+    res = {"n_prompts": 200, "seeds": 3, "targets": ["fr"], "unsteered": {"fr": [0.0] * 200}}
+    ok = dict(res, unsteered_labels={"en": 597, "other": 3})
+    s = stay_in_language(ok)
+    assert s["exact"] and s["k_en"] == 597 and s["stay_en_upper_bound"] == pytest.approx(0.995)
+    assert lm_gate(ok).outcome is pn.Verdict.VERIFIED
+    bad = dict(res, unsteered_labels={"en": 540, "other": 50, "fr": 10})  # 0.90: below the gate
+    assert lm_gate(bad).outcome is pn.Verdict.NOT_REPRODUCED
+    with pytest.raises(ValueError, match="unsteered_labels"):
+        stay_in_language(dict(res, unsteered_labels={"en": 10}))
+    old = stay_in_language(res)  # a run without the counts: the upper bound, marked as such
+    assert not old["exact"] and old["stay_en_upper_bound"] == 1.0
+
+
+def test_full_setting_can_score_latin_targets_and_mixes_languages_as_stated():
+    """The full setting's continuations are long enough for the success rule's 32 non-space characters
+    (en/fr/es text is about a quarter spaces), fit the context, and train on the stated mix."""
+    from attnverify.attention.sae.miniature import MINI_LANGUAGES, sample_documents, word_lists
+    from attnverify.attention.sae.success import MIN_CHARS
+    from attnverify.experiments.sae_steering.fast_track import FULL, QUICK, language_mix
+
+    rng = np.random.default_rng(0)
+    docs = sample_documents(word_lists(FULL["v"]), "fr", 200, FULL["new"], rng)
+    assert np.mean([len("".join(t.split())) >= MIN_CHARS for t in docs]) > 0.95
+    assert 1 + 16 + FULL["new"] <= FULL["context"]
+    short = sample_documents(word_lists(QUICK["v"]), "fr", 200, QUICK["new"], rng)  # the check can fail: 32 new characters
+    assert np.mean([len("".join(t.split())) >= MIN_CHARS for t in short]) < 0.05
+    mix = language_mix(FULL)
+    assert mix[MINI_LANGUAGES.index("en")] == pytest.approx(FULL["en_share"]) and mix.sum() == pytest.approx(1.0)
+    assert language_mix(QUICK) is None
+    with pytest.raises(ValueError, match="en_share"):
+        language_mix(dict(FULL, en_share=1.5))

@@ -19,15 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from attnverify.proofs_numeric import Context, Evidence, claim, decide_proportion
+from attnverify.proofs_numeric import Context, Evidence, Verdict, claim, decide_proportion
 
 from . import verdicts as vd
+from .fast_track import FULL
 from .results import FAST_COMMAND, FAST_REFERENCE, fast_key, fast_results, fast_results_source, gemma_results, gemma_run
 
-_TOY = "character LM miniature (spec §5: wordfreq word documents, d=32, 3 layers), own JumpReLU SAEs, fastText-lite LID"
+_TOY = ("character LM miniature (spec §5: wordfreq word documents; full run d={d}, {layers} layers, context {context}, {new} new characters), "
+        "own JumpReLU SAEs, fastText-lite LID").format(**FULL)
 _GEMMA_CMD = "python -m attnverify.experiments.sae_steering.gemma_run --protocol full --out results/sae-steering"
-_TOY_CMD = "ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering --out results/sae-steering  (full fast track)"
-__all__ = ["sae_gates", "stay_in_language"]
+_TOY_CMD = "ATTNVERIFY_SAE_GEMMA=0 ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering --out results/sae-steering  (full fast track)"
+__all__ = ["sae_gates", "stay_in_language", "lm_gate"]
 
 _GATE, _TOY_GATE, _TOY_LM = "sae.lid_gate_gemma", "sae.lid_gate_toy", "sae.lm_stays_in_language_toy"
 
@@ -110,9 +112,10 @@ def _toy(ctx: Context, effect: str, which: str) -> Evidence:
         d = vd.must_fail(dc.c6_controls(res, _TOY, ctx.seed)[0], {"random feature in place of j*": dc.c6_control(res, _TOY, ctx.seed)})
     elif which == "c7":
         d = vd.must_fail(dc.c7_layers(res, _TOY, ctx.seed)[0], {"random features": dc.c7_control(res, _TOY, ctx.seed)})
-        lm = stay_in_language(res)
-        if lm["stay_en_upper_bound"] < 0.95 and d.outcome.value != "inconclusive":
-            d = vd.gated(d, decide_proportion(0, 1, boundary=0.95, units="prompts", rule="stay-in-language gate failed"), recall_ok=False)
+        lm = lm_gate(res)
+        if lm.outcome.value != "verified" and d.outcome.value != "inconclusive":
+            d = dataclasses.replace(d, outcome=Verdict.INCONCLUSIVE,
+                                    rule=d.rule + f"; inconclusive: the toy LM's stay-in-language gate is {lm.outcome.value} ({lm.summary()})")
     else:
         out = dc.c8_issue21(res, _TOY, ctx.seed)
         if out is None:
@@ -122,12 +125,21 @@ def _toy(ctx: Context, effect: str, which: str) -> Evidence:
     return Evidence(0.0, n_random=int(res["n_prompts"]), decision=d, details={**info, "full_run": run.provenance(), "success_rule": res["success_rule"]})
 
 
-def stay_in_language(res: dict[str, Any]) -> dict[str, float]:
-    """Upper bound on the share of unsteered continuations of English prompts labelled English: one minus
-    the unsteered label rates of the targets (the same texts, labelled once)."""
-    off = float(sum(np.mean(res["unsteered"][t]) for t in res["targets"]))
+def stay_in_language(res: dict[str, Any]) -> dict[str, Any]:
+    """The share of unsteered continuations of English prompts labelled English (spec §5 gate).
+
+    A run that counted the unsteered labels (``unsteered_labels``: every guarded label, ``other``
+    included) gives the share itself, ``k_en / n``; an older run gives an upper bound, one minus the
+    unsteered label rates of the targets (the same texts, labelled once; ``other`` is not seen)."""
     n = int(res["n_prompts"]) * int(res.get("seeds", 1))
-    return {"stay_en_upper_bound": 1.0 - off, "labelled_as_a_target": off, "n_continuations": n}
+    if "unsteered_labels" in res:
+        labels = {str(k): int(v) for k, v in res["unsteered_labels"].items()}
+        if sum(labels.values()) != n:
+            raise ValueError(f"res['unsteered_labels'] counts {sum(labels.values())} continuations, expected n_prompts x seeds = {n}")
+        k = labels.get("en", 0)
+        return {"stay_en_upper_bound": k / n, "k_en": k, "labels": labels, "n_continuations": n, "exact": True}
+    off = float(sum(np.mean(res["unsteered"][t]) for t in res["targets"]))
+    return {"stay_en_upper_bound": 1.0 - off, "labelled_as_a_target": off, "n_continuations": n, "exact": False}
 
 
 _KW = dict(paper="sae_steering", provenance="paper", tolerance=0.0, error="none (decided by the rule)", empirical=True)
@@ -136,19 +148,33 @@ _KW = dict(paper="sae_steering", provenance="paper", tolerance=0.0, error="none 
 @claim(_TOY_LM, equation="§5 LM gate", statement=r"\Pr(\mathrm{LID}(\text{unsteered continuation})=\text{prompt language})\ge0.95\ \text{(miniature)}",
        **dict(_KW, provenance="derived"))
 def _toy_lm(ctx: Context) -> Evidence:
-    """The toy LM's unsteered continuations of English prompts stay English (spec §5 gate, >= 95 %): Clopper-Pearson on the committed quick run."""
-    pinned = _quick(ctx)
-    if pinned is None:
-        return _no_quick(ctx, "share staying English (upper bound)")
-    res, source = pinned
+    """The toy LM's unsteered continuations of English prompts stay English (spec §5 gate, >= 95 %): Clopper-Pearson
+    on the committed full run (its counted labels), else on the committed quick run (an upper bound)."""
+    from attnverify.proofs_numeric.reference import load_reference_run
+
+    full = FAST_REFERENCE / f"fast_results_{fast_key(False, ctx.seed)}.json"
+    if full.is_file():
+        run = load_reference_run(full, command=_TOY_CMD)
+        res, source = run.data, run.provenance()
+    else:
+        pinned = _quick(ctx)
+        if pinned is None:
+            return _no_quick(ctx, "share staying English (upper bound)")
+        res, source = pinned
+    s = stay_in_language(res)
+    return Evidence(0.0, n_random=s["n_continuations"], decision=lm_gate(res), details={**s, "source": source})
+
+
+def lm_gate(res: dict[str, Any]):
+    """The spec §5 stay-in-language gate of one run: Clopper-Pearson on the share staying English, boundary 0.95."""
     s = stay_in_language(res)
     n = s["n_continuations"]
     k = int(round(s["stay_en_upper_bound"] * n))
-    d = decide_proportion(k, n, boundary=0.95, units="continuations (unsteered, English prompts x seeds)", effect="share staying English (upper bound)",
+    what = "share staying English" + ("" if s["exact"] else " (upper bound)")
+    d = decide_proportion(k, n, boundary=0.95, units="continuations (unsteered, English prompts x seeds)", effect=what,
                           rule="verified if the Clopper-Pearson 95 % interval lies above 0.95 (spec §5); not reproduced if below",
                           setting_differs=True, paper_setting="spec §5 miniature (gate)", our_setting=_TOY)
-    d = dataclasses.replace(d, detectable_effect=vd.mde_proportion(n, 0.95, "less"))
-    return Evidence(0.0, n_random=n, decision=d, details={**s, "source": source})
+    return dataclasses.replace(d, detectable_effect=vd.mde_proportion(n, 0.95, "less"))
 
 
 @claim("sae.steering_beats_controls_toy", equation="C6", statement=r"s(j^\star,\kappa^\star)>\max\{s(k_{\rm rate\text{-}matched},\kappa^\star),\,s(j^\star,0)\}\ \text{(miniature)}",

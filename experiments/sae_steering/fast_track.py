@@ -5,6 +5,19 @@ Deviation from the spec's SAE setting: the bandwidth is $\varepsilon=0.05$ and $
 $\varepsilon=10^{-3}$). With a few hundred steps too few pre-activations fall in the kernel window of
 width $10^{-3}$, the thresholds barely move and L0 stays above the spec's gate of 64.
 
+The full setting follows the spec's LM more closely (width 64 for the CPU, 2000 LM steps):
+
+* 4 layers, context 96 and 48 new characters. 32 new characters hold about 24 non-space characters
+  of en/fr/es text, below the success rule's 32 (:data:`attention.sae.success.MIN_CHARS`), so fr/es
+  could never succeed; 17 + 48 positions need a context above 64.
+* The spec's English-heavy language mix (40 % English training documents, :func:`language_mix`),
+  stated before the run: with uniform documents the same LM (seed 0) kept 572 of 600 unsteered
+  continuations English, Clopper-Pearson [0.933, 0.969], not above the spec's gate of 0.95.
+
+The quick setting's LM (width 32, 400 steps) is under-trained (its held-out NLL per character is the
+run's ``lm``) and continues English prompts in fr/es too often for the spec's stay-in-language gate
+(``claims.stay_in_language``); its run is shown and never decides.
+
 Everything is seeded; the trained LM, the activations and the SAEs are cached on disk
 (:mod:`attention.sae.activations`, keyed by configuration, model and corpus hashes), so a second run
 (the notebook, ``attnverify verify``) only re-runs the steering sweep. Quick mode shrinks every size;
@@ -28,12 +41,12 @@ from attnverify.attention.sae.jumprelu import JumpReLUSAE, sae_encode
 from attnverify.attention.sae.miniature import MINI_LANGUAGES, char_tokenizer, sample_documents, word_lists
 from attnverify.attention.sae.training import sae_stats, train_sae
 
-__all__ = ["QUICK", "FULL", "FastTrack", "build_fast_track"]
+__all__ = ["QUICK", "FULL", "FastTrack", "build_fast_track", "load_lm", "language_mix"]
 
 QUICK = dict(v=300, d=32, layers=3, heads=2, mlp=128, context=50, lm_steps=400, batch=32, docs=64, sae_steps=400,
              sae_width=256, lam=8e-3, sae_eps=0.05, theta0=0.1, prompts=32, seeds=2, new=32, kappas=(0.0, 1.0, 2.0, 4.0, 8.0), gate_n=60, t0=8)
-FULL = dict(QUICK, d=64, heads=4, mlp=256, lm_steps=2000, docs=300, sae_steps=2000, sae_width=512, prompts=200, seeds=3,
-            gate_n=300)
+FULL = dict(QUICK, d=64, layers=4, heads=4, mlp=256, context=96, lm_steps=2000, docs=300, sae_steps=2000, sae_width=512, prompts=200,
+            seeds=3, new=48, gate_n=300, en_share=0.4)
 
 
 class FastTrack(dict):
@@ -62,23 +75,41 @@ def _encode_docs(tok, docs: list[str]) -> np.ndarray:
     return np.asarray([[0] + tok.encode(t) for t in docs], np.int32)
 
 
-def build_fast_track(quick: bool = True, seed: int = 0) -> FastTrack:
-    """Train (or load from the cache) the character LM and one SAE per layer; see the module docstring."""
-    s = QUICK if quick else FULL
+def language_mix(s: dict) -> np.ndarray | None:
+    r"""Training probabilities of :data:`MINI_LANGUAGES`: English ``en_share``, the rest equal (spec §5's
+    English-heavy option at 0.4); ``None`` (uniform draws) when the setting has no ``en_share``."""
+    if s.get("en_share") is None:
+        return None
+    en = float(s["en_share"])
+    if not 0.0 < en < 1.0:
+        raise ValueError(f"en_share must lie in (0, 1), got {en!r}")
+    return np.asarray([en if lang == "en" else (1.0 - en) / (len(MINI_LANGUAGES) - 1) for lang in MINI_LANGUAGES])
+
+
+def load_lm(s: dict, seed: int = 0) -> tuple:
+    """``(cfg, tok, lists, params, flat parameter vector)``: the character LM of setting ``s``, trained
+    on documents of the language mix :func:`language_mix`, or loaded from the cache."""
     lists = word_lists(s["v"])
     tok = char_tokenizer(lists)
     cfg = CharLMConfig(tok.size, s["d"], s["layers"], s["heads"], s["mlp"], s["context"])
-    conf_hash = _hash({"lm": cfg._asdict(), "steps": s["lm_steps"], "batch": s["batch"], "seed": seed, "lists": lists.sha256})
+    mix = language_mix(s)
+    conf = {"lm": cfg._asdict(), "steps": s["lm_steps"], "batch": s["batch"], "seed": seed, "lists": lists.sha256}
+    conf_hash = _hash(conf if mix is None else dict(conf, mix=mix.tolist()))
 
     def batches(i: int) -> np.ndarray:
         rng = np.random.default_rng([seed, 1, i])
-        langs = rng.choice(MINI_LANGUAGES, s["batch"])
+        langs = rng.choice(MINI_LANGUAGES, s["batch"]) if mix is None else rng.choice(MINI_LANGUAGES, s["batch"], p=mix)
         return _encode_docs(tok, [sample_documents(lists, str(lang), 1, cfg.context - 1, rng)[0] for lang in langs])
 
-    like = init_charlm(cfg, seed)
     vec = cached_array(cache_key(conf_hash, lists.sha256, "all", "charlm_params"),
                        lambda: _flat(train_charlm(cfg, batches, s["lm_steps"], seed=seed)[0]))
-    params = _unflat(vec, like)
+    return cfg, tok, lists, _unflat(vec, init_charlm(cfg, seed)), vec
+
+
+def build_fast_track(quick: bool = True, seed: int = 0) -> FastTrack:
+    """Train (or load from the cache) the character LM and one SAE per layer; see the module docstring."""
+    s = QUICK if quick else FULL
+    cfg, tok, lists, params, vec = load_lm(s, seed)
     model_hash = array_sha256(vec)
 
     rng = np.random.default_rng([seed, 2])

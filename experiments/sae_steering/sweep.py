@@ -24,7 +24,7 @@ from attnverify.attention.sae.langid import detect_language_lingua, gate_accurac
 from attnverify.attention.sae.miniature import sample_documents, word_validity
 from attnverify.attention.sae.selection import head_attribution, matched_random_feature, mu_plus, rank_of, select_feature
 from attnverify.attention.sae.steering import Steer, make_steer, no_steer
-from attnverify.attention.sae.success import calibrate_degeneracy, judge
+from attnverify.attention.sae.success import calibrate_degeneracy, judge, language_label
 
 from .blocks import ablation_masks, padded_blocks
 from .fast_track import FastTrack
@@ -54,18 +54,20 @@ def _score(ft: FastTrack, texts: list[str], target: str) -> tuple[np.ndarray, np
 
 
 def _calibrate(ft: FastTrack, prompts: np.ndarray) -> None:
-    """``ft["rule"]``: the success rule's thresholds from the unsteered continuations of every seed."""
+    """``ft["rule"]``: the success rule's thresholds from the unsteered continuations of every seed; and
+    ``ft["unsteered_labels"]``: their guarded language labels, counted (the spec's stay-in-language gate)."""
     texts = [t for s in range(ft["settings"]["seeds"]) for t in _generate(ft, prompts, [no_steer(ft["cfg"].d)], None, 1000 * ft["seed"] + s)[0]]
     ft["rule"] = calibrate_degeneracy(texts, [list(t) for t in texts])
+    labels = language_label(texts)
+    ft["unsteered_labels"] = {lab: labels.count(lab) for lab in sorted(set(labels))}
 
 
 def _run(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], target: str, masks=None) -> tuple[np.ndarray, np.ndarray]:
     """Success and fluency ``[config, seed, prompt]``."""
     seeds = range(ft["settings"]["seeds"])
     per = [_generate(ft, prompts, steers, masks, 1000 * ft["seed"] + s) for s in seeds]
-    succ = np.stack([[_score(ft, per[s][c], target)[0] for s in seeds] for c in range(len(steers))])
-    flu = np.stack([[_score(ft, per[s][c], target)[1] for s in seeds] for c in range(len(steers))])
-    return succ, flu
+    scored = [[_score(ft, per[s][c], target) for s in seeds] for c in range(len(steers))]  # each text judged once
+    return np.asarray([[x[0] for x in row] for row in scored]), np.asarray([[x[1] for x in row] for row in scored])
 
 
 def lid_gate(ft: FastTrack) -> dict[str, Any]:
@@ -88,7 +90,8 @@ def run_sweep(ft: FastTrack) -> dict[str, Any]:
     res: dict[str, Any] = {"kappas": kappas, "layers": list(range(cfg.layers)), "targets": list(TARGETS), "n_prompts": len(prompts),
                            "seeds": s["seeds"], "features": {}, "success": {}, "fluency": {}, "success_random": {},
                            "fluency_random": {}, "unsteered": {}, "unsteered_fluency": {}, "additive": {}, "heads": {},
-                           "success_rule": dict(ft["rule"]._asdict(), definition="pre-registered: attnverify.attention.sae.success.judge")}
+                           "success_rule": dict(ft["rule"]._asdict(), definition="pre-registered: attnverify.attention.sae.success.judge"),
+                           "unsteered_labels": ft["unsteered_labels"]}
     for target in pn.progress(TARGETS, desc="fast track: steering"):
         base_s, base_f = _run(ft, prompts, [no_steer(cfg.d)], target)
         res["unsteered"][target], res["unsteered_fluency"][target] = base_s[0].mean(0), np.nanmean(base_f[0], 0)
