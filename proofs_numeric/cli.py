@@ -3,7 +3,7 @@
 ::
 
     attnverify verify [--only GLOB] [--seed N] [--scale F] [--jobs N] [--json PATH] [--markdown PATH] [--update-readme PATH] [--html DIR]
-    attnverify verify --from-json PATH --html DIR
+    attnverify verify --from-json PATH --html DIR [--only GLOB]
     attnverify verify ... [--evidence DIR]
     attnverify promote RUN_FILE DEST [--claims GLOB ...] [--command CMD] [--schema NAME] [--protocol TEXT]
     attnverify list [--only GLOB]
@@ -68,11 +68,41 @@ def _scale(text: str) -> float:
     return v
 
 
+def _path(text: str) -> str:
+    """argparse type of every path option: a non-empty name (an empty string is an error, never "not given")."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a path, got {text!r}")
+    return text
+
+
+#: the defaults of ``verify``'s run options; ``None`` in the parser, so that an option given with
+#: ``--from-json`` (which runs nothing) is told apart from one left out
+VERIFY_DEFAULTS = {"seed": 0, "scale": 1.0, "jobs": 1, "json": "reports/verify.json", "markdown": "reports/verify.md"}
+#: the options of ``verify`` that only a run reads, in the order they are named when given with ``--from-json``
+RUN_ONLY = (("--seed", "seed"), ("--scale", "scale"), ("--jobs", "jobs"), ("--json", "json"),
+            ("--markdown", "markdown"), ("--evidence", "evidence"), ("--update-readme", "update_readme"))
+
+
+def _verify_options(args: argparse.Namespace) -> None:
+    """``--from-json`` renders a saved report: an option that only a run reads is an error; otherwise the
+    run options get their defaults (:data:`VERIFY_DEFAULTS`)."""
+    if args.from_json:
+        for flag, dest in RUN_ONLY:
+            if getattr(args, dest) is not None:
+                raise OSError(f"{flag} has no effect with --from-json (it renders a saved report and runs nothing; "
+                              "only --html and --only apply)")
+        return
+    for dest, value in VERIFY_DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, value)
+
+
 def _check_outputs(args: argparse.Namespace) -> None:
     """Every destination of the command, before any work (``OutputPathError`` -> exit 2)."""
     from .io import check_output_dir, check_output_file
 
     if args.cmd == "verify":
+        _verify_options(args)
         for flag, path in (("--json", args.json), ("--markdown", args.markdown)):
             if path:
                 check_output_file(path, what=f"{flag} file")
@@ -83,6 +113,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
             raise OSError("--from-json renders a saved report and needs --html DIR")
         if args.from_json and not Path(args.from_json).is_file():
             raise OSError(f"--from-json file {args.from_json} does not exist (it must be a verify --json report)")
+        if args.from_json:  # its contents too, before --html DIR is created (ValueError names file and field)
+            from .html_report import load_report_json
+
+            load_report_json(args.from_json)
         if args.update_readme:
             p = Path(args.update_readme)
             if not p.is_file():
@@ -134,9 +168,10 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     if args.from_json:  # re-render a saved report as HTML, running nothing
-        from .html_report import load_report_json, write_html_report
+        from .html_report import load_report_json, select_claims, write_html_report
 
-        print(f"wrote {write_html_report(load_report_json(args.from_json), args.html)}")
+        data = select_claims(load_report_json(args.from_json), args.only, source=args.from_json)
+        print(f"wrote {write_html_report(data, args.html)}")
         return 0
     from ._runner import run_claims
     from .progress import progress
@@ -199,6 +234,9 @@ def _cmd_task(args: argparse.Namespace, kind: str) -> int:
             print(f"attnverify {kind}: {args.name!r} does not take --from-json", file=sys.stderr)
             return 2
         extra["from_json"] = args.from_json
+        check = getattr(fn, "check_from_json", None)  # the report's contents, before --out is created
+        if check is not None:
+            check(args.from_json)
     out.mkdir(parents=True, exist_ok=True)  # after every usage check: a refused command leaves no directory
     t0 = time.perf_counter()
     result = fn(out, quick=args.quick, seed=args.seed, **extra) or {}
@@ -245,21 +283,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="run every registered claim and write reports")
     v.add_argument("--only", metavar="GLOB", default=None, help="claim-id glob, e.g. 'topk*' or 'geometry.*'")
-    v.add_argument("--seed", type=_seed, default=0, help="integer in [0, 2**32 - 1]")
-    v.add_argument("--scale", type=_scale, default=1.0, help="instance-count multiplier, finite and > 0 (1.0 = full)")
-    v.add_argument("--jobs", type=_positive, default=1, metavar="N",
+    v.add_argument("--seed", type=_seed, default=None, help="integer in [0, 2**32 - 1] (default 0)")
+    v.add_argument("--scale", type=_scale, default=None, help="instance-count multiplier, finite and > 0 (default 1.0 = full)")
+    v.add_argument("--jobs", type=_positive, default=None, metavar="N",
                    help="run the claims in N worker processes, one area at a time each (same verdicts; default 1)")
-    v.add_argument("--json", metavar="PATH", default="reports/verify.json",
-                   help="machine-readable report: every claim, verdict and evidence (default %(default)s)")
-    v.add_argument("--markdown", metavar="PATH", default="reports/verify.md",
-                   help="the report as a Markdown table (default %(default)s)")
-    v.add_argument("--update-readme", metavar="PATH", default=None, help="rewrite the claims table in this README")
-    v.add_argument("--evidence", metavar="DIR", default=None,
+    v.add_argument("--json", metavar="PATH", type=_path, default=None,
+                   help=f"machine-readable report: every claim, verdict and evidence (default {VERIFY_DEFAULTS['json']})")
+    v.add_argument("--markdown", metavar="PATH", type=_path, default=None,
+                   help=f"the report as a Markdown table (default {VERIFY_DEFAULTS['markdown']})")
+    v.add_argument("--update-readme", metavar="PATH", type=_path, default=None, help="rewrite the claims table in this README")
+    v.add_argument("--evidence", metavar="DIR", type=_path, default=None,
                    help="decide from your own run in DIR instead of the pinned files it replaces (verdicts marked unpinned)")
-    v.add_argument("--html", metavar="DIR", default=None,
+    v.add_argument("--html", metavar="DIR", type=_path, default=None,
                    help="also write DIR/index.html: the self-contained verdict report (opens from disk, no network)")
-    v.add_argument("--from-json", metavar="PATH", default=None,
-                   help="with --html: render this verify --json report instead of running claims")
+    v.add_argument("--from-json", metavar="PATH", type=_path, default=None,
+                   help="with --html: render this verify --json report instead of running claims (--only filters its claims)")
     v.set_defaults(func=_cmd_verify)
 
     pr = sub.add_parser("promote", help="make a run's file the pinned evidence: copy it into the tree and update the manifest")
@@ -279,11 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
         t = sub.add_parser(kind, help=f"run a registered {kind}", formatter_class=argparse.RawDescriptionHelpFormatter)
         t.add_argument("name", help=f"which {kind} (listed below)")
         _list_names_in_help(t, kind)
-        t.add_argument("--out", metavar="DIR", default=None, help=f"output directory (default {default})")
+        t.add_argument("--out", metavar="DIR", type=_path, default=None, help=f"output directory (default {default})")
         t.add_argument("--quick", action="store_true", help="reduced version (what the test suite runs)")
         t.add_argument("--seed", type=_seed, default=0, help="integer in [0, 2**32 - 1]")
         if kind == "plot":
-            t.add_argument("--from-json", metavar="PATH", default=None,
+            t.add_argument("--from-json", metavar="PATH", type=_path, default=None,
                            help="plots that draw a report (verdicts): the verify --json file (default: the checkout's reports/verify.json)")
         if kind == "experiment":
             t.add_argument("--devices", type=_positive, default=1, metavar="N",
@@ -296,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # bad arguments: argparse exits 2 here, before any work
     try:
         _check_outputs(args)
-    except OSError as e:
+    except (OSError, ValueError) as e:
         print(f"attnverify {args.cmd}: error: {e}", file=sys.stderr)
         return 2
     _setup()

@@ -26,9 +26,10 @@ from ._html_assets import CSS, SCRIPT, VERDICT_COLOURS
 from .io import atomic_write_text
 from .mathml import tex_to_mathml, text_with_math
 from .report import HOW_TO_READ, VERDICT_ORDER
+from .report_schema import NON_FINITE, is_effect, report_json_problem
 
-__all__ = ["html_report", "write_html_report", "load_report_json", "claim_sources", "pinned_files", "unpinned_files",
-           "report_json_problem"]
+__all__ = ["html_report", "write_html_report", "load_report_json", "select_claims", "claim_sources", "pinned_files",
+           "unpinned_files", "report_json_problem", "NON_FINITE"]
 
 _e = html.escape
 #: keys of a decision or of the details that name a negative control or a minimal detectable effect
@@ -37,12 +38,17 @@ MDE_KEYS = ("detectable_effect", "mde", "minimal_detectable_effect")
 
 
 def load_report_json(path: str | Path) -> dict[str, Any]:
-    """The dictionary of a ``verify --json`` file; ``ValueError`` names the file when it is not one."""
+    """The dictionary of a ``verify --json`` file, every field checked
+    (:func:`~proofs_numeric.report_schema.report_json_problem`); ``ValueError`` names the file and the field
+    when it is not one (also for an integer of more than 4300 digits and for nesting deeper than Python's
+    recursion limit)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, and int('1' * 5000)'s digit limit
         raise ValueError(f"{p} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ValueError(f"{p} is not a verify --json report: its JSON nests deeper than Python's recursion limit") from None
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
         raise ValueError(f"{p} is not an attnverify verify --json report (no 'claims' list)")
     problem = report_json_problem(data)
@@ -51,81 +57,17 @@ def load_report_json(path: str | Path) -> dict[str, Any]:
     return data
 
 
-_NUM = (int, float)
-#: field -> accepted types of a claim record, of its decision, and of the report (None: may be null/absent)
-CLAIM_FIELDS: dict[str, tuple[type, ...]] = {
-    "id": (str,), "verdict": (str,), "paper": (str,), "equation": (str,), "statement": (str,), "provenance": (str,)}
-CLAIM_OPTIONAL: dict[str, tuple[type, ...]] = {
-    "decision": (dict,), "details": (dict,), "worst_error": _NUM, "tolerance": _NUM, "n_random": (int,),
-    "n_adversarial": (int,), "depends_on": (list,), "corrected_by": (str,), "notes": (str,), "message": (str,),
-    "symbolic": (str,), "error_kind": (str,), "empirical": (bool,)}
-DECISION_FIELDS: dict[str, tuple[type, ...]] = {
-    "effect": (str,), "estimate": _NUM, "ci": (list,), "rule": (str,), "boundary": _NUM, "method": (str,),
-    "units": (str,), "n_units": (int,)}
-REPORT_OPTIONAL: dict[str, tuple[type, ...]] = {"environment": (dict,), "seconds": _NUM, "seed": (int,), "scale": _NUM}
+def select_claims(data: Mapping[str, Any], only: str | None, *, source: str | Path = "the report") -> dict[str, Any]:
+    """``data`` with only the claims whose id matches the glob ``only`` (all when ``None``), recorded in its
+    ``only`` field; ``ValueError`` when none matches."""
+    import fnmatch
 
-
-#: how ``verify --json`` writes a non-finite number (strict JSON has none)
-NON_FINITE = ("nan", "inf", "-inf")
-
-
-def _type_problem(where: str, value: Any, types: tuple[type, ...]) -> str | None:
-    ok = (isinstance(value, types) and not (isinstance(value, bool) and bool not in types)) or (
-        float in types and value in NON_FINITE)
-    return None if ok else f"{where} must be {' or '.join(t.__name__ for t in types)}, got {type(value).__name__}"
-
-
-def report_json_problem(data: Any) -> str | None:
-    """The first malformed field of a ``verify --json`` dictionary, named by its path
-    (``claims[3].decision.ci``), or ``None`` when every field the page reads has its type."""
-    if not isinstance(data, Mapping):
-        return f"the report must be a JSON object, got {type(data).__name__}"
-    if not isinstance(data.get("claims"), list):
-        return "claims must be a list" + ("" if "claims" in data else " (missing)")
-    for key, types in REPORT_OPTIONAL.items():
-        if data.get(key) is not None and (msg := _type_problem(key, data[key], types)):
-            return msg
-    for i, c in enumerate(data["claims"]):
-        where = f"claims[{i}]"
-        if not isinstance(c, Mapping):
-            return f"{where} must be an object, got {type(c).__name__}"
-        for key, types in CLAIM_FIELDS.items():
-            if key not in c:
-                return f"{where}.{key} is missing"
-            if msg := _type_problem(f"{where}.{key}", c[key], types):
-                return msg
-        for key, types in CLAIM_OPTIONAL.items():
-            if c.get(key) is not None and (msg := _type_problem(f"{where}.{key}", c[key], types)):
-                return msg
-        d = c.get("decision")
-        for key, types in (DECISION_FIELDS.items() if d else ()):
-            if key not in d:
-                return f"{where}.decision.{key} is missing"
-            if msg := _type_problem(f"{where}.decision.{key}", d[key], types):
-                return msg
-        if d and (msg := _decision_problem(f"{where}.decision", d)):
-            return msg
-    return None
-
-
-def _decision_problem(where: str, d: Mapping[str, Any]) -> str | None:
-    """The decision's optional fields, its interval, and each of its ``parts`` (a decision again)."""
-    if len(d["ci"]) != 2 or any(isinstance(x, bool) or not isinstance(x, _NUM) for x in d["ci"]):
-        return f"{where}.ci must be a pair of numbers [lo, hi], got {d['ci']!r}"
-    for key, types in (("level", _NUM), ("p_value", _NUM), ("parts", (dict,)), ("test", (str,))):
-        if d.get(key) is not None and (msg := _type_problem(f"{where}.{key}", d[key], types)):
-            return msg
-    for name, part in (d.get("parts") or {}).items():
-        if not isinstance(part, Mapping):
-            return f"{where}.parts[{name!r}] must be an object, got {type(part).__name__}"
-        for key in ("effect", "estimate", "ci"):
-            if key not in part:
-                return f"{where}.parts[{name!r}].{key} is missing"
-            if msg := _type_problem(f"{where}.parts[{name!r}].{key}", part[key], DECISION_FIELDS[key]):
-                return msg
-        if msg := _decision_problem(f"{where}.parts[{name!r}]", {**part, "parts": None}):
-            return msg
-    return None
+    if only is None:
+        return dict(data)
+    claims = [c for c in data["claims"] if fnmatch.fnmatchcase(c["id"], only)]
+    if not claims:
+        raise ValueError(f"--only {only!r} matches no claim of {source} ({len(data['claims'])} claims)")
+    return {**data, "claims": claims, "only": only}
 
 
 def claim_sources(ids: list[str] | None = None) -> dict[str, tuple[str, int]]:
@@ -243,20 +185,13 @@ def _evidence_cell(c: Mapping[str, Any]) -> str:
     return "-" if c.get("worst_error") is None else f"{_sci(c['worst_error'], 1)} (tol {_sci(c['tolerance'], 0)})"
 
 
-def _is_effect(x: Any) -> bool:
-    """``x`` is a decision-like record the page can draw: effect, estimate and a numeric interval."""
-    return (isinstance(x, Mapping) and {"effect", "estimate", "ci"} <= set(x)
-            and not any(_type_problem(k, x[k], DECISION_FIELDS[k]) for k in ("effect", "estimate", "ci"))
-            and _decision_problem("control", {**x, "parts": None}) is None)
-
-
 def _controls(controls: Any) -> str:
     """Each placebo's effect and outcome ("passes" blocks verified), and whether it could pass at this n."""
     if controls is None:
         return "not recorded"
-    if not isinstance(controls, Mapping) or not all(_is_effect(v) for v in controls.values()):
+    if not isinstance(controls, Mapping) or not all(is_effect(v) for v in controls.values()):
         return _e(json.dumps(controls, default=str))
-    return "<br>".join(f"{_e(name)}: {_effect(c)}, {_e(c.get('outcome', '-'))}"
+    return "<br>".join(f"{_e(name)}: {_effect(c)}, {_e(c.get('outcome') or '-')}"
                        + (" <b>(blocks verified)</b>" if c.get("passes") else "")
                        + (" (cannot pass at this n)" if c.get("can_pass") is False else "")
                        for name, c in controls.items())
@@ -274,7 +209,7 @@ def _decision_rows(c: Mapping[str, Any]) -> list[str]:
         rows.append(_row("paper", f"{_e(d.get('paper_figure') or '-')}; setting: {_e(d.get('paper_setting') or '-')}"))
         rows.append(_row("ours", f"{_effect(d)}; setting: {_e(d.get('our_setting') or 'as the paper')}"))
     for name, part in (d.get("parts") or {}).items():
-        rows.append(_row(f"part: {name}", _effect(part) + f" ({_e(part.get('outcome', '-'))}, n = {part.get('n_units', '-')})"))
+        rows.append(_row(f"part: {name}", _effect(part) + f" ({_e(part.get('outcome') or '-')}, n = {'-' if part.get('n_units') is None else part['n_units']})"))
     rows.append(_row("negative control", _controls(_first((d, det), CONTROL_KEYS))))
     mde = _first((d, det), MDE_KEYS)
     rows.append(_row("detectable effect (80 % power)", "not recorded" if mde is None else
@@ -397,5 +332,6 @@ selection <code>{_e(str(data.get('only') or '*'))}</code>, {float(data.get('seco
 def write_html_report(report: Any, out_dir: str | Path, **kwargs: Any) -> Path:
     """Write ``out_dir/index.html`` (atomically) for a Report or a ``--json`` dictionary; returns the path."""
     out = Path(out_dir)
+    page = html_report(report, **kwargs)  # before the directory is made: a report that cannot be drawn leaves none
     out.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(out / "index.html", html_report(report, **kwargs))
+    return atomic_write_text(out / "index.html", page)
