@@ -6,8 +6,11 @@ has **one shared x-axis** labelled with its quantity and unit: two intervals in 
 eye. An effect that matches no known measure gets a panel of its own, its name as the axis label. In
 every row the decision boundary is a dashed tick, an equivalence margin $\pm m$ a shaded band, the
 estimate a dot coloured by the verdict, and the paper's figure (where it is one number in the axis'
-units: :func:`~.measures.paper_value`) an open diamond. Rows whose effect was not measured are not drawn:
-they are listed by name under the panels, with their count. Example::
+units: :func:`~.measures.paper_value`) an open diamond. Rows whose effect was not measured, or whose
+estimate is not finite (``"nan"``/``"inf"`` as ``verify --json`` writes them), are not drawn: they are
+listed by claim id under the panels, with their count. An infinite interval end is drawn as an arrow to the
+panel's edge; a NaN end is not drawn (the row's estimate is) and the claim is listed; a non-finite
+boundary is not drawn, and the row says so. Example::
 
     rows = decisions_from_report("reports/verify.json")      # [(claim id, verdict, Decision dict), ...]
     fig = forest_plot(rows)
@@ -15,6 +18,7 @@ they are listed by name under the panels, with their count. Example::
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -60,47 +64,91 @@ def decisions_from_run(patterns: tuple[str, ...] = QUICK_PATTERNS, *, scale: flo
     return rows
 
 
+def numbers(d: dict[str, Any]) -> tuple[float, float, float, float]:
+    """``(estimate, ci lo, ci hi, boundary)`` of a decision as floats; ``verify --json`` writes a non-finite
+    number as ``"nan"``, ``"inf"`` or ``"-inf"``, which become NaN and $\\pm\\infty$ here."""
+    lo, hi = d["ci"]
+    return float(d["estimate"]), float(lo), float(hi), float(d["boundary"])
+
+
+def _drawable(d: dict[str, Any]) -> bool:
+    return not not_measured(d) and math.isfinite(numbers(d)[0])
+
+
 def groups(rows: list[Row]) -> tuple[dict[Measure, list[Row]], list[Row]]:
-    """``({measure: rows}, not measured rows)``: the measured rows grouped by :func:`~.measures.measure_of`
-    in the order of :data:`~.measures.MEASURES` (shifted and unmatched measures after), and the rest."""
+    """``({measure: rows}, rows not drawn)``: the rows with a finite estimate grouped by
+    :func:`~.measures.measure_of` in the order of :data:`~.measures.MEASURES` (shifted and unmatched
+    measures after), and the rest: not measured, or a non-finite estimate."""
     out: dict[Measure, list[Row]] = {}
     for row in rows:
-        if not not_measured(row[2]):
+        if _drawable(row[2]):
             out.setdefault(measure_of(row[2]), []).append(row)
     order = [q for q, _, _, _ in MEASURES]
     rank = lambda m: (order.index(m[0]) if m[0] in order else len(order), m[0])  # noqa: E731
-    return dict(sorted(out.items(), key=lambda kv: rank(kv[0]))), [r for r in rows if not_measured(r[2])]
+    return dict(sorted(out.items(), key=lambda kv: rank(kv[0]))), [r for r in rows if not _drawable(r[2])]
+
+
+def _foot(rows: list[Row], missing: list[Row]) -> list[str]:
+    """The lines under the panels naming every claim not drawn, or drawn without part of its interval."""
+    def line(what: str, ids: list[str]) -> list[str]:
+        n = f"{len(ids)} claim{'s' if len(ids) != 1 else ''}"
+        return textwrap.wrap(f"{what}: {n}: " + ", ".join(ids), 120) if ids else []
+
+    nan_end = [cid for cid, _, d in rows if _drawable(d) and any(math.isnan(x) for x in numbers(d)[1:3])]
+    return (line("Not measured (no data; not drawn)", [r[0] for r in missing if not_measured(r[2])])
+            + line("Non-finite estimate (not drawn)", [r[0] for r in missing if not not_measured(r[2])])
+            + line("Interval end NaN (that end not drawn)", nan_end))
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """A panel title or axis label in lines of ``width`` characters, at most three (then ``...``)."""
+    return textwrap.wrap(text, width, max_lines=3, placeholder=" ...") or [""]
 
 
 def _draw_group(ax: Any, measure: Measure, rows: list[Row]) -> None:
     xs: list[float] = []
+    open_ends: list[tuple[int, float, float, str]] = []  # (row, finite end, direction, colour) of an infinite end
     for y, (_, verdict, d) in enumerate(rows):
-        lo, hi = d["ci"]
-        b, est, colour = d["boundary"], d["estimate"], COLOURS.get(verdict, "black")
-        if d.get("test") == "equivalence":
-            ax.fill_between([-b, b], y - 0.38, y + 0.38, color="#009E73", alpha=0.15, lw=0)
-            xs += [-b, b]
-        else:
+        est, lo, hi, b = numbers(d)
+        colour = COLOURS.get(verdict, "black")
+        if math.isfinite(b) and d.get("test") == "equivalence":  # a non-finite boundary: the row's label says so
+            ax.fill_between([-abs(b), abs(b)], y - 0.38, y + 0.38, color="#009E73", alpha=0.15, lw=0)
+            xs += [-abs(b), abs(b)]
+        elif math.isfinite(b):
             ax.plot([b, b], [y - 0.38, y + 0.38], color="black", ls="--", lw=0.9)
             xs.append(b)
-        ax.plot([lo, hi], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+        ends = [x if math.isfinite(x) else est for x in (lo, hi)]  # a NaN end: the segment stops at the estimate
+        ax.plot(ends, [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+        open_ends += [(y, e, math.copysign(1, x), colour) for x, e in zip((lo, hi), ends) if math.isinf(x)]
         ax.plot([est], [y], "o", color=colour, ms=5)
         pv = paper_value(d, measure)
         if pv is not None:
             ax.plot([pv], [y], "D", mfc="white", mec="black", ms=5)
             xs.append(pv)
-        xs += [lo, hi]
+        xs += [est, *ends]
     lo_x, hi_x = min(xs), max(xs)
     pad = 0.08 * ((hi_x - lo_x) or max(abs(hi_x), 1e-3))
     ax.set_xlim(lo_x - pad, hi_x + pad)
+    for y, start, sign, colour in open_ends:  # an infinite interval end: an arrow to the panel's edge
+        ax.annotate("", xy=(1.0 if sign > 0 else 0.0, y), xycoords=("axes fraction", "data"), xytext=(start, y),
+                    textcoords="data", arrowprops={"arrowstyle": "->", "color": colour, "lw": 2.2})
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{cid}  (n = {d['n_units']} {d['units'].split(' (')[0]})" for cid, _, d in rows], fontsize=7)
+    ax.set_yticklabels([_row_label(cid, d) for cid, _, d in rows], fontsize=7)
     ax.tick_params(axis="y", length=0)
     ax.tick_params(axis="x", labelsize=7)
     ax.grid(axis="x", color="#dddddd", lw=0.6)
     ax.set_axisbelow(True)
-    ax.set_xlabel("\n".join(textwrap.wrap(measure[1], 70)), fontsize=7, labelpad=2)
+    ax.set_xlabel("\n".join(_wrap(measure[1], 70)), fontsize=7, labelpad=2)
+
+
+def _row_label(cid: str, d: dict[str, Any]) -> str:
+    """``claim id  (n = 20 seeds)``, and what of the row is not drawn because it is not finite."""
+    est, lo, hi, b = numbers(d)
+    notes = [f"n = {d['n_units']} {d['units'].split(' (')[0]}"]
+    notes += ["interval open to the left"] * math.isinf(lo) + ["interval open to the right"] * math.isinf(hi)
+    notes += ["boundary not finite, not drawn"] * (not math.isfinite(b))
+    return f"{cid}  ({'; '.join(notes)})"
 
 
 def forest_plot(rows: list[Row], title: str = "Empirical claims: effect with 95 % confidence interval, by effect measure"):
@@ -116,23 +164,25 @@ def forest_plot(rows: list[Row], title: str = "Empirical claims: effect with 95 
         raise ValueError("forest_plot needs at least one decision")
     style()
     panels, missing = groups(rows)
-    foot = textwrap.wrap(f"Not measured (no data; not drawn): {len(missing)} claim{'s' if len(missing) != 1 else ''}: "
-                         + ", ".join(r[0] for r in missing), 120) if missing else []
+    foot = _foot(rows, missing)
     row_in, title_in, ticks_in, top_in, legend_in = 0.24, 0.3, 0.55, 0.45, 0.5  # layout in inches
     foot_in = 0.16 * len(foot) + (0.1 if foot else 0)
-    blocks = [title_in + row_in * (len(g) + 0.4) + ticks_in + 0.12 * (len(m[1]) > 70) for m, g in panels.items()]
+    titles = {m: _wrap(m[0], 80) for m in panels}  # long effect names wrap
+    blocks = [title_in + 0.16 * (len(titles[m]) - 1) + row_in * (len(g) + 0.4) + ticks_in
+              + 0.12 * (len(_wrap(m[1], 70)) - 1) for m, g in panels.items()]
     height = top_in + sum(blocks) + legend_in + foot_in
     fig = plt.figure(figsize=(7.5, height))
     y = height - top_in
     for block, (measure, g) in zip(blocks, panels.items()):
         axis_h = row_in * (len(g) + 0.4)
-        ax = fig.add_axes((0.5, (y - title_in - axis_h) / height, 0.46, axis_h / height))
+        head = title_in + 0.16 * (len(titles[measure]) - 1)
+        ax = fig.add_axes((0.5, (y - head - axis_h) / height, 0.46, axis_h / height))
         _draw_group(ax, measure, g)
-        fig.text(0.02, (y - 0.05) / height, textwrap.shorten(measure[0], 110), fontsize=9, fontweight="bold", va="top")
+        fig.text(0.02, (y - 0.05) / height, "\n".join(titles[measure]), fontsize=9, fontweight="bold", va="top")
         y -= block
     for i, line in enumerate(foot):
         fig.text(0.02, (legend_in + foot_in - 0.1 - 0.16 * i) / height, line, fontsize=7, color="#444444", va="top")
-    present = [v for v in COLOURS if any(r[1] == v for r in rows if not not_measured(r[2]))]
+    present = [v for v in COLOURS if any(r[1] == v for r in rows if _drawable(r[2]))]
     handles = [Line2D([], [], color=COLOURS[v], lw=2.2, marker="o", ms=5, label=v) for v in present]
     handles += [Line2D([], [], color="black", ls="--", lw=0.9, label="decision boundary"),
                 Patch(color="#009E73", alpha=0.15, label="equivalence margin ±m"),

@@ -14,7 +14,9 @@ units, against the same reference point*. A decision names its effect in words (
 The paper's figure is drawn in the axis' units (:func:`paper_value`): a percentage on a proportion axis is
 divided by 100 (``"up to 90 %"`` is 0.9), a factor ``"1.18x"`` on a log-ratio axis is $\ln 1.18$, on a
 shifted ratio axis $1.18 - c$; a figure that cannot be put in the axis' units (a range, several numbers, a
-percentage on a ratio axis) is not drawn. A row whose effect was not measured (no data: the interval is
+percentage on a ratio axis) is not drawn; a figure written as a derivation ending in ``= value``
+(``"58.8 scored keys of 128 = 2.177x"``) is read from its last ``=``. An effect of its own (no measure)
+is labelled with its name and ``(unit not stated)`` unless the name ends in a parenthesised unit. A row whose effect was not measured (no data: the interval is
 the whole range) is not an estimate and is left out of the panels (:func:`not_measured`).
 """
 
@@ -81,13 +83,14 @@ def measure_of(d: dict[str, Any]) -> Measure:
                 return (f"{quantity} minus {c:g}", f"{label.split(' (')[0]} minus {c:g} (unitless; 0 = a {quantity.lower()} of {c:g})",
                         f"{kind}-shifted")
             return quantity, label, kind
-    return f"Other: {effect}", effect, "other"
+    label = effect if re.search(r"\([^()]*\)\s*$", effect) else f"{effect} (unit not stated)"
+    return f"Other: {effect}", label, "other"
 
 
 def paper_value(d: dict[str, Any], measure: Measure | None = None) -> float | None:
     """The paper's figure in the units of the decision's axis (``measure``, default :func:`measure_of`), when
     ``paper_figure`` states exactly one number that converts (see the module docstring), else ``None``."""
-    text = str(d.get("paper_figure") or "")
+    text = str(d.get("paper_figure") or "").rsplit("=", 1)[-1]  # "58.8 of 128 = 2.177x": the result
     if _RANGE.search(text):
         return None
     nums = _NUMBER.findall(text)
