@@ -58,3 +58,69 @@ def test_quick_plot_runs_the_cheap_empirical_claims(tmp_path: Path):
     out = verdicts_plot(tmp_path, quick=True, seed=0)
     assert out["source"] == "run" and len(out["rows"]) == 3
     assert {Path(f).name for f in out["files"]} == {"verdicts.png", "verdicts.svg", "verdicts.json"}
+
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "verdicts.ipynb"
+
+
+def _notebook_plot_cell() -> str:
+    cells = [c for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]
+    return "".join(cells[1]["source"])
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_verdicts_notebook_reads_the_record_unless_asked_to_run_live(live, monkeypatch):
+    """Quick mode (the docs build) draws the committed verdicts of record and names their run; only
+    ATTNVERIFY_VERDICTS_LIVE=1 runs claims."""
+    import os
+
+    import IPython.display
+    import matplotlib.pyplot as plt
+
+    from attnverify.experiments import verdicts
+    from attnverify.experiments.verdicts.forest import RECORD, verdicts_of_record
+
+    def run(*a, **k):
+        raise RuntimeError("ran claims live")
+
+    monkeypatch.setattr(verdicts, "decisions_from_run", run)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    monkeypatch.setenv("ATTNVERIFY_QUICK", "1")
+    if live:
+        monkeypatch.setenv("ATTNVERIFY_VERDICTS_LIVE", "1")
+        with pytest.raises(RuntimeError, match="ran claims live"):
+            exec(_notebook_plot_cell(), {"os": os, "QUICK": True, "Path": Path})
+        return
+    monkeypatch.delenv("ATTNVERIFY_VERDICTS_LIVE", raising=False)
+    ns = {"os": os, "QUICK": True, "Path": Path}
+    exec(_notebook_plot_cell(), ns)
+    plt.close(ns["fig"])
+    record = json.loads(RECORD.read_text())
+    rows, _ = verdicts_of_record()
+    assert ns["rows"] == rows and len(rows) == sum(bool(c.get("decision")) for c in record["claims"])
+    text = shown[0].data
+    assert f"the full run of {record['started'][:10]} ({len(record['claims'])} claims" in text
+    assert "docs/verdicts_of_record.json" in text
+
+
+def test_verdicts_of_record_says_when_the_run_was_partial(tmp_path: Path):
+    from attnverify.experiments.verdicts.forest import RECORD, verdicts_of_record
+
+    data = json.loads(RECORD.read_text())
+    data.update(only="delta*", scale=0.01)
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(data))
+    assert verdicts_of_record(p)[1].startswith("a partial run (selection delta*, scale 0.01)")
+
+
+def test_verdicts_of_record_holds_every_registered_claim():
+    """The record is refreshed after the final full verify: a claim registered since is missing from it."""
+    from attnverify.experiments.verdicts.forest import RECORD
+
+    record = json.loads(RECORD.read_text())
+    pn.discover()
+    missing = sorted({c.id for c in pn.claims()} - {c["id"] for c in record["claims"]})
+    assert record.get("only") is None and float(record.get("scale") or 1) == 1.0
+    assert not missing, (f"{RECORD} is stale ({len(missing)} registered claims missing, e.g. {missing[:3]}): after a "
+                         "full `attnverify verify`, copy reports/verify.json there")

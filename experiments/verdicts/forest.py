@@ -28,13 +28,16 @@ from attnverify.proofs_numeric.plotstyle import VERDICT_COLOURS
 
 from .measures import MEASURES, Measure, measure_of, not_measured, paper_value
 
-__all__ = ["DEFAULT_REPORT", "COLOURS", "MEASURES", "measure_of", "paper_value", "decisions_from_report",
+__all__ = ["DEFAULT_REPORT", "RECORD", "verdicts_of_record", "numbers", "COLOURS", "MEASURES", "measure_of", "paper_value", "decisions_from_report",
            "decisions_from_run", "forest_plot", "verdicts_plot", "groups", "report_rows"]
 
 #: the verification report of this checkout (``attnverify verify`` writes it), found from the package, not the
 #: working directory
 DEFAULT_REPORT = Path(__file__).resolve().parents[2] / "reports" / "verify.json"
 COLOURS = VERDICT_COLOURS
+#: the verdicts of record: the ``verify --json`` report of the last full run, committed (copied here after a
+#: full ``attnverify verify``); the docs' "Verdicts at a glance" notebook reads it unless asked to run live
+RECORD = Path(__file__).resolve().parents[2] / "docs" / "verdicts_of_record.json"
 #: empirical claims cheap enough for the quick (test-suite) version of the plot
 QUICK_PATTERNS = ("delta.helps_local_queries", "delta.needs_locality", "obcache.output_aware_beats_attention_synthetic")
 
@@ -47,6 +50,22 @@ def decisions_from_report(path: str | Path = DEFAULT_REPORT) -> list[Row]:
 
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     return [(c["id"], c["verdict"], c["decision"]) for c in data.get("claims", []) if c.get("decision")]
+
+
+def verdicts_of_record(path: str | Path = RECORD) -> tuple[list[Row], str]:
+    """``(rows, provenance)`` of the committed report of record (:data:`RECORD`): the rows of
+    :func:`report_rows`, and a sentence naming the run, read from the file itself: ``"the full run of
+    2026-12-07 (138 claims, seed 0, scale 1), docs/verdicts_of_record.json"``; a run that was not full
+    (a ``--only`` selection, a scale below 1) says so."""
+    from attnverify.proofs_numeric.html_report import load_report_json
+
+    data = load_report_json(path)
+    full = data.get("only") is None and float(data.get("scale") or 1.0) == 1.0
+    kind = "the full run" if full else f"a partial run (selection {data.get('only') or '*'}, scale {data.get('scale')})"
+    date = str(data.get("started") or "an unrecorded date")[:10]
+    name = Path(path).name if Path(path).resolve() != RECORD else "docs/" + RECORD.name
+    return report_rows(path), (f"{kind} of {date} ({len(data['claims'])} claims, seed {data.get('seed', '-')}, "
+                               f"scale {float(data.get('scale') or 1.0):g}), {name}")
 
 
 def decisions_from_run(patterns: tuple[str, ...] = QUICK_PATTERNS, *, scale: float = 0.01, seed: int = 0) -> list[Row]:
