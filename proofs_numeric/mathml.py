@@ -3,7 +3,16 @@ r"""LaTeX to MathML, offline: the claim statements and docstring maths as markup
 Browsers render MathML Core natively (Chromium >= 109, Firefox, Safari), so a page built with these
 helpers needs no script and no network to show $\mathrm{TV}(P,\widehat P)=\sum_{i>k}p_i$. The
 conversion is :mod:`latex2mathml` (pure Python, from PyPI). A formula it cannot convert is shown as its
-TeX source in a ``<code class="tex">`` element, never dropped. Example::
+TeX source in a ``<code class="tex">`` element, never dropped. Two repairs follow the conversion:
+
+- MathML Core (what Chromium renders) ignores ``mathvariant`` other than ``normal``, so an
+  ``<mi mathvariant="double-struck">R</mi>`` (from ``\mathbb R``) would show a plain R: each letter or
+  digit of such an ``<mi>`` becomes its Unicode mathematical alphanumeric (:func:`math_alphanumeric`:
+  R -> ℝ, script N -> 𝒩, bold x -> 𝐱);
+- the TeX escapes ``\%``, ``\_``, ``\&``, ``\#``, ``\$``, ``\{``, ``\}`` that latex2mathml copies verbatim into
+  ``\text{...}``/``\texttt{...}`` (``<mtext>``) become the characters themselves (``27\%`` -> ``27%``).
+
+Example::
 
     tex_to_mathml(r"\sum_{i>k} p_i")                 # '<math ...>...</math>'
     text_with_math("tail mass $\\sum_{i>k} p_i$ < 1")  # escaped text, the $...$ part as MathML
@@ -13,8 +22,9 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
-__all__ = ["tex_to_mathml", "text_with_math", "MATH_PATTERN"]
+__all__ = ["tex_to_mathml", "text_with_math", "math_alphanumeric", "MATH_PATTERN"]
 
 #: ``$$display$$`` or ``$inline$`` (no ``$`` inside, not an escaped ``\$``)
 MATH_PATTERN = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<![\\$])\$(?!\s)([^$]+?)(?<![\s\\])\$", re.S)
@@ -33,7 +43,44 @@ def tex_to_mathml(tex: str, display: bool = False) -> str:
         out = None
     if out is None or not _is_clean_mathml(out):
         return f'<code class="tex">{html.escape(tex)}</code>'
-    return out
+    return _MTEXT.sub(lambda m: m.group(1) + _TEX_ESCAPE.sub("", m.group(2)) + m.group(3), _MI_VARIANT.sub(_variant_mi, out))
+
+
+#: the ``mathvariant`` values that MathML Core ignores, and their names in the Unicode character database
+_VARIANT_NAMES = {"double-struck": ("DOUBLE-STRUCK",), "script": ("SCRIPT",), "bold": ("BOLD",),
+                  "fraktur": ("FRAKTUR", "BLACK-LETTER"), "bold-italic": ("BOLD ITALIC",), "sans-serif": ("SANS-SERIF",),
+                  "monospace": ("MONOSPACE",), "bold-script": ("BOLD SCRIPT",), "bold-fraktur": ("BOLD FRAKTUR",),
+                  "bold-sans-serif": ("SANS-SERIF BOLD",), "sans-serif-italic": ("SANS-SERIF ITALIC",),
+                  "italic": ("ITALIC",)}
+_MI_VARIANT = re.compile(r'<(mi|mn) mathvariant="([a-z-]+)">([^<]+)</\1>')
+_MTEXT = re.compile(r"(<mtext\b[^>]*>)([^<]*)(</mtext>)")
+_TEX_ESCAPE = re.compile(r"\\(?=[%_#${}]|&amp;|&#x0005F;|&#x00025;)")
+
+
+def math_alphanumeric(char: str, variant: str) -> str | None:
+    """The Unicode mathematical alphanumeric of an ASCII letter or digit in a MathML ``mathvariant``
+    (``("R", "double-struck")`` -> ``"ℝ"``, ``("x", "bold")`` -> ``"𝐱"``), or ``None`` when there is none.
+    Letters that Unicode encoded before the block (ℝ, ℒ, ℭ, ℎ) come from the Letterlike Symbols."""
+    if not (len(char) == 1 and char.isascii() and char.isalnum()) or variant not in _VARIANT_NAMES:
+        return None
+    what = unicodedata.name(char) if char.isdigit() else f"{'CAPITAL' if char.isupper() else 'SMALL'} {char.upper()}"
+    for prefix in _VARIANT_NAMES[variant]:
+        for name in (f"MATHEMATICAL {prefix} {what}", f"{prefix} {what}"):
+            try:
+                return unicodedata.lookup(name)
+            except KeyError:
+                continue
+    return "\u210e" if (char, variant) == ("h", "italic") else None  # PLANCK CONSTANT
+
+
+def _variant_mi(m: re.Match[str]) -> str:
+    """``<mi mathvariant="v">text</mi>`` (or ``<mn>``) with every character mapped (:func:`math_alphanumeric`),
+    else unchanged."""
+    tag, variant, text = m.group(1), m.group(2), html.unescape(m.group(3))
+    mapped = [math_alphanumeric(c, variant) for c in text]
+    if any(c is None for c in mapped):
+        return m.group(0)
+    return f"<{tag}>{html.escape(''.join(mapped))}</{tag}>"  # type: ignore[arg-type]
 
 
 #: the presentation-MathML elements latex2mathml writes; anything else (an ``<img>`` smuggled through

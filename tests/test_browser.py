@@ -48,10 +48,18 @@ def chromium(url: str, *, screenshot: Path | None = None, height: int = 1400) ->
     return p.stdout, console
 
 
+#: a TeX escape (``cut\\_n``, ``27\\%``) or a letter's ``mathvariant`` that Chromium ignores, left inside MathML
+_MATH_TEX = re.compile(r"\\[%_&#$]|<m[in] mathvariant=\"(?!normal\")[a-z-]+\"")
+
+
 def raw_tex(dom: str) -> list[str]:
-    """TeX left in the page's text (outside code, scripts, styles and MathML)."""
+    """TeX left in the page's text (outside code, scripts, styles and MathML), and TeX escapes or ignored
+    ``mathvariant`` attributes inside its MathML (which Chromium shows as a backslash or a plain letter)."""
     text = html.unescape(re.sub(r"<[^>]+>", " ", _CODE.sub(" ", dom)))
-    return [text[max(0, m.start() - 40):m.end() + 40] for m in _RAW_TEX.finditer(text)]
+    maths = "".join(re.findall(r"<math\b.*?</math>", dom, re.S | re.I))
+    in_math = html.unescape(maths)
+    return ([text[max(0, m.start() - 40):m.end() + 40] for m in _RAW_TEX.finditer(text)]
+            + [in_math[max(0, m.start() - 40):m.end() + 40] for m in _MATH_TEX.finditer(in_math)])
 
 
 def broken_links(page: Path, root: Path) -> list[str]:

@@ -173,3 +173,26 @@ def test_non_finite_numbers_as_verify_json_writes_them_render(tmp_path: Path):
     js.write_text(json.dumps({"claims": [c]}))
     page = html_report(load_report_json(js), sources={})
     assert "inf (tol 1e-12)" in page and "worst abs error inf" in page
+
+
+@pytest.mark.parametrize("tex, shown", [(r"\mathbb R", "\u211d"), (r"\mathbb{R}^n", "\u211d"), (r"\mathcal N", "\U0001d4a9"),
+                                        (r"\mathbf x", "\U0001d431"), (r"\mathbb 1", "\U0001d7d9")])
+def test_mathvariant_letters_become_unicode_math_alphanumerics(tex, shown):
+    """Chromium ignores ``mathvariant`` (MathML Core): the letter itself must be the styled one."""
+    import html
+
+    out = html.unescape(tex_to_mathml(tex))
+    assert shown in out and "double-struck" not in out and 'mathvariant="script"' not in out and 'mathvariant="bold"' not in out
+
+
+@pytest.mark.parametrize("tex, shown", [(r"\text{cut\_n}", "cut_n"), (r"\texttt{cut\_n}", "cut_n"), (r"\text{27\%}", "27%")])
+def test_tex_escapes_in_text_are_unescaped(tex, shown):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_browser import raw_tex
+
+    out = tex_to_mathml(tex)
+    assert shown in out and "\\" not in out, out
+    assert not raw_tex(f"<p>{out}</p>") and raw_tex("<p><math><mtext>27\\%</mtext></math></p>")
+
