@@ -43,8 +43,10 @@ A = np.array([[1.3, 0.4], [-0.2, 0.9]])  # cond(A) ~ 1.9; fixed so that the run 
 
 
 def _scale(mu, t):
+    """$c_0$ with the documented absolute floor of an exactly flat chart (``geometry._extrinsic``)."""
     j, h = jax.jacfwd(mu)(t), jax.hessian(mu)(t)
-    return jnp.sum(h**2) / jnp.sum(j**2) ** 2
+    c_eps, y2, j2 = 16.0 * 2.0**-52, jnp.sum(mu(t) ** 2), jnp.sum(j**2)
+    return jnp.where(j2 >= c_eps * y2, jnp.maximum(jnp.sum(h**2), c_eps * y2), jnp.sum(h**2)) / j2**2
 
 
 def _old_ok(mu, t):

@@ -31,6 +31,13 @@ $\mathbb R^{m+1}$, collinear values) $R$ is quadratic in the error and the first
 Near a degenerate set the response grows like $1/\sigma_{\min}(\tilde J)^k$ and the value turns NaN
 before it turns wrong.
 
+**The a-priori certificate** (cost). Before the estimate, each route bounds the error of its value to
+first order, worst case over the same rounding model ($\|\delta x\|_F\le c_\varepsilon\varepsilon\max(\|x\|_F,
+\mathrm{floor})\sqrt{\operatorname{size}x}$, :func:`jet_error`), from quantities the algebra already computed and
+$g_i=\|L^{-1}\|_F^2\ge\|g^{-1}\|_F$ (:func:`inverse_norm_bound`, :func:`output_bound`). A value whose bound is
+:data:`CERT_SAFETY` $=10$ times below the tolerance, with $g_i\,\delta g\le$ :data:`LINEAR_REGIME`, is certified;
+otherwise ``lax.cond`` runs the perturbation estimate. The probe directions are host constants.
+
 **Reason codes** (:data:`REASONS`): ``0`` regular; ``1`` non-finite metric or derivatives;
 ``2`` metric not symmetric ($\max|g-g^\top|>10^{-10}\max|g|$); ``3`` metric not positive definite to
 working precision (the Cholesky solve breaks down); ``4`` unresolved: the error estimate exceeds the
@@ -48,7 +55,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import solve_triangular
+from jax.scipy.linalg import cho_factor, solve_triangular
 
 __all__ = ["CERT_SAFETY", "DEFAULT_MAX_COND", "DEFAULT_RTOL", "ESTIMATES", "JET_ERROR", "N_PROBES", "REASONS", "accurate_or_nan", "error_estimate", "hard_reason",
            "inverse_norm_bound", "jet_error", "output_bound", "sym_pairs"]
@@ -137,7 +144,7 @@ def jet_error(x: jax.Array, floor: Any = 0.0) -> jax.Array:
 
 def inverse_norm_bound(g: jax.Array) -> jax.Array:
     r"""$\|L^{-1}\|_F^2=\operatorname{tr}g^{-1}\ge\|g^{-1}\|_F\ge\|g^{-1}\|_2$ ($g=LL^\top$, Cholesky); ``inf`` where it fails."""
-    chol = jnp.linalg.cholesky(jnp.where(jnp.isfinite(g), g, 0.0))
+    chol, _ = cho_factor(g, lower=True)  # the factorisation the curvature solves compute (compiled once)
     inv = solve_triangular(chol, jnp.eye(g.shape[0], dtype=g.dtype), lower=True)
     b = jnp.sum(inv**2)
     return jnp.where(jnp.isfinite(b), b, jnp.inf)
@@ -174,20 +181,23 @@ def accurate_or_nan(
     symmetrize: Callable[[Any], Any] | None = None,
     max_cond: float = math.inf,
     noise_floors: Any = None,
-    bound: Callable[[Any], jax.Array] | None = None,
+    bound: Callable[[Any, Any], jax.Array] | None = None,
     estimate: str = "auto",
+    parts: Callable[[Any], tuple[Any, Any]] | None = None,
 ) -> tuple[Any, jax.Array, jax.Array, jax.Array]:
     """``(value or NaN, reason code, error estimate, tolerance)`` for one point: NaN in every entry unless
     the code is ``0``; the tolerance is ``rtol * max(max|value|, floor)``.
 
     ``floor`` is $c_0$ in the output's units; ``rtol`` the relative tolerance; ``max_cond`` an optional
     cap on the (unscaled) condition number of ``g``; ``noise_floors`` the rounding floor of each jet
-    (module docstring). ``bound(value)``: the a-priori certificate (module docstring), ``None`` for none.
+    (module docstring). ``bound(value, aux)``: the a-priori certificate (module docstring), ``None`` for none;
+    ``parts(jets) -> (value, aux)``: the algebra with the intermediates ``aux`` the bound reads (evaluated once;
+    the perturbed evaluations run ``algebra`` alone).
     ``estimate``: ``"auto"`` (the certificate, else the perturbation estimate, by ``lax.cond``),
     ``"cheap"`` (the certificate only: code ``4`` where it does not certify), ``"full"`` (always the
     perturbation estimate).
     """
-    value = algebra(jets)
+    value, aux = (algebra(jets), None) if parts is None else parts(jets)
     leaves = jax.tree_util.tree_leaves(value)
     size = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
     finite_value = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
@@ -202,7 +212,7 @@ def accurate_or_nan(
     if bound is None or estimate == "full":
         code, err = full()
     else:
-        b = jnp.asarray(bound(value), tol.dtype)
+        b = jnp.asarray(bound(value, aux), tol.dtype)
         certified = (hard == REGULAR) & finite_value & (CERT_SAFETY * b <= tol)
         cheap = (jnp.where(certified, REGULAR, jnp.where(hard == REGULAR, UNRESOLVED, hard)), b)
         code, err = cheap if estimate == "cheap" else jax.lax.cond(certified, lambda: cheap, full)

@@ -19,6 +19,7 @@ $c_0=\|\partial^2\tilde\mu\|_F^2/\|\tilde J\|_F^4$).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -74,11 +75,16 @@ def _second_form(j: jax.Array, h: jax.Array) -> jax.Array:
 def _gauss_equation(j: jax.Array, h: jax.Array, e: jax.Array | float = 0.0) -> tuple[jax.Array, jax.Array]:
     """``(g, R)``: $g=\\tilde J^\\top\\tilde J+e$ ($e=0$; perturbed by the error estimate: forming
     $\\tilde J^\\top\\tilde J$ is not backward stable in $\\tilde J$) and $R_{ijkl}=\\langle\\mathrm{II}_{ik},\\mathrm{II}_{jl}\\rangle-\\langle\\mathrm{II}_{il},\\mathrm{II}_{jk}\\rangle$."""
+    return _gauss_parts(j, h, e)[:2]
+
+
+def _gauss_parts(j: jax.Array, h: jax.Array, e: jax.Array | float = 0.0) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(g, R, II)``: :func:`_gauss_equation` and the second fundamental form it was built from."""
     ii = _second_form(j, h)
     d, m, _ = ii.shape
     flat = ii.reshape(d, m * m)
     gram = (flat.T @ flat).reshape(m, m, m, m)  # gram[i, k, j, l] = <II_ik, II_jl>
-    return j.T @ j + e, jnp.einsum("ikjl->ijkl", gram) - jnp.einsum("iljk->ijkl", gram)
+    return j.T @ j + e, jnp.einsum("ikjl->ijkl", gram) - jnp.einsum("iljk->ijkl", gram), ii
 
 
 def _symmetric_mean_jets(jets: tuple) -> tuple:
@@ -103,31 +109,39 @@ def extrinsic_with_reason(
             output, units = (lambda g, r: sectional_from_riemann(g, r, *plane)), (lambda m_, ng: jnp.ones_like(ng))
         else:
             output, units = OUTPUTS[kind]
-        # c_0 with ||H||^2 floored at c_eps eps ||mu||^2: an exactly flat chart (H = 0) has the absolute
-        # floor rtol * c_eps eps ||mu||^2 / ||J||^4, above the O(eps^2) curvature of its jets' rounding
-        nh_eff2 = jnp.maximum(nh**2, JET_ERROR * EPS * ny**2)
+        # c_0 with ||H||^2 floored at c_eps eps ||mu||^2 where the Jacobian is resolved to half the working
+        # digits (||J|| >= sqrt(c_eps eps) ||mu||): an exactly flat chart (H = 0) then has the absolute floor
+        # rtol * c_eps eps ||mu||^2 / ||J||^4, above the O(eps^2) curvature of its jets' rounding
+        nh_eff2 = jnp.where(nj >= math.sqrt(JET_ERROR * EPS) * ny, jnp.maximum(nh**2, JET_ERROR * EPS * ny**2), nh**2)
         algebra, floor = (lambda x: output(*_gauss_equation(*x))), units(m, nj**2) * nh_eff2 / nj_eff**4
     e = jnp.zeros((m, m), j.dtype)
     noise = (ny, ny, nj**2)
-    bound = None if kind not in OUTPUTS else functools.partial(_gauss_bound, kind, (j, h, e), noise)
-    return accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, noise, bound, estimate)
+    if kind not in OUTPUTS:
+        return accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, noise, None, estimate)
+
+    def parts(x: tuple) -> tuple:
+        g, r, ii = _gauss_parts(*x)
+        return output(g, r), (g, r, ii)
+
+    bound = functools.partial(_gauss_bound, kind, (j, h, e), noise)
+    return accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, noise, bound, estimate, parts)
 
 
-def _gauss_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array) -> jax.Array:
+def _gauss_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array, aux: tuple) -> jax.Array:
     r"""A-priori error bound of output ``kind`` by the Gauss equation (the certificate of :mod:`geometry._accuracy`).
 
     With $g_i=\|L^{-1}\|_F^2\ge\|g^{-1}\|_F\ge\sigma_{\min}(\tilde J)^{-2}$ and the rounding model's errors
     $\delta\tilde J,\delta H$: the range projector moves by $\|\delta P\|_2\le2\sqrt{g_i}\,\delta\tilde J$, so
     $\delta\mathrm{II}\le\delta H+2\sqrt{g_i}\,\delta\tilde J\|H\|$, $\delta R\le4\|\mathrm{II}\|\delta\mathrm{II}+2\delta\mathrm{II}^2$,
-    $\|R\|\le\|\hat R\|+\delta R$ and $\delta g\le2\|\tilde J\|\delta\tilde J+\delta e$ (Frobenius norms; $\hat{\mathrm{II}}$,
-    $\hat R$ the computed ones, the same operations as the value: compiled once)."""
+    $\|R\|\le\|\hat R\|+\delta R$ and $\delta g\le2\|\tilde J\|\delta\tilde J+\delta e$ (Frobenius norms; $g$, $\hat R$,
+    $\hat{\mathrm{II}}$ the computed ones, ``aux``)."""
     j, h, e = jets
+    g, r, ii = aux
     e_j, e_h, e_e = (jet_error(x, f) for x, f in zip(jets, noise))
-    g, r = _gauss_equation(j, h, e)
     gi = inverse_norm_bound(g)
     nh, nj = jnp.linalg.norm(h.ravel()), jnp.linalg.norm(j)
     d_ii = e_h + 2.0 * jnp.sqrt(gi) * e_j * nh
-    dr = 4.0 * (jnp.linalg.norm(_second_form(j, h).ravel()) + d_ii) * d_ii + 2.0 * d_ii**2
+    dr = 4.0 * (jnp.linalg.norm(ii.ravel()) + d_ii) * d_ii + 2.0 * d_ii**2
     return output_bound(kind, jnp.linalg.norm(r.ravel()) + dr, dr, gi, 2.0 * nj * e_j + e_e, jnp.linalg.norm(g), value)
 
 

@@ -66,6 +66,11 @@ def christoffel_first_kind(dg: jax.Array) -> jax.Array:
 
 
 def _riemann_core(g: jax.Array, dg: jax.Array, d2g: jax.Array) -> jax.Array:
+    return _riemann_parts(g, dg, d2g)[0]
+
+
+def _riemann_parts(g: jax.Array, dg: jax.Array, d2g: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(R, Gamma_{ab,p}, Gamma^q_{ab})``: the lowered Riemann tensor and the Christoffel symbols it was built from."""
     c = christoffel_first_kind(dg)  # c[a, b, p] = Gamma_{ab,p}
     c2 = solve_metric(g, jnp.transpose(c, (2, 0, 1)))  # c2[q, a, b] = Gamma^q_{ab}
     t = d2g  # t[i, j, a, b] = d_a d_b g_ij
@@ -75,7 +80,7 @@ def _riemann_core(g: jax.Array, dg: jax.Array, d2g: jax.Array) -> jax.Array:
     m = g.shape[0]
     prod = (c.reshape(m * m, m) @ c2.reshape(m, m * m)).reshape(m, m, m, m)  # prod[j,k,i,l] = Gamma_{jk,p} Gamma^p_{il}
     quad = jnp.einsum("jkil->ijkl", prod) - jnp.einsum("jlik->ijkl", prod)
-    return lin + quad
+    return lin + quad, c, c2
 
 
 def _norm(x: jax.Array) -> jax.Array:
@@ -113,27 +118,30 @@ def intrinsic_with_reason(
     floor = units(g.shape[0], ng) * (_norm(d2g) + _norm(dg) ** 2 / ng) / ng**2
     noise = _pullback_floors(metric_fn, theta, (g, dg, d2g))
     bound = None if kind not in OUTPUTS else functools.partial(_riemann_bound, kind, (g, dg, d2g), noise or (0.0, 0.0, 0.0))
-    return accurate_or_nan(lambda j: output(j[0], _riemann_core(*j)), (g, dg, d2g), g, floor, rtol, _symmetric_jets, max_cond,
-                           noise, bound, estimate)
+
+    def parts(j: tuple) -> tuple:
+        r, c, c2 = _riemann_parts(*j)
+        return output(j[0], r), (r, c, c2)
+
+    return accurate_or_nan(lambda j: parts(j)[0], (g, dg, d2g), g, floor, rtol, _symmetric_jets, max_cond, noise, bound, estimate, parts)
 
 
-def _riemann_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array) -> jax.Array:
+def _riemann_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array, aux: tuple) -> jax.Array:
     r"""A-priori error bound of output ``kind`` of :func:`_riemann_core` (the certificate of :mod:`geometry._accuracy`).
 
     With $\delta x$ the rounding model's error of each jet, $g_i=\|L^{-1}\|_F^2\ge\|g^{-1}\|_F$ and the
-    computed $\Gamma$, $g^{-1}\Gamma$, $R$ (the same operations as the value: compiled once):
+    computed $\hat R,\Gamma,g^{-1}\Gamma$ (``aux``):
     $\delta\Gamma\le\tfrac32\delta\partial g$, $\delta(g^{-1}\Gamma)\le g_i(\delta\Gamma+\delta g\|g^{-1}\Gamma\|)$,
     $\delta R\le2\,\delta\partial^2g+2(\delta\Gamma\|g^{-1}\Gamma\|+\|\Gamma\|\delta(g^{-1}\Gamma))$
     (Frobenius norms, first order); $\|R\|\le\|\hat R\|+\delta R$."""
     g, dg, d2g = jets
+    r, c, c2 = aux
     e_g, e_dg, e_d2g = (jet_error(x, f) for x, f in zip(jets, noise))
     gi = inverse_norm_bound(g)
-    c = christoffel_first_kind(dg)
-    n_gam, e_gam = _norm(c), 1.5 * e_dg
-    n_c2 = _norm(solve_metric(g, jnp.transpose(c, (2, 0, 1))))
+    n_gam, e_gam, n_c2 = _norm(c), 1.5 * e_dg, _norm(c2)
     e_c2 = gi * (e_gam + e_g * n_c2)
     dr = 2.0 * e_d2g + 2.0 * (e_gam * n_c2 + n_gam * e_c2)
-    return output_bound(kind, _norm(_riemann_core(g, dg, d2g)) + dr, dr, gi, e_g, _norm(g), value)
+    return output_bound(kind, _norm(r) + dr, dr, gi, e_g, _norm(g), value)
 
 
 def _pullback_floors(metric_fn: MetricFn, theta: jax.Array, jets: tuple) -> tuple | None:

@@ -28,9 +28,10 @@ QUICK = (1e-2, 1e-5, 1e-8, 1e-11, 1e-14, 1e-16)
 
 def _scale_extrinsic(mu, t):
     """$c_0=\\max(\\|\\partial^2\\mu\\|_F^2,c_\\varepsilon\\varepsilon\\|\\mu\\|^2)/\\|J\\|_F^4$ (``Sigma = I``; the documented
-    absolute floor of an exactly flat chart), independent of the engine."""
+    absolute floor of an exactly flat chart, where $\\|J\\|_F^2\\ge c_\\varepsilon\\varepsilon\\|\\mu\\|^2$), independent of the engine."""
     j, h = jax.jacfwd(mu)(t), jax.hessian(mu)(t)
-    return jnp.maximum(jnp.sum(h**2), 16.0 * 2.0**-52 * jnp.sum(mu(t) ** 2)) / jnp.sum(j**2) ** 2
+    c_eps, y2, j2 = 16.0 * 2.0**-52, jnp.sum(mu(t) ** 2), jnp.sum(j**2)
+    return jnp.where(j2 >= c_eps * y2, jnp.maximum(jnp.sum(h**2), c_eps * y2), jnp.sum(h**2)) / j2**2
 
 
 def _scale_intrinsic(mu, t):
