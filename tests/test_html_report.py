@@ -196,3 +196,32 @@ def test_tex_escapes_in_text_are_unescaped(tex, shown):
     assert shown in out and "\\" not in out, out
     assert not raw_tex(f"<p>{out}</p>") and raw_tex("<p><math><mtext>27\\%</mtext></math></p>")
 
+
+
+def _hook(name: str):
+    import importlib.util
+
+    pytest.importorskip("mkdocs")
+    path = Path(__file__).resolve().parents[1] / "docs" / "hooks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_docs_hook_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_api_pages_document_every_subpackage_of_attention_and_experiments():
+    """Their packages re-export without ``__all__`` (attention) or export nothing (experiments): each page
+    lists its subpackages, experiments' with their submodules."""
+    pages = _hook("pages")
+    root = Path(__file__).resolve().parents[1]
+    for floor in ("attention", "experiments"):
+        page = pages.api_page(floor)
+        subpackages = sorted(p.parent.name for p in (root / floor).glob("*/__init__.py"))
+        assert subpackages and all(f"::: attnverify.{floor}.{s}\n" in page for s in subpackages), (floor, subpackages)
+    assert "show_submodules: true" in pages.api_page("experiments")
+
+
+def test_rst_literal_marker_is_shown_as_one_colon():
+    site = _hook("site")
+    out = site.render_math("<p>Example::</p>\n<pre><code>x = 1</code></pre><p>As follows ::</p><pre>y</pre><p>a::b</p>")
+    assert "<p>Example:</p>" in out and "<p>As follows</p>" in out and "a::b" in out

@@ -118,12 +118,20 @@ def how_to_read_page() -> str:
             "\n\nMore: [Verdicts and empirical claims](verdicts.md).\n")
 
 
-#: modules documented on a floor's page besides its package's public names
-API_MODULES = {"proofs_numeric": ("report", "html_report", "mathml", "plotstyle", "evidence")}
+#: modules documented on a floor's page besides its package's public names: the subpackages of ``attention``
+#: (each lists its ``__all__``) and of ``experiments`` (no ``__all__``: each submodule's public members)
+API_MODULES = {"proofs_numeric": ("report", "report_schema", "html_report", "mathml", "plotstyle", "evidence"),
+               "attention": ("models", "data", "kv", "delta", "fal", "hybrid", "sae"),
+               "experiments": ("verdicts", "gating", "delta", "fal", "hybrid", "kv_eviction", "sae_steering", "topk_real",
+                               "evidence_schemas")}
+#: floors whose subpackages export through submodules rather than ``__all__``
+API_SUBMODULES = ("experiments",)
 
 
 def api_page(name: str) -> str:
-    extra = "".join(f"\n::: attnverify.{name}.{m}\n" for m in API_MODULES.get(name, ()))
+    """The mkdocstrings page of a floor: the package, then each module of :data:`API_MODULES`."""
+    options = "\n    options:\n      show_submodules: true\n" if name in API_SUBMODULES else "\n"
+    extra = "".join(f"\n::: attnverify.{name}.{m}{options}" for m in API_MODULES.get(name, ()))
     return f"# `attnverify.{name}`\n\n{API[name]}.\n\n::: attnverify.{name}\n{extra}"
 
 

@@ -9,7 +9,7 @@ r"""MkDocs hooks of the attnverify site (``mkdocs.yml``: ``hooks: [docs/hooks/si
   a folder as its ``__init__.py``), so the link works from disk and on any static host;
 * ``on_page_content`` / ``on_post_page``: every formula becomes MathML (:mod:`attnverify.proofs_numeric.mathml`):
   arithmatex spans ``\(..\)`` / ``\[..\]``, reST ``:math:`` roles of docstrings and ``$..$`` in notebook
-  Markdown cells; every ``<script src="http...">`` and ``<link href="http...">`` is removed, so a page
+  Markdown cells; a reST ``Example::`` before a code block is shown as ``Example:``; every ``<script src="http...">`` and ``<link href="http...">`` is removed, so a page
   loads nothing from the network.
 """
 
@@ -33,6 +33,9 @@ _ARITHMATEX = re.compile(r'<(span|div) class="arithmatex">\s*\\([(\[])(.+?)\\[)\
 _ROLE = re.compile(r":math:<code>(.+?)</code>", re.S)
 _DIRECTIVE = re.compile(r"<p>\.\. math::(.+?)</p>", re.S)  # a reST display formula: the rest of its paragraph
 _XREF_ROLE = re.compile(r":(?:func|class|mod|meth|data|attr|obj|exc):(<code>)")
+#: a reST literal-block marker ending a paragraph before a code block (``Example::``): one colon (``Example:``),
+#: none after a space (``... ::``), as reST prints it
+_RST_LITERAL = re.compile(r"(\s?)::</p>(\s*<(?:pre|div)\b)")
 _REMOTE = re.compile(r"""<script[^>]+src=["']https?://[^"']*["'][^>]*>\s*</script>|<link[^>]+href=["']https?://[^"']*["'][^>]*>""", re.I)
 _SKIP = re.compile(r"(<(pre|code|script|style|math|textarea|title)\b.*?</\2>)", re.S | re.I)
 
@@ -62,6 +65,7 @@ def render_math(page_html: str, *, dollars: bool = False) -> str:
     page_html = _ROLE.sub(lambda m: _mathml_escaped(m.group(1)), page_html)
     page_html = _DIRECTIVE.sub(lambda m: "<p>" + _mathml_escaped(re.sub(r"<[^>]+>", "", m.group(1)), True) + "</p>", page_html)
     page_html = _XREF_ROLE.sub(r"\1", page_html)
+    page_html = _RST_LITERAL.sub(lambda m: ("</p>" if m.group(1) else ":</p>") + m.group(2), page_html)
     return _dollars(page_html) if dollars else page_html
 
 
