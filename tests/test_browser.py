@@ -148,8 +148,9 @@ def test_no_page_loads_anything_from_the_network(site: Path):
 
 
 def test_every_notebook_is_rendered_with_its_outputs(site: Path):
-    """All nine notebooks are executed at build time (quick mode): each page holds cell outputs, and the ones
-    that display figures inline hold images (the FAL notebook writes its figures to files and prints their paths)."""
+    """All nine notebooks are executed at build time (quick mode): each page holds cell outputs, the ones
+    that draw figures show them inline (not the paths of the files they wrote), and no output carries
+    tqdm's "IProgress not found" warning."""
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     assert len(notebooks) >= 9
     empty = []
@@ -158,6 +159,9 @@ def test_every_notebook_is_rendered_with_its_outputs(site: Path):
         if "jp-OutputArea-output" not in body:
             empty.append(nb.stem)
     assert not empty, f"rendered without outputs (not executed at build time): {empty}"
-    for stem in ("hybrid_attention", "sae_steering", "kv_eviction_and_delta"):
+    for stem in ("hybrid_attention", "sae_steering", "kv_eviction_and_delta", "fal", "gating_experiments"):
         body = (site / "notebooks" / f"{stem}.html").read_text(encoding="utf-8").split("<body", 1)[-1]
         assert "<img" in body, f"{stem}: no figure output"
+        assert not re.search(r"(wrote|PosixPath\(')\s*'?/tmp/\S+\.png", body), f"{stem}: prints a figure's path"
+    warned = [nb.stem for nb in notebooks if "IProgress" in (site / "notebooks" / f"{nb.stem}.html").read_text(encoding="utf-8")]
+    assert not warned, f"tqdm's IProgress warning in the outputs of {warned}"
