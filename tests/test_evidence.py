@@ -254,10 +254,10 @@ def test_report_prints_the_manifest_and_each_status(tree):
 def test_cli_verify_evidence_and_promote_usage(tmp_path, capsys):
     from attnverify.proofs_numeric.cli import main
 
-    assert main(["verify", "--only", "fal.quality_fal_vs_baseline", "--evidence", str(tmp_path / "none"), "--json", ""]) == 2
+    assert main(["verify", "--only", "fal.quality_fal_vs_baseline", "--evidence", str(tmp_path / "none"), "--json", str(tmp_path / "v0.json")]) == 2
     assert main(["promote", str(tmp_path / "none.json"), "experiments/fal/reference/fal_results.json"]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["verify", "--only", "fal.quality_fal_vs_baseline", "--json", str(tmp_path / "v.json"), "--markdown", ""]) == 0
+    assert main(["verify", "--only", "fal.quality_fal_vs_baseline", "--json", str(tmp_path / "v.json"), "--markdown", str(tmp_path / "v.md")]) == 0
     out = capsys.readouterr().out
     assert "pinned evidence" in out and "experiments/fal/reference/fal_results.json" in out
     rows = json.loads((tmp_path / "v.json").read_text())["evidence_manifest"]
