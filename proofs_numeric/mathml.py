@@ -74,10 +74,12 @@ def math_alphanumeric(char: str, variant: str) -> str | None:
 
 
 def _variant_mi(m: re.Match[str]) -> str:
-    """``<mi mathvariant="v">text</mi>`` (or ``<mn>``) with every character mapped (:func:`math_alphanumeric`),
-    else unchanged."""
+    """``<mi mathvariant="v">text</mi>`` (or ``<mn>``) with every letter and digit mapped
+    (:func:`math_alphanumeric`; a symbol such as ``_`` kept as it is), else unchanged."""
     tag, variant, text = m.group(1), m.group(2), html.unescape(m.group(3))
-    mapped = [math_alphanumeric(c, variant) for c in text]
+    if variant not in _VARIANT_NAMES:
+        return m.group(0)
+    mapped = [math_alphanumeric(c, variant) or (None if c.isalnum() else c) for c in text]
     if any(c is None for c in mapped):
         return m.group(0)
     return f"<{tag}>{html.escape(''.join(mapped))}</{tag}>"  # type: ignore[arg-type]

@@ -136,6 +136,18 @@ def test_site_pages_load_without_console_errors_and_render_maths(site: Path):
     assert 'class="jp-RenderedImage' in body and "<img" in body, "the notebook was not executed (no figure output)"
 
 
+def test_no_page_has_tex_escapes_or_ignored_mathvariant_in_its_maths(site: Path):
+    """Every page's MathML (the files, no browser needed): no ``\\%``/``\\_`` left in ``\\text``, no letter
+    whose style rests on a ``mathvariant`` Chromium ignores."""
+    bad = {}
+    for page in site.rglob("*.html"):
+        maths = html.unescape("".join(re.findall(r"<math\b.*?</math>", page.read_text(encoding="utf-8", errors="replace"), re.S | re.I)))
+        hits = [maths[max(0, m.start() - 30):m.end() + 30] for m in _MATH_TEX.finditer(maths)]
+        if hits:
+            bad[str(page.relative_to(site))] = hits[:2]
+    assert not bad, bad
+
+
 def test_every_internal_link_of_the_site_resolves(site: Path):
     pages = [p for p in sorted(site.rglob("*.html")) if p.name != "404.html"]  # 404.html is for a server (absolute links)
     broken = [b for page in pages for b in broken_links(page, site)]
