@@ -76,6 +76,8 @@ def test_paper_figure_after_equals_and_other_axis_unit():
     assert paper_value(d) == pytest.approx(2.177)
     assert measure_of(_d(effect="weird quantity"))[1] == "weird quantity (unit not stated)"
     assert measure_of(_d(effect="weird quantity (bits)"))[1] == "weird quantity (bits)"
+    remark = "gap, hedgecats - MSE (the weaker of the two fixes)"
+    assert measure_of(_d(effect=remark))[1] == remark + " (unit not stated)"
 
 
 def test_long_effect_names_wrap_within_the_figure():

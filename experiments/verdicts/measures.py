@@ -16,7 +16,8 @@ divided by 100 (``"up to 90 %"`` is 0.9), a factor ``"1.18x"`` on a log-ratio ax
 shifted ratio axis $1.18 - c$; a figure that cannot be put in the axis' units (a range, several numbers, a
 percentage on a ratio axis) is not drawn; a figure written as a derivation ending in ``= value``
 (``"58.8 scored keys of 128 = 2.177x"``) is read from its last ``=``. An effect of its own (no measure)
-is labelled with its name and ``(unit not stated)`` unless the name ends in a parenthesised unit. A row whose effect was not measured (no data: the interval is
+is labelled with its name and ``(unit not stated)`` unless the name ends in a parenthesised unit (at most
+three words: ``(nats/char)``, not ``(the weaker of the two fixes)``). A row whose effect was not measured (no data: the interval is
 the whole range) is not an estimate and is left out of the panels (:func:`not_measured`).
 """
 
@@ -83,7 +84,8 @@ def measure_of(d: dict[str, Any]) -> Measure:
                 return (f"{quantity} minus {c:g}", f"{label.split(' (')[0]} minus {c:g} (unitless; 0 = a {quantity.lower()} of {c:g})",
                         f"{kind}-shifted")
             return quantity, label, kind
-    label = effect if re.search(r"\([^()]*\)\s*$", effect) else f"{effect} (unit not stated)"
+    unit = re.search(r"\(([^()]*)\)\s*$", effect)  # a unit is short: "(nats/char)", "(k/n units)", not a remark
+    label = effect if unit and len(unit.group(1).split()) <= 3 and len(unit.group(1)) <= 24 else f"{effect} (unit not stated)"
     return f"Other: {effect}", label, "other"
 
 
