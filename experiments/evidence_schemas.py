@@ -161,6 +161,33 @@ def _fal(f: Fields) -> None:
             f.fail(f"c8.effect_log_speedup.{i}", f"= {e!r} is not log(baseline/FAL) of its block medians ({math.log(b / a)!r})")
 
 
+@schema("fal.c9")
+def _fal_c9(f: Fields) -> None:
+    """FAL C9 alone (``attnverify experiment fal-c9``): the five variants and the data-order placebo, one NLL per
+    seed (finite, > 0), the bigram target, and the summary equal to its recomputation from the per-seed NLLs."""
+    f.require("quick", "protocol_name", "protocol.seeds", "corpus.sha256", "preregistered", "count_models.bigram_windows",
+              "placebo.val_nll", "summary.variants", "summary.placebo_minus_baseline.mean",
+              *(f"val_nll.{v}" for v in ("baseline", "fal", "falplus_A", "falplus_B", "no_connection")))
+    f.equals("quick", False)
+    n = len(f.get("protocol.seeds"))
+    f.count("protocol.seeds")
+    for path in ("val_nll.*", "placebo.val_nll"):
+        f.length(path, n)
+        f.loss(path)
+    f.loss("count_models.*")
+    f.numbers("summary.variants.*.*")
+    nll, bigram = f.get("val_nll"), f.get("count_models.bigram_windows")
+    for k, v in nll.items():
+        mean = sum(v) / len(v)
+        for key, want in (("mean", mean), ("minus_bigram", mean - bigram), ("seeds_below_bigram", sum(x < bigram for x in v))):
+            got = f.get(f"summary.variants.{k}.{key}")
+            if abs(got - want) > 1e-9:
+                f.fail(f"summary.variants.{k}.{key}", f"= {got!r} differs from its recomputation from val_nll ({want!r})")
+    pl = sum(a - b for a, b in zip(f.get("placebo.val_nll"), nll["baseline"])) / n
+    if abs(f.get("summary.placebo_minus_baseline.mean") - pl) > 1e-9:
+        f.fail("summary.placebo_minus_baseline.mean", f"differs from its recomputation from the per-seed NLLs ({pl!r})")
+
+
 @schema("hybrid.collapse")
 def _hybrid(f: Fields) -> None:
     """The collapse toy: one record per arm and seed; teacher and student accuracies, chance and r_n in [0, 1]."""

@@ -184,12 +184,13 @@ def test_evidence_dir_decides_and_is_marked_unpinned(monkeypatch, tmp_path):
     from attnverify.proofs_numeric.report import claims_table_markdown, evidence_rows, summary_table
 
     ref = json.loads((ROOT / "experiments/fal/reference/fal_results.json").read_text())
-    ref["val_nll"]["fal"] = [v - 0.5 for v in ref["val_nll"]["baseline"]]  # FAL far better on every seed
+    for s in ref["c10"]["per_seed"]:  # first attention's ablation 0.5 nats/char above every other block's, every seed
+        s["ablation_delta_nll"], s["effect_c"] = [0.5] + [0.0] * (len(s["ablation_delta_nll"]) - 1), 0.5
     (tmp_path / "fal_results.json").write_text(json.dumps(ref))
     monkeypatch.setenv(ev.EVIDENCE_ENV, str(tmp_path))
-    r = pn.run_claim(pn.get_claim("fal.quality_fal_vs_baseline"), scale=0.01)
-    assert r.verdict is not pn.Verdict.FAILED, r.message  # 3 seeds: the sign-flip control cannot pass, so inconclusive (af2bcb2)
-    assert r.evidence.decision.estimate == pytest.approx(-0.5)  # the user's run decided
+    r = pn.run_claim(pn.get_claim("fal.c10c_primacy"), scale=0.01)
+    assert r.verdict is not pn.Verdict.FAILED, r.message
+    assert r.evidence.decision.estimate == pytest.approx(0.5)  # the user's run decided
     (src,) = r.evidence.details["evidence_files"]
     assert not src["pinned"] and src["file"] == str(tmp_path / "fal_results.json") and src["protocol"] == "full"
     assert src["sha256"] == hashlib.sha256((tmp_path / "fal_results.json").read_bytes()).hexdigest()
@@ -199,7 +200,7 @@ def test_evidence_dir_decides_and_is_marked_unpinned(monkeypatch, tmp_path):
     assert row["status"].startswith("unpinned local run")
     bad = {**ref, "val_nll": {**ref["val_nll"], "fal": [7.0, "x", 1.0]}}  # a user's run is validated all the same
     (tmp_path / "fal_results.json").write_text(json.dumps(bad))
-    r = pn.run_claim(pn.get_claim("fal.quality_fal_vs_baseline"), scale=0.01)
+    r = pn.run_claim(pn.get_claim("fal.c10c_primacy"), scale=0.01)
     assert r.verdict is pn.Verdict.FAILED and "field val_nll.fal.1" in r.message
 
 

@@ -1,4 +1,5 @@
-r"""Empirical claims of the FAL study (spec ``fal.md`` C8, C9, C10 and §4), read from its cached run.
+r"""Empirical claims of the FAL study (spec ``fal.md`` C8, C10 and §4), read from its cached run
+(C9 decides from its own pre-registered run: :mod:`experiments.fal.claims_c9`).
 
 ``attnverify verify`` does not train: each claim reads the committed, pinned record
 ``experiments/fal/reference/fal_results.json`` (a non-quick run) through
@@ -8,6 +9,7 @@ only with ``attnverify verify --evidence DIR``, marked unpinned). The evidence r
 its SHA-256, the protocol and the corpus hash. The committed record is the *full*
 protocol (``FULL_PROTOCOL``: the spec's C9 shape, 3 seeds, 120 steps x batch 8 per seed); the
 earlier reduced run is kept in ``experiments/fal/reference_reduced/`` and is not read by the claims.
+The full record's C9 NLLs are supporting evidence of the C9 claims (reported, not deciding).
 
 Protocol, stated before the data: effect per seed (the unit of independence; C8: per
 interleaved timing block), Student-$t$ 95 % interval of the mean, boundary 0; the interval on
@@ -16,7 +18,7 @@ character-level model, not the paper's GPT-2 on OpenWebText), straddling 0 -> in
 
 Every decision reports its minimal detectable effect (80 % power) and runs the same rule on a
 negative control where the effect is absent; a control that passes (whatever its strength)
-blocks ``verified``. C9 and C8: the per-unit effects with every other sign flipped (``can_pass`` False at
+blocks ``verified``. C8: the per-unit effects with every other sign flipped (``can_pass`` False at
 n <= 6 units, :func:`proofs_numeric.sign_flip_can_pass`: then the control cannot test the rule). C10 (a) and (b) are
 positive on untrained models already, so their effect is trained $-$ initial per seed and the control
 is initial $-$ placebo (two untrained models, no training between them); C10 (c): the statistic on
@@ -71,7 +73,7 @@ def sign_flip_placebo(x) -> np.ndarray:
 
 
 def _decide(samples, effect: str, units: str, direction: str, paper_figure: str, rec: dict[str, Any], source: str,
-            details: dict[str, Any], controls: dict[str, Any]) -> Evidence:
+            details: dict[str, Any], controls: dict[str, Any], run: ReferenceRun | None = None) -> Evidence:
     rule = f"verified if the 95 % t interval of the mean {effect} lies {'below' if direction == 'less' else 'above'} 0"
     d = pn.decide_direction(np.asarray(samples, float), boundary=0.0, direction=direction, units=units, rule=rule,
                             effect=effect, method="t", setting_differs=True, paper_figure=paper_figure,
@@ -80,60 +82,10 @@ def _decide(samples, effect: str, units: str, direction: str, paper_figure: str,
                                                        rule=rule, effect="negative control", method="t")
                              for name, x in controls.items()},
                          can_pass={name: pn.sign_flip_can_pass(len(x)) for name, x in controls.items() if "sign flipped" in name})
-    run = load_run()  # the same pinned bytes as ``rec`` (re-checked against the pin)
+    run = run or load_run()  # the same pinned bytes as ``rec`` (re-checked against the pin)
     prov = {"source": run.provenance()["file"], "source_sha256": run.sha256, "pinned": run.pinned,
             "protocol_name": rec["protocol_name"], "protocol": rec["protocol"], "corpus_sha256": rec["corpus"]["sha256"]}
     return Evidence(0.0, n_random=len(samples), details={**prov, "per_unit": list(map(float, samples)), **details}, decision=d)
-
-
-def _nll_claim(a: str, b: str, direction: str, paper_figure: str) -> Evidence:
-    effect, units = f"NLL({a}) - NLL({b}) (nats/char)", "seeds"
-    rec, source = load_results()
-    diff = pn.paired_differences(rec["val_nll"][a], rec["val_nll"][b], name_a=a, name_b=b)
-    table = {k: {"mean": v["mean"], "sd": v["sd"]} for k, v in rec["quality"].items()}
-    return _decide(diff, effect, units, direction, paper_figure, rec, source, {"val_nll_mean_sd": table},
-                   {"paired differences with every other sign flipped": sign_flip_placebo(diff)})
-
-
-_C9 = dict(paper="fal", provenance="paper", tolerance=0.0, error="none (empirical)", empirical=True)
-
-
-@pn.claim("fal.quality_fal_vs_baseline", equation="C9, §4", statement=r"\mathrm{NLL}_{\rm val}(\mathrm{FAL})<\mathrm{NLL}_{\rm val}(\text{baseline})", **_C9)
-def _fal_vs_base(ctx: Context) -> Evidence:
-    """FAL reaches a lower validation NLL than the baseline GPT (paper: better perplexity), paired by seed."""
-    return _nll_claim("fal", "baseline", "less", "FAL perplexity below GPT's")
-
-
-@pn.claim("fal.quality_falplus_vs_fal", equation="C9, §4", statement=r"\mathrm{NLL}_{\rm val}(\mathrm{FAL{+}}_A)<\mathrm{NLL}_{\rm val}(\mathrm{FAL})", **_C9)
-def _falplus_vs_fal(ctx: Context) -> Evidence:
-    """FAL+ (reading A, the default) reaches a lower validation NLL than FAL (paper: FAL+ lower still), paired by seed."""
-    return _nll_claim("falplus_A", "fal", "less", "FAL+ perplexity below FAL's")
-
-
-@pn.claim("fal.quality_falplus_b_vs_fal", equation="C9, §4 (reading B)", statement=r"\mathrm{NLL}_{\rm val}(\mathrm{FAL{+}}_B)<\mathrm{NLL}_{\rm val}(\mathrm{FAL})", **_C9)
-def _falplus_b_vs_fal(ctx: Context) -> Evidence:
-    """FAL+ in the literal reading B (A-bar_1 written into the residual stream) against FAL, paired by seed."""
-    return _nll_claim("falplus_B", "fal", "less", "FAL+ perplexity below FAL's")
-
-
-@pn.claim("fal.quality_falplus_vs_baseline", equation="C9, §4", statement=r"\mathrm{NLL}_{\rm val}(\mathrm{FAL{+}}_A)<\mathrm{NLL}_{\rm val}(\text{baseline})", **_C9)
-def _falplus_vs_base(ctx: Context) -> Evidence:
-    """FAL+ (reading A) reaches a lower validation NLL than the baseline GPT, paired by seed."""
-    return _nll_claim("falplus_A", "baseline", "less", "FAL+ perplexity below GPT's")
-
-
-@pn.claim("fal.quality_falplus_b_vs_baseline", equation="C9, §4 (reading B)", statement=r"\mathrm{NLL}_{\rm val}(\mathrm{FAL{+}}_B)<\mathrm{NLL}_{\rm val}(\text{baseline})", **_C9)
-def _falplus_b_vs_base(ctx: Context) -> Evidence:
-    """FAL+ in the literal reading B (A-bar_1 written into the residual stream) against the baseline GPT, paired by seed."""
-    return _nll_claim("falplus_B", "baseline", "less", "FAL+ perplexity below GPT's")
-
-
-@pn.claim("fal.no_connection_worse_than_fal", equation="C9, §4 motivation", paper="fal", provenance="paper", tolerance=0.0,
-          error="none (empirical)", empirical=True,
-          statement=r"\mathrm{NLL}_{\rm val}(\mathrm{FAL},\ \bar A_1\equiv0)>\mathrm{NLL}_{\rm val}(\mathrm{FAL})")
-def _control(ctx: Context) -> Evidence:
-    """Dropping the MHA->MLP connection with no substitute (FAL with A-bar_1 = 0) hurts: higher validation NLL than FAL [reported, unconfirmed]."""
-    return _nll_claim("no_connection", "fal", "greater", "perplexity degrades badly without the connection")
 
 
 def _c10(key: str, effect: str, paper_figure: str) -> Evidence:
