@@ -26,6 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._finite import check_choice, check_finite, check_int, check_ndim
+from .linear_forms import as_array
+
 __all__ = ["hedgehog_features", "hedgehog_init", "ssd_schedule", "ssd_draws", "FLOOR"]
 
 FLOOR = 1e-12  #: the clamp of the LoLCATs `softmax_dim` map
@@ -35,7 +38,8 @@ FeatureMap = Literal["softmax_dim", "exp_dim", "pos_elu", "relu"]
 
 def hedgehog_init(key: jax.Array, d_h: int, d_prime: int = 64, dtype=jnp.float64) -> jax.Array:
     r"""$W_h\in\mathbb R^{d_h\times d'}$, Kaiming-uniform as PyTorch's ``nn.Linear`` default
-    (bound $1/\sqrt{d_h}$), no bias."""
+    (bound $1/\sqrt{d_h}$), no bias. ``d_h, d_prime`` integers >= 1."""
+    d_h, d_prime = check_int(d_h, "d_h", minimum=1), check_int(d_prime, "d_prime", minimum=1)
     b = 1.0 / np.sqrt(d_h)
     return jax.random.uniform(key, (d_h, d_prime), dtype, -b, b)
 
@@ -45,8 +49,17 @@ def hedgehog_features(x: jax.Array, weight: jax.Array, kind: FeatureMap = "softm
 
     ``kind``: ``softmax_dim`` (default, output ``[..., 2d']``, see module docstring), ``exp_dim``
     $[e^{z-\max z},e^{-z+\min z}]$ (``[..., 2d']``), ``pos_elu`` $1+\mathrm{ELU}(z)$, ``relu``
-    (``[..., d']``), with $z=xW_h$. Computed in the input dtype.
+    (``[..., d']``), with $z=xW_h$. Computed in the input dtype. Concrete ``x`` and ``weight`` must
+    be finite, ``weight`` 2-D with ``d_h`` rows (``ValueError`` naming the argument).
     """
+    check_choice(kind, ("softmax_dim", "exp_dim", "pos_elu", "relu"), "kind (the feature map)")
+    x, weight = as_array("x", x), as_array("weight", weight)
+    check_ndim("x", x, 1, "[..., d_h]")
+    if np.ndim(weight) != 2 or np.shape(weight)[0] != np.shape(x)[-1]:
+        raise ValueError(f"weight must have shape [d_h, d'] with d_h = {np.shape(x)[-1]} (the last axis of x), "
+                         f"got {np.shape(weight)}")
+    check_finite("x", x)
+    check_finite("weight", weight)
     z = x @ weight
     if kind == "softmax_dim":
         return jnp.maximum(jnp.concatenate([jax.nn.softmax(z, -1), jax.nn.softmax(-z, -1)], -1), FLOOR)

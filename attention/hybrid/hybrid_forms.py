@@ -19,7 +19,8 @@ S_m=\sum_{j\le m}\phi_k(k_j)v_j^\top,\ z_m=\sum_{j\le m}\phi_k(k_j).$$
 Both return $r_n$ (the linear-mass fraction) next to $y_n$ and equal the parallel form (tests,
 float64, gradients included). Concrete inputs are validated like the parallel form: non-finite
 entries, negative features, ``T = 0``, $\gamma\le0$ or non-finite, $\lambda<0$ raise ``ValueError``
-naming the argument.
+naming the argument. Under ``jit`` nothing is checked, and the forms agree on what they return: a NaN
+query gives a NaN row, and $\gamma=0$ gives NaN (0/0) at the rows whose linear region is empty.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ import jax.numpy as jnp
 
 import numpy as np
 
-from .._finite import check_ndim, check_nonempty, is_traced
-from .linear_forms import LinearState, check_features, safe_ratio
+from .._finite import check_int, is_traced
+from ._checks import check_weights, check_window, hybrid_inputs
+from .linear_forms import LinearState, as_array, check_features, safe_ratio
 
 __all__ = ["HybridState", "hybrid_decode_init", "hybrid_decode_step", "hybrid_attention_decode", "hybrid_attention_chunked"]
 
@@ -48,22 +50,34 @@ class HybridState(NamedTuple):
     position: jax.Array
 
 
-def _check_window(window) -> int:
-    if isinstance(window, bool) or int(window) != window or window < 1:
-        raise ValueError(f"window must be an integer >= 1, got {window!r}")
-    return int(window)
-
-
 def hybrid_decode_init(window: int, d_h: int, d_v: int, D: int, dtype=jnp.float64) -> HybridState:
     """The empty decode cache of a fresh sequence (window ``window`` $=w$ slots)."""
-    w = _check_window(window)
+    w = check_int(check_window(window), "window", minimum=1)
+    d_h, d_v, D = (check_int(x, n, minimum=1) for x, n in ((d_h, "d_h"), (d_v, "d_v"), (D, "D")))
     z = lambda *s: jnp.zeros(s, dtype)  # noqa: E731
     return HybridState(LinearState(z(D, d_v), z(D)), z(w, d_h), z(w, d_v), z(w, D), jnp.zeros((), jnp.int32))
 
 
+def _check_step(state, q, k, v, fq, fk, gamma, lam) -> None:
+    if not isinstance(state, HybridState):
+        raise TypeError(f"state must be a HybridState (from hybrid_decode_init), got {type(state).__name__}")
+    want = {"q": state.keys.shape[1:], "k": state.keys.shape[1:], "v": state.values.shape[1:],
+            "fq": state.key_features.shape[1:], "fk": state.key_features.shape[1:]}
+    for name, x in (("q", q), ("k", k), ("v", v), ("fq", fq), ("fk", fk)):
+        if is_traced(x):
+            continue
+        shape = np.shape(as_array(name, x))
+        if tuple(shape) != tuple(want[name]):
+            raise ValueError(f"{name} must have shape {tuple(want[name])} (one token, as in state), got {tuple(shape)}")
+        check_features({"fq": "phi_q (fq)", "fk": "phi_k (fk)"}.get(name, name), x)
+    check_weights(gamma, lam)
+
+
 def hybrid_decode_step(state: HybridState, q, k, v, fq, fk, *, gamma, lam=1.0) -> tuple[jax.Array, jax.Array, HybridState]:
     r"""One decode step for token $n$ = ``state.position`` with ``q, k`` ``[d_h]``, ``v`` ``[d_v]``,
-    features ``fq, fk`` ``[D]``. Returns ``(y_n [d_v], r_n, new state)``."""
+    features ``fq, fk`` ``[D]``. Returns ``(y_n [d_v], r_n, new state)``. Concrete inputs are checked
+    like the other forms (shapes against ``state``, finite, features non-negative, $\gamma>0$, $\lambda\ge0$)."""
+    _check_step(state, q, k, v, fq, fk, gamma, lam)
     (S, z), kb, vb, fb, n = state
     w = kb.shape[0]
     slot = n % w
@@ -80,31 +94,14 @@ def hybrid_decode_step(state: HybridState, q, k, v, fq, fk, *, gamma, lam=1.0) -
     return y, lden / (wden + lden), HybridState(LinearState(S, z), kb, vb, fb, n + 1)
 
 
-def _inputs(q, k, v, fq, fk, gamma=1.0, lam=1.0):
-    for name, x in (("q", q), ("k", k), ("v", v), ("phi_q", fq), ("phi_k", fk)):
-        check_ndim(name, x, 2, "[T, dim]")
-        check_features(name, x)
-    dtype = jnp.result_type(float, q, k, v, fq, fk)
-    q, k, v, fq, fk = (jnp.asarray(x, dtype) for x in (q, k, v, fq, fk))
-    T = q.shape[0]
-    if k.shape != q.shape or v.shape[0] != T or fq.shape != fk.shape or fq.shape[0] != T:
-        raise ValueError(f"shapes disagree: q {q.shape}, k {k.shape}, v {v.shape}, phi_q {fq.shape}, phi_k {fk.shape}")
-    check_nonempty("q", q, 0, "tokens (T = 0)")
-    if not is_traced(gamma) and not (np.ndim(gamma) == 0 and np.isfinite(gamma) and gamma > 0):
-        raise ValueError(f"gamma must be a finite scalar > 0 (the window weight), got {gamma!r}")
-    if not is_traced(lam) and not (np.ndim(lam) == 0 and np.isfinite(lam) and lam >= 0):
-        raise ValueError(f"lam must be a finite scalar >= 0 (the linear weight), got {lam!r}")
-    return q, k, v, fq, fk
-
-
 def hybrid_attention_decode(q, k, v, phi_q, phi_k, *, window: int, gamma, lam=1.0,
                             state: HybridState | None = None) -> tuple[jax.Array, jax.Array, HybridState]:
     r"""The recurrent decode over a whole sequence (``lax.scan`` of :func:`hybrid_decode_step`),
     continuing from ``state`` (default: empty). Returns ``(y [T, d_v], r [T], final state)``."""
-    q, k, v, phi_q, phi_k = _inputs(q, k, v, phi_q, phi_k, gamma, lam)
+    q, k, v, phi_q, phi_k = hybrid_inputs(q, k, v, phi_q, phi_k, gamma, lam)
     if state is None:
         state = hybrid_decode_init(window, q.shape[1], v.shape[1], phi_k.shape[1], v.dtype)
-    elif state.keys.shape[0] != _check_window(window):
+    elif state.keys.shape[0] != check_window(window):
         raise ValueError(f"state has {state.keys.shape[0]} window slots, window={window}")
 
     def step(st, x):
@@ -119,12 +116,11 @@ def hybrid_attention_chunked(q, k, v, phi_q, phi_k, *, window: int, gamma, lam=1
                              chunk: int = 64) -> tuple[jax.Array, jax.Array]:
     r"""Chunked hybrid (see the module docstring) with chunk size ``chunk`` $=C$; $T$ need not be a
     multiple of $C$. Returns ``(y [T, d_v], r [T])``."""
-    w = _check_window(window)
-    if isinstance(chunk, bool) or int(chunk) != chunk or chunk < 1:
-        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
-    q, k, v, phi_q, phi_k = _inputs(q, k, v, phi_q, phi_k, gamma, lam)
+    w = check_int(check_window(window), "window", minimum=1)  # the band width is static
+    check_int(chunk, "chunk", minimum=1)
+    q, k, v, phi_q, phi_k = hybrid_inputs(q, k, v, phi_q, phi_k, gamma, lam)
     T, dh = q.shape
-    C, P = int(chunk), w - 1
+    C, P = min(int(chunk), T), w - 1
     N = -(-T // C)
     pad = lambda x, front: jnp.pad(x, ((front, N * C - T), (0, 0)))  # noqa: E731
     Qb, Fqb = pad(q, 0).reshape(N, C, dh), pad(phi_q, 0).reshape(N, C, -1)
@@ -141,12 +137,12 @@ def hybrid_attention_chunked(q, k, v, phi_q, phi_k, *, window: int, gamma, lam=1
         win = in_window & ok[None, :]
         s = (Qc @ Kc.T) / scale
         cmax = jnp.max(jnp.where(win, s, -jnp.inf), -1, keepdims=True)
-        cmax = jnp.where(jnp.isfinite(cmax), cmax, 0.0)  # padded queries past T may see an empty window
+        cmax = jnp.where(cmax == -jnp.inf, 0.0, cmax)  # padded queries past T may see an empty window; NaN stays
         e = jnp.where(win, jnp.exp(jnp.where(win, s - cmax, 0.0)), 0.0)
         kap = jnp.where(in_linear, Fqc @ Fkc.T, 0.0)
         wden, lden = gamma * e.sum(-1), lam * (Fqc @ state.z + kap.sum(-1))
         y = safe_ratio(gamma * (e @ Vc) + lam * (Fqc @ state.S + kap @ Vc), wden + lden)
-        r = jnp.where(wden + lden > 0, lden, 0.0) / jnp.where(wden + lden > 0, wden + lden, 1.0)
+        r = safe_ratio(lden[:, None], wden + lden)[:, 0]
         state = LinearState(state.S + Fkc[:C].T @ Vc[:C], state.z + Fkc[:C].sum(0))
         return state, (y, r)
 

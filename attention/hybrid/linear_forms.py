@@ -20,7 +20,9 @@ Three forms compute the same $y$ and the same final state $(S_T,z_T)$:
 
 All are ``jit``/``vmap``/``grad``-friendly and compute in the common float dtype of the inputs (state
 included). Concrete inputs are validated: non-finite entries, negative features, ``T = 0`` and
-disagreeing shapes raise ``ValueError`` naming the argument. Example::
+disagreeing shapes raise ``ValueError`` naming the argument, and so does a row whose normaliser
+$\phi_q(q_n)^\top z_n$ is exactly 0 (all-zero features: $y_n=0/0$). Under ``jit`` such a row is NaN,
+and a NaN input gives NaN rows (never a silent 0). Python lists are accepted. Example::
 
     y, state = linear_attention_chunked(fq, fk, v, chunk=64)
     y2, state2 = linear_attention_recurrent(fq2, fk2, v2, state)   # continue the same sequence
@@ -35,10 +37,10 @@ import jax.numpy as jnp
 
 import numpy as np
 
-from .._finite import check_finite, check_ndim, check_nonempty, is_traced
+from .._finite import check_finite, check_int, check_ndim, check_nonempty, is_traced
 
 __all__ = ["LinearState", "empty_linear_state", "linear_attention_parallel", "linear_attention_chunked",
-           "linear_attention_recurrent", "safe_ratio"]
+           "linear_attention_recurrent", "safe_ratio", "as_array", "check_zero_rows"]
 
 
 class LinearState(NamedTuple):
@@ -56,10 +58,34 @@ def empty_linear_state(D: int, d_v: int, dtype=jnp.float64) -> LinearState:
     return LinearState(jnp.zeros((int(D), int(d_v)), dtype), jnp.zeros(int(D), dtype))
 
 
-def safe_ratio(num: jax.Array, den: jax.Array) -> jax.Array:
-    r"""``num / den[..., None]`` where ``den > 0``, else 0 (rows of padding; keeps gradients finite)."""
-    ok = den > 0
-    return jnp.where(ok[..., None], num, 0.0) / jnp.where(ok, den, 1.0)[..., None]
+def safe_ratio(num: jax.Array, den: jax.Array, fill: float = float("nan")) -> jax.Array:
+    r"""``num / den[..., None]``; an exact 0 denominator gives ``fill`` (default NaN: the 0/0 of all-zero
+    features, or a zero-padded row). A NaN or negative ``den`` passes through as the ratio (NaN in, NaN
+    out, also under ``jit``). The division is by 1 on the 0 rows, so gradients stay finite."""
+    zero = den == 0
+    return jnp.where(zero[..., None], jnp.asarray(fill, num.dtype), num / jnp.where(zero, 1, den)[..., None])
+
+
+def as_array(name: str, x):
+    """A Python list or tuple as a NumPy array (``ValueError`` naming ``name`` when ragged); others unchanged."""
+    if isinstance(x, (list, tuple)):
+        try:
+            return np.asarray(x)
+        except ValueError as e:
+            raise ValueError(f"{name} must be an array (a rectangular list of numbers): {e}") from None
+    return x
+
+
+def check_zero_rows(y: jax.Array) -> jax.Array:
+    r"""Concrete ``y`` only: ``ValueError`` when a row is the 0/0 of a zero normaliser
+    $\phi_q(q_n)^\top z_n=0$ (all-zero features; inputs are finite, so NaN means exactly that)."""
+    if not is_traced(y):
+        bad = np.isnan(np.asarray(y)).any(axis=-1)
+        if bad.any():
+            n = int(np.argmax(bad))
+            raise ValueError(f"phi_q(q_n) . z_n = 0 at row n = {n} (phi_q or phi_k all zero there): y_n is 0/0; "
+                             "use strictly positive feature maps")
+    return y
 
 
 def check_features(name: str, x) -> None:
@@ -74,6 +100,7 @@ def check_features(name: str, x) -> None:
 
 
 def _validate(phi_q, phi_k, v, state) -> tuple[jax.Array, jax.Array, jax.Array, LinearState]:
+    phi_q, phi_k, v = as_array("phi_q", phi_q), as_array("phi_k", phi_k), as_array("v", v)
     for name, x in (("phi_q", phi_q), ("phi_k", phi_k), ("v", v)):
         check_ndim(name, x, 2, "[T, dim]")
         check_features(name, x)
@@ -108,24 +135,24 @@ def linear_attention_parallel(phi_q: jax.Array, phi_k: jax.Array, v: jax.Array,
     r"""Masked parallel form: ``(y [T, d_v], final state)``; the whole sequence is one chunk."""
     phi_q, phi_k, v, state = _validate(phi_q, phi_k, v, state)
     final, y = _chunk_step(state, phi_q, phi_k, v)
-    return y, final
+    return check_zero_rows(y), final
 
 
 def linear_attention_chunked(phi_q: jax.Array, phi_k: jax.Array, v: jax.Array,
                              state: LinearState | None = None, *, chunk: int = 64) -> tuple[jax.Array, LinearState]:
     r"""Chunked form with chunk size ``chunk`` $=C\ge1$: ``lax.scan`` over $\lceil T/C\rceil$ chunks.
     Returns ``(y [T, d_v], final state)``."""
-    if isinstance(chunk, bool) or int(chunk) != chunk or chunk < 1:
-        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+    check_int(chunk, "chunk", minimum=1)
     phi_q, phi_k, v, state = _validate(phi_q, phi_k, v, state)
-    T, C = phi_q.shape[0], int(chunk)
+    T = phi_q.shape[0]
+    C = min(int(chunk), T)  # a chunk longer than the sequence is the whole sequence
     N = -(-T // C)
 
     def blocks(x):
         return jnp.pad(x, ((0, N * C - T), (0, 0))).reshape(N, C, x.shape[1])
 
     final, y = jax.lax.scan(lambda s, x: _chunk_step(s, *x), state, (blocks(phi_q), blocks(phi_k), blocks(v)))
-    return y.reshape(N * C, -1)[:T], final
+    return check_zero_rows(y.reshape(N * C, -1)[:T]), final
 
 
 def linear_attention_recurrent(phi_q: jax.Array, phi_k: jax.Array, v: jax.Array,
@@ -141,4 +168,4 @@ def linear_attention_recurrent(phi_q: jax.Array, phi_k: jax.Array, v: jax.Array,
         return s, safe_ratio(fq @ s.S, fq @ s.z)
 
     final, y = jax.lax.scan(step, state, (phi_q, phi_k, v))
-    return y, final
+    return check_zero_rows(y), final

@@ -24,8 +24,8 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._finite import check_ndim
-from .linear_forms import check_features
+from .._finite import check_int
+from ._checks import check_window, hybrid_inputs
 
 __all__ = [
     "HybridParts", "hybrid_parts", "hybrid_from_parts", "hybrid_attention", "hybrid_attention_recurrent",
@@ -133,28 +133,17 @@ def hybrid_attention(q, k, v, phi_q, phi_k, *, window: int, gamma: float, lam: f
 
     **Returns:** ``(y [T, d_v], r [T])`` with $r_n$ the linear-mass fraction (1 for LA-only, 0 for
     SWA/sinks/none). **Raises** ``ValueError`` on bad shapes, non-finite input, $w<1$, $\gamma\le0$,
-    $\lambda<0$, or ``la_region``.
+    $\lambda<0$, or ``la_region`` (concrete values; a traced ``window``, ``gamma`` or ``lam`` compiles,
+    and then $\gamma=0$ gives NaN rows where the linear region is empty, as in the other forms).
     """
-    for name, x in (("q", q), ("k", k), ("v", v), ("phi_q", phi_q), ("phi_k", phi_k)):
-        check_ndim(name, x, 2, "[T, dim]")
-        check_features(name, x)  # finite; features also non-negative
-    T = q.shape[0]
-    if T == 0:
-        raise ValueError(f"q has no tokens (T = 0, shape {q.shape}); at least one is needed")
-    if k.shape != q.shape or v.shape[0] != T or phi_q.shape != phi_k.shape or phi_q.shape[0] != T:
-        raise ValueError(f"shapes disagree: q {q.shape}, k {k.shape}, v {v.shape}, phi_q {phi_q.shape}, phi_k {phi_k.shape}")
-    if int(window) != window or window < 1:
-        raise ValueError(f"window must be an integer >= 1, got {window}")
-    if not (gamma > 0 and gamma < float("inf")) or not (lam >= 0 and lam < float("inf")):
-        raise ValueError(f"need finite gamma > 0 and lam >= 0, got gamma={gamma}, lam={lam}")
-    if int(sinks) != sinks or sinks < 1:
-        raise ValueError(f"sinks must be an integer >= 1, got {sinks}")
+    q, k, v, phi_q, phi_k = hybrid_inputs(q, k, v, phi_q, phi_k, gamma, lam)
+    window = check_window(window)
+    sinks = check_int(sinks, "sinks", minimum=1)
     if component not in ("hybrid", "swa", "la_full", "la_region", "sinks", "none"):
         raise ValueError(f"unknown component {component!r}")
     if component == "la_region":
         raise ValueError(f"LA-only 'region' is 0/0 for query positions n <= w = {window} (L(n) is empty there); "
                          "use component='la_full'")
-    q, k, v, phi_q, phi_k = (jnp.asarray(x) for x in (q, k, v, phi_q, phi_k))
     scores = (q @ k.T) / jnp.sqrt(jnp.asarray(q.shape[1], q.dtype))
     return _component(scores, phi_q @ phi_k.T, v, phi_q, phi_k, window, gamma, lam, component, sinks)
 
@@ -163,9 +152,11 @@ def hybrid_attention_recurrent(q, k, v, phi_q, phi_k, *, window, gamma, lam=1.0)
     r"""Recurrent decode of the hybrid (spec §2): a ring buffer of the last $w$ keys, values and
     key features, plus $S=\sum\phi_k(k_j)v_j^\top$, $z=\sum\phi_k(k_j)$ over $j\le n-w$. Token
     $n-w$ is folded into $(S,z)$ *before* $y_n$ is computed. Returns ``y [T, d_v]``.
-    Pure (no validation): ``window`` may be traced; the buffer has ``T`` slots, of which
-    $\min(w,T)$ are used."""
-    q, k, v, phi_q, phi_k = (jnp.asarray(x) for x in (q, k, v, phi_q, phi_k))
+    Concrete inputs are checked like :func:`hybrid_attention` (the third form of the
+    parallel = recurrent claim, and exported); a traced ``window``, ``gamma`` or ``lam`` passes (the
+    claim vmaps over them). The buffer has ``T`` slots, of which $\min(w,T)$ are used."""
+    q, k, v, phi_q, phi_k = hybrid_inputs(q, k, v, phi_q, phi_k, gamma, lam)
+    window = check_window(window)
     T, dh = q.shape
     scale = jnp.sqrt(jnp.asarray(dh, q.dtype))
     slots = jnp.arange(T)
