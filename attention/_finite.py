@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from attnverify.bounds._validate import check_keep_mask
 from attnverify.proofs_numeric.precision import check_choice, check_int, check_real, is_concrete
 
 __all__ = ["check_finite", "check_ndim", "is_traced", "check_choice", "check_int", "check_real", "check_keep_mask",
@@ -46,30 +47,6 @@ def check_nonempty(name: str, x: Any, axis: int, what: str) -> None:
     shape = getattr(x, "shape", None) or np.shape(x)
     if len(shape) >= abs(axis) and shape[axis] == 0:
         raise ValueError(f"{name} has no {what} (shape {tuple(shape)}); at least one is needed")
-
-
-def check_keep_mask(name: str, keep: Any) -> Any:
-    """A keep mask: boolean, or numeric with values in {0, 1} only (converted to bool).
-
-    ``ValueError`` naming the first other value (``2``, ``0.5``, NaN): an integer mask combined
-    bitwise would silently evict a token marked ``2``. Tracers must already be boolean.
-    """
-    if is_traced(keep):
-        if getattr(keep, "dtype", None) != np.bool_:
-            raise TypeError(f"{name} must be a boolean mask inside jit, got dtype {keep.dtype}")
-        return keep
-    a = np.asarray(keep)
-    if a.dtype == np.bool_:
-        return keep
-    if not np.issubdtype(a.dtype, np.number):
-        raise TypeError(f"{name} must be a boolean mask, got dtype {a.dtype}")
-    bad = ~((a == 0) | (a == 1))
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} must be a boolean mask (0/1 accepted); entry {idx} is {a[idx]!r}")
-    import jax.numpy as jnp
-
-    return jnp.asarray(a.astype(bool))
 
 
 def check_scores(name: str, scores: Any) -> None:

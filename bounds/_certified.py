@@ -151,7 +151,10 @@ def _core(x: jax.Array, eps: jax.Array, c_exp: float, group: jax.Array) -> tuple
         rank = jnp.cumsum(fin & (kx == col(cut)), axis=-1)
         return jnp.where(jk > 0, jnp.argmax(rank > col(g - jk), axis=-1), n)
 
-    first_dropped = jax.lax.cond(jnp.any(jk > 0), drop_from, lambda _: jnp.full(jk.shape, n, jnp.int64), None)
+    def keep_all(_):  # n, computed from jk so that it carries jk's manual axes inside a user's shard_map
+        return (jk * 0 + n).astype(jnp.int64)  # (jk depends on x, eps and group, as drop_from's output does)
+
+    first_dropped = jax.lax.cond(jnp.any(jk > 0), drop_from, keep_all, None)
     v = valid & ~empty
     nan = lambda a, zero_: jnp.where(valid, jnp.where(empty, zero_, a), jnp.nan)  # noqa: E731
     res = _Cut(jnp.where(v, k, 0), cut, first_dropped, nan(tau, 0.0), nan(up, 0.0), nan(lo_prev, 1.0),
@@ -283,7 +286,7 @@ def certified_topk(logits: ArrayLike, eps: ArrayLike, *, tie: Literal["index", "
         res = _row_sharded(x, eps, group, float(c_exp))
     else:
         res = _chunked_jit(x, eps, group, c_exp=float(c_exp))
-    if is_concrete(logits) and not bool(jnp.all(res.valid)):
+    if is_concrete(res.valid) and not bool(jnp.all(res.valid)):  # concrete only when every input is
         check_logits(logits)  # NaN / +inf: raise, naming the first bad row and index (no extra pass otherwise)
     if exact_fallback:
         from ._certified_reference import exact_fallback as _fallback

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from ._validate import check_distributions, check_k, check_logits, check_sorted
+from ._validate import check_distributions, check_k, check_keep_mask, check_logits, check_sorted
 
 __all__ = ["positions", "batch_k", "shifted_exp", "descending", "topk_mask", "tail_mass", "topk_distributions",
            "tv_distance", "kl_divergence", "chi2_divergence"]
@@ -90,6 +90,7 @@ def tail_mass(logits: ArrayLike, k: ArrayLike | None = None, *, kept: ArrayLike 
     if kept is not None:
         if jnp.shape(kept) != x.shape:
             raise ValueError(f"shape mismatch: kept {jnp.shape(kept)} vs logits {x.shape}")
+        kept = check_keep_mask("kept", kept)  # 0.5 or 2 is not a kept set
         e, z = shifted_exp(x)
         return jnp.sum(jnp.where(jnp.asarray(kept), 0.0, e), axis=-1) / z
     check_k(k, logits)

@@ -12,7 +12,7 @@ import numpy as np
 
 from attnverify.proofs_numeric.precision import check_int, is_concrete
 
-__all__ = ["is_concrete", "check_logits", "check_eps", "check_k", "check_sigma", "check_values", "finite_count",
+__all__ = ["is_concrete", "check_keep_mask", "check_logits", "check_eps", "check_k", "check_sigma", "check_values", "finite_count",
            "check_sorted", "check_distributions", "check_value_bound", "check_blocks", "check_int", "check_finite_values", "DIST_TOL"]
 
 DIST_TOL = 1e-9  # |sum_i p_i - 1| allowed per row, relative to n (rounding of a float64 softmax)
@@ -182,3 +182,27 @@ def check_finite_values(x: Any, name: str, positive: bool = False) -> None:
     if np.any(bad):
         val = a if a.ndim == 0 else a[tuple(np.argwhere(bad)[0])]
         raise ValueError(f"{name} must be finite{' and > 0' if positive else ''}, got {val!r}")
+
+
+def check_keep_mask(name: str, keep: Any) -> Any:
+    """A keep mask: boolean, or numeric with values in {0, 1} only (converted to bool).
+
+    ``ValueError`` naming the first other value (``2``, ``0.5``, NaN): an integer mask combined
+    bitwise would silently evict a token marked ``2``. Tracers must already be boolean.
+    """
+    if not is_concrete(keep):
+        if getattr(keep, "dtype", None) != np.bool_:
+            raise TypeError(f"{name} must be a boolean mask inside jit, got dtype {keep.dtype}")
+        return keep
+    a = np.asarray(keep)
+    if a.dtype == np.bool_:
+        return keep
+    if not np.issubdtype(a.dtype, np.number):
+        raise TypeError(f"{name} must be a boolean mask, got dtype {a.dtype}")
+    bad = ~((a == 0) | (a == 1))
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} must be a boolean mask (0/1 accepted); entry {idx} is {a[idx]!r}")
+    import jax.numpy as jnp
+
+    return jnp.asarray(a.astype(bool))

@@ -154,3 +154,21 @@ def test_helpers_name_their_arguments():
     rejects(lambda: M.init_classifier(0, None), "config")
     rejects(lambda: M.init_classifier(1.5, M.ClassifierConfig()), "seed")
     rejects(lambda: M.init_classifier(0, M.ClassifierConfig(gate="switch"), active_depth=0), "active_depth")
+
+
+@covers("attention.models", "gemma_forward", "gemma_prefill", "gemma_decode_step")
+def test_gemma_entry_points_accept_traced_ids(gemma):
+    import jax
+
+    ids = jnp.array([[1, 2, 3, 4]])
+    eager = M.gemma_forward(gemma, ids).logits
+    traced = jax.jit(lambda i: M.gemma_forward(gemma, i, jit=False).logits)(ids)
+    np.testing.assert_allclose(np.asarray(traced), np.asarray(eager), rtol=1e-5, atol=1e-6)
+    cache = M.init_kv_cache(TINY, 1, 8)
+    pre, _ = M.gemma_prefill(gemma, ids, cache)
+    pre_t, cache_t = jax.jit(lambda i: M.gemma_prefill(gemma, i, cache, jit=False))(ids)
+    np.testing.assert_allclose(np.asarray(pre_t), np.asarray(pre), rtol=1e-5, atol=1e-6)
+    step = jax.jit(lambda t: M.gemma_decode_step(gemma, t, 4, cache_t, jit=False)[0])(jnp.array([5]))
+    assert step.shape == (1, TINY.vocab_size) and bool(jnp.all(jnp.isfinite(step)))
+    rejects(lambda: M.gemma_forward(gemma, [[2**40]]), "ids")
+    rejects(lambda: M.gemma_forward(gemma, [[1, 40]]), "ids")

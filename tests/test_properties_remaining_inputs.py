@@ -61,3 +61,41 @@ def test_tokenize_names_a_non_string_text():
         pytest.skip(f"MiniLM not installed: {e}")
     rejects(lambda: tokenize(model, ["ok", None]), "texts")
     rejects(lambda: tokenize(model, ["ok", 3]), "texts")
+
+
+@covers("bounds", "tail_mass", "certified_topk")
+def test_tail_mass_kept_is_a_mask_and_certified_topk_takes_a_traced_eps():
+    import jax
+
+    x = jnp.asarray(np.random.default_rng(5).normal(size=(3, 16)))
+    for bad in (0.5, 2):
+        rejects(lambda bad=bad: B.tail_mass(x, kept=jnp.full(x.shape, bad)), "kept")
+    np.testing.assert_allclose(B.tail_mass(x, kept=np.ones(x.shape, int)), 0.0, atol=1e-15)
+    traced = jax.jit(lambda e: B.certified_topk(x, e).k)(0.05)
+    np.testing.assert_array_equal(np.asarray(traced), np.asarray(B.certified_topk(x, 0.05).k))
+
+
+SHARD_SCRIPT = """
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import Mesh, PartitionSpec as P
+from attnverify.proofs_numeric import enable_x64
+enable_x64()
+from attnverify import bounds as B
+mesh = Mesh(np.array(jax.devices()), ("x",))
+L = jnp.asarray(np.random.default_rng(0).normal(size=(8, 64)) * 2)
+f = jax.jit(jax.shard_map(lambda l: B.certified_topk(l, 0.05).k, mesh=mesh, in_specs=P("x"), out_specs=P("x")))
+assert len(jax.devices()) == 2
+assert (np.asarray(f(L)) == np.asarray(B.certified_topk(L, 0.05).k)).all()
+print("SHARD_MAP_OK")
+"""
+
+
+@covers("bounds", "certified_topk")
+def test_certified_topk_inside_a_user_shard_map():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", SHARD_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
+    assert "SHARD_MAP_OK" in out.stdout, out.stderr[-2000:]

@@ -243,8 +243,12 @@ def freeze_override(attention_override: Mapping[int, AttentionFn] | None, num_la
 
 def check_ids(ids: ArrayLike, cfg: GemmaConfig, name: str = "ids", extra: int = 0) -> Array:
     """``ids`` as int32 ``[B, T]`` (a 1-D sequence gets a batch axis); ValueError naming ``name`` for a
-    wrong rank, an empty sequence, an id outside the vocabulary, or ``T + extra`` over the context."""
-    a = jnp.asarray(ids)
+    wrong rank, an empty sequence, an id outside the vocabulary (concrete ids only: traced ids inside
+    ``jit`` pass the shape checks unchecked in value), or ``T + extra`` over the context."""
+    try:
+        a = jnp.asarray(ids)
+    except (OverflowError, TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be an array of integer token ids: {e}") from None
     if not jnp.issubdtype(a.dtype, jnp.integer):
         raise TypeError(f"{name} must hold integer token ids, got dtype {a.dtype}")
     a = a[None] if a.ndim == 1 else a
@@ -253,6 +257,8 @@ def check_ids(ids: ArrayLike, cfg: GemmaConfig, name: str = "ids", extra: int = 
     if a.shape[1] + extra > cfg.context_length:
         raise ValueError(f"{name}: {a.shape[1]} tokens" + (f" + {extra} new" if extra else "")
                          + f" exceed the context length {cfg.context_length}")
+    if not is_concrete(a):  # traced ids (inside jit): shapes were checked, values cannot be
+        return a.astype(jnp.int32)
     lo, hi = int(a.min()), int(a.max())
     if lo < 0 or hi >= cfg.vocab_size:
         raise ValueError(f"{name}: token id {lo if lo < 0 else hi} is outside the vocabulary 0..{cfg.vocab_size - 1}")
