@@ -165,3 +165,29 @@ def test_training_inputs(sae, x):
     rejects(lambda: S.cached_array(None, lambda: np.ones(2)), "key")
     rejects(lambda: S.cached_array("../x", lambda: np.ones(2)), "key")
     rejects(lambda: S.array_sha256(None), "arrays")
+
+
+@covers("attention.sae", "sae_encode", "validate_sae")
+def test_a_jax_sae_is_validated_once_a_numpy_sae_every_call(monkeypatch):
+    import sys
+
+    jr = sys.modules["attnverify.attention.sae.jumprelu"]
+    rng = np.random.default_rng(11)
+    parts = [rng.normal(size=(D, M)), np.zeros(M), rng.normal(size=(M, D)), np.zeros(D), np.full(M, 0.1)]
+    x = jnp.asarray(rng.normal(size=(3, D)))
+    sae = S.JumpReLUSAE(*(jnp.asarray(p) for p in parts))
+    S.sae_encode(sae, x)
+    calls = []
+    monkeypatch.setattr(jr, "_check_weights", lambda s: calls.append(1))
+    S.sae_encode(sae, x)
+    S.sae_encode(sae, x)
+    assert calls == [], "the same jax.Array SAE is not re-checked (no host copy of its weights per call)"
+    S.sae_encode(sae._replace(theta=jnp.full(M, 0.2)), x)
+    assert calls == [1], "a new array is a new SAE: checked"
+    monkeypatch.undo()
+    rejects(lambda: S.sae_encode(sae._replace(theta=jnp.full(M, np.nan)), x), "theta", "thresholds")
+    rejects(lambda: S.sae_encode(sae, x.at[0, 0].set(jnp.nan)), "x")
+    np_sae = S.JumpReLUSAE(*parts)
+    S.sae_encode(np_sae, x)
+    parts[4][2] = np.nan  # NumPy weights change in place: never cached
+    rejects(lambda: S.sae_encode(np_sae, x), "theta", "thresholds")

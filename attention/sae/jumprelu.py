@@ -20,6 +20,7 @@ input dtype and is ``jit``/``vmap``-friendly. Example::
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Literal, NamedTuple
 
 import jax
@@ -46,13 +47,38 @@ class JumpReLUSAE(NamedTuple):
     theta: jax.Array
 
 
+_VALIDATED: dict[tuple[int, ...], tuple[weakref.ref, ...]] = {}  # ids of the five arrays -> weak references
+
+
+def _seen(sae: tuple) -> bool:
+    """True when these very five (immutable) ``jax.Array`` objects passed :func:`validate_sae` before."""
+    refs = _VALIDATED.get(tuple(id(p) for p in sae))
+    return refs is not None and all(r() is p for r, p in zip(refs, sae))
+
+
+def _remember(sae: tuple) -> None:
+    if all(isinstance(p, jax.Array) for p in sae):  # NumPy arrays can change in place: never cached
+        if len(_VALIDATED) >= 32:
+            _VALIDATED.clear()
+        _VALIDATED[tuple(id(p) for p in sae)] = tuple(weakref.ref(p) for p in sae)
+
+
 def validate_sae(sae: JumpReLUSAE) -> None:
     """Raise ``ValueError`` for inconsistent shapes, non-finite entries or thresholds ``<= 0``
-    (``TypeError`` when ``sae`` is not a :class:`JumpReLUSAE`)."""
+    (``TypeError`` when ``sae`` is not a :class:`JumpReLUSAE`).
+
+    An SAE of ``jax.Array`` weights (immutable) is checked once: the identities of its five arrays are
+    remembered (weakly), so later calls on the same SAE (``sae_encode`` per batch) cost nothing and do
+    not copy the weights to the host again. Traced weights are not checked."""
     if not isinstance(sae, tuple) or len(sae) != len(JumpReLUSAE._fields):
         raise TypeError(f"sae must be a JumpReLUSAE(w_enc, b_enc, w_dec, b_dec, theta), got {type(sae).__name__}")
-    if any(is_traced(p) for p in sae):
+    if any(is_traced(p) for p in sae) or _seen(sae):
         return
+    _check_weights(sae)
+    _remember(sae)
+
+
+def _check_weights(sae: tuple) -> None:
     d, m = np.shape(sae.w_enc)[-2:] if np.ndim(sae.w_enc) >= 2 else (None, None)
     want = {"w_enc": (d, m), "b_enc": (m,), "w_dec": (m, d), "b_dec": (d,), "theta": (m,)}
     for name, p in zip(JumpReLUSAE._fields, sae):
