@@ -172,3 +172,16 @@ def test_gemma_entry_points_accept_traced_ids(gemma):
     assert step.shape == (1, TINY.vocab_size) and bool(jnp.all(jnp.isfinite(step)))
     rejects(lambda: M.gemma_forward(gemma, [[2**40]]), "ids")
     rejects(lambda: M.gemma_forward(gemma, [[1, 40]]), "ids")
+
+
+@covers("attention.models", "generate", "load_gemma")
+def test_generate_and_load_gemma_messages_name_the_argument(gemma, tmp_path):
+    rejects(lambda: M.generate(gemma, [1, 2], 2, greedy=False, seed=-1), "seed")
+    err = rejects(lambda: M.generate(gemma, [], 2), "prompt_ids")
+    assert "dtype" not in str(err), "an empty prompt is empty, not a dtype problem"
+    rejects(lambda: M.generate(gemma, "hello", 2), "prompt_ids")
+    rejects(lambda: M.generate(gemma, None, 2), "prompt_ids")
+    rejects(lambda: M.generate(gemma, [1, 2, 3], 40), "max_new_tokens")
+    err = rejects(lambda: M.load_gemma(tmp_path), "path")
+    assert "directory" in str(err)
+    rejects(lambda: M.load_gemma(tmp_path / "nope.gguf"), "path")

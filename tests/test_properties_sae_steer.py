@@ -88,6 +88,7 @@ def test_steer_layer_and_value(sae, x, bad):
     rejects(lambda: S.steer_residual(steer, 0, jnp.ones((2, 5))), "x")
     rejects(lambda: S.steer_residual(steer, 0, x.at[0, 0].set(jnp.nan)), "x")
     rejects(lambda: S.steer_residual(None, 0, x), "steer")
+    rejects(lambda: S.steer_residual(steer, bad, x), "layer")
     rejects(lambda: S.residual_hook(None), "steer")
     rejects(lambda: S.make_steer(sae, 0, 0, float("inf")), "c")
     rejects(lambda: S.make_steer(sae._replace(theta=sae.theta.at[0].set(jnp.nan)), 0, 0, 1.0), "theta")
@@ -191,3 +192,16 @@ def test_a_jax_sae_is_validated_once_a_numpy_sae_every_call(monkeypatch):
     S.sae_encode(np_sae, x)
     parts[4][2] = np.nan  # NumPy weights change in place: never cached
     rejects(lambda: S.sae_encode(np_sae, x), "theta", "thresholds")
+
+
+@covers("attention.sae", "sae_encode", "jumprelu", "steer_residual")
+def test_nan_passes_the_gate_under_jit_and_layer_is_an_integer():
+    rng = np.random.default_rng(12)
+    sae = S.JumpReLUSAE(*(jnp.asarray(p) for p in (rng.normal(size=(D, M)), np.zeros(M), rng.normal(size=(M, D)),
+                                                    np.zeros(D), np.full(M, 0.1))))
+    x = jnp.asarray(rng.normal(size=(3, D))).at[1, 0].set(jnp.nan)
+    f = np.asarray(jax.jit(lambda a: S.sae_encode(sae, a))(x))
+    assert np.isnan(f[1]).all() and np.isfinite(f[[0, 2]]).all(), "a NaN row encodes as NaN, not 0"
+    pre = jnp.array([0.05, 0.2, jnp.nan])
+    np.testing.assert_array_equal(np.asarray(jax.jit(S.jumprelu)(pre, jnp.full(3, 0.1))), [0.0, 0.2, np.nan])
+    assert np.isnan(np.asarray(jax.jit(S.jumprelu)(jnp.array([0.5]), jnp.array([jnp.nan])))).all()

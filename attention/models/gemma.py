@@ -249,13 +249,15 @@ def check_ids(ids: ArrayLike, cfg: GemmaConfig, name: str = "ids", extra: int = 
         a = jnp.asarray(ids)
     except (OverflowError, TypeError, ValueError) as e:
         raise ValueError(f"{name} must be an array of integer token ids: {e}") from None
+    if a.size == 0 and a.ndim in (1, 2):  # [] is float32 to NumPy: say "empty", not "dtype float32"
+        raise ValueError(f"{name} must have shape [T] or [B, T] with T >= 1, got {tuple(a.shape)} (no tokens)")
     if not jnp.issubdtype(a.dtype, jnp.integer):
         raise TypeError(f"{name} must hold integer token ids, got dtype {a.dtype}")
     a = a[None] if a.ndim == 1 else a
     if a.ndim != 2 or a.shape[1] == 0:
         raise ValueError(f"{name} must have shape [T] or [B, T] with T >= 1, got {tuple(jnp.shape(ids))}")
     if a.shape[1] + extra > cfg.context_length:
-        raise ValueError(f"{name}: {a.shape[1]} tokens" + (f" + {extra} new" if extra else "")
+        raise ValueError(f"{name}: {a.shape[1]} tokens" + (f" + {extra} new (max_new_tokens)" if extra else "")
                          + f" exceed the context length {cfg.context_length}")
     if not is_concrete(a):  # traced ids (inside jit): shapes were checked, values cannot be
         return a.astype(jnp.int32)

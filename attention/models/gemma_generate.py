@@ -82,7 +82,7 @@ def _check_sampling(model: Any, where: str, max_new_tokens: Any, greedy: Any, te
     greedy = check_bool(greedy, "greedy")
     if not greedy:
         check_real(temperature, "temperature", positive=True)
-    check_int(seed, "seed")
+    check_int(seed, "seed", minimum=0)
     return max_new_tokens, greedy, jit
 
 

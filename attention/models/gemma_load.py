@@ -195,8 +195,10 @@ def load_gemma(path: str | Path | None = None, *, dtype: Any = jnp.float32, use_
     if path is not None and not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or pathlib.Path), got {type(path).__name__}")
     p = default_gguf_path() if path is None else Path(path)
+    if p.is_dir():
+        raise ModelLoadError(f"path {p} is a directory; give the .gguf file itself")
     if not p.is_file():
-        raise ModelLoadError(f"GGUF file {p} does not exist")
+        raise ModelLoadError(f"path: GGUF file {p} does not exist")
     sha = p.name.removesuffix(".gguf") if path is None else sha256_file(p)
     meta, w = read_gguf_cached(p, sha, use_cache)
     cfg = gemma_config_from_gguf(meta, source=str(p))

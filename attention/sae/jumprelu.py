@@ -32,7 +32,7 @@ from attnverify.proofs_numeric.precision import check_bool
 from .._finite import check_finite, is_traced
 from ._args import check_feature, check_matrix
 
-__all__ = ["JumpReLUSAE", "validate_sae", "jumprelu", "sae_encode", "sae_decode", "sae_error",
+__all__ = ["JumpReLUSAE", "validate_sae", "jumprelu", "gate", "sae_encode", "sae_decode", "sae_error",
            "clamp_feature", "steer_additive", "feature_scores"]
 
 
@@ -119,7 +119,13 @@ def jumprelu(pre: jax.Array, theta: jax.Array) -> jax.Array:
         raise ValueError(f"theta must broadcast to pre's shape {pre.shape} (e.g. [m]), got shape {np.shape(theta)}")
     check_finite("pre", pre)
     check_finite("theta", theta)
-    return jnp.where(pre > _b(theta, pre), pre, jnp.zeros_like(pre))
+    return gate(pre, _b(theta, pre))
+
+
+def gate(pre: jax.Array, theta: jax.Array) -> jax.Array:
+    r"""The unchecked JumpReLU core: ``pre`` where $\pi>\theta$, 0 where $\pi\le\theta$, and NaN where
+    either is NaN (under ``jit`` a NaN passes through; it never becomes an exact 0)."""
+    return jnp.where(pre > theta, pre, jnp.where(pre <= theta, jnp.zeros_like(pre), jnp.nan))
 
 
 def sae_encode(sae: JumpReLUSAE, x: jax.Array) -> jax.Array:

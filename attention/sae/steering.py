@@ -22,7 +22,7 @@ from attnverify.proofs_numeric.precision import check_choice, check_int, check_r
 
 from .._finite import check_finite
 from ._args import check_feature
-from .jumprelu import JumpReLUSAE, validate_sae
+from .jumprelu import JumpReLUSAE, gate, validate_sae
 
 __all__ = ["Steer", "make_steer", "no_steer", "steer_residual", "residual_hook"]
 
@@ -72,15 +72,27 @@ def steer_residual(steer: Steer, layer, x: jax.Array) -> jax.Array:
     r"""$x+(c-g f_j(x))d_j$ at every position of ``x [..., d]`` when ``layer == steer.layer``; else ``x``.
     Concrete ``x`` is validated (``ValueError``: width other than the steer's, NaN/inf)."""
     _check_steer(steer)
+    layer = _check_layer(layer)
     x = jnp.asarray(x)
     if x.shape[-1:] != tuple(np.shape(steer.direction)):
         raise ValueError(f"x must be [..., d={np.shape(steer.direction)[0]}] (the steer's width), got shape {x.shape}")
     check_finite("x", x)
     pre = x @ steer.enc.astype(x.dtype) + steer.b_enc.astype(x.dtype)
-    f = jnp.where(pre > steer.theta.astype(x.dtype), pre, jnp.zeros_like(pre))
+    f = gate(pre, steer.theta.astype(x.dtype))
     alpha = steer.c.astype(x.dtype) - steer.g.astype(x.dtype) * f
     edit = alpha[..., None] * jnp.broadcast_to(steer.direction.astype(x.dtype), x.shape)
     return jnp.where(jnp.asarray(layer) == steer.layer, x + edit, x)
+
+
+def _check_layer(layer: Any) -> Any:
+    """A layer index: a Python/NumPy integer >= 0 (``1.5``, ``'2'``, ``True`` refused), or a traced integer."""
+    if isinstance(layer, jax.core.Tracer):
+        if not jnp.issubdtype(layer.dtype, jnp.integer):
+            raise TypeError(f"layer must be an integer layer index, got a traced {layer.dtype}")
+        return layer
+    if isinstance(layer, (np.ndarray, jax.Array)) and np.ndim(layer) == 0 and np.issubdtype(np.asarray(layer).dtype, np.integer):
+        layer = int(layer)
+    return check_int(layer, "layer", minimum=0)
 
 
 def residual_hook(steer: Steer):
