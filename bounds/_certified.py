@@ -56,6 +56,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from attnverify.proofs_numeric import require_x64
+from attnverify.proofs_numeric.precision import check_bool
 from ._certificate import CertifiedTopK, check_c_exp, guard_rho, tau_bounds
 from ._certified_select import KMAX, KMIN, guard_pass, key, sample_probes, snap_bisect, unkey
 from ._validate import check_eps, check_logits, is_concrete
@@ -274,6 +275,7 @@ def certified_topk(logits: ArrayLike, eps: ArrayLike, *, tie: Literal["index", "
     if np.ndim(logits) == 0 or np.shape(logits)[-1] == 0:
         check_logits(logits)  # raises: a row axis with n >= 1 keys is required (shape only, no data pass)
     check_eps(eps, allow_zero=True)
+    exact_fallback = check_bool(exact_fallback, "exact_fallback")  # 2 or "no" is not a switch
     if tie not in ("index", "group"):
         raise ValueError(f"tie must be 'index' or 'group', got {tie!r}")
     x = jnp.asarray(logits, dtype=jnp.float64)

@@ -44,7 +44,10 @@ def check_eps(eps: Any, allow_zero: bool = False, name: str = "eps") -> None:
     """``eps`` must lie in ``(0, 1)`` (``[0, 1)`` with ``allow_zero``)."""
     if not is_concrete(eps):
         return
-    e = np.asarray(eps, dtype=np.float64)
+    a = np.asarray(eps)
+    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise TypeError(f"{name} must be a real number or array of reals, got {eps!r} (dtype {a.dtype})")
+    e = a.astype(np.float64)
     lo_ok = (e >= 0) if allow_zero else (e > 0)
     bad = ~(lo_ok & (e < 1))
     if bad.any():

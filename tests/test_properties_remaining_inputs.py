@@ -99,3 +99,11 @@ def test_certified_topk_inside_a_user_shard_map():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", SHARD_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
     assert "SHARD_MAP_OK" in out.stdout, out.stderr[-2000:]
+
+
+@covers("bounds", "certified_topk")
+def test_certified_topk_names_a_non_numeric_eps_and_a_non_bool_switch():
+    x = jnp.zeros((2, 8))
+    for bad in ("a", None, True):
+        rejects(lambda bad=bad: B.certified_topk(x, bad), "eps")
+    rejects(lambda: B.certified_topk(x, 0.1, exact_fallback=2), "exact_fallback")
