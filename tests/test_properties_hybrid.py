@@ -161,3 +161,10 @@ def test_decode_step_and_feature_maps_name_bad_input():
     rejects(lambda: H.hedgehog_features(Q, W[0]), "weight")
     rejects(lambda: H.hedgehog_features(np.where(Q > 1, np.nan, Q), W), "x")
     rejects(lambda: H.hedgehog_features(Q, W, kind="bogus"), "kind")
+
+
+@covers("attention.hybrid", "recall_batch", "query_accuracy")
+def test_recall_task_names_rng_and_targets():
+    rejects(lambda: H.recall_batch(0, 2, H.RecallConfig()), "rng")
+    rejects(lambda: H.query_accuracy(np.zeros((3, 4, 5)), np.zeros((2, 4), int)), "targets")
+    assert H.query_accuracy(np.eye(5)[None, :4], np.arange(4)[None]) == 1.0

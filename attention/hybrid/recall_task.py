@@ -76,6 +76,8 @@ def recall_batch(rng: np.random.Generator, batch: int, cfg: RecallConfig, kind: 
     """``batch`` sequences of the ``short`` or ``long`` set, or a 50/50 ``mixed`` draw of both."""
     if kind not in ("short", "long", "mixed"):
         raise ValueError(f"kind must be 'short', 'long' or 'mixed', got {kind!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
     if isinstance(batch, bool) or int(batch) != batch or batch < 1:
         raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
     K, T = cfg.n_pairs, cfg.length
@@ -106,6 +108,8 @@ def recall_batch(rng: np.random.Generator, batch: int, cfg: RecallConfig, kind: 
 def query_accuracy(logits: np.ndarray, targets: np.ndarray) -> float:
     """Fraction of query positions (``targets >= 0``) whose arg-max prediction is the target."""
     logits, targets = np.asarray(logits), np.asarray(targets)
+    if logits.ndim < 1 or logits.shape[:-1] != targets.shape:
+        raise ValueError(f"targets must have shape logits.shape[:-1] = {logits.shape[:-1]}, got {targets.shape}")
     mask = targets >= 0
     if not mask.any():
         raise ValueError("targets has no query position (all entries < 0)")
