@@ -170,6 +170,8 @@ def test_gemma_entry_points_accept_traced_ids(gemma):
     np.testing.assert_allclose(np.asarray(pre_t), np.asarray(pre), rtol=1e-5, atol=1e-6)
     step = jax.jit(lambda t: M.gemma_decode_step(gemma, t, 4, cache_t, jit=False)[0])(jnp.array([5]))
     assert step.shape == (1, TINY.vocab_size) and bool(jnp.all(jnp.isfinite(step)))
+    oov = np.asarray(jax.jit(lambda i: M.gemma_forward(gemma, i, jit=False).logits)(jnp.array([[1, 40, 2], [1, -1, 2], [1, 3, 2]])))
+    assert np.isnan(oov[:2, 1:]).all() and np.isfinite(oov[2]).all(), "a traced id outside the vocabulary gives NaN"
     rejects(lambda: M.gemma_forward(gemma, [[2**40]]), "ids")
     rejects(lambda: M.gemma_forward(gemma, [[1, 40]]), "ids")
 

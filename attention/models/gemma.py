@@ -184,7 +184,10 @@ def run_layers(cfg: GemmaConfig, params: Mapping[str, Any], ids: Array, offset: 
     Returns ``(h_final [B, T, D], new caches, records)``; ``records`` is ``(h0, per-layer tuples)``
     when ``record`` else None. Shared by :func:`gemma_forward` and the KV-cached generation."""
     embed = params["embed"]
-    h = embed[ids] * jnp.asarray(math.sqrt(cfg.hidden_size), embed.dtype)
+    # an id outside 0..V-1 (possible only for traced ids, which check_ids cannot see) embeds as NaN, not as
+    # another token's row (a clamped gather would return a plausible wrong answer)
+    rows = jnp.take(embed, jnp.where(ids < 0, embed.shape[0], ids), axis=0, mode="fill", fill_value=jnp.nan)
+    h = rows * jnp.asarray(math.sqrt(cfg.hidden_size), embed.dtype)
     h0, per_layer, new_caches = h, [], []
     overrides = dict(override)
     for layer, p in enumerate(params["layers"]):
