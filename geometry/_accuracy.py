@@ -41,7 +41,8 @@ otherwise ``lax.cond`` runs the perturbation estimate. The probe directions are 
 **Reason codes** (:data:`REASONS`): ``0`` regular; ``1`` non-finite metric or derivatives;
 ``2`` metric not symmetric ($\max|g-g^\top|>10^{-10}\max|g|$); ``3`` metric not positive definite to
 working precision (the Cholesky solve breaks down); ``4`` unresolved: the error estimate exceeds the
-tolerance (the chart is too close to a degenerate set for float64); ``5`` $\operatorname{cond}(g)$
+tolerance, or either is not finite (the chart is too close to a degenerate set for float64, or its scale
+leaves the float64 range); ``5`` $\operatorname{cond}(g)$
 above a finite ``max_cond`` given by the caller.
 """
 
@@ -74,7 +75,7 @@ REASONS = (
     "non-finite metric or derivatives",
     "metric not symmetric",
     "metric not positive definite to working precision",
-    "unresolved: error estimate above the tolerance (too close to a degenerate set for float64)",
+    "unresolved: error estimate above the tolerance, or either not finite (too close to a degenerate set, or out of the float64 range)",
     "cond(g) above max_cond",
 )
 
@@ -207,13 +208,13 @@ def accurate_or_nan(
     def full() -> tuple[jax.Array, jax.Array]:
         err = error_estimate(algebra, jets, symmetrize, noise_floors, value)[1]
         code = jnp.where((hard == REGULAR) & (~(finite_value & jnp.isfinite(err)) | _singular(g)), NOT_POSITIVE_DEFINITE, hard)
-        return jnp.where((code == REGULAR) & ~(err <= tol), UNRESOLVED, code), err
+        return jnp.where((code == REGULAR) & ~(jnp.isfinite(err) & jnp.isfinite(tol) & (err <= tol)), UNRESOLVED, code), err
 
     if bound is None or estimate == "full":
         code, err = full()
     else:
         b = jnp.asarray(bound(value, aux), tol.dtype)
-        certified = (hard == REGULAR) & finite_value & (CERT_SAFETY * b <= tol)
+        certified = (hard == REGULAR) & finite_value & jnp.isfinite(b) & jnp.isfinite(tol) & (CERT_SAFETY * b <= tol)
         cheap = (jnp.where(certified, REGULAR, jnp.where(hard == REGULAR, UNRESOLVED, hard)), b)
         code, err = cheap if estimate == "cheap" else jax.lax.cond(certified, lambda: cheap, full)
     if not math.isinf(max_cond):

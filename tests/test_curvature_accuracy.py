@@ -127,3 +127,44 @@ def test_reason_codes_and_diagnostics():
     assert d["reason"] == 0 and abs(d["value"]) <= d["tolerance"] and d["why"] == G.REASONS[0]
     skew = lambda t: jnp.array([[1.0 + t[0] ** 2, 0.5], [0.0, 1.0]])  # noqa: E731
     assert G.curvature_diagnostics(skew, [0.1, 0.2], route="metric")["reason"] == 2
+
+
+SCALES = (1e-80, 1e-100, 1e100, 1e-150)
+
+
+def _scaled_cases():
+    """``(name, chart, point, K)`` of the unscaled charts: the gated map near its vanishing column, the fold, the
+    sphere and the saddle (regular points)."""
+    gated = lambda t: jax.nn.sigmoid(t[1]) * (jax.nn.softmax(jnp.array([0.0, t[0], -t[0]])) @ V3)  # noqa: E731
+    fold = lambda t: jnp.stack([t[0], t[1] ** 2])  # noqa: E731
+    sphere = lambda t: jnp.stack([jnp.sin(t[0]) * jnp.cos(t[1]), jnp.sin(t[0]) * jnp.sin(t[1]), jnp.cos(t[0])])  # noqa: E731
+    saddle = lambda t: jnp.stack([t[0], t[1], t[0] * t[1]])  # noqa: E731
+    return [("gated", gated, [5.55e-17, -2.0], 0.0), ("fold", fold, [0.3, 1e-12], 0.0), ("sphere", sphere, [np.pi / 2, 0.4], 1.0),
+            ("saddle", saddle, [0.5, 0.2], -1.0 / 1.29**2)]
+
+
+@pytest.mark.parametrize("s", SCALES)
+def test_scaled_charts_are_accurate_or_nan(s):
+    """$\\mu\\to s\\mu$ scales $K,S$ by $s^{-2}$ and $c_0$ alike: at $s=10^{\\pm100},10^{-150}$ no output is finite and off
+    the truth (a tolerance that under- or overflowed once certified $-10^{164}$ for a flat chart), and the regular
+    charts stay finite on the Gauss-equation route."""
+    wrong = []
+    for name, base, point, k in _scaled_cases():
+        t = jnp.asarray(point)
+        mu = lambda x, base=base: s * base(x)  # noqa: E731
+        floors = {"extrinsic": float(_scale_extrinsic(base, t)) / s**2, "intrinsic": float(_scale_intrinsic(base, t)) / s**2}
+        for kind, mult in (("gaussian", 1.0), ("scalar", 2.0)):
+            c = mult * k / s**2
+            for route in ("extrinsic", "intrinsic"):
+                per_point = {"extrinsic": (G.gaussian_curvature_extrinsic, G.scalar_curvature_extrinsic),
+                             "intrinsic": (lambda f, x: G.gaussian_curvature(G.pullback_metric(f), x),
+                                           lambda f, x: G.scalar_curvature(G.pullback_metric(f), x))}[route][kind == "scalar"]
+                field = G.curvature_field(mu, t[None], kind=kind, route=route, return_reasons=True)
+                for api, value in (("point", per_point(mu, t)), ("field", field[0][0])):
+                    v = float(value)
+                    if np.isfinite(v) and not abs(v - c) <= RTOL * max(abs(c), mult * floors[route]):
+                        wrong.append((name, point, route, kind, api, v, c))
+                    if route == "extrinsic" and name in ("sphere", "saddle"):
+                        assert np.isfinite(v), (name, s, kind, api)
+                assert (int(field[1][0]) == 0) == np.isfinite(float(field[0][0]))
+    assert not wrong, wrong
