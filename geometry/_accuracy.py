@@ -58,8 +58,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_factor, solve_triangular
 
-__all__ = ["CERT_SAFETY", "DEFAULT_MAX_COND", "DEFAULT_RTOL", "ESTIMATES", "JET_ERROR", "N_PROBES", "REASONS", "accurate_or_nan", "error_estimate", "hard_reason",
-           "inverse_norm_bound", "jet_error", "output_bound", "sym_pairs"]
+__all__ = ["CERT_SAFETY", "DEFAULT_MAX_COND", "DEFAULT_RTOL", "ESTIMATES", "JET_ERROR", "N_PROBES", "REASONS", "accurate_or_nan", "binary_scale", "error_estimate", "hard_reason",
+           "inverse_norm_bound", "jet_error", "output_bound", "rescaled", "sym_pairs"]
 
 EPS = 2.0**-52
 JET_ERROR = 16.0
@@ -222,3 +222,24 @@ def accurate_or_nan(
         code = jnp.where((code == REGULAR) & ~(ev[-1] <= max_cond * ev[0]), ILL_CONDITIONED, code)
     ok = code == REGULAR
     return jax.tree_util.tree_map(lambda x: jnp.where(ok, x, jnp.nan), value), code, err, tol
+
+
+def binary_scale(x: jax.Array, even: bool = False) -> jax.Array:
+    r"""The integer $k$ with $2^k$ nearest $\max|x|$ in log scale (even if ``even``); ``0`` where that is 0 or not finite.
+
+    Curvature is homogeneous in the chart's scale (:math:`\mu\to2^k\mu` multiplies $R_{ijkl}$ by $4^k$, $K$ and $S$ by
+    $4^{-k}$), so a route can work on jets divided by $2^k$ (exact) and map its outputs back with :func:`rescaled`:
+    the algebra, $c_0$ and the Cholesky factorisation then never over- or underflow at any scale."""
+    top = jnp.max(jnp.abs(x))
+    ok = jnp.isfinite(top) & (top > 0)
+    k = jnp.round(jnp.log2(jnp.where(ok, top, 1.0)) / (2.0 if even else 1.0)) * (2.0 if even else 1.0)
+    return jnp.where(ok, k, 0.0).astype(jnp.int32)
+
+
+def rescaled(out: tuple, power: Any) -> tuple:
+    r"""``(value, code, err, tol)`` of :func:`accurate_or_nan` on scaled jets, multiplied back by $2^{\mathrm{power}}$ (exact
+    unless it leaves the float64 range: a value or tolerance that overflows becomes NaN with code ``4``)."""
+    value, code, err, tol = out
+    value, err, tol = (jnp.ldexp(x, power) for x in (value, err, tol))
+    code = jnp.where((code == REGULAR) & ~(jnp.all(jnp.isfinite(value)) & jnp.isfinite(tol)), UNRESOLVED, code)
+    return jnp.where(code == REGULAR, value, jnp.nan), code, err, tol

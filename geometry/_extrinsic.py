@@ -29,7 +29,7 @@ from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
-from ._accuracy import DEFAULT_RTOL, EPS, JET_ERROR, REGULAR, UNRESOLVED, accurate_or_nan, inverse_norm_bound, jet_error, output_bound, sym_pairs
+from ._accuracy import DEFAULT_RTOL, EPS, JET_ERROR, accurate_or_nan, binary_scale, inverse_norm_bound, jet_error, output_bound, rescaled, sym_pairs
 from ._contractions import sectional_from_riemann
 from ._intrinsic import OUTPUTS, value_and_jacfwd
 from ._metrics import DEFAULT_MAX_COND, PullbackMetric
@@ -99,8 +99,8 @@ def extrinsic_with_reason(
     ``"gaussian"``, ``"sectional"`` with ``plane=(u, v)``, ``"second_form"``) by the Gauss equation; ``estimate`` as in
     :func:`~geometry._accuracy.accurate_or_nan`."""
     j, h, y = _mean_jets(pm, theta)
-    # work on mu / 2^k with 2^k ~ ||J||_F (exact): the algebra and c_0 (||J||^4) stay in range at any scale
-    k = _binary_scale(jnp.linalg.norm(j))
+    # work on mu / 2^k with 2^k ~ max|J| (exact): the algebra and c_0 (||J||^4) stay in range at any scale
+    k = binary_scale(j)
     j, h, y = (jnp.ldexp(x, -k) for x in (j, h, y))
     nj, nh, ny = jnp.linalg.norm(j), jnp.linalg.norm(h.ravel()), jnp.linalg.norm(y)
     nj_eff = jnp.maximum(nj, JET_ERROR * EPS * ny)  # a Jacobian below its rounding floor sets no curvature scale
@@ -121,7 +121,7 @@ def extrinsic_with_reason(
     noise = (ny, ny, nj**2)
     if kind not in OUTPUTS:
         out = accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, noise, None, estimate)
-        return _rescaled(out, SCALE_POWER[kind] * k)
+        return rescaled(out, SCALE_POWER[kind] * k)
 
     def parts(x: tuple) -> tuple:
         g, r, ii = _gauss_parts(*x)
@@ -129,26 +129,11 @@ def extrinsic_with_reason(
 
     bound = functools.partial(_gauss_bound, kind, (j, h, e), noise)
     out = accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, noise, bound, estimate, parts)
-    return _rescaled(out, SCALE_POWER[kind] * k)
+    return rescaled(out, SCALE_POWER[kind] * k)
 
 
 # output(mu) = s^p output(mu / s): II ~ s, R_ijkl ~ s^2 (g ~ s^2), Ric ~ 1, S, K ~ s^-2
 SCALE_POWER = {"second_form": 1, "riemann": 2, "ricci": 0, "scalar": -2, "gaussian": -2, "sectional": -2}
-
-
-def _binary_scale(norm: jax.Array) -> jax.Array:
-    r"""The integer ``k`` with $2^k$ nearest $\|\tilde J\|_F$ in log scale; ``0`` where the norm is 0 or not finite."""
-    ok = jnp.isfinite(norm) & (norm > 0)
-    return jnp.where(ok, jnp.round(jnp.log2(jnp.where(ok, norm, 1.0))), 0.0).astype(jnp.int32)
-
-
-def _rescaled(out: tuple, power: jax.Array) -> tuple:
-    r"""``(value, code, err, tol)`` of the scaled chart mapped back by $2^{\mathrm{power}}$ (exact unless it leaves the
-    float64 range: a value or tolerance that overflows becomes NaN with code ``4``)."""
-    value, code, err, tol = out
-    value, err, tol = (jnp.ldexp(x, power) for x in (value, err, tol))
-    code = jnp.where((code == REGULAR) & ~(jnp.all(jnp.isfinite(value)) & jnp.isfinite(tol)), UNRESOLVED, code)
-    return jnp.where(code == REGULAR, value, jnp.nan), code, err, tol
 
 
 def _gauss_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array, aux: tuple) -> jax.Array:

@@ -26,7 +26,7 @@ from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
-from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, inverse_norm_bound, jet_error, output_bound, sym_pairs
+from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, binary_scale, inverse_norm_bound, jet_error, output_bound, rescaled, sym_pairs
 from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann, solve_metric
 from ._validation import check_metric_shape, check_point, check_tangent_pair
 
@@ -110,20 +110,27 @@ def intrinsic_with_reason(
     Curvature scale $c_0=(\|\partial^2g\|_F+\|\partial g\|_F^2/\|g\|_F)/\|g\|_F^2$ (:mod:`geometry._accuracy`).
     """
     g, dg, d2g = metric_jets(metric_fn, theta, order=2)
+    k = binary_scale(g, even=True)  # work on g / 2^k (exact; binary_scale), outputs mapped back by 2^(p k)
+    g, dg, d2g = (jnp.ldexp(x, -k) for x in (g, dg, d2g))
     if kind == "sectional":
         output, units = (lambda g_, r: sectional_from_riemann(g_, r, *plane)), (lambda m, ng: jnp.ones_like(ng))
     else:
         output, units = OUTPUTS[kind]
     ng = _norm(g)
     floor = units(g.shape[0], ng) * (_norm(d2g) + _norm(dg) ** 2 / ng) / ng**2
-    noise = _pullback_floors(metric_fn, theta, (g, dg, d2g))
+    noise = _pullback_floors(metric_fn, theta, (g, dg, d2g), k // 2)
     bound = None if kind not in OUTPUTS else functools.partial(_riemann_bound, kind, (g, dg, d2g), noise or (0.0, 0.0, 0.0))
 
     def parts(j: tuple) -> tuple:
         r, c, c2 = _riemann_parts(*j)
         return output(j[0], r), (r, c, c2)
 
-    return accurate_or_nan(lambda j: parts(j)[0], (g, dg, d2g), g, floor, rtol, _symmetric_jets, max_cond, noise, bound, estimate, parts)
+    out = accurate_or_nan(lambda j: parts(j)[0], (g, dg, d2g), g, floor, rtol, _symmetric_jets, max_cond, noise, bound, estimate, parts)
+    return rescaled(out, SCALE_POWER[kind] * k)
+
+
+# output(g) = s^p output(g / s): R_ijkl ~ s, Ric ~ 1, S, K ~ 1/s
+SCALE_POWER = {"riemann": 1, "ricci": 0, "scalar": -1, "gaussian": -1, "sectional": -1}
 
 
 def _riemann_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array, aux: tuple) -> jax.Array:
@@ -144,13 +151,15 @@ def _riemann_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array, aux: 
     return output_bound(kind, _norm(r) + dr, dr, gi, e_g, _norm(g), value)
 
 
-def _pullback_floors(metric_fn: MetricFn, theta: jax.Array, jets: tuple) -> tuple | None:
+def _pullback_floors(metric_fn: MetricFn, theta: jax.Array, jets: tuple, half_scale: Any = 0) -> tuple | None:
     r"""For a pullback metric, the jets' rounding floors: each jet's norm times $\max(1,\|\tilde\mu\|/\|\tilde J\|_F)$
-    (the relative noise of $\tilde J$ when it is computed through $\mu$'s own operations); ``None`` otherwise."""
+    (the relative noise of $\tilde J$ when it is computed through $\mu$'s own operations); ``None`` otherwise.
+    ``jets`` may be divided by $4^{\mathrm{half\_scale}}$, the mean is then divided by $2^{\mathrm{half\_scale}}$."""
     mean = getattr(metric_fn, "whitened_mean", None)
     if mean is None:
         return None
-    inflate = jnp.maximum(1.0, jnp.linalg.norm(mean(theta)) / jnp.sqrt(jnp.maximum(jnp.trace(jets[0]), 1e-300)))
+    ny = jnp.linalg.norm(jnp.ldexp(mean(theta), -half_scale))
+    inflate = jnp.maximum(1.0, ny / jnp.sqrt(jnp.maximum(jnp.trace(jets[0]), 1e-300)))
     return tuple(inflate * _norm(x) for x in jets)
 
 

@@ -147,7 +147,7 @@ def _scaled_cases():
 def test_scaled_charts_are_accurate_or_nan(s):
     """$\\mu\\to s\\mu$ scales $K,S$ by $s^{-2}$ and $c_0$ alike: at $s=10^{\\pm100},10^{-150}$ no output is finite and off
     the truth (a tolerance that under- or overflowed once certified $-10^{164}$ for a flat chart), and the regular
-    charts stay finite on the Gauss-equation route."""
+    charts stay finite on both routes (det g once over- or underflowed to "not positive definite")."""
     wrong = []
     for name, base, point, k in _scaled_cases():
         t = jnp.asarray(point)
@@ -164,7 +164,7 @@ def test_scaled_charts_are_accurate_or_nan(s):
                     v = float(value)
                     if np.isfinite(v) and not abs(v - c) <= RTOL * max(abs(c), mult * floors[route]):
                         wrong.append((name, point, route, kind, api, v, c))
-                    if route == "extrinsic" and name in ("sphere", "saddle"):
+                    if name in ("sphere", "saddle"):  # both routes work on the chart divided by a power of two
                         assert np.isfinite(v), (name, s, kind, api)
                 assert (int(field[1][0]) == 0) == np.isfinite(float(field[0][0]))
     assert not wrong, wrong
