@@ -83,7 +83,8 @@ def mc_search_attention(query: ArrayLike, keys: ArrayLike, eps: ArrayLike, *, sc
                         key_mask: ArrayLike | None = None, iters: int = 10, seed: int = 0) -> MCSearchResult:
     r"""MC-Search over the logits :math:`s=\mathrm{scale}\,QK^\top` of one attention head.
 
-    ``query`` ``[R, d]``, ``keys`` ``[n, d]``, ``scale`` default :math:`1/\sqrt d` (our choice),
+    ``query`` ``[R, d]``, ``keys`` ``[n, d]``, ``scale`` a finite real :math:`>0`, default :math:`1/\sqrt d`
+    (our choice; ``scale = 0`` would make every logit 0, a uniform row with nothing to search, so it is refused),
     ``key_mask`` bool ``[n]`` (``False`` = padding: logit ``-inf``, never scored, not clustered),
     ``n_cells`` default :math:`\lceil n_{\rm valid}/16\rceil` (our choice). Returns
     :class:`MCSearchResult` over the ``n`` keys, e.g. ``res.scored.mean()`` against
@@ -95,7 +96,7 @@ def mc_search_attention(query: ArrayLike, keys: ArrayLike, eps: ArrayLike, *, sc
         raise ValueError(f"query [R, d] and keys [n, d] must share d, got {q.shape} and {k.shape}")
     if q.shape[0] < 1 or q.shape[1] < 1:
         raise ValueError(f"query must have shape [R, d] with R, d >= 1, got {q.shape}")
-    scale = 1.0 / math.sqrt(q.shape[1]) if scale is None else check_real(scale, "scale", nonnegative=True)
+    scale = 1.0 / math.sqrt(q.shape[1]) if scale is None else check_real(scale, "scale", positive=True)
     mask = np.ones(k.shape[0], bool) if key_mask is None else _as_array(key_mask, "key_mask")
     if mask.shape != (k.shape[0],):
         raise ValueError(f"key_mask must have shape ({k.shape[0]},), got {mask.shape}")

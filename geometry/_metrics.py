@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 from jax.scipy.linalg import solve_triangular
 
-from attnverify.proofs_numeric.precision import require_x64
+from attnverify.proofs_numeric.precision import check_bool, require_x64
 
 from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL
 from ._intrinsic import intrinsic_with_reason
@@ -99,6 +99,7 @@ def metric_condition_number(metric_fn: MetricFn, theta: ArrayLike, *, scaled: bo
     Needs float64 (``RuntimeError`` otherwise).
     """
     require_x64("metric_condition_number")
+    scaled = check_bool(scaled, "scaled")
     theta = check_point(theta)
     check_metric_shape(metric_fn, theta)
     g = metric_fn(theta)

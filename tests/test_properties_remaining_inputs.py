@@ -107,3 +107,63 @@ def test_certified_topk_names_a_non_numeric_eps_and_a_non_bool_switch():
     for bad in ("a", None, True):
         rejects(lambda bad=bad: B.certified_topk(x, bad), "eps")
     rejects(lambda: B.certified_topk(x, 0.1, exact_fallback=2), "exact_fallback")
+
+
+def test_allreduce_counts_names_a_dtype_that_is_not_a_float():
+    from attnverify.attention.fal import FALConfig
+    from attnverify.attention.fal.counts import allreduce_counts
+
+    cfg = FALConfig(2, 8, 2, 16)
+    for bad in ("float7", "int32", None, 3):
+        rejects(lambda bad=bad: allreduce_counts(cfg, 2, dtype=bad), "dtype")
+    half, full = allreduce_counts(cfg, 2, dtype="bfloat16"), allreduce_counts(cfg, 2)
+    assert all(half[c] == full[c] for c in ("fwd", "fwd_vec", "bwd_act", "bwd_vec"))
+    assert 2 * half["fwd_bytes"] == full["fwd_bytes"] > 0
+
+
+@covers("bounds", "mc_search_attention")
+def test_mc_search_attention_refuses_a_scale_that_is_not_positive():
+    rng = np.random.default_rng(1)
+    q, k = rng.normal(size=(2, 3)), rng.normal(size=(8, 3))
+    for bad in (0, 0.0, -0.5, np.nan, np.inf, True, "1"):
+        rejects(lambda bad=bad: B.mc_search_attention(q, k, 0.1, scale=bad), "scale")
+    assert B.mc_search_attention(q, k, 0.1, scale=0.5).k.shape == (2,)
+
+
+@covers("geometry", "metric_condition_number")
+def test_metric_condition_number_scaled_must_be_a_bool():
+    from attnverify import geometry as G
+
+    metric = lambda t: jnp.diag(jnp.stack([1.0 + t[0] ** 2, 4.0 + 0 * t[1]]))  # noqa: E731
+    at = jnp.array([1.0, 0.0])
+    for bad in (2, 0, "yes", None):
+        rejects(lambda bad=bad: G.metric_condition_number(metric, at, scaled=bad), "scaled")
+    np.testing.assert_allclose(G.metric_condition_number(metric, at), 2.0, rtol=1e-14)
+    np.testing.assert_allclose(G.metric_condition_number(metric, at, scaled=True), 1.0, rtol=1e-14)
+
+
+def test_forward_names_input_ids_longer_than_the_position_table():
+    from attnverify.attention import forward, load_bert
+
+    try:
+        model = load_bert()
+    except Exception as e:  # noqa: BLE001  (the MiniLM package is optional on a bare checkout)
+        pytest.skip(f"MiniLM not installed: {e}")
+    n = model.config.max_positions
+    err = rejects(lambda: forward(model, np.zeros((1, n + 1), np.int32)), "input_ids")
+    assert str(n) in str(err) and "max_positions" in str(err)
+
+
+@covers("attention.models", "mean_pool")
+def test_mean_pool_names_an_empty_mask_row_and_is_nan_under_jit():
+    import jax
+
+    from attnverify.attention import mean_pool
+
+    h = jnp.asarray(np.random.default_rng(2).normal(size=(2, 3, 4)))
+    m = np.array([[1, 1, 0], [0, 0, 0]])
+    err = rejects(lambda: mean_pool(h, m), "mask")
+    assert "row 1" in str(err)
+    out = np.asarray(jax.jit(mean_pool)(h, m))
+    assert np.isnan(out[1]).all() and np.isfinite(out[0]).all()
+    np.testing.assert_allclose(out[0], np.asarray(mean_pool(h[:1], m[:1])[0]), rtol=1e-14)

@@ -81,6 +81,19 @@ def _abstract(cfg: FALConfig, batch: int, seq: int, dtype) -> tuple[Any, Any]:
     return params, jax.ShapeDtypeStruct((batch, seq, cfg.d_model), dtype)
 
 
+def _float_dtype(dtype: Any) -> Any:
+    """``jnp.dtype(dtype)`` for a floating dtype; ``ValueError`` naming ``dtype`` otherwise (``'float7'``, ``'int32'``)."""
+    try:
+        if dtype is None:  # jnp.dtype(None) would silently mean float64
+            raise TypeError
+        dt = jnp.dtype(dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"dtype must name a floating dtype such as 'float32' or 'bfloat16', got {dtype!r}") from None
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise ValueError(f"dtype must be a floating dtype (parameters and activations are real), got {dt}")
+    return dt
+
+
 @functools.lru_cache(maxsize=256)
 def allreduce_counts(cfg: FALConfig, tp: int = 4, batch: int = 2, seq: int = 8, dtype: str = "float32") -> dict[str, int]:
     """All-reduces of the tensor-parallel forward and backward programs (traced, not run).
@@ -90,7 +103,7 @@ def allreduce_counts(cfg: FALConfig, tp: int = 4, batch: int = 2, seq: int = 8, 
     """
     tp, batch, seq = (check_int(v, n, minimum=1) for v, n in ((tp, "tp"), (batch, "batch"), (seq, "seq")))  # 2.0 broke later calls (std::bad_cast)
     mesh = AbstractMesh((tp,), ("tp",))
-    params, x = _abstract(cfg, batch, seq, jnp.dtype(dtype))
+    params, x = _abstract(cfg, batch, seq, _float_dtype(dtype))
     fwd = jax.make_jaxpr(lambda p, x: tp_forward(p, x, cfg, mesh))(params, x)
     grad = jax.make_jaxpr(jax.grad(lambda p, x: tp_forward(p, x, cfg, mesh).sum(), argnums=(0, 1)))(params, x)
     (fa, fv, fb), (ga, gv, gb) = _psums(fwd, batch * seq * cfg.d_model), _psums(grad, batch * seq * cfg.d_model)

@@ -121,8 +121,8 @@ def _check_inputs(model: BertModel, ids: Any, mask: Any) -> None:
     if ids.shape[0] == 0 or ids.shape[1] == 0:
         raise ValueError(f"input_ids must hold at least one sequence of at least one token, got shape {ids.shape}")
     if ids.shape[1] > cfg.max_positions:
-        raise ValueError(f"sequence length {ids.shape[1]} exceeds the model's {cfg.max_positions} positions "
-                         "(tokenize(..., max_len) truncates with a warning; bert_forward rejects)")
+        raise ValueError(f"input_ids has sequence length {ids.shape[1]}, which exceeds the model's max_positions = "
+                         f"{cfg.max_positions} (tokenize(..., max_len) truncates with a warning; bert_forward rejects)")
     if isinstance(ids, jax.core.Tracer) or isinstance(mask, jax.core.Tracer):
         return
     i, m = np.asarray(ids), np.asarray(mask)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attnverify.proofs_numeric.precision import check_bool, check_int
+from attnverify.proofs_numeric.precision import check_bool, check_int, is_concrete
 
 from .bert import bert_forward
 from .bert_load import BertModel
@@ -65,13 +65,18 @@ def tokenize(model: BertModel, texts: Sequence[str], max_len: int | None = None,
 def mean_pool(hidden: Any, mask: Any) -> jax.Array:
     r"""Masked mean over tokens then L2 normalisation: $e=\bar h/\|\bar h\|_2$, $\bar h=\sum_i m_ih_i/\sum_im_i$.
 
-    ``hidden`` ``[B, n, D]``, ``mask`` ``[B, n]`` -> ``[B, D]`` in ``hidden``'s dtype.
+    ``hidden`` ``[B, n, D]``, ``mask`` ``[B, n]`` -> ``[B, D]`` in ``hidden``'s dtype. A row whose mask sums
+    to 0 has no mean: ``ValueError`` naming ``mask`` for a concrete mask; under ``jit``/``vmap`` (traced mask)
+    that row is NaN (documented, never a silent zero vector).
     """
     hidden = jnp.asarray(hidden)
     if hidden.ndim != 3 or np.shape(mask) != hidden.shape[:2]:
         raise ValueError(f"hidden must be [B, n, D] and mask [B, n]; got shapes {hidden.shape} and {np.shape(mask)}")
     m = jnp.asarray(mask).astype(hidden.dtype)[:, :, None]
-    mean = jnp.sum(hidden * m, axis=1) / jnp.maximum(jnp.sum(m, axis=1), 1.0)
+    total = jnp.sum(m, axis=1)
+    if is_concrete(total) and bool((total == 0).any()):
+        raise ValueError(f"mask row {int(np.flatnonzero(np.asarray(total[:, 0]) == 0)[0])} sums to 0 (no valid token): its mean is undefined")
+    mean = jnp.sum(hidden * m, axis=1) / total  # 0/0 = NaN on an empty row under jit
     return mean / jnp.maximum(jnp.linalg.norm(mean, axis=-1, keepdims=True), 1e-12)
 
 
