@@ -258,8 +258,11 @@ def test_teacher_curriculum_trains_in_stages_and_rejects_bad_settings(monkeypatc
     monkeypatch.setenv("ATTNVERIFY_HYBRID_TEACHER_CURRICULUM", "2,4")
     assert hs.teacher_curriculum() == (2, 4)
     pr = dataclasses.replace(PROTOCOLS["quick"], teacher_cycle=5, train=dataclasses.replace(PROTOCOLS["quick"].train, teacher_steps=5))
-    _, hist = hs.train_teacher_in_cycles(pr, 0, curriculum=(2,))
+    seen = []
+    _, hist = hs.train_teacher_in_cycles(pr, 0, curriculum=(2,), on_cycle=lambda t, rec: seen.append((sorted(t), rec)))
     assert [c["n_pairs"] for c in hist["cycles"]] == [2, 4] and "curriculum over K = [2, 4]" in hist["note"]
+    assert [rec for _, rec in seen] == hist["cycles"] and all(c["seconds"] > 0 for c in hist["cycles"])
+    assert all(keys == seen[0][0] and keys for keys, _ in seen)  # the callback gets the teacher's weights
     for bad in ("4,2", "x", "0"):
         monkeypatch.setenv("ATTNVERIFY_HYBRID_TEACHER_CURRICULUM", bad)
         with pytest.raises(ValueError, match="CURRICULUM"):

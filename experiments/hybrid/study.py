@@ -25,7 +25,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -49,14 +49,15 @@ def cache_path(protocol: str) -> Path:
 
 
 def run_collapse(protocol: Protocol, seed: int = 0, teacher: dict | None = None,
-                 teacher_note: str = "") -> dict[str, Any]:
-    """Teacher (trained here unless ``teacher`` is given; ``teacher_note`` says how it was trained), then
-    every arm for ``protocol.seeds`` seeds; a JSON-serialisable result."""
+                 teacher_note: str = "", teacher_cycles: list | None = None) -> dict[str, Any]:
+    """Teacher (trained here unless ``teacher`` is given; ``teacher_note`` says how it was trained and
+    ``teacher_cycles`` lists its training cycles), then every arm for ``protocol.seeds`` seeds; a
+    JSON-serialisable result."""
     t0 = time.perf_counter()
     task, cfg, train = protocol.task, protocol.model, protocol.train
     rng = np.random.default_rng(99_000 + seed)
     sets = {k: recall_batch(rng, protocol.eval_sequences, task, k) for k in ("short", "long")}
-    t_hist = {"loss": [], "note": teacher_note}
+    t_hist = {"loss": [], "note": teacher_note, "cycles": list(teacher_cycles or [])}
     if teacher is None and protocol.teacher_cycle:
         teacher, t_hist = train_teacher_in_cycles(protocol, seed, curriculum=teacher_curriculum())
     elif teacher is None:
@@ -65,7 +66,7 @@ def run_collapse(protocol: Protocol, seed: int = 0, teacher: dict | None = None,
                            "buckets": [f"[{a},{b})" for a, b in distance_buckets(task)],
                            "distances": {k: [int(b.distance[b.distance >= 0].min()), int(b.distance[b.distance >= 0].max())] for k, b in sets.items()},
                            "teacher": {"accuracy": evaluate_teacher(teacher, cfg, sets), "loss": t_hist["loss"],
-                                       "note": t_hist.get("note", "")}, "arms": {}}
+                                       "note": t_hist.get("note", ""), "cycles": t_hist.get("cycles", [])}, "arms": {}}
     for arm, (objective, mode, early) in ARMS.items():
         runs = []
         for s in pn.progress(range(protocol.seeds), desc=f"hybrid: {arm}"):
@@ -99,13 +100,16 @@ def teacher_curriculum() -> tuple[int, ...]:
 
 
 def train_teacher_in_cycles(protocol: Protocol, seed: int = 0, target: float = 0.995,
-                            curriculum: tuple[int, ...] = ()) -> tuple[dict, dict]:
+                            curriculum: tuple[int, ...] = (),
+                            on_cycle: Callable[[dict, dict], None] | None = None) -> tuple[dict, dict]:
     r"""The teacher, in cosine cycles of ``protocol.teacher_cycle`` steps (data seed ``200 + cycle``) until
     its accuracy on 256 fresh sequences per set reaches ``target`` or ``train.teacher_steps`` are spent.
 
     With a ``curriculum`` of pair counts $K_1<K_2<\dots$ (same length, vocabulary and model), each stage
     trains on $K_j$ pairs from the previous stage's weights, with its own budget of ``train.teacher_steps``,
-    and the protocol's $K$ comes last (appended if missing)."""
+    and the protocol's $K$ comes last (appended if missing). Each cycle's record (steps so far, accuracy,
+    $K$, wall seconds) goes to ``hist["cycles"]``; ``on_cycle(teacher, record)``, if given, is called after
+    each one (a long run can checkpoint there)."""
     if any(k > protocol.task.n_pairs for k in curriculum):
         raise ValueError(f"curriculum {curriculum} goes beyond the protocol's {protocol.task.n_pairs} pairs")
     stages = [dataclasses.replace(protocol.task, n_pairs=k) for k in curriculum if k != protocol.task.n_pairs] + [protocol.task]
@@ -115,11 +119,15 @@ def train_teacher_in_cycles(protocol: Protocol, seed: int = 0, target: float = 0
         rng = np.random.default_rng(123 + seed + 7919 * j * (len(stages) > 1))
         sets = {k: recall_batch(rng, 256, task, k) for k in ("short", "long")}
         for c in range(max(1, protocol.train.teacher_steps // protocol.teacher_cycle)):
+            t0 = time.perf_counter()
             teacher, h = train_teacher(task, protocol.model, cyc, 200 + c + 1000 * seed + 100_000 * j * (len(stages) > 1), init=teacher)
             acc = evaluate_teacher(teacher, protocol.model, sets)
             hist["loss"] += [(t + done, v) for t, v in h["loss"]]
             done += protocol.teacher_cycle
-            hist["cycles"].append({"steps": done, "accuracy": acc, "n_pairs": task.n_pairs})
+            hist["cycles"].append({"steps": done, "accuracy": acc, "n_pairs": task.n_pairs,
+                                   "seconds": time.perf_counter() - t0})
+            if on_cycle is not None:
+                on_cycle(teacher, hist["cycles"][-1])
             if min(acc.values()) >= target:
                 break
     hist["note"] = f"{done} steps in cosine cycles of {protocol.teacher_cycle}" + (
