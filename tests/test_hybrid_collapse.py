@@ -168,6 +168,12 @@ def test_teacher_replications_are_reported_and_never_decide(monkeypatch, tmp_pat
     (rep,) = r.evidence.details["replications"]
     assert rep["kind"] == "teacher_seeds" and rep["teacher_seed"] == 1 and not rep["teacher_ready"]
     assert rep["outcome"].startswith("inconclusive") and rep["measured_outcome"] == "not reproduced"
+    # a second teacher at 99 % with the opposite outcome is counted at the teacher level and does not change the verdict
+    (tmp_path / "teacher_seeds" / "collapse_full_seed3_curriculum.json").write_text(json.dumps({**_synthetic(*_BAD), "seed": 3}))
+    r = pn.run_claim(pn.get_claim("hybrid.inference_time_hybridisation"))
+    ts = r.evidence.details["teacher_summary"]
+    assert r.verdict is pn.Verdict.VERIFIED and (ts["teacher_runs"], ts["teachers_ready"]) == (3, 2)
+    assert ts["outcomes_of_ready_teachers"] == {"not reproduced": 1, "verified": 1} and ts["distinct_ready_teacher_seeds"] == [0, 3]
     corrupt = _synthetic(*_BAD, swa_long=0.5)  # SWA-only cannot see the long set: a replication this wrong fails the claim
     (tmp_path / "teacher_seeds" / "collapse_full_seed2.json").write_text(json.dumps({**corrupt, "seed": 2}))
     assert pn.run_claim(pn.get_claim("hybrid.inference_time_hybridisation")).verdict is pn.Verdict.FAILED

@@ -29,7 +29,8 @@ _COMMANDS = {"full": _FULL + " (on an accelerator: experiments/hybrid/run_full_o
              "reduced": "ATTNVERIFY_HYBRID_REAL=0 attnverify experiment hybrid"}
 #: further runs of the full protocol, beside the caches (reported, never deciding): other teacher seeds, and
 #: the same seed on other hardware; each with the command that reproduces it
-REPLICATIONS = {"teacher_seeds": "SEEDS='1 2' [ATTNVERIFY_HYBRID_TEACHER_STEPS=30000] experiments/hybrid/run_full_on_device.sh",
+REPLICATIONS = {"teacher_seeds": "SEEDS='1 2' [ATTNVERIFY_HYBRID_TEACHER_STEPS=30000 | ATTNVERIFY_HYBRID_TEACHER_CURRICULUM=2,4,8] "
+                                 "experiments/hybrid/run_full_on_device.sh",
                 "platforms": f"ATTNVERIFY_HYBRID_CACHE=0 {_FULL} (on a CPU)"}
 
 
@@ -62,6 +63,18 @@ def replications(decide) -> list[dict[str, Any]]:
             out.append({"kind": kind, "file": run.provenance()["file"], "sha256": run.sha256, **_summary(decide, run.data),
                         "invariant_violation": _consistency(run.data)[0]})
     return out
+
+
+def teacher_summary(deciding: dict[str, Any], reps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Teacher level (reported, never deciding): one row per teacher run of the full protocol (the deciding
+    run, then each replication) and how many of the runs whose teacher met the spec's 99 % give each
+    outcome. The verdict stays the deciding run's (teacher seed 0), the rule stated before the runs."""
+    rows = [{"kind": "deciding", **{k: deciding[k] for k in ("teacher_seed", "teacher_ready", "outcome")}}]
+    rows += [{k: r[k] for k in ("kind", "file", "teacher_seed", "teacher_ready", "outcome")} for r in reps]
+    ready = [r for r in rows if r["teacher_ready"]]
+    return {"teacher_runs": len(rows), "teachers_ready": len(ready),
+            "outcomes_of_ready_teachers": {o: sum(r["outcome"] == o for r in ready) for o in sorted({r["outcome"] for r in ready})},
+            "distinct_ready_teacher_seeds": sorted({r["teacher_seed"] for r in ready}), "runs": rows}
 
 
 def _consistency(res: dict[str, Any]) -> tuple[float, int]:
@@ -99,6 +112,8 @@ def _evidence(decide, effect: str, boundary: float) -> Evidence:
                "other_protocols": [_summary(decide, r.data) for n, r in runs.items() if n != name],
                "replications": replications(decide) if name == "full" else []}
     worst = max([worst] + [r["invariant_violation"] for r in context["replications"]])  # a corrupt replication fails too
+    if name == "full":
+        context["teacher_summary"] = teacher_summary(_summary(decide, res), context["replications"])
     if not teacher_ready(res):  # the figures are reported, but the spec's protocol was not met: no decision
         msg = (f"teacher accuracy {res['teacher']['accuracy']} is below the spec's {TEACHER_MIN:.0%} on a set "
                f"({name} protocol); the measured decision would be {d.outcome.value} ({d.summary()}); {_HOW}")
