@@ -168,12 +168,18 @@ def test_teacher_replications_are_reported_and_never_decide(monkeypatch, tmp_pat
     (rep,) = r.evidence.details["replications"]
     assert rep["kind"] == "teacher_seeds" and rep["teacher_seed"] == 1 and not rep["teacher_ready"]
     assert rep["outcome"].startswith("inconclusive") and rep["measured_outcome"] == "not reproduced"
-    # a second teacher at 99 % with the opposite outcome is counted at the teacher level and does not change the verdict
+    # a second teacher at 99 % with the same outcome keeps the verdict; one with the opposite outcome makes the
+    # teachers disagree, and the claim decides nothing (inconclusive), whatever the deciding run says
+    (tmp_path / "teacher_seeds" / "collapse_full_seed4_curriculum.json").write_text(json.dumps({**_synthetic(*_GOOD), "seed": 4}))
+    r = pn.run_claim(pn.get_claim("hybrid.inference_time_hybridisation"))
+    assert r.verdict is pn.Verdict.VERIFIED and r.evidence.details["teacher_summary"]["teachers_agree"]
     (tmp_path / "teacher_seeds" / "collapse_full_seed3_curriculum.json").write_text(json.dumps({**_synthetic(*_BAD), "seed": 3}))
     r = pn.run_claim(pn.get_claim("hybrid.inference_time_hybridisation"))
     ts = r.evidence.details["teacher_summary"]
-    assert r.verdict is pn.Verdict.VERIFIED and (ts["teacher_runs"], ts["teachers_ready"]) == (3, 2)
-    assert ts["outcomes_of_ready_teachers"] == {"not reproduced": 1, "verified": 1} and ts["distinct_ready_teacher_seeds"] == [0, 3]
+    assert r.verdict is pn.Verdict.INCONCLUSIVE and (ts["teacher_runs"], ts["teachers_ready"]) == (4, 3)
+    assert "teachers at 99 % disagree" in r.evidence.details["message"] and not ts["teachers_agree"]
+    assert ts["outcomes_of_ready_teachers"] == {"not reproduced": 1, "verified": 2} and ts["distinct_ready_teacher_seeds"] == [0, 3, 4]
+    (tmp_path / "teacher_seeds" / "collapse_full_seed3_curriculum.json").unlink()
     corrupt = _synthetic(*_BAD, swa_long=0.5)  # SWA-only cannot see the long set: a replication this wrong fails the claim
     (tmp_path / "teacher_seeds" / "collapse_full_seed2.json").write_text(json.dumps({**corrupt, "seed": 2}))
     assert pn.run_claim(pn.get_claim("hybrid.inference_time_hybridisation")).verdict is pn.Verdict.FAILED

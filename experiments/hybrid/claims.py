@@ -66,15 +66,17 @@ def replications(decide) -> list[dict[str, Any]]:
 
 
 def teacher_summary(deciding: dict[str, Any], reps: list[dict[str, Any]]) -> dict[str, Any]:
-    """Teacher level (reported, never deciding): one row per teacher run of the full protocol (the deciding
-    run, then each replication) and how many of the runs whose teacher met the spec's 99 % give each
-    outcome. The verdict stays the deciding run's (teacher seed 0), the rule stated before the runs."""
+    """Teacher level: one row per teacher run of the full protocol (the deciding run, then each
+    replication) and how many of the runs whose teacher met the spec's 99 % give each outcome.
+    ``teachers_agree`` is the agreement rule (stated before the curriculum runs were read): the deciding
+    run's outcome stands only when every run whose teacher met 99 % gives the same outcome."""
     rows = [{"kind": "deciding", **{k: deciding[k] for k in ("teacher_seed", "teacher_ready", "outcome")}}]
     rows += [{k: r[k] for k in ("kind", "file", "teacher_seed", "teacher_ready", "outcome")} for r in reps]
     ready = [r for r in rows if r["teacher_ready"]]
     return {"teacher_runs": len(rows), "teachers_ready": len(ready),
             "outcomes_of_ready_teachers": {o: sum(r["outcome"] == o for r in ready) for o in sorted({r["outcome"] for r in ready})},
-            "distinct_ready_teacher_seeds": sorted({r["teacher_seed"] for r in ready}), "runs": rows}
+            "distinct_ready_teacher_seeds": sorted({r["teacher_seed"] for r in ready}), "runs": rows,
+            "teachers_agree": all(r["outcome"] == rows[0]["outcome"] for r in ready)}
 
 
 def _consistency(res: dict[str, Any]) -> tuple[float, int]:
@@ -117,6 +119,13 @@ def _evidence(decide, effect: str, boundary: float) -> Evidence:
     if not teacher_ready(res):  # the figures are reported, but the spec's protocol was not met: no decision
         msg = (f"teacher accuracy {res['teacher']['accuracy']} is below the spec's {TEACHER_MIN:.0%} on a set "
                f"({name} protocol); the measured decision would be {d.outcome.value} ({d.summary()}); {_HOW}")
+        return Evidence(worst, n_random=units, decision=no_data_decision(effect, boundary, msg),
+                        details={"message": msg, "measured_decision": d.to_dict(), "figures": figures,
+                                 "teacher_accuracy": res["teacher"]["accuracy"], **context})
+    ts = context.get("teacher_summary")
+    if ts is not None and not ts["teachers_agree"]:  # the agreement rule: teachers at 99 % that disagree decide nothing
+        msg = (f"teachers at 99 % disagree: outcomes {ts['outcomes_of_ready_teachers']} over teacher seeds "
+               f"{ts['distinct_ready_teacher_seeds']}; the deciding run alone gives {d.outcome.value} ({d.summary()})")
         return Evidence(worst, n_random=units, decision=no_data_decision(effect, boundary, msg),
                         details={"message": msg, "measured_decision": d.to_dict(), "figures": figures,
                                  "teacher_accuracy": res["teacher"]["accuracy"], **context})
