@@ -29,7 +29,7 @@ _TOY = ("character LM miniature (spec §5: wordfreq word documents; full run d={
         "own JumpReLU SAEs, fastText-lite LID").format(**FULL)
 _GEMMA_CMD = "python -m attnverify.experiments.sae_steering.gemma_run --protocol full --out results/sae-steering"
 _TOY_CMD = "ATTNVERIFY_SAE_GEMMA=0 ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering --out results/sae-steering  (full fast track)"
-__all__ = ["sae_gates", "stay_in_language", "lm_gate"]
+__all__ = ["sae_gates", "stay_in_language", "lm_gate", "toy_decision"]
 
 _GATE, _TOY_GATE, _TOY_LM = "sae.lid_gate_gemma", "sae.lid_gate_toy", "sae.lm_stays_in_language_toy"
 
@@ -91,8 +91,6 @@ def _toy(ctx: Context, effect: str, which: str) -> Evidence:
     """Toy claims decide only from a committed full fast-track run judged by the pre-registered success rule (attnverify.attention.sae.success)."""
     from attnverify.proofs_numeric.reference import load_reference_run
 
-    from . import decisions as dc
-
     full = FAST_REFERENCE / f"fast_results_{fast_key(False, ctx.seed)}.json"
     pinned = _quick(ctx)
     if pinned is None:
@@ -107,22 +105,33 @@ def _toy(ctx: Context, effect: str, which: str) -> Evidence:
     res = run.data
     if "success_rule" not in res:
         return Evidence(0.0, decision=vd.missing(effect, f"{full.name} predates the pre-registered success rule; run `{_TOY_CMD}`"), details=info)
+    d = toy_decision(res, which, ctx.seed)
+    if d is None:
+        return Evidence(0.0, decision=vd.missing(effect, "too few heads at or above the best layer for 20 distinct random draws"), details=info)
+    return Evidence(0.0, n_random=int(res["n_prompts"]), decision=d, details={**info, "full_run": run.provenance(), "success_rule": res["success_rule"]})
+
+
+def toy_decision(res: dict[str, Any], which: str, seed: int = 0):
+    """The decision of toy claim ``which`` (``"c6"``, ``"c7"``, ``"c8"``) on a full fast-track run: the
+    statistic with its negative control (:func:`verdicts.must_fail`), C7 also held to the toy LM's
+    stay-in-language gate, all gated by the toy C10 gate. ``None`` for C8 without head cells."""
+    from . import decisions as dc
+
     gate = dc.c10_gate(res["gate"], _TOY)
     if which == "c6":
-        d = vd.must_fail(dc.c6_controls(res, _TOY, ctx.seed)[0], {"random feature in place of j*": dc.c6_control(res, _TOY, ctx.seed)})
+        d = vd.must_fail(dc.c6_controls(res, _TOY, seed)[0], {"random feature in place of j*": dc.c6_control(res, _TOY, seed)})
     elif which == "c7":
-        d = vd.must_fail(dc.c7_layers(res, _TOY, ctx.seed)[0], {"random features": dc.c7_control(res, _TOY, ctx.seed)})
+        d = vd.must_fail(dc.c7_layers(res, _TOY, seed)[0], {"random features": dc.c7_control(res, _TOY, seed)})
         lm = lm_gate(res)
         if lm.outcome.value != "verified" and d.outcome.value != "inconclusive":
             d = dataclasses.replace(d, outcome=Verdict.INCONCLUSIVE,
                                     rule=d.rule + f"; inconclusive: the toy LM's stay-in-language gate is {lm.outcome.value} ({lm.summary()})")
     else:
-        out = dc.c8_issue21(res, _TOY, ctx.seed)
+        out = dc.c8_issue21(res, _TOY, seed)
         if out is None:
-            return Evidence(0.0, decision=vd.missing(effect, "too few heads at or above the best layer for 20 distinct random draws"), details=info)
+            return None
         d = vd.must_fail(out[0], {"a random draw in place of the top heads": out[1]})
-    d = vd.gated(d, gate, recall_ok=gate.outcome.value == "verified")
-    return Evidence(0.0, n_random=int(res["n_prompts"]), decision=d, details={**info, "full_run": run.provenance(), "success_rule": res["success_rule"]})
+    return vd.gated(d, gate, recall_ok=gate.outcome.value == "verified")
 
 
 def stay_in_language(res: dict[str, Any]) -> dict[str, Any]:

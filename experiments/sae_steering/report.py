@@ -10,6 +10,7 @@ compares, so the page cannot drift from the run.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from . import verdicts as vd
 from .scoring import judged
 
-__all__ = ["gemma_report_markdown", "toy_report_markdown", "success_examples", "rejected_label_successes", "update_docs", "BEGIN", "TOY_BEGIN", "END"]
+__all__ = ["gemma_report_markdown", "toy_report_markdown", "success_examples", "rejected_label_successes", "update_docs", "toy_examples", "BEGIN", "TOY_BEGIN", "END"]
 
 BEGIN = "<!-- BEGIN GENERATED: experiments.sae_steering.report.gemma_report_markdown -->"
 END = "<!-- END GENERATED -->"
@@ -79,11 +80,7 @@ def gemma_report_markdown(res: dict[str, Any], seed: int = 0) -> str:
                      f"{np.nanmean(v) if np.isfinite(v).any() else float('nan'):.2f} |")
     decisions = [("C10 gate", gate), ("C6 vs paper 90 %", vd.c6_paper(res, g)[0]), ("C6 controls", vd.c6_controls(res, g, seed)[0]),
                  ("C7 layers", vd.c7_layers(res, g, seed)[0]), ("C8 heads", vd.c8_heads(res, g, seed)[0]), ("C9 meaning", vd.c9_meaning(res, g, seed))]
-    L += ["", "| claim | decision | detectable effect (80 %) | negative control |", "|---|---|---|---|"]
-    for n, d in decisions:
-        ctrl = "; ".join(f"{k}: {v['outcome']} ({v['estimate']:.3g} [{v['ci'][0]:.3g}, {v['ci'][1]:.3g}])" for k, v in (d.controls or {}).items()) or "-"
-        mde = "-" if d.detectable_effect is None or not np.isfinite(d.detectable_effect) else f"{d.detectable_effect:.3g}"
-        L.append(f"| {n} | {d.effect} = {d.estimate:.3g} [{d.ci[0]:.3g}, {d.ci[1]:.3g}], n = {d.n_units} -> **{d.outcome.value}** | {mde} | {ctrl} |")
+    L += ["", "| claim | decision | detectable effect (80 %) | negative control |", "|---|---|---|---|"] + [_decision_row(n, d) for n, d in decisions]
     L += ["", "Examples (first prompt, seed 0, of every cell; label by the guarded language ID):", ""]
     for c in cells:
         t = c["target"] or res["targets"][0]
@@ -111,7 +108,10 @@ TOY_BEGIN = "<!-- BEGIN GENERATED: experiments.sae_steering.report.toy_report_ma
 
 
 def toy_report_markdown(res: dict[str, Any], seed: int = 0) -> str:
-    """The committed quick fast-track run's figures under the old (label-only) success: shown, never deciding."""
+    """The toy block of the page: the committed **full** fast-track run (:func:`_toy_full_markdown`), or,
+    for a quick run, its figures under the old (label-only) success: shown, never deciding."""
+    if not res.get("quick", True) and "success_rule" in res:
+        return _toy_full_markdown(res, seed)
     from . import decisions as dc
     from .claims import stay_in_language
     from .sweep import best_config
@@ -135,6 +135,77 @@ def toy_report_markdown(res: dict[str, Any], seed: int = 0) -> str:
     return "\n".join([TOY_BEGIN] + L + [END])
 
 
+def _decision_row(name: str, d) -> str:
+    """``| claim | decision | detectable effect | negative control |`` for one :class:`Decision`."""
+    ctrl = "; ".join(f"{k}: {v['outcome']} ({v['estimate']:.3g} [{v['ci'][0]:.3g}, {v['ci'][1]:.3g}])" for k, v in (d.controls or {}).items()) or "-"
+    mde = "-" if d.detectable_effect is None or not np.isfinite(d.detectable_effect) else f"{d.detectable_effect:.3g}"
+    return f"| {name} | {d.effect} = {d.estimate:.3g} [{d.ci[0]:.3g}, {d.ci[1]:.3g}], n = {d.n_units} -> **{d.outcome.value}** | {mde} | {ctrl} |"
+
+
+def toy_examples(res: dict[str, Any], target: str, k: int = 5) -> list[dict]:
+    """Up to ``k`` stored successes of ``target`` (distinct prompts): the best configuration's first, then
+    the other configurations in sweep order."""
+    from .sweep import best_config
+
+    li, ki = best_config(res, target)
+    best = f"layer {res['layers'][li]} j* kappa {res['kappas'][ki]:g}"
+    ex = sorted(res.get("examples", {}).get(target, []), key=lambda e: e["cell"] != best)  # stable: sweep order otherwise
+    out, seen = [], set()
+    for e in ex:
+        if e["prompt"] not in seen and len(out) < k:
+            seen.add(e["prompt"])
+            out.append(e)
+    return out
+
+
+def _toy_full_markdown(res: dict[str, Any], seed: int = 0) -> str:
+    """The full fast-track run: setting and time, success rule, SAE gates, per-target table, the toy
+    claims' decisions (n, detectable effect, negative controls) and five counted successes per target."""
+    from . import decisions as dc
+    from . import verdicts as vd
+    from .claims import _TOY, lm_gate, sae_gates, stay_in_language, toy_decision
+    from .sweep import best_config
+
+    st, r, tm = res["settings"], res["success_rule"], res.get("timing", {})
+    cfg = res.get("config", {})
+    L = [f"Full run: {res['n_prompts']} prompts x {res['seeds']} sampling seeds, {st['new']} new characters at temperature 0.5, "
+         f"kappa {res['kappas']}, layers {res['layers']}; character LM d = {cfg.get('d')}, {cfg.get('heads')} heads, context {cfg.get('context')}, "
+         f"English share {st.get('en_share')}; SAE width {st['sae_width']}.", ""]
+    if tm:
+        L += [f"Time (2 shared CPU cores, one process): build (LM, activations, SAEs) {tm['build_s']:.0f} s wall / {tm['build_cpu_s']:.0f} s CPU "
+              f"(0 when read from the cache), sweep + scoring {tm['sweep_s']:.0f} s wall / {tm['sweep_cpu_s']:.0f} s CPU; load average at the end "
+              f"{', '.join(f'{x:.1f}' for x in tm['load_avg_end'])}.", ""]
+    L += [f"Success rule (pre-registered, `attention/sae/success.py`): label = target, >= {r['min_chars']} non-space characters, "
+          f"compression ratio >= {r['min_compression']:.3f} and distinct-character share >= {r['min_distinct']:.3f} (the 10th percentiles of "
+          f"the {res['n_prompts'] * res['seeds']} unsteered continuations), word validity >= {r['min_validity']} (NaN fails).", ""]
+    s = stay_in_language(res)
+    L += [f"Unsteered labels: {', '.join(f'{k} {v}' for k, v in sorted(s['labels'].items()))} (of {s['n_continuations']}).", "",
+          "| layer | width | L0 | FVU | dead | spec gates |", "|---|---|---|---|---|---|"]
+    stats = [dict(x, layer=x.get("layer", i)) for i, x in enumerate(res["sae_stats"])]
+    gates = sae_gates(stats)
+    L += [f"| {x['layer']} | {x['width']} | {x['l0']:.1f} | {x['fvu']:.3f} | {x['dead']} | {gates[str(x['layer'])]} |" for x in stats]
+    L += ["", "| target | best layer | best kappa | success | plain label rate | random feature | kappa = 0 | unsteered | fluency (j*) |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    k0 = int(np.flatnonzero(np.asarray(res["kappas"]) == 0)[0])
+    for t in res["targets"]:
+        li, ki = best_config(res, t)
+        lab = np.mean(res["label_rate"][t][li][ki]) if "label_rate" in res else float("nan")
+        L.append(f"| {t} | {res['layers'][li]} | {res['kappas'][ki]:g} | {np.mean(res['success'][t][li][ki]):.3f} | {lab:.3f} | "
+                 f"{np.mean(res['success_random'][t][li][ki]):.3f} | {np.mean(res['success'][t][li][k0]):.3f} | {np.mean(res['unsteered'][t]):.3f} | "
+                 f"{np.nanmean(np.asarray(res['fluency'][t][li][ki], np.float64)):.2f} |")
+    gate = dc.c10_gate(res["gate"], _TOY)
+    gate = dataclasses.replace(gate, detectable_effect=vd.mde_proportion(gate.n_units, 0.9, "greater"))
+    rows = [("C10 gate (toy)", gate), ("LM stays in language", lm_gate(res))]
+    rows += [(name, d) for name, d in (("C6 controls", toy_decision(res, "c6", seed)), ("C7 layers", toy_decision(res, "c7", seed)),
+                                        ("C8 heads", toy_decision(res, "c8", seed))) if d is not None]
+    L += ["", "| claim | decision | detectable effect (80 %) | negative control |", "|---|---|---|---|"] + [_decision_row(n, d) for n, d in rows]
+    for t in res["targets"]:
+        ex = toy_examples(res, t)
+        L += ["", f"Continuations that count as {t} successes ({len(ex)} shown; the best configuration first):", ""]
+        L += [f"- {e['cell']} (prompt {e['prompt']}, seed {e['seed']}): `{_clip(e['text'])}` -> {e['label']}" for e in ex] or ["- none"]
+    return "\n".join([TOY_BEGIN] + L + [END])
+
+
 def update_docs(path=None) -> None:
     """Rewrite the generated blocks of ``docs/sae_steering.md`` from the pinned runs
     (``python -m attnverify.experiments.sae_steering.report``)."""
@@ -143,11 +214,11 @@ def update_docs(path=None) -> None:
 
     from attnverify.proofs_numeric import atomic_write_text
 
-    from .results import fast_results, gemma_results
+    from .results import fast_results, full_fast_results, gemma_results
 
     path = Path(path) if path else Path(__file__).resolve().parents[2] / "docs" / "sae_steering.md"
     doc = path.read_text()
-    for marker, text in ((BEGIN, gemma_report_markdown(gemma_results())), (TOY_BEGIN, toy_report_markdown(fast_results(quick=True, seed=0)))):
+    for marker, text in ((BEGIN, gemma_report_markdown(gemma_results())), (TOY_BEGIN, toy_report_markdown(full_fast_results(0) or fast_results(quick=True, seed=0)))):
         placeholder = "GEMMA_BLOCK" if marker == BEGIN else "TOY_BLOCK"
         if placeholder in doc:
             doc = doc.replace(placeholder, text)

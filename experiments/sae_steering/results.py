@@ -30,7 +30,7 @@ from attnverify.proofs_numeric import atomic_write_json
 from attnverify.proofs_numeric.reference import ReferenceRun, load_reference_run
 
 __all__ = ["fast_results", "fast_results_source", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "FAST_REFERENCE",
-           "gemma_result_paths", "gemma_results_path", "gemma_run", "fast_key"]
+           "gemma_result_paths", "gemma_results_path", "gemma_run", "fast_key", "full_fast_results"]
 
 SNAPSHOT = Path(__file__).resolve().parent / "gemma_results.json"
 FAST_REFERENCE = Path(__file__).resolve().parent / "reference"  #: committed fast-track runs, ``fast_results_<key>.json``
@@ -46,12 +46,20 @@ def fast_key(quick: bool, seed: int) -> str:
 
 
 def compute_fast_results(quick: bool = True, seed: int = 0) -> dict[str, Any]:
-    """Build the fast track, run the sweep and the C10 gate; a JSON-ready dictionary."""
+    """Build the fast track, run the sweep and the C10 gate; a JSON-ready dictionary (with the wall and
+    process CPU seconds of the build and of the sweep, and the load average at the end)."""
+    import os
+    import time
+
     from .fast_track import build_fast_track
     from .sweep import lid_gate, run_sweep
 
+    t0, c0 = time.perf_counter(), time.process_time()
     ft = build_fast_track(quick, seed)
+    t1, c1 = time.perf_counter(), time.process_time()
     res = run_sweep(ft)
+    res["timing"] = {"build_s": t1 - t0, "build_cpu_s": c1 - c0, "sweep_s": time.perf_counter() - t1,
+                     "sweep_cpu_s": time.process_time() - c1, "load_avg_end": list(os.getloadavg()), "cpu_count": os.cpu_count()}
     res.update(track="fast", model="character LM miniature (spec §5)", gate=lid_gate(ft), sae_stats=ft["sae_stats"], lm=ft["lm"],
                model_hash=ft["model_hash"], corpus_hash=ft["corpus_hash"], wordlist_sha256=ft["wordlist_sha256"],
                settings=ft["settings"], config=ft["cfg"]._asdict(), seed=seed, quick=quick)
@@ -92,6 +100,13 @@ def _fast_lookup(quick: bool, seed: int) -> tuple[dict[str, Any], dict[str, Any]
                                             "note": "computed on this machine (no committed run of this key)",
                                             "quick": quick, "seed": seed})
     return _MEMO[key]
+
+
+def full_fast_results(seed: int = 0) -> dict[str, Any] | None:
+    """The committed **full** fast-track run of ``seed`` (hash-checked against the evidence manifest), or
+    ``None`` when none is committed (a local cache never stands in for it)."""
+    path = FAST_REFERENCE / f"fast_results_{fast_key(False, seed)}.json"
+    return load_reference_run(path, command=FAST_COMMAND).data if path.is_file() else None
 
 
 def store_fast_results(res: dict[str, Any], quick: bool, seed: int) -> Path:

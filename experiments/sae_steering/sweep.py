@@ -32,7 +32,7 @@ from .fast_track import FastTrack
 __all__ = ["TARGETS", "run_sweep", "lid_gate"]
 
 TARGETS = ("fr", "es", "zh", "ja")
-_TOP_K_HEADS, _RANDOM_DRAWS, _BLOCK = 2, 20, 10
+_TOP_K_HEADS, _RANDOM_DRAWS, _BLOCK, _EXAMPLES = 2, 20, 10, 5
 
 
 def _generate(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], masks: np.ndarray | None, seed: int) -> list[list[str]]:
@@ -45,12 +45,12 @@ def _generate(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], masks: np
     return [[ft["tok"].decode(row) for row in block] for block in out[:len(steers)]]
 
 
-def _score(ft: FastTrack, texts: list[str], target: str) -> tuple[np.ndarray, np.ndarray]:
+def _score(ft: FastTrack, texts: list[str], target: str) -> tuple[np.ndarray, np.ndarray, dict]:
     """Success by the pre-registered rule (:func:`attnverify.attention.sae.success.judge`, thresholds calibrated on the
-    unsteered continuations: ``ft["rule"]``) and the spec's fluency (word validity)."""
-    ok = judge(texts, [list(t) for t in texts], target, ft["rule"])["success"]
+    unsteered continuations: ``ft["rule"]``), the spec's fluency (word validity) and the judged parts."""
+    j = judge(texts, [list(t) for t in texts], target, ft["rule"])
     flu = np.asarray([word_validity(t, target, ft["lists"]) for t in texts], np.float64)
-    return ok, flu
+    return j["success"], flu, j
 
 
 def _calibrate(ft: FastTrack, prompts: np.ndarray) -> None:
@@ -62,12 +62,26 @@ def _calibrate(ft: FastTrack, prompts: np.ndarray) -> None:
     ft["unsteered_labels"] = {lab: labels.count(lab) for lab in sorted(set(labels))}
 
 
-def _run(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], target: str, masks=None) -> tuple[np.ndarray, np.ndarray]:
-    """Success and fluency ``[config, seed, prompt]``."""
+def _run(ft: FastTrack, prompts: np.ndarray, steers: list[Steer], target: str, masks=None,
+         names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Success, fluency and the plain label success ``[config, seed, prompt]``. With ``names`` (for the
+    first ``len(names)`` steers; ``None`` skips one), up to :data:`_EXAMPLES` successes per configuration (distinct prompts, seeds in order) are
+    kept in ``ft["examples"][target]`` with their label."""
     seeds = range(ft["settings"]["seeds"])
     per = [_generate(ft, prompts, steers, masks, 1000 * ft["seed"] + s) for s in seeds]
     scored = [[_score(ft, per[s][c], target) for s in seeds] for c in range(len(steers))]  # each text judged once
-    return np.asarray([[x[0] for x in row] for row in scored]), np.asarray([[x[1] for x in row] for row in scored])
+    for c, name in enumerate(names or []):
+        if name is None:
+            continue
+        seen: set[int] = set()
+        for s in seeds:
+            for p in np.flatnonzero(scored[c][s][0]):
+                if len(seen) < _EXAMPLES and int(p) not in seen:
+                    seen.add(int(p))
+                    ft.setdefault("examples", {}).setdefault(target, []).append(
+                        {"cell": name, "seed": s, "prompt": int(p), "label": str(scored[c][s][2]["label"][p]), "text": per[s][c][p]})
+    return (np.asarray([[x[0] for x in row] for row in scored]), np.asarray([[x[1] for x in row] for row in scored]),
+            np.asarray([[x[2]["label_success"] for x in row] for row in scored]))
 
 
 def lid_gate(ft: FastTrack) -> dict[str, Any]:
@@ -89,13 +103,13 @@ def run_sweep(ft: FastTrack) -> dict[str, Any]:
     _calibrate(ft, prompts)
     res: dict[str, Any] = {"kappas": kappas, "layers": list(range(cfg.layers)), "targets": list(TARGETS), "n_prompts": len(prompts),
                            "seeds": s["seeds"], "features": {}, "success": {}, "fluency": {}, "success_random": {},
-                           "fluency_random": {}, "unsteered": {}, "unsteered_fluency": {}, "additive": {}, "heads": {},
+                           "fluency_random": {}, "unsteered": {}, "unsteered_fluency": {}, "additive": {}, "heads": {}, "label_rate": {},
                            "success_rule": dict(ft["rule"]._asdict(), definition="pre-registered: attnverify.attention.sae.success.judge"),
                            "unsteered_labels": ft["unsteered_labels"]}
     for target in pn.progress(TARGETS, desc="fast track: steering"):
-        base_s, base_f = _run(ft, prompts, [no_steer(cfg.d)], target)
+        base_s, base_f, _ = _run(ft, prompts, [no_steer(cfg.d)], target)
         res["unsteered"][target], res["unsteered_fluency"][target] = base_s[0].mean(0), np.nanmean(base_f[0], 0)
-        for key in ("features", "success", "fluency", "success_random", "fluency_random"):
+        for key in ("features", "success", "fluency", "success_random", "fluency_random", "label_rate"):
             res[key][target] = [None] * cfg.layers
         for layer in range(cfg.layers):
             f_t, f_e = ft["feats"][target][layer], ft["feats"]["en"][layer]
@@ -109,8 +123,10 @@ def run_sweep(ft: FastTrack) -> dict[str, Any]:
                                               "rank_welch": rank_of(welch, j), "rate": float(rate[j]), "mu_plus": mu_j,
                                               "random_j": k, "random_mu_plus": mu_k, "dec_norm": float(np.linalg.norm(sae.w_dec[j]))}
             steers = [make_steer(sae, layer, j, kap * mu_j) for kap in kappas] + [make_steer(sae, layer, k, kap * mu_k) for kap in kappas]
-            succ, flu = _run(ft, prompts, steers, target)
+            names = [f"layer {layer} j* kappa {kap:g}" if kap > 0 else None for kap in kappas]  # kappa = 0 removes the feature: no examples
+            succ, flu, lab = _run(ft, prompts, steers, target, names=names)
             n = len(kappas)
+            res["label_rate"][target][layer] = lab[:n].mean(1)
             res["success"][target][layer] = succ[:n].mean(1)
             res["fluency"][target][layer] = np.nanmean(flu[:n], 1)
             res["success_random"][target][layer] = succ[n:].mean(1)
@@ -118,6 +134,7 @@ def run_sweep(ft: FastTrack) -> dict[str, Any]:
             res["features"][target][layer]["success_by_seed"] = succ[:n].mean(2)
         res["additive"][target] = _additive(ft, prompts, target, res)
         res["heads"][target] = _heads(ft, prompts, target, res)
+    res["examples"] = ft.get("examples", {})
     return res
 
 
@@ -134,7 +151,7 @@ def _additive(ft: FastTrack, prompts, target: str, res) -> dict[str, Any]:
     layer, _ = best_config(res, target)
     feat = res["features"][target][layer]
     steers = [make_steer(ft["saes"][layer], layer, feat["j"], kap * feat["mu_plus"], mode="additive") for kap in res["kappas"]]
-    succ, flu = _run(ft, prompts, steers, target)
+    succ, flu, _ = _run(ft, prompts, steers, target)
     return {"layer": layer, "success": succ.mean(1), "fluency": np.nanmean(flu, 1),
             "alpha_times_norm": [kap * feat["mu_plus"] * feat["dec_norm"] for kap in res["kappas"]]}
 
@@ -158,7 +175,7 @@ def _heads(ft: FastTrack, prompts, target: str, res) -> dict[str, Any] | None:
     except ValueError:
         return None
     steer = make_steer(ft["saes"][layer], layer, feat["j"], res["kappas"][ki] * feat["mu_plus"])
-    succ, _ = _run(ft, prompts, [steer] * (len(masks) + 1), target, np.stack([np.ones_like(masks[0])] + masks))
+    succ, _, _ = _run(ft, prompts, [steer] * (len(masks) + 1), target, np.stack([np.ones_like(masks[0])] + masks))
     base = succ[0].mean(0)
     return {"layer": layer, "kappa": res["kappas"][ki], "k": _TOP_K_HEADS, "attribution": attr, "top": top.tolist(),
             "drop_top": base - succ[1].mean(0), "drop_random": [base - succ[i].mean(0) for i in range(2, len(masks) + 1)]}
