@@ -34,7 +34,7 @@ before it turns wrong.
 **The a-priori certificate** (cost). Before the estimate, each route bounds the error of its value to
 first order, worst case over the same rounding model ($\|\delta x\|_F\le c_\varepsilon\varepsilon\max(\|x\|_F,
 \mathrm{floor})\sqrt{\operatorname{size}x}$, :func:`jet_error`), from quantities the algebra already computed and
-$g_i=\|L^{-1}\|_F^2\ge\|g^{-1}\|_F$ (:func:`inverse_norm_bound`, :func:`output_bound`). A value whose bound is
+$g_i\ge\|g^{-1}\|_F$ (the computed norm with a margin, :func:`inverse_norm_bound`, :func:`output_bound`). A value whose bound is
 :data:`CERT_SAFETY` $=10$ times below the tolerance, with $g_i\,\delta g\le$ :data:`LINEAR_REGIME`, is certified;
 otherwise ``lax.cond`` runs the perturbation estimate. The probe directions are host constants.
 
@@ -56,10 +56,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import cho_factor, solve_triangular
+from jax.scipy.linalg import cho_factor, cho_solve, solve_triangular
 
 __all__ = ["CERT_SAFETY", "DEFAULT_MAX_COND", "DEFAULT_RTOL", "ESTIMATES", "JET_ERROR", "N_PROBES", "REASONS", "accurate_or_nan", "binary_scale", "error_estimate", "hard_reason",
-           "inverse_norm_bound", "jet_error", "output_bound", "rescaled", "sym_pairs"]
+           "inverse_norm_bound", "jet_error", "output_bound", "raised_ricci_norm", "rescaled", "sym_pairs"]
 
 EPS = 2.0**-52
 JET_ERROR = 16.0
@@ -69,6 +69,7 @@ DEFAULT_MAX_COND = math.inf  # no cap: the error estimate decides
 SYMMETRY_TOL = 1e-10
 CERT_SAFETY = 10.0  # the a-priori bound must be 10x below the tolerance to certify
 LINEAR_REGIME = 1e-3  # ... and ||g^{-1}|| ||delta g|| at most this (first-order expansion valid)
+INVERSE_MARGIN = 1.0 + 1e-6  # covers the rounding of the computed ||g^{-1}||_F (inverse_norm_bound)
 REGULAR, NONFINITE, ASYMMETRIC, NOT_POSITIVE_DEFINITE, UNRESOLVED, ILL_CONDITIONED = range(6)
 REASONS = (
     "regular",
@@ -144,24 +145,38 @@ def jet_error(x: jax.Array, floor: Any = 0.0) -> jax.Array:
 
 
 def inverse_norm_bound(g: jax.Array) -> jax.Array:
-    r"""$\|L^{-1}\|_F^2=\operatorname{tr}g^{-1}\ge\|g^{-1}\|_F\ge\|g^{-1}\|_2$ ($g=LL^\top$, Cholesky); ``inf`` where it fails."""
+    r"""$(1+10^{-6})\,\|\widehat{L^{-1}}^\top\widehat{L^{-1}}\|_F\ge\|g^{-1}\|_F\ge\|g^{-1}\|_2$ ($g=LL^\top$, Cholesky; the
+    inverse by a triangular solve, whose relative error $\lesssim m\operatorname{cond}(L)\varepsilon\le10^{-9}$ wherever a
+    certificate can pass, $g_i\,\delta g\le$ :data:`LINEAR_REGIME`, is covered by the factor); ``inf`` where it fails.
+    Up to $\sqrt m$ tighter than $\|L^{-1}\|_F^2=\operatorname{tr}g^{-1}$, and the bounds go as $g_i^3$."""
     chol, _ = cho_factor(g, lower=True)  # the factorisation the curvature solves compute (compiled once)
     inv = solve_triangular(chol, jnp.eye(g.shape[0], dtype=g.dtype), lower=True)
-    b = jnp.sum(inv**2)
+    b = INVERSE_MARGIN * jnp.linalg.norm(inv.T @ inv)
     return jnp.where(jnp.isfinite(b), b, jnp.inf)
 
 
-def output_bound(kind: str, r_norm: jax.Array, dr: jax.Array, gi: jax.Array, dg: jax.Array, ng: jax.Array, value: jax.Array) -> jax.Array:
+def raised_ricci_norm(g: jax.Array, r: jax.Array) -> jax.Array:
+    r"""$\|g^{-1}\mathrm{Ric}\,g^{-1}\|_F$ with $\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$, computed (its own error is covered in
+    :func:`output_bound`): to first order $S$ moves by $\delta S=-2\langle\delta g,g^{-1}\mathrm{Ric}\,g^{-1}\rangle$ when $g$ moves."""
+    ginv = cho_solve(cho_factor(g, lower=True), jnp.eye(g.shape[0], dtype=g.dtype))
+    return jnp.linalg.norm(ginv @ jnp.einsum("ik,ijkl->jl", ginv, r) @ ginv)
+
+
+def output_bound(kind: str, r_norm: jax.Array, dr: jax.Array, gi: jax.Array, dg: jax.Array, ng: jax.Array, value: jax.Array,
+                 raised_ricci: jax.Array | None = None) -> jax.Array:
     r"""A-priori first-order bound on the error of output ``kind`` from $\|R\|_F$, its error ``dr``,
     ``gi`` $\ge\|g^{-1}\|_F$ and the metric's error ``dg`` (Frobenius norms):
-    $\mathrm{Ric}=g^{-1}\cdot R$: $g_i\,\delta R+g_i^2\delta g\|R\|$; $S=g^{-1}g^{-1}\cdot R$: $g_i^2\delta R+2g_i^3\delta g\|R\|$;
+    $\mathrm{Ric}=g^{-1}\cdot R$: $g_i\,\delta R+g_i^2\delta g\|R\|$; $S=g^{-1}g^{-1}\cdot R$: $g_i^2\delta R+2\delta g\,\rho$ with
+    $\rho\ge\|g^{-1}\mathrm{Ric}\,g^{-1}\|_F$ (:func:`raised_ricci_norm` of the computed $g,\hat R$ plus its error
+    $g_i^2\delta R+3g_i^3\delta g\|R\|$; without ``raised_ricci``, $\rho=g_i^3\|R\|$);
     $K=R_{1212}/\det g$ ($m=2$, $1/\det g=\|g^{-1}\|_F/\|g\|_F$): $g_i\delta R/\|g\|_F+2|K|g_i\delta g$. ``inf`` (no
     certificate: the perturbation estimate decides) for other outputs, or where the first-order
     expansion is not valid ($g_i\,\delta g>10^{-3}$)."""
+    rho = gi**3 * r_norm if raised_ricci is None else raised_ricci + gi**2 * dr + 3.0 * gi**3 * dg * r_norm
     bounds = {
         "riemann": lambda: dr,
         "ricci": lambda: gi * dr + gi**2 * dg * r_norm,
-        "scalar": lambda: gi**2 * dr + 2.0 * gi**3 * dg * r_norm,
+        "scalar": lambda: gi**2 * dr + 2.0 * dg * rho,
         "gaussian": lambda: gi * dr / ng + 2.0 * jnp.abs(value) * gi * dg,
     }
     if kind not in bounds:

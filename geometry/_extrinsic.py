@@ -29,7 +29,7 @@ from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
-from ._accuracy import DEFAULT_RTOL, EPS, JET_ERROR, accurate_or_nan, binary_scale, inverse_norm_bound, jet_error, output_bound, rescaled, sym_pairs
+from ._accuracy import DEFAULT_RTOL, EPS, JET_ERROR, accurate_or_nan, binary_scale, inverse_norm_bound, jet_error, output_bound, raised_ricci_norm, rescaled, sym_pairs
 from ._contractions import sectional_from_riemann
 from ._intrinsic import OUTPUTS, value_and_jacfwd
 from ._metrics import DEFAULT_MAX_COND, PullbackMetric
@@ -139,7 +139,7 @@ SCALE_POWER = {"second_form": 1, "riemann": 2, "ricci": 0, "scalar": -2, "gaussi
 def _gauss_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array, aux: tuple) -> jax.Array:
     r"""A-priori error bound of output ``kind`` by the Gauss equation (the certificate of :mod:`geometry._accuracy`).
 
-    With $g_i=\|L^{-1}\|_F^2\ge\|g^{-1}\|_F\ge\sigma_{\min}(\tilde J)^{-2}$ and the rounding model's errors
+    With $g_i\ge\|g^{-1}\|_F\ge\sigma_{\min}(\tilde J)^{-2}$ (:func:`~geometry._accuracy.inverse_norm_bound`) and the rounding model's errors
     $\delta\tilde J,\delta H$: the range projector moves by $\|\delta P\|_2\le2\sqrt{g_i}\,\delta\tilde J$, so
     $\delta\mathrm{II}\le\delta H+2\sqrt{g_i}\,\delta\tilde J\|H\|$, $\delta R\le4\|\mathrm{II}\|\delta\mathrm{II}+2\delta\mathrm{II}^2$,
     $\|R\|\le\|\hat R\|+\delta R$ and $\delta g\le2\|\tilde J\|\delta\tilde J+\delta e$ (Frobenius norms; $g$, $\hat R$,
@@ -151,7 +151,8 @@ def _gauss_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array, aux: tu
     nh, nj = jnp.linalg.norm(h.ravel()), jnp.linalg.norm(j)
     d_ii = e_h + 2.0 * jnp.sqrt(gi) * e_j * nh
     dr = 4.0 * (jnp.linalg.norm(ii.ravel()) + d_ii) * d_ii + 2.0 * d_ii**2
-    return output_bound(kind, jnp.linalg.norm(r.ravel()) + dr, dr, gi, 2.0 * nj * e_j + e_e, jnp.linalg.norm(g), value)
+    raised = raised_ricci_norm(g, r) if kind == "scalar" else None
+    return output_bound(kind, jnp.linalg.norm(r.ravel()) + dr, dr, gi, 2.0 * nj * e_j + e_e, jnp.linalg.norm(g), value, raised)
 
 
 def second_fundamental_form(mu_fn: MeanFn, theta: ArrayLike, sigma: ArrayLike | None = None, max_cond: float = DEFAULT_MAX_COND, rtol: float = DEFAULT_RTOL) -> jax.Array:

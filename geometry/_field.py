@@ -13,6 +13,12 @@ size at which it splits (measured on jaxlib 0.10.2: ``svd`` of $m\times m$ split
 $B\,m^3\approx2.4\cdot10^4$, ``qr`` of $d\times m$ from $B\,dm^2\approx1.5\cdot10^5$); a call that does not
 split never waits, so no thread can wedge, whatever the number of points. ``batch_size=1`` has no
 batched LAPACK call at all (safe on any jaxlib, about 2x slower).
+
+**The accuracy checks** (:mod:`geometry._accuracy`). On concrete points, a first compiled pass gives every
+point its value and the a-priori certificate; the perturbation estimate then runs over only the points it
+did not certify, gathered on the host and padded to a power of two (:func:`_two_pass`), so its cost follows
+the uncertified fraction, not the fraction of chunks holding one. Under ``jit`` a chunk reruns with the
+estimate by ``lax.cond`` when one of its points is not certified (:func:`_chunk`); the values and codes agree.
 """
 
 from __future__ import annotations
@@ -84,37 +90,68 @@ def _chunk(cheap: Callable, full: Callable, xs: Any) -> tuple:
     return jax.lax.cond(jnp.any(redo), rerun, lambda: (values, codes))
 
 
-def _map_chunks(cheap: Callable, full: Callable, xs: Any, batch_size: int) -> tuple:
-    """:func:`_chunk` over ``xs`` (a pytree with leading axis ``N``) in chunks of ``batch_size``, in sequence
-    (``lax.map``); the last ``N mod batch_size`` points form one smaller chunk."""
+def _map_chunks(chunk: Callable, xs: Any, batch_size: int) -> tuple:
+    """``chunk`` (a function of a ``vmap``-ed chunk) over ``xs`` (a pytree with leading axis ``N``) in chunks of
+    ``batch_size``, in sequence (``lax.map``); the last ``N mod batch_size`` points form one smaller chunk."""
     n = jax.tree_util.tree_leaves(xs)[0].shape[0]
     b = min(batch_size, n)
     k = n // b
     head = jax.tree_util.tree_map(lambda a: a[: k * b].reshape((k, b) + a.shape[1:]), xs)
-    out = jax.lax.map(functools.partial(_chunk, cheap, full), head)
+    out = jax.lax.map(chunk, head)
     out = jax.tree_util.tree_map(lambda a: a.reshape((k * b,) + a.shape[2:]), out)
     if k * b < n:
-        tail = _chunk(cheap, full, jax.tree_util.tree_map(lambda a: a[k * b:], xs))
+        tail = chunk(jax.tree_util.tree_map(lambda a: a[k * b:], xs))
         out = jax.tree_util.tree_map(lambda a, t: jnp.concatenate([a, t]), out, tail)
     return out
 
 
-def _field(fn, kind, route, max_cond, rtol, batch_size, grouped, params, points, sigma):
+def _field(fn, kind, route, max_cond, rtol, batch_size, grouped, estimate, params, points, sigma):
+    """Values and codes over ``points``; ``estimate``: ``"auto"`` (:func:`_chunk`: certificate, ``lax.cond`` to the
+    estimate), ``"cheap"`` (certificate only, code ``4`` where it does not certify), ``"full"`` (estimate only)."""
     cheap_full = [_pointwise(fn, kind, route, max_cond, rtol, e) for e in ("cheap", "full")]
     cheap, full = ((lambda px, f=f: f(px[0], px[1], sigma)[:2]) for f in cheap_full)
+
+    def chunk(cheap: Callable, full: Callable) -> Callable:
+        return {"auto": functools.partial(_chunk, cheap, full), "cheap": jax.vmap(cheap), "full": jax.vmap(full)}[estimate]
+
     if not grouped:
-        return _map_chunks(cheap, full, (params, points), batch_size)
+        return _map_chunks(chunk(cheap, full), (params, points), batch_size)
     # one parameter set per group [R, ...]; groups in sequence, points of a group chunked
     def group(pg):
         rep = lambda x: (pg[0], x)  # noqa: E731
-        return _map_chunks(lambda x: cheap(rep(x)), lambda x: full(rep(x)), pg[1], batch_size)
+        return _map_chunks(chunk(lambda x: cheap(rep(x)), lambda x: full(rep(x))), pg[1], batch_size)
 
     return jax.lax.map(group, (params, points))
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(fn, kind, route, max_cond, rtol, batch_size, grouped, with_params):
-    return jax.jit(functools.partial(_field, fn, kind, route, max_cond, rtol, batch_size, grouped))
+def _compiled(fn, kind, route, max_cond, rtol, batch_size, grouped, estimate):
+    return jax.jit(functools.partial(_field, fn, kind, route, max_cond, rtol, batch_size, grouped, estimate))
+
+
+def _compile(fn, *options) -> Callable:
+    try:
+        return _compiled(fn, *options)
+    except TypeError:  # unhashable fn (e.g. a functools.partial of arrays): compile without the cache
+        return _compiled.__wrapped__(fn, *options)
+
+
+def _two_pass(fn, kind, route, max_cond, rtol, batch_size, grouped, params, points, sigma) -> tuple:
+    r"""On concrete inputs: the certificate over every point (one compiled pass), then the perturbation estimate
+    over only the points it did not certify, gathered on the host and padded (repeating the first) to a power of
+    two $\ge$ ``batch_size`` (one compiled pass per bucket size). The values and codes are those of the ``"auto"``
+    pass: the estimate at a point does not depend on the other points of its chunk."""
+    options = (kind, route, max_cond, rtol, batch_size)
+    values, codes = (np.array(x) for x in _compile(fn, *options, grouped, "cheap")(params, points, sigma))
+    redo = np.flatnonzero(codes.ravel() == UNRESOLVED)
+    if redo.size:
+        size = max(1 << int(redo.size - 1).bit_length(), min(batch_size, codes.size))
+        take = np.concatenate([redo, np.full(size - redo.size, redo[0])])
+        rows = take // codes.shape[-1] if grouped else take  # the parameter set of each gathered point
+        sub = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[rows], params)
+        v, c = _compile(fn, *options, False, "full")(sub, jnp.asarray(points).reshape(-1, points.shape[-1])[take], sigma)
+        values.ravel()[redo], codes.ravel()[redo] = np.asarray(v)[: redo.size], np.asarray(c)[: redo.size]
+    return jnp.asarray(values), jnp.asarray(codes)
 
 
 def _check_options(fn, kind, route, sigma, max_cond, rtol, m: int, name: str, shape: tuple) -> tuple:
@@ -196,14 +233,10 @@ def curvature_field(
     batch_size = check_positive_int(batch_size, "batch_size")
     if pts.shape[-2] == 0:
         out = (jnp.zeros(pts.shape[:-1], jnp.float64), jnp.zeros(pts.shape[:-1], jnp.int32))
-    elif not is_concrete(pts, *jax.tree_util.tree_leaves(params)):
-        out = _field(fn, kind, route, float(max_cond), float(rtol), batch_size, grouped, params, pts, sig)
+    elif not is_concrete(pts, *jax.tree_util.tree_leaves(params)):  # under jit: the lax.cond pass
+        out = _field(fn, kind, route, float(max_cond), float(rtol), batch_size, grouped, "auto", params, pts, sig)
     else:
-        try:
-            compiled = _compiled(fn, kind, route, float(max_cond), float(rtol), batch_size, grouped, params is not None)
-        except TypeError:  # unhashable fn (e.g. a functools.partial of arrays): compile without the cache
-            compiled = jax.jit(functools.partial(_field, fn, kind, route, float(max_cond), float(rtol), batch_size, grouped))
-        out = compiled(params, pts, sig)
+        out = _two_pass(fn, kind, route, float(max_cond), float(rtol), batch_size, grouped, params, pts, sig)
     values, reasons = out
     return (values, reasons.astype(jnp.int32)) if return_reasons else values
 

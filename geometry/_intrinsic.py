@@ -26,7 +26,7 @@ from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
-from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, binary_scale, inverse_norm_bound, jet_error, output_bound, rescaled, sym_pairs
+from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, binary_scale, inverse_norm_bound, jet_error, output_bound, raised_ricci_norm, rescaled, sym_pairs
 from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann, solve_metric
 from ._validation import check_metric_shape, check_point, check_tangent_pair
 
@@ -136,19 +136,20 @@ SCALE_POWER = {"riemann": 1, "ricci": 0, "scalar": -1, "gaussian": -1, "sectiona
 def _riemann_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array, aux: tuple) -> jax.Array:
     r"""A-priori error bound of output ``kind`` of :func:`_riemann_core` (the certificate of :mod:`geometry._accuracy`).
 
-    With $\delta x$ the rounding model's error of each jet, $g_i=\|L^{-1}\|_F^2\ge\|g^{-1}\|_F$ and the
+    With $\delta x$ the rounding model's error of each jet, $g_i\ge\|g^{-1}\|_F$ (:func:`~geometry._accuracy.inverse_norm_bound`) and the
     computed $\hat R,\Gamma,g^{-1}\Gamma$ (``aux``):
-    $\delta\Gamma\le\tfrac32\delta\partial g$, $\delta(g^{-1}\Gamma)\le g_i(\delta\Gamma+\delta g\|g^{-1}\Gamma\|)$,
-    $\delta R\le2\,\delta\partial^2g+2(\delta\Gamma\|g^{-1}\Gamma\|+\|\Gamma\|\delta(g^{-1}\Gamma))$
+    $\delta\Gamma\le\tfrac32\delta\partial g$, $\delta(g^{-1}\Gamma)=g^{-1}Y$ with $\|Y\|\le\delta\Gamma+\delta g\|g^{-1}\Gamma\|$, and
+    $\Gamma\cdot g^{-1}Y=(g^{-1}\Gamma)\cdot Y$, so $\delta R\le2\,\delta\partial^2g+2\|g^{-1}\Gamma\|(2\delta\Gamma+\delta g\|g^{-1}\Gamma\|)$
     (Frobenius norms, first order); $\|R\|\le\|\hat R\|+\delta R$."""
     g, dg, d2g = jets
-    r, c, c2 = aux
+    r, _, c2 = aux
     e_g, e_dg, e_d2g = (jet_error(x, f) for x, f in zip(jets, noise))
     gi = inverse_norm_bound(g)
-    n_gam, e_gam, n_c2 = _norm(c), 1.5 * e_dg, _norm(c2)
-    e_c2 = gi * (e_gam + e_g * n_c2)
-    dr = 2.0 * e_d2g + 2.0 * (e_gam * n_c2 + n_gam * e_c2)
-    return output_bound(kind, _norm(r) + dr, dr, gi, e_g, _norm(g), value)
+    e_gam, n_c2 = 1.5 * e_dg, _norm(c2)
+    # Gamma_{jk,p} (g^{-1} Y)^p_{il} = (g^{-1}Gamma)^q_{jk} Y_{q,il}: ||Gamma . delta(g^{-1}Gamma)|| <= ||g^{-1}Gamma|| ||Y||
+    dr = 2.0 * e_d2g + 2.0 * n_c2 * (2.0 * e_gam + e_g * n_c2)
+    raised = raised_ricci_norm(g, r) if kind == "scalar" else None
+    return output_bound(kind, _norm(r) + dr, dr, gi, e_g, _norm(g), value, raised)
 
 
 def _pullback_floors(metric_fn: MetricFn, theta: jax.Array, jets: tuple, half_scale: Any = 0) -> tuple | None:
