@@ -58,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_factor, cho_solve, solve_triangular
 
-__all__ = ["CERT_SAFETY", "DEFAULT_MAX_COND", "DEFAULT_RTOL", "ESTIMATES", "JET_ERROR", "N_PROBES", "REASONS", "accurate_or_nan", "binary_scale", "error_estimate", "hard_reason",
+__all__ = ["CERT_SAFETY", "DEFAULT_MAX_COND", "DEFAULT_RTOL", "ESTIMATES", "JET_ERROR", "N_PROBES", "REASONS", "accurate_or_nan", "binary_scale", "error_estimate", "exact_scale", "hard_reason",
            "inverse_norm_bound", "jet_error", "output_bound", "raised_ricci_norm", "rescaled", "sym_pairs"]
 
 EPS = 2.0**-52
@@ -251,10 +251,24 @@ def binary_scale(x: jax.Array, even: bool = False) -> jax.Array:
     return jnp.where(ok, k, 0.0).astype(jnp.int32)
 
 
+def exact_scale(x: jax.Array, k: Any) -> jax.Array:
+    r"""$x\cdot2^k$, equal to ``jnp.ldexp`` wherever the result is a normal float64 (a subnormal
+    result is flushed to 0, as XLA:CPU flushes the subnormals the algebra produces), by at most three
+    multiplications with powers of two $2^s$, $-1022\le s\le1023$, built from their bits: each step moves $|x|$ the
+    same way, so no intermediate over- or underflows unless the result does. ``jnp.ldexp`` lowers to a long
+    bit-manipulation sequence that doubled the cost of a point in a ``batch_size=1`` loop."""
+    k = jnp.asarray(k, jnp.int64)
+    for _ in range(3):
+        step = jnp.clip(k, -1022, 1023)
+        x = x * jax.lax.bitcast_convert_type((step + 1023) << 52, jnp.float64)
+        k = k - step
+    return x
+
+
 def rescaled(out: tuple, power: Any) -> tuple:
     r"""``(value, code, err, tol)`` of :func:`accurate_or_nan` on scaled jets, multiplied back by $2^{\mathrm{power}}$ (exact
     unless it leaves the float64 range: a value or tolerance that overflows becomes NaN with code ``4``)."""
     value, code, err, tol = out
-    value, err, tol = (jnp.ldexp(x, power) for x in (value, err, tol))
+    value, err, tol = (exact_scale(x, power) for x in (value, err, tol))
     code = jnp.where((code == REGULAR) & ~(jnp.all(jnp.isfinite(value)) & jnp.isfinite(tol)), UNRESOLVED, code)
     return jnp.where(code == REGULAR, value, jnp.nan), code, err, tol

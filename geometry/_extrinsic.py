@@ -29,7 +29,7 @@ from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
-from ._accuracy import DEFAULT_RTOL, EPS, JET_ERROR, accurate_or_nan, binary_scale, inverse_norm_bound, jet_error, output_bound, raised_ricci_norm, rescaled, sym_pairs
+from ._accuracy import DEFAULT_RTOL, EPS, JET_ERROR, accurate_or_nan, binary_scale, exact_scale, inverse_norm_bound, jet_error, output_bound, raised_ricci_norm, rescaled, sym_pairs
 from ._contractions import sectional_from_riemann
 from ._intrinsic import OUTPUTS, value_and_jacfwd
 from ._metrics import DEFAULT_MAX_COND, PullbackMetric
@@ -101,7 +101,7 @@ def extrinsic_with_reason(
     j, h, y = _mean_jets(pm, theta)
     # work on mu / 2^k with 2^k ~ max|J| (exact): the algebra and c_0 (||J||^4) stay in range at any scale
     k = binary_scale(j)
-    j, h, y = (jnp.ldexp(x, -k) for x in (j, h, y))
+    j, h, y = (exact_scale(x, -k) for x in (j, h, y))
     nj, nh, ny = jnp.linalg.norm(j), jnp.linalg.norm(h.ravel()), jnp.linalg.norm(y)
     nj_eff = jnp.maximum(nj, JET_ERROR * EPS * ny)  # a Jacobian below its rounding floor sets no curvature scale
     m = theta.shape[0]

@@ -26,7 +26,7 @@ from jax.typing import ArrayLike
 
 from attnverify.proofs_numeric.precision import require_x64
 
-from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, binary_scale, inverse_norm_bound, jet_error, output_bound, raised_ricci_norm, rescaled, sym_pairs
+from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, binary_scale, exact_scale, inverse_norm_bound, jet_error, output_bound, raised_ricci_norm, rescaled, sym_pairs
 from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann, solve_metric
 from ._validation import check_metric_shape, check_point, check_tangent_pair
 
@@ -111,7 +111,7 @@ def intrinsic_with_reason(
     """
     g, dg, d2g = metric_jets(metric_fn, theta, order=2)
     k = binary_scale(g, even=True)  # work on g / 2^k (exact; binary_scale), outputs mapped back by 2^(p k)
-    g, dg, d2g = (jnp.ldexp(x, -k) for x in (g, dg, d2g))
+    g, dg, d2g = (exact_scale(x, -k) for x in (g, dg, d2g))
     if kind == "sectional":
         output, units = (lambda g_, r: sectional_from_riemann(g_, r, *plane)), (lambda m, ng: jnp.ones_like(ng))
     else:
@@ -159,7 +159,7 @@ def _pullback_floors(metric_fn: MetricFn, theta: jax.Array, jets: tuple, half_sc
     mean = getattr(metric_fn, "whitened_mean", None)
     if mean is None:
         return None
-    ny = jnp.linalg.norm(jnp.ldexp(mean(theta), -half_scale))
+    ny = jnp.linalg.norm(exact_scale(mean(theta), -half_scale))
     inflate = jnp.maximum(1.0, ny / jnp.sqrt(jnp.maximum(jnp.trace(jets[0]), 1e-300)))
     return tuple(inflate * _norm(x) for x in jets)
 
