@@ -1,5 +1,5 @@
-"""The fast track end to end (quick mode; cached after its first run): the toy claims C6-C8, C10 give
-pre-stated decisions, the SAEs meet the spec's gates, and the results carry their hashes."""
+"""The fast track end to end (the committed quick and full runs): the toy claims C6-C8 decide from the
+full run, C10 from its recall gate, the SAEs meet the spec's gates, and the results carry their hashes."""
 
 from __future__ import annotations
 
@@ -30,20 +30,61 @@ def test_fast_track_results_are_complete(fast):
     assert fast["gate"]["32"]["fasttext_lite"]["en"]["n"] >= 30
 
 
+@pytest.fixture(scope="module")
+def full():
+    from attnverify.experiments.sae_steering.results import full_fast_results
+
+    res = full_fast_results(0)
+    assert res is not None, "no committed full fast-track run (docs/sae_steering.md, Commands: full fast track only)"
+    return res
+
+
+def test_full_run_is_complete(full):
+    """The committed full run: the FULL setting, its counted unsteered labels, plain label rates beside
+    the success rule, timing, and stored successes that the rule counted for their own target."""
+    from attnverify.experiments.sae_steering.fast_track import FULL
+
+    assert full["quick"] is False and full["n_prompts"] == FULL["prompts"] and full["seeds"] == FULL["seeds"]
+    assert full["settings"]["new"] == FULL["new"] and full["config"]["layers"] == FULL["layers"]
+    assert sum(full["unsteered_labels"].values()) == full["n_prompts"] * full["seeds"]
+    for t in full["targets"]:
+        for li in range(len(full["layers"])):
+            lab, ok = np.asarray(full["label_rate"][t][li]), np.asarray(full["success"][t][li])
+            assert lab.shape == ok.shape == (len(full["kappas"]), full["n_prompts"]) and (ok <= lab + 1e-12).all()  # success implies the label
+        assert all(e["label"] == t and " kappa 0" not in e["cell"] for e in full["examples"].get(t, []))
+    assert full["timing"]["sweep_cpu_s"] > 0
+
+
 @pytest.mark.parametrize("cid", TOY)
-def test_toy_claims_decide_only_from_a_full_run(cid, fast):
-    """Issue 21: the quick run (label-only success, a toy LM that fails its gate) never decides C6-C8."""
+def test_toy_claims_decide_from_the_committed_full_run(cid, full):
+    """C6-C8 decide from the full run (never the quick one): its n, a negative control, the decision the
+    report shows (claims.toy_decision); C10 on the toy keeps its recall gate."""
+    from attnverify.experiments.sae_steering.claims import toy_decision
+
     r = pn.run_claim(pn.get_claim(cid), scale=0.01)
     d = r.evidence.decision
     if cid == "sae.lid_gate_toy":
         assert r.verdict is pn.Verdict.VERIFIED and d.method.startswith("Clopper-Pearson"), r.message
-    else:
-        assert r.verdict is pn.Verdict.INCONCLUSIVE and "full fast-track run" in d.rule, r.message
+        return
+    which = {"sae.steering_beats_controls_toy": "c6", "sae.steering_layer_profile_toy": "c7", "sae.steering_heads_toy": "c8"}[cid]
+    assert r.evidence.details["full_run"]["quick"] is False, r.message
+    ours = toy_decision(full, which)
+    if ours is None:  # C8 without head cells (too few heads at or above every best layer): not measured, never decided
+        assert any(full["heads"][t] is None for t in full["targets"]) and "NOT MEASURED" in d.effect and r.verdict is pn.Verdict.INCONCLUSIVE
+        return
+    assert d.n_units == full["n_prompts"] and d.controls and d.detectable_effect is not None and np.isfinite(d.detectable_effect)
+    assert d.to_dict() == ours.to_dict()
 
 
-def test_toy_lm_fails_its_stay_in_language_gate(fast):
+def test_toy_lm_gate_decides_from_the_full_runs_counted_labels(fast, full):
+    """The stay-in-language gate reads the full run's counted labels (exact), not the quick run's upper bound
+    (0.83 for the quick LM: it would fail)."""
+    from attnverify.experiments.sae_steering.claims import lm_gate, stay_in_language
+
     r = pn.run_claim(pn.get_claim("sae.lm_stays_in_language_toy"), scale=0.01)
-    assert r.verdict is pn.Verdict.NOT_REPRODUCED and r.evidence.details["stay_en_upper_bound"] < 0.95
+    assert r.evidence.details["exact"] and r.evidence.details["n_continuations"] == full["n_prompts"] * full["seeds"]
+    assert r.verdict is lm_gate(full).outcome
+    assert stay_in_language(fast)["stay_en_upper_bound"] < 0.95 and lm_gate(fast).outcome is not pn.Verdict.VERIFIED
     assert "sae.lm_stays_in_language_toy" in pn.get_claim("sae.steering_layer_profile_toy").depends_on
 
 

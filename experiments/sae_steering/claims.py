@@ -106,9 +106,10 @@ def _toy(ctx: Context, effect: str, which: str) -> Evidence:
     if "success_rule" not in res:
         return Evidence(0.0, decision=vd.missing(effect, f"{full.name} predates the pre-registered success rule; run `{_TOY_CMD}`"), details=info)
     d = toy_decision(res, which, ctx.seed)
+    info.update(full_run=run.provenance(), success_rule=res["success_rule"])
     if d is None:
         return Evidence(0.0, decision=vd.missing(effect, "too few heads at or above the best layer for 20 distinct random draws"), details=info)
-    return Evidence(0.0, n_random=int(res["n_prompts"]), decision=d, details={**info, "full_run": run.provenance(), "success_rule": res["success_rule"]})
+    return Evidence(0.0, n_random=int(res["n_prompts"]), decision=d, details=info)
 
 
 def toy_decision(res: dict[str, Any], which: str, seed: int = 0):

@@ -196,8 +196,11 @@ def _toy_full_markdown(res: dict[str, Any], seed: int = 0) -> str:
     gate = dc.c10_gate(res["gate"], _TOY)
     gate = dataclasses.replace(gate, detectable_effect=vd.mde_proportion(gate.n_units, 0.9, "greater"))
     rows = [("C10 gate (toy)", gate), ("LM stays in language", lm_gate(res))]
-    rows += [(name, d) for name, d in (("C6 controls", toy_decision(res, "c6", seed)), ("C7 layers", toy_decision(res, "c7", seed)),
-                                        ("C8 heads", toy_decision(res, "c8", seed))) if d is not None]
+    no_heads = [t for t in res["targets"] if res["heads"].get(t) is None]
+    why = f"not run for {', '.join(no_heads)}: too few heads at or above the best layer for 20 distinct random 2-subsets"
+    c8 = toy_decision(res, "c8", seed) or vd.missing("drop(top-k heads) - mean drop(random k heads)", why)
+    rows += [("C6 controls", toy_decision(res, "c6", seed)), ("C7 layers", toy_decision(res, "c7", seed)),
+             ("C8 heads" + (f" ({why})" if no_heads else ""), c8)]
     L += ["", "| claim | decision | detectable effect (80 %) | negative control |", "|---|---|---|---|"] + [_decision_row(n, d) for n, d in rows]
     for t in res["targets"]:
         ex = toy_examples(res, t)
