@@ -153,7 +153,7 @@ def c7_control(res: dict[str, Any], our_setting: str, seed: int = 0) -> Decision
                                 - _layer_success(rnd, t, 0)), "the same rule", "random feature: success(best later layer) - success(first layer)", our_setting, seed)
 
 
-def c8_issue21(res: dict[str, Any], our_setting: str, seed: int = 0) -> tuple[Decision, Decision] | None:
+def c8_with_control(res: dict[str, Any], our_setting: str, seed: int = 0) -> tuple[Decision, Decision] | None:
     """``(decision, control)``: verified only if the top-k drop exceeds the mean random drop **and** itself
     exceeds 0; control: the first random draw in place of the top heads. None when a target has no
     head cells (too few heads at or above its best layer for the draws)."""
