@@ -260,3 +260,24 @@ def test_docs_figures_are_generated_from_the_pinned_runs():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "sae_steering.md").read_text()
     assert gemma_report_markdown(rs.gemma_results()) in doc
     assert toy_report_markdown(rs.full_fast_results(0) or rs.fast_results(quick=True, seed=0)) in doc
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_fast_run_records_its_precision(monkeypatch, x64):
+    """A fast-track run records the process's environment (float64 on or off) in the run itself
+    (stubbed build and sweep: only the bookkeeping of compute_fast_results runs)."""
+    from attnverify.experiments.sae_steering import fast_track, results, sweep
+
+    class _Cfg:
+        def _asdict(self):
+            return {"d": 4}
+
+    ft = {"sae_stats": [], "lm": {}, "model_hash": "m", "corpus_hash": "c", "wordlist_sha256": "w", "settings": {}, "cfg": _Cfg()}
+    monkeypatch.setattr(fast_track, "build_fast_track", lambda quick, seed: ft)
+    monkeypatch.setattr(sweep, "run_sweep", lambda ft: {})
+    monkeypatch.setattr(sweep, "lid_gate", lambda ft: {})
+    import jax
+
+    with jax.enable_x64(x64):
+        res = results.compute_fast_results(quick=True, seed=0)
+    assert res["environment"]["x64"] is x64 and res["environment"]["backend"]

@@ -47,9 +47,13 @@ def fast_key(quick: bool, seed: int) -> str:
 
 def compute_fast_results(quick: bool = True, seed: int = 0) -> dict[str, Any]:
     """Build the fast track, run the sweep and the C10 gate; a JSON-ready dictionary (with the wall and
-    process CPU seconds of the build and of the sweep, and the load average at the end)."""
+    process CPU seconds of the build and of the sweep, the load average at the end, and
+    :func:`proofs_numeric.environment` of the process: float64 on or off, backend, versions, so that a
+    run's precision is recorded in the run itself and not only beside it)."""
     import os
     import time
+
+    from attnverify.proofs_numeric import environment
 
     from .fast_track import build_fast_track
     from .sweep import lid_gate, run_sweep
@@ -62,7 +66,8 @@ def compute_fast_results(quick: bool = True, seed: int = 0) -> dict[str, Any]:
                      "sweep_cpu_s": time.process_time() - c1, "load_avg_end": list(os.getloadavg()), "cpu_count": os.cpu_count()}
     res.update(track="fast", model="character LM miniature (spec §5)", gate=lid_gate(ft), sae_stats=ft["sae_stats"], lm=ft["lm"],
                model_hash=ft["model_hash"], corpus_hash=ft["corpus_hash"], wordlist_sha256=ft["wordlist_sha256"],
-               settings=ft["settings"], config=ft["cfg"]._asdict(), seed=seed, quick=quick)
+               settings=ft["settings"], config=ft["cfg"]._asdict(), seed=seed, quick=quick,
+               environment=environment())
     return json.loads(json.dumps(_jsonable(res)))
 
 
