@@ -144,21 +144,26 @@ def jet_error(x: jax.Array, floor: Any = 0.0) -> jax.Array:
     return JET_ERROR * EPS * jnp.maximum(jnp.linalg.norm(x.ravel()), floor) * math.sqrt(x.size)
 
 
-def inverse_norm_bound(g: jax.Array) -> jax.Array:
+def inverse_norm_bound(g: jax.Array, chol_inv: jax.Array | None = None) -> jax.Array:
     r"""$(1+10^{-6})\,\|\widehat{L^{-1}}^\top\widehat{L^{-1}}\|_F\ge\|g^{-1}\|_F\ge\|g^{-1}\|_2$ ($g=LL^\top$, Cholesky; the
     inverse by a triangular solve, whose relative error $\lesssim m\operatorname{cond}(L)\varepsilon\le10^{-9}$ wherever a
     certificate can pass, $g_i\,\delta g\le$ :data:`LINEAR_REGIME`, is covered by the factor); ``inf`` where it fails.
-    Up to $\sqrt m$ tighter than $\|L^{-1}\|_F^2=\operatorname{tr}g^{-1}$, and the bounds go as $g_i^3$."""
-    chol, _ = cho_factor(g, lower=True)  # the factorisation the curvature solves compute (compiled once)
-    inv = solve_triangular(chol, jnp.eye(g.shape[0], dtype=g.dtype), lower=True)
+    Up to $\sqrt m$ tighter than $\|L^{-1}\|_F^2=\operatorname{tr}g^{-1}$, and the bounds go as $g_i^3$. ``chol_inv``: the
+    $\widehat{L^{-1}}$ the algebra already computed (:func:`~geometry._contractions.cholesky_inverse`, the same bits)."""
+    if chol_inv is None:
+        chol, _ = cho_factor(g, lower=True)
+        chol_inv = solve_triangular(chol, jnp.eye(g.shape[0], dtype=g.dtype), lower=True)
+    inv = chol_inv
     b = INVERSE_MARGIN * jnp.linalg.norm(inv.T @ inv)
     return jnp.where(jnp.isfinite(b), b, jnp.inf)
 
 
-def raised_ricci_norm(g: jax.Array, r: jax.Array) -> jax.Array:
+def raised_ricci_norm(g: jax.Array, r: jax.Array, ginv: jax.Array | None = None) -> jax.Array:
     r"""$\|g^{-1}\mathrm{Ric}\,g^{-1}\|_F$ with $\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$, computed (its own error is covered in
-    :func:`output_bound`): to first order $S$ moves by $\delta S=-2\langle\delta g,g^{-1}\mathrm{Ric}\,g^{-1}\rangle$ when $g$ moves."""
-    ginv = cho_solve(cho_factor(g, lower=True), jnp.eye(g.shape[0], dtype=g.dtype))
+    :func:`output_bound`): to first order $S$ moves by $\delta S=-2\langle\delta g,g^{-1}\mathrm{Ric}\,g^{-1}\rangle$ when $g$ moves.
+    ``ginv``: the $g^{-1}$ the algebra already computed (a Cholesky solve against $I$), else one is computed here."""
+    if ginv is None:
+        ginv = cho_solve(cho_factor(g, lower=True), jnp.eye(g.shape[0], dtype=g.dtype))
     return jnp.linalg.norm(ginv @ jnp.einsum("ik,ijkl->jl", ginv, r) @ ginv)
 
 

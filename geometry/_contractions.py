@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_factor, cho_solve
+from jax.scipy.linalg import cho_factor, cho_solve, solve_triangular
 
-__all__ = ["orthonormal_plane", "solve_metric", "ricci_from_riemann", "scalar_from_ricci", "sectional_from_riemann", "gaussian_from_riemann"]
+__all__ = ["cholesky_inverse", "orthonormal_plane", "solve_metric", "ricci_from_riemann", "scalar_from_ricci", "sectional_from_riemann", "gaussian_from_riemann"]
 
 
-def solve_metric(g: jax.Array, x: jax.Array) -> jax.Array:
-    """$g^{-1}x$ along the first axis of ``x`` (any trailing shape), by Cholesky."""
+def solve_metric(g: jax.Array, x: jax.Array, chol: jax.Array | None = None) -> jax.Array:
+    r"""$g^{-1}x$ along the first axis of ``x`` (any trailing shape), by Cholesky (``chol``: the lower factor
+    $L$ of $g=LL^\top$ when already computed)."""
     m = g.shape[0]
-    return cho_solve(cho_factor(g, lower=True), x.reshape(m, -1)).reshape(x.shape)
+    chol = cho_factor(g, lower=True)[0] if chol is None else chol
+    return cho_solve((chol, True), x.reshape(m, -1)).reshape(x.shape)
+
+
+def cholesky_inverse(g: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    r"""``(L, L^{-1}, g^{-1})`` from one factorisation $g=LL^\top$: $L^{-1}$ by a triangular solve against $I$, and
+    $g^{-1}=L^{-\top}L^{-1}$ by a second (the two stages of ``cho_solve`` against $I$: the same bits as
+    :func:`inverse_metric`). One point's solves, the contractions and the accuracy certificate share it."""
+    chol = cho_factor(g, lower=True)[0]
+    chol_inv = solve_triangular(chol, jnp.eye(g.shape[0], dtype=g.dtype), lower=True)
+    return chol, chol_inv, solve_triangular(chol, chol_inv, lower=True, trans="T")
 
 
 def inverse_metric(g: jax.Array) -> jax.Array:
@@ -25,15 +36,15 @@ def inverse_metric(g: jax.Array) -> jax.Array:
     return solve_metric(g, jnp.eye(g.shape[0], dtype=g.dtype))
 
 
-def ricci_from_riemann(g: jax.Array, r: jax.Array) -> jax.Array:
-    r"""$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$ for ``r`` of shape ``(m, m, m, m)``."""
-    ric = jnp.einsum("ik,ijkl->jl", inverse_metric(g), r)
+def ricci_from_riemann(g: jax.Array, r: jax.Array, ginv: jax.Array | None = None) -> jax.Array:
+    r"""$\mathrm{Ric}_{jl}=g^{ik}R_{ijkl}$ for ``r`` of shape ``(m, m, m, m)`` (``ginv``: $g^{-1}$ when already computed)."""
+    ric = jnp.einsum("ik,ijkl->jl", inverse_metric(g) if ginv is None else ginv, r)
     return 0.5 * (ric + ric.T)
 
 
-def scalar_from_ricci(g: jax.Array, ric: jax.Array) -> jax.Array:
-    r"""$S=g^{jl}\mathrm{Ric}_{jl}$."""
-    return jnp.sum(inverse_metric(g) * ric)
+def scalar_from_ricci(g: jax.Array, ric: jax.Array, ginv: jax.Array | None = None) -> jax.Array:
+    r"""$S=g^{jl}\mathrm{Ric}_{jl}$ (``ginv``: $g^{-1}$ when already computed)."""
+    return jnp.sum((inverse_metric(g) if ginv is None else ginv) * ric)
 
 
 def orthonormal_plane(u: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array]:

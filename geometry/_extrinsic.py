@@ -30,7 +30,7 @@ from jax.typing import ArrayLike
 from attnverify.proofs_numeric.precision import require_x64
 
 from ._accuracy import DEFAULT_RTOL, EPS, JET_ERROR, accurate_or_nan, binary_scale, exact_scale, inverse_norm_bound, jet_error, output_bound, raised_ricci_norm, rescaled, sym_pairs
-from ._contractions import sectional_from_riemann
+from ._contractions import cholesky_inverse, sectional_from_riemann
 from ._intrinsic import OUTPUTS, value_and_jacfwd
 from ._metrics import DEFAULT_MAX_COND, PullbackMetric
 from ._validation import check_mean_shape, check_point, check_tangent_pair
@@ -109,7 +109,7 @@ def extrinsic_with_reason(
         algebra, floor = (lambda x: _second_form(x[0], x[1])), nh
     else:
         if kind == "sectional":
-            output, units = (lambda g, r: sectional_from_riemann(g, r, *plane)), (lambda m_, ng: jnp.ones_like(ng))
+            output, units = (lambda g, r, gi=None: sectional_from_riemann(g, r, *plane)), (lambda m_, ng: jnp.ones_like(ng))
         else:
             output, units = OUTPUTS[kind]
         # c_0 with ||H||^2 floored at c_eps eps ||mu||^2 where the Jacobian is resolved to half the working
@@ -123,9 +123,10 @@ def extrinsic_with_reason(
         out = accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, noise, None, estimate)
         return rescaled(out, SCALE_POWER[kind] * k)
 
-    def parts(x: tuple) -> tuple:
+    def parts(x: tuple) -> tuple:  # one Cholesky of g for the contractions and the certificate
         g, r, ii = _gauss_parts(*x)
-        return output(g, r), (g, r, ii)
+        _, chol_inv, ginv = cholesky_inverse(g)
+        return output(g, r, ginv), (g, r, ii, chol_inv, ginv)
 
     bound = functools.partial(_gauss_bound, kind, (j, h, e), noise)
     out = accurate_or_nan(algebra, (j, h, e), j.T @ j, floor, rtol, _symmetric_mean_jets, max_cond, noise, bound, estimate, parts)
@@ -145,13 +146,13 @@ def _gauss_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array, aux: tu
     $\|R\|\le\|\hat R\|+\delta R$ and $\delta g\le2\|\tilde J\|\delta\tilde J+\delta e$ (Frobenius norms; $g$, $\hat R$,
     $\hat{\mathrm{II}}$ the computed ones, ``aux``)."""
     j, h, e = jets
-    g, r, ii = aux
+    g, r, ii, chol_inv, ginv = aux
     e_j, e_h, e_e = (jet_error(x, f) for x, f in zip(jets, noise))
-    gi = inverse_norm_bound(g)
+    gi = inverse_norm_bound(g, chol_inv)
     nh, nj = jnp.linalg.norm(h.ravel()), jnp.linalg.norm(j)
     d_ii = e_h + 2.0 * jnp.sqrt(gi) * e_j * nh
     dr = 4.0 * (jnp.linalg.norm(ii.ravel()) + d_ii) * d_ii + 2.0 * d_ii**2
-    raised = raised_ricci_norm(g, r) if kind == "scalar" else None
+    raised = raised_ricci_norm(g, r, ginv) if kind == "scalar" else None
     return output_bound(kind, jnp.linalg.norm(r.ravel()) + dr, dr, gi, 2.0 * nj * e_j + e_e, jnp.linalg.norm(g), value, raised)
 
 

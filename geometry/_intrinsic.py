@@ -27,7 +27,7 @@ from jax.typing import ArrayLike
 from attnverify.proofs_numeric.precision import require_x64
 
 from ._accuracy import DEFAULT_MAX_COND, DEFAULT_RTOL, accurate_or_nan, binary_scale, exact_scale, inverse_norm_bound, jet_error, output_bound, raised_ricci_norm, rescaled, sym_pairs
-from ._contractions import gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann, solve_metric
+from ._contractions import cholesky_inverse, gaussian_from_riemann, ricci_from_riemann, scalar_from_ricci, sectional_from_riemann, solve_metric
 from ._validation import check_metric_shape, check_point, check_tangent_pair
 
 __all__ = [
@@ -69,10 +69,11 @@ def _riemann_core(g: jax.Array, dg: jax.Array, d2g: jax.Array) -> jax.Array:
     return _riemann_parts(g, dg, d2g)[0]
 
 
-def _riemann_parts(g: jax.Array, dg: jax.Array, d2g: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``(R, Gamma_{ab,p}, Gamma^q_{ab})``: the lowered Riemann tensor and the Christoffel symbols it was built from."""
+def _riemann_parts(g: jax.Array, dg: jax.Array, d2g: jax.Array, chol: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(R, Gamma_{ab,p}, Gamma^q_{ab})``: the lowered Riemann tensor and the Christoffel symbols it was built from
+    (``chol``: the Cholesky factor of ``g`` when already computed)."""
     c = christoffel_first_kind(dg)  # c[a, b, p] = Gamma_{ab,p}
-    c2 = solve_metric(g, jnp.transpose(c, (2, 0, 1)))  # c2[q, a, b] = Gamma^q_{ab}
+    c2 = solve_metric(g, jnp.transpose(c, (2, 0, 1)), chol)  # c2[q, a, b] = Gamma^q_{ab}
     t = d2g  # t[i, j, a, b] = d_a d_b g_ij
     lin = 0.5 * (
         jnp.einsum("iljk->ijkl", t) + jnp.einsum("jkil->ijkl", t) - jnp.einsum("jlik->ijkl", t) - jnp.einsum("ikjl->ijkl", t)
@@ -91,12 +92,12 @@ def _symmetric_jets(jets: tuple) -> tuple:
     return tuple(sym_pairs(x, (0, 1), *([(2, 3)] if x.ndim == 4 else [])) for x in jets)
 
 
-# output(g, R) and its units relative to the curvature scale c_0, per output kind
+# output(g, R, g^{-1} or None) and its units relative to the curvature scale c_0, per output kind
 OUTPUTS: dict[str, tuple[Callable, Callable]] = {
-    "riemann": (lambda g, r: r, lambda m, ng: ng**2),
-    "ricci": (lambda g, r: ricci_from_riemann(g, r), lambda m, ng: (m - 1) * ng),
-    "scalar": (lambda g, r: scalar_from_ricci(g, ricci_from_riemann(g, r)), lambda m, ng: m * (m - 1) * jnp.ones_like(ng)),
-    "gaussian": (gaussian_from_riemann, lambda m, ng: jnp.ones_like(ng)),
+    "riemann": (lambda g, r, gi=None: r, lambda m, ng: ng**2),
+    "ricci": (lambda g, r, gi=None: ricci_from_riemann(g, r, gi), lambda m, ng: (m - 1) * ng),
+    "scalar": (lambda g, r, gi=None: scalar_from_ricci(g, ricci_from_riemann(g, r, gi), gi), lambda m, ng: m * (m - 1) * jnp.ones_like(ng)),
+    "gaussian": (lambda g, r, gi=None: gaussian_from_riemann(g, r), lambda m, ng: jnp.ones_like(ng)),
 }
 
 
@@ -113,7 +114,7 @@ def intrinsic_with_reason(
     k = binary_scale(g, even=True)  # work on g / 2^k (exact; binary_scale), outputs mapped back by 2^(p k)
     g, dg, d2g = (exact_scale(x, -k) for x in (g, dg, d2g))
     if kind == "sectional":
-        output, units = (lambda g_, r: sectional_from_riemann(g_, r, *plane)), (lambda m, ng: jnp.ones_like(ng))
+        output, units = (lambda g_, r, gi=None: sectional_from_riemann(g_, r, *plane)), (lambda m, ng: jnp.ones_like(ng))
     else:
         output, units = OUTPUTS[kind]
     ng = _norm(g)
@@ -121,9 +122,10 @@ def intrinsic_with_reason(
     noise = _pullback_floors(metric_fn, theta, (g, dg, d2g), k // 2)
     bound = None if kind not in OUTPUTS else functools.partial(_riemann_bound, kind, (g, dg, d2g), noise or (0.0, 0.0, 0.0))
 
-    def parts(j: tuple) -> tuple:
-        r, c, c2 = _riemann_parts(*j)
-        return output(j[0], r), (r, c, c2)
+    def parts(j: tuple) -> tuple:  # one Cholesky of g for the solve, the contractions and the certificate
+        chol, chol_inv, ginv = cholesky_inverse(j[0])
+        r, c, c2 = _riemann_parts(*j, chol)
+        return output(j[0], r, ginv), (r, c, c2, chol_inv, ginv)
 
     out = accurate_or_nan(lambda j: parts(j)[0], (g, dg, d2g), g, floor, rtol, _symmetric_jets, max_cond, noise, bound, estimate, parts)
     return rescaled(out, SCALE_POWER[kind] * k)
@@ -142,13 +144,13 @@ def _riemann_bound(kind: str, jets: tuple, noise: tuple, value: jax.Array, aux: 
     $\Gamma\cdot g^{-1}Y=(g^{-1}\Gamma)\cdot Y$, so $\delta R\le2\,\delta\partial^2g+2\|g^{-1}\Gamma\|(2\delta\Gamma+\delta g\|g^{-1}\Gamma\|)$
     (Frobenius norms, first order); $\|R\|\le\|\hat R\|+\delta R$."""
     g, dg, d2g = jets
-    r, _, c2 = aux
+    r, _, c2, chol_inv, ginv = aux
     e_g, e_dg, e_d2g = (jet_error(x, f) for x, f in zip(jets, noise))
-    gi = inverse_norm_bound(g)
+    gi = inverse_norm_bound(g, chol_inv)
     e_gam, n_c2 = 1.5 * e_dg, _norm(c2)
     # Gamma_{jk,p} (g^{-1} Y)^p_{il} = (g^{-1}Gamma)^q_{jk} Y_{q,il}: ||Gamma . delta(g^{-1}Gamma)|| <= ||g^{-1}Gamma|| ||Y||
     dr = 2.0 * e_d2g + 2.0 * n_c2 * (2.0 * e_gam + e_g * n_c2)
-    raised = raised_ricci_norm(g, r) if kind == "scalar" else None
+    raised = raised_ricci_norm(g, r, ginv) if kind == "scalar" else None
     return output_bound(kind, _norm(r) + dr, dr, gi, e_g, _norm(g), value, raised)
 
 
