@@ -1,4 +1,4 @@
-"""Issue 23: which per-point test keeps curvature from being confidently wrong? Measured on the suite of
+r"""Issue 23: which per-point test keeps curvature from being confidently wrong? Measured on the suite of
 charts with known curvature (``geometry/_known_charts.py``), 15 distances 1e-2 .. 1e-16 from each
 degenerate set, 3 positions along it, Gaussian curvature by both routes.
 
