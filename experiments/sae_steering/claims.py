@@ -23,12 +23,12 @@ from attnverify.proofs_numeric import Context, Evidence, Verdict, claim, decide_
 
 from . import verdicts as vd
 from .fast_track import FULL
-from .results import FAST_COMMAND, FAST_REFERENCE, fast_key, fast_results, fast_results_source, gemma_results, gemma_run
+from .results import FAST_COMMAND, FAST_REFERENCE, FULL_FAST_COMMAND, fast_key, fast_results, fast_results_source, full_fast_path, full_fast_run, gemma_results, gemma_run
 
 _TOY = ("character LM miniature (spec §5: wordfreq word documents; full run d={d}, {layers} layers, context {context}, {new} new characters), "
         "own JumpReLU SAEs, fastText-lite LID").format(**FULL)
 _GEMMA_CMD = "python -m attnverify.experiments.sae_steering.gemma_run --protocol full --out results/sae-steering"
-_TOY_CMD = "ATTNVERIFY_SAE_GEMMA=0 ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering --out results/sae-steering  (full fast track)"
+_TOY_CMD = FULL_FAST_COMMAND
 __all__ = ["sae_gates", "stay_in_language", "lm_gate", "toy_decision"]
 
 _GATE, _TOY_GATE, _TOY_LM = "sae.lid_gate_gemma", "sae.lid_gate_toy", "sae.lm_stays_in_language_toy"
@@ -89,9 +89,7 @@ def _no_quick(ctx: Context, effect: str) -> Evidence:
 
 def _toy(ctx: Context, effect: str, which: str) -> Evidence:
     """Toy claims decide only from a committed full fast-track run judged by the pre-registered success rule (attnverify.attention.sae.success)."""
-    from attnverify.proofs_numeric.reference import load_reference_run
-
-    full = FAST_REFERENCE / f"fast_results_{fast_key(False, ctx.seed)}.json"
+    full = full_fast_path(ctx.seed)
     pinned = _quick(ctx)
     if pinned is None:
         return _no_quick(ctx, effect)
@@ -101,7 +99,7 @@ def _toy(ctx: Context, effect: str, which: str) -> Evidence:
         why = (f"no committed full fast-track run ({full.name}) judged by the pre-registered success rule; the quick run in the details used "
                f"label-only success and a toy LM that fails the stay-in-language gate, so it does not decide; run `{_TOY_CMD}`")
         return Evidence(0.0, n_random=int(quick["n_prompts"]), decision=vd.missing(effect, why), details=info)
-    run = load_reference_run(full, command=_TOY_CMD)
+    run = full_fast_run(ctx.seed)
     res = run.data
     if "success_rule" not in res:
         return Evidence(0.0, decision=vd.missing(effect, f"{full.name} predates the pre-registered success rule; run `{_TOY_CMD}`"), details=info)
@@ -160,11 +158,8 @@ _KW = dict(paper="sae_steering", provenance="paper", tolerance=0.0, error="none 
 def _toy_lm(ctx: Context) -> Evidence:
     """The toy LM's unsteered continuations of English prompts stay English (spec §5 gate, >= 95 %): Clopper-Pearson
     on the committed full run (its counted labels), else on the committed quick run (an upper bound)."""
-    from attnverify.proofs_numeric.reference import load_reference_run
-
-    full = FAST_REFERENCE / f"fast_results_{fast_key(False, ctx.seed)}.json"
-    if full.is_file():
-        run = load_reference_run(full, command=_TOY_CMD)
+    run = full_fast_run(ctx.seed)
+    if run is not None:
         res, source = run.data, run.provenance()
     else:
         pinned = _quick(ctx)

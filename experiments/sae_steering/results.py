@@ -30,11 +30,14 @@ from attnverify.proofs_numeric import atomic_write_json
 from attnverify.proofs_numeric.reference import ReferenceRun, load_reference_run
 
 __all__ = ["fast_results", "fast_results_source", "compute_fast_results", "store_fast_results", "gemma_results", "SNAPSHOT", "FAST_REFERENCE",
-           "gemma_result_paths", "gemma_results_path", "gemma_run", "fast_key", "full_fast_results"]
+           "gemma_result_paths", "gemma_results_path", "gemma_run", "fast_key", "full_fast_results", "full_fast_run",
+           "full_fast_path", "FULL_FAST_COMMAND"]
 
 SNAPSHOT = Path(__file__).resolve().parent / "gemma_results.json"
 FAST_REFERENCE = Path(__file__).resolve().parent / "reference"  #: committed fast-track runs, ``fast_results_<key>.json``
 FAST_COMMAND = "ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering --quick --out results/sae-steering"
+FULL_FAST_COMMAND = ("ATTNVERIFY_SAE_GEMMA=0 ATTNVERIFY_CACHE=$(mktemp -d) attnverify experiment sae-steering "
+                     "--out results/sae-steering  (full fast track)")
 GEMMA_COMMAND = "attnverify experiment sae-steering --out results/sae-steering"
 _MEMO: dict[str, tuple[dict, dict]] = {}  # key -> (results, where they came from)
 
@@ -107,11 +110,22 @@ def _fast_lookup(quick: bool, seed: int) -> tuple[dict[str, Any], dict[str, Any]
     return _MEMO[key]
 
 
-def full_fast_results(seed: int = 0) -> dict[str, Any] | None:
-    """The committed **full** fast-track run of ``seed`` (hash-checked against the evidence manifest), or
+def full_fast_path(seed: int = 0) -> Path:
+    """Where the committed **full** fast-track run of ``seed`` lives (``reference/fast_results_<key>.json``)."""
+    return FAST_REFERENCE / f"fast_results_{fast_key(False, seed)}.json"
+
+
+def full_fast_run(seed: int = 0) -> ReferenceRun | None:
+    """The committed full fast-track run of ``seed`` (hash-checked against the evidence manifest), or
     ``None`` when none is committed (a local cache never stands in for it)."""
-    path = FAST_REFERENCE / f"fast_results_{fast_key(False, seed)}.json"
-    return load_reference_run(path, command=FAST_COMMAND).data if path.is_file() else None
+    path = full_fast_path(seed)
+    return load_reference_run(path, command=FULL_FAST_COMMAND) if path.is_file() else None
+
+
+def full_fast_results(seed: int = 0) -> dict[str, Any] | None:
+    """The data of :func:`full_fast_run`, or ``None``."""
+    run = full_fast_run(seed)
+    return None if run is None else run.data
 
 
 def store_fast_results(res: dict[str, Any], quick: bool, seed: int) -> Path:
