@@ -295,3 +295,31 @@ def test_c9_and_the_gap_are_decided_per_fix_and_both_must_hold():
     assert g.outcome is pn.Verdict.NOT_REPRODUCED and gfig["deciding_fix"] == "ssd"
     assert "does not by itself show that MSE's hybrid collapses" in g.rule and "MSE collapses, the fixes do not" not in g.rule
     assert "collapse of MSE itself not decided" in pn.get_claim("hybrid.collapse_gap_toy").statement
+
+
+def test_teacher_only_record_and_cli(monkeypatch, tmp_path):
+    """The teacher-only runner writes the record of the committed teacher-seed files (stages, 512-set accuracy,
+    cycles, command, environment) and a checkpoint after each cycle; usage errors exit 2 before any work."""
+    import dataclasses
+    import pickle
+
+    from attnverify.experiments.hybrid import teacher_only as to
+    from attnverify.experiments.hybrid.protocol import PROTOCOLS
+
+    monkeypatch.setenv("ATTNVERIFY_HYBRID_TEACHER_CURRICULUM", "2,4")
+    pr = dataclasses.replace(PROTOCOLS["quick"], teacher_cycle=5, train=dataclasses.replace(PROTOCOLS["quick"].train, teacher_steps=5))
+    teacher, rec = to.teacher_record(pr, 0, tmp_path / "ckpt")
+    assert rec["steps_per_stage"] == {"2": 5, "4": 5} and rec["curriculum"] == [2, 4]
+    assert set(rec["eval512"]) == {"short", "long"} and all(0 <= a <= 1 for a in rec["eval512"].values())
+    assert [c["n_pairs"] for c in rec["cycles"]] == [2, 4] and all("load" in c and c["wall_s"] > 0 for c in rec["cycles"])
+    assert rec["environment"]["x64"] is not None and rec["command"].startswith("python -m attnverify.experiments.hybrid.teacher_only")
+    saved = pickle.loads((tmp_path / "ckpt" / "teacher.pkl").read_bytes())
+    assert sorted(saved) == sorted(teacher)
+    with pytest.raises(ValueError, match="teacher_cycle"):
+        to.teacher_record(PROTOCOLS["quick"], 0)
+    for argv in (["-1", "--out", str(tmp_path / "x.json")], ["0", "--out", str(tmp_path / "x.json"), "--protocol", "quick"],
+                 ["0", "--out", " "], ["0"]):
+        with pytest.raises(SystemExit) as e:
+            to.main(argv)
+        assert e.value.code == 2
+    assert not (tmp_path / "x.json").exists()
